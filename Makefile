@@ -1,0 +1,37 @@
+# Set-up and the project's two everyday jobs. `make demo` and `make test` each create .venv on first use.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup demo test slow bench docs lint clean
+
+# torch is pinned through constraints.txt: a fresh machine gets the local CPU wheel, never a CUDA build.
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev,docs,bench]"
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: $(STAMP)  ## train a small VQ-VAE + gated PixelCNN offline and write PNGs + metrics to demo-output/
+	$(BIN)/vqgen demo --output demo-output
+
+test: $(STAMP)  ## the default test suite (long tests are marked slow and left out)
+	$(BIN)/python -m pytest
+
+slow: $(STAMP)  ## the quality tests on real data
+	$(BIN)/python -m pytest -m slow
+
+bench: $(STAMP)  ## speed, NLL and FID benchmarks
+	$(BIN)/python -m pytest benchmarks/ --benchmark-only
+
+docs: $(STAMP)
+	$(BIN)/mkdocs build --strict
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+clean:
+	rm -rf $(VENV) site .pytest_cache .benchmarks

@@ -1,0 +1,43 @@
+"""vqgen: two-stage generative image models.
+
+A VQ-VAE (an :class:`Encoder`, a :class:`Quantizer` and a :class:`Decoder`) compresses images into grids of discrete
+codes; an :class:`AutoregressivePrior` learns to generate those grids. Every part is registered by name and can be
+swapped with one word::
+
+    import vqgen
+    vqgen.available("prior")                  # ['gated_pixelcnn', 'pixelcnn', 'rnn', ...]
+    prior = vqgen.build("prior", "gated_pixelcnn", num_categories=512)
+"""
+
+from importlib import metadata as _metadata
+
+from .config import Configurable
+from .interfaces import AutoregressivePrior, Component, Decoder, Encoder, Quantizer, QuantizerOutput
+from .persistence import from_pretrained, load_config, save_pretrained
+from .registry import available, build, build_from_spec, register, registry
+
+try:
+    __version__ = _metadata.version("vqgen")
+except _metadata.PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0.0.0+unknown"
+
+from . import _builtin  # noqa: E402,F401  (registers the built-in implementations)
+
+__all__ = [
+    "AutoregressivePrior",
+    "Component",
+    "Configurable",
+    "Decoder",
+    "Encoder",
+    "Quantizer",
+    "QuantizerOutput",
+    "__version__",
+    "available",
+    "build",
+    "build_from_spec",
+    "from_pretrained",
+    "load_config",
+    "register",
+    "registry",
+    "save_pretrained",
+]

@@ -1,0 +1,4 @@
+"""Imports the modules of the built-in implementations so that their ``@register`` decorators run.
+
+Add one import line here for each module that registers components.
+"""

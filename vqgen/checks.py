@@ -1,0 +1,96 @@
+"""Input validation shared by all components.
+
+Every check raises ``ValueError`` or ``TypeError`` with a message that names the argument, says what was given and
+what was expected. Never ``assert`` for user input: asserts vanish under ``python -O``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+__all__ = [
+    "check_finite",
+    "check_image_size",
+    "check_images",
+    "check_indices",
+    "check_positive",
+    "check_probability",
+    "check_tensor",
+]
+
+
+def check_tensor(x: object, *, name: str, ndim: int | None = None, min_ndim: int | None = None) -> Tensor:
+    """Check that ``x`` is a tensor with the given rank; returns it."""
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if ndim is not None and x.ndim != ndim:
+        raise ValueError(f"{name} must have {ndim} dimensions, got shape {tuple(x.shape)}")
+    if min_ndim is not None and x.ndim < min_ndim:
+        raise ValueError(f"{name} must have at least {min_ndim} dimensions, got shape {tuple(x.shape)}")
+    return x
+
+
+def check_finite(x: Tensor, *, name: str) -> None:
+    """Raise if a floating tensor holds NaN or ±inf, saying how many."""
+    if x.is_floating_point() and not bool(torch.isfinite(x).all()):
+        bad = int((~torch.isfinite(x)).sum())
+        raise ValueError(f"{name} contains {bad} non-finite values (NaN or inf); check the inputs and learning rate")
+
+
+def check_images(x: object, *, channels: int, name: str = "x") -> Tensor:
+    """Check a float ``(B, channels, H, W)`` batch with finite values."""
+    x = check_tensor(x, name=name, ndim=4)
+    if not x.is_floating_point():
+        raise TypeError(
+            f"{name} must be a floating-point tensor (images scaled to [0, 1]), got {x.dtype}; "
+            "convert uint8 images with x.float() / 255"
+        )
+    if x.shape[1] != channels:
+        raise ValueError(f"{name} must have {channels} channels (axis 1), got shape {tuple(x.shape)}")
+    check_finite(x, name=name)
+    return x
+
+
+def check_image_size(height: int, width: int, factor: int, *, name: str) -> None:
+    """Raise unless both image sides are positive multiples of ``factor``."""
+    if height < factor or width < factor or height % factor or width % factor:
+        raise ValueError(
+            f"{name} downsamples by {factor}, so image height and width must be multiples of {factor}; "
+            f"got {height}x{width} (pad or resize the images, or use fewer downsampling stages)"
+        )
+
+
+def check_indices(x: object, *, num_categories: int, name: str = "x") -> Tensor:
+    """Check an integer tensor with values in ``[0, num_categories)``."""
+    x = check_tensor(x, name=name)
+    if x.is_floating_point() or x.is_complex() or x.dtype == torch.bool:
+        raise TypeError(
+            f"{name} must hold integer category indices (int64), got {x.dtype}; "
+            "pass codes or uint8 pixels as .long(), not images scaled to [0, 1]"
+        )
+    if x.numel():
+        low, high = int(x.min()), int(x.max())
+        if low < 0 or high >= num_categories:
+            raise ValueError(f"{name} must lie in [0, {num_categories}), got values in [{low}, {high}]")
+    return x
+
+
+def check_positive(value: float, *, name: str, integer: bool = False) -> None:
+    """Raise unless ``value`` is a number > 0 (and an int when ``integer``)."""
+    kinds = (int,) if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kinds):
+        raise TypeError(f"{name} must be {'an int' if integer else 'a number'}, got {type(value).__name__}")
+    if not value > 0:
+        raise ValueError(f"{name} must be > 0, got {value}")
+
+
+def check_probability(value: float, *, name: str, allow_zero: bool = False, allow_one: bool = True) -> None:
+    """Raise unless ``value`` lies in ``(0, 1]`` (bounds adjustable)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+    low_ok = value >= 0 if allow_zero else value > 0
+    high_ok = value <= 1 if allow_one else value < 1
+    if not (low_ok and high_ok):
+        interval = ("[" if allow_zero else "(") + "0, 1" + ("]" if allow_one else ")")
+        raise ValueError(f"{name} must lie in {interval}, got {value}")

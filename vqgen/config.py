@@ -1,0 +1,109 @@
+"""Configuration captured from ``__init__`` arguments.
+
+Every vqgen component is rebuilt from a small JSON dict, so the dict must be exactly what the constructor was called
+with. Rather than asking each class to write ``get_config()`` by hand (and forget an argument), :class:`Configurable`
+binds the arguments of the outermost ``__init__`` call through :func:`inspect.signature`, fills in the defaults and
+freezes them into ``self.config`` — the approach of diffusers' ``register_to_config``, without per-model special cases.
+
+A component passed to another component's constructor (an encoder handed to ``TwoStageModel``, say) is stored as its
+*spec* ``{"kind": ..., "name": ..., "config": {...}}``, so compositions nest naturally.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import json
+import math
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any
+
+__all__ = ["Configurable", "is_spec", "to_jsonable"]
+
+
+def is_spec(value: Any) -> bool:
+    """True for a component spec: a mapping with exactly the keys ``kind``, ``name`` and ``config``."""
+    return isinstance(value, Mapping) and set(value) == {"kind", "name", "config"}
+
+
+def to_jsonable(value: Any, *, where: str) -> Any:
+    """Convert a constructor argument to plain JSON types; components become specs.
+
+    Raises:
+        TypeError: if the value (or something inside it) has no JSON form; ``where`` names the argument.
+    """
+    if isinstance(value, Configurable):
+        return value.to_spec()
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise TypeError(f"{where}={value!r} cannot be stored in a JSON config; use a finite number")
+        return value
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(v, where=f"{where}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, Mapping):
+        if not all(isinstance(k, str) for k in value):
+            raise TypeError(f"{where} must have string keys to be stored in a JSON config, got {list(value)!r}")
+        return {k: to_jsonable(v, where=f"{where}[{k!r}]") for k, v in value.items()}
+    raise TypeError(
+        f"{where} has type {type(value).__name__}, which cannot be stored in a JSON config; "
+        "pass plain numbers, strings, lists, dicts or vqgen components"
+    )
+
+
+class Configurable:
+    """Mixin that records the arguments of ``__init__`` as a read-only :attr:`config` mapping.
+
+    Subclasses write an ordinary ``__init__`` with keyword arguments (no ``*args``/``**kwargs``). The registry sets
+    ``_registry_kind`` and ``_registry_name`` on registered classes, which :meth:`to_spec` needs.
+    """
+
+    _registry_kind: str | None = None
+    _registry_name: str | None = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "__init__" not in cls.__dict__:
+            return
+        init = cls.__dict__["__init__"]
+        signature = inspect.signature(init)
+        for param in list(signature.parameters.values())[1:]:
+            if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+                stars = "*" if param.kind == param.VAR_POSITIONAL else "**"
+                raise TypeError(
+                    f"{cls.__name__}.__init__ takes {stars}{param.name}; Configurable components need explicit "
+                    "arguments so that their config can be captured"
+                )
+
+        @functools.wraps(init)
+        def capturing_init(self: Configurable, *args: Any, **kw: Any) -> None:
+            # Only the outermost __init__ (the class actually built) records its arguments.
+            if "_config" not in self.__dict__:
+                bound = signature.bind(self, *args, **kw)
+                bound.apply_defaults()
+                captured = {
+                    name: to_jsonable(value, where=f"{type(self).__name__}({name})")
+                    for name, value in list(bound.arguments.items())[1:]
+                }
+                object.__setattr__(self, "_config", MappingProxyType(captured))
+            init(self, *args, **kw)
+
+        cls.__init__ = capturing_init  # type: ignore[method-assign]
+
+    @property
+    def config(self) -> Mapping[str, Any]:
+        """The constructor arguments, defaults filled in, as plain JSON types (read-only)."""
+        return self.__dict__.get("_config", MappingProxyType({}))
+
+    def to_spec(self) -> dict[str, Any]:
+        """``{"kind", "name", "config"}``: everything :func:`vqgen.build_from_spec` needs to rebuild this component."""
+        if self._registry_kind is None or self._registry_name is None:
+            raise TypeError(
+                f"{type(self).__name__} is not registered, so it cannot be saved or rebuilt by name; "
+                "decorate it with @vqgen.register(kind, name)"
+            )
+        # A JSON round trip deep-copies and guarantees the spec is serialisable.
+        config = json.loads(json.dumps(dict(self.config)))
+        return {"kind": self._registry_kind, "name": self._registry_name, "config": config}

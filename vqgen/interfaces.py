@@ -1,0 +1,252 @@
+"""The four interfaces of a two-stage model, and their output types.
+
+```
+images (B,C,H,W) ──► Encoder ──► z (B,D,h,w) ──► Quantizer ──► codes (B,h,w) ──► embed ──► Decoder ──► (B,C,H,W)
+                                                                   AutoregressivePrior models p(codes) (or p(pixels))
+```
+
+Each interface is an abstract ``torch.nn.Module`` that is also :class:`~vqgen.config.Configurable`: implementations are
+registered by name (:func:`vqgen.register`) and rebuilt from their captured constructor arguments. Outputs are
+frozen dataclasses, read by name (``out.codes``), never by position.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from torch import Tensor, nn
+
+from . import checks
+from .config import Configurable
+
+__all__ = ["AutoregressivePrior", "Decoder", "Encoder", "Quantizer", "QuantizerOutput", "Component"]
+
+
+class Component(Configurable, nn.Module):
+    """Base of every vqgen module: an ``nn.Module`` with a captured config and save/load by directory."""
+
+    @classmethod
+    def tiny_config(cls) -> dict:
+        """A small configuration that builds in milliseconds, for contract tests and examples.
+
+        The shared tests parametrised over the registry build every implementation with it, so a plugin that
+        overrides it is tested for free. The default, ``{}``, means the constructor defaults are already small.
+        """
+        return {}
+
+    def save_pretrained(self, directory: str, *, overwrite: bool = True) -> None:
+        """Write ``config.json`` and ``model.safetensors`` to ``directory`` (see :mod:`vqgen.persistence`)."""
+        from .persistence import save_pretrained
+
+        save_pretrained(self, directory, overwrite=overwrite)
+
+    @classmethod
+    def from_pretrained(cls, directory: str, *, device: str | torch.device | None = None) -> Component:
+        """Rebuild a component saved with :meth:`save_pretrained`; checks that it is an instance of ``cls``."""
+        from .persistence import from_pretrained
+
+        module = from_pretrained(directory, device=device)
+        if not isinstance(module, cls):
+            raise TypeError(
+                f"{directory!r} holds a {type(module).__name__}, not a {cls.__name__}; "
+                f"load it with vqgen.from_pretrained({directory!r}) instead"
+            )
+        return module
+
+
+@dataclass(frozen=True)
+class QuantizerOutput:
+    """What a :class:`Quantizer` returns.
+
+    Attributes:
+        quantized: ``(B, D, *spatial)`` nearest codebook vectors, passed through the straight-through estimator
+            ``z + (e - z).detach()``, so gradients reach the encoder as if quantization were the identity.
+        codes: ``(B, *spatial)`` int64 indices of the nearest codebook vectors.
+        loss: scalar, the quantizer's total training loss, ``codebook_loss + beta * commitment_loss``
+            (equation 3 of arXiv:1711.00937 without the reconstruction term).
+        codebook_loss: scalar ``|sg(z) - e|²``, which moves codebook vectors to the encoder outputs (zero, and not a
+            gradient loss, for quantizers that update the codebook by other means, such as EMA).
+        commitment_loss: scalar ``|z - sg(e)|²``, unweighted; keeps the encoder close to its codes.
+        perplexity: scalar ``exp(H(code histogram))`` over the batch: the effective number of codes in use.
+        usage: scalar in ``[0, 1]``, the fraction of the codebook used at least once in the batch.
+    """
+
+    quantized: Tensor
+    codes: Tensor
+    loss: Tensor
+    codebook_loss: Tensor
+    commitment_loss: Tensor
+    perplexity: Tensor
+    usage: Tensor
+
+
+class Quantizer(Component, abc.ABC):
+    """Maps continuous vectors to the nearest of ``num_codes`` codebook vectors (VQ-VAE, arXiv:1711.00937).
+
+    The vector dimension is axis 1, as in convolutional feature maps: ``z`` of shape ``(B, D, *spatial)`` with any
+    number of spatial axes (none, ``(L,)``, ``(h, w)``, ...).
+    """
+
+    @property
+    @abc.abstractmethod
+    def num_codes(self) -> int:
+        """K, the codebook size."""
+
+    @property
+    @abc.abstractmethod
+    def dim(self) -> int:
+        """D, the dimension of each codebook vector."""
+
+    @abc.abstractmethod
+    def forward(self, z: Tensor) -> QuantizerOutput:
+        """Quantize ``z`` of shape ``(B, D, *spatial)``; see :class:`QuantizerOutput`."""
+
+    @abc.abstractmethod
+    def embed(self, codes: Tensor) -> Tensor:
+        """Look up codes ``(B, *spatial)`` int64 → vectors ``(B, D, *spatial)``: the way from indices to the decoder."""
+
+
+class Encoder(Component, abc.ABC):
+    """Images ``(B, C, H, W)`` float in ``[0, 1]`` → latents ``(B, D, H / downsample, W / downsample)``."""
+
+    @property
+    @abc.abstractmethod
+    def in_channels(self) -> int:
+        """C, the number of image channels accepted."""
+
+    @property
+    @abc.abstractmethod
+    def latent_dim(self) -> int:
+        """D, the channel count of the latents."""
+
+    @property
+    @abc.abstractmethod
+    def downsample(self) -> int:
+        """The spatial reduction factor H / h (images must be divisible by it)."""
+
+    def latent_shape(self, image_shape: Sequence[int]) -> tuple[int, ...]:
+        """The ``(h, w)`` code-grid shape for images of shape ``(C, H, W)``, validating the image size."""
+        channels, height, width = image_shape
+        checks.check_image_size(height, width, self.downsample, name=type(self).__name__)
+        return height // self.downsample, width // self.downsample
+
+    def check_input(self, x: Tensor) -> None:
+        """Raise a clear error unless ``x`` is a finite float ``(B, in_channels, H, W)`` batch of a usable size."""
+        checks.check_images(x, channels=self.in_channels, name="x")
+        checks.check_image_size(x.shape[-2], x.shape[-1], self.downsample, name=type(self).__name__)
+
+    @abc.abstractmethod
+    def forward(self, x: Tensor) -> Tensor:
+        """Encode ``x`` ``(B, C, H, W)`` in ``[0, 1]`` to ``(B, D, h, w)``."""
+
+
+class Decoder(Component, abc.ABC):
+    """Latents ``(B, D, h, w)`` → images ``(B, C, h * upsample, w * upsample)``, roughly in ``[0, 1]``."""
+
+    @property
+    @abc.abstractmethod
+    def latent_dim(self) -> int:
+        """D, the channel count of the latents accepted."""
+
+    @property
+    @abc.abstractmethod
+    def out_channels(self) -> int:
+        """C, the number of image channels produced."""
+
+    @property
+    @abc.abstractmethod
+    def upsample(self) -> int:
+        """The spatial enlargement factor H / h."""
+
+    def check_input(self, z: Tensor) -> None:
+        """Raise a clear error unless ``z`` is a finite float ``(B, latent_dim, h, w)`` tensor."""
+        checks.check_images(z, channels=self.latent_dim, name="z")
+
+    @abc.abstractmethod
+    def forward(self, z: Tensor) -> Tensor:
+        """Decode ``z`` ``(B, D, h, w)`` to images ``(B, C, H, W)``."""
+
+
+SamplingMethod = Literal["cached", "naive"]
+
+
+class AutoregressivePrior(Component, abc.ABC):
+    """A distribution over grids of categorical values, factorised in raster order (PixelRNN, arXiv:1601.06759).
+
+    ``x`` has shape ``(B, C, H, W)`` with int64 values in ``[0, K)``: ``C = 1`` and ``K`` = codebook size for a prior
+    over VQ-VAE codes, or ``C`` = 1 or 3 and ``K = 256`` for a pixel model. Position ``(i, j)`` channel ``c`` is
+    predicted from all positions before ``(i, j)`` in raster order and from channels ``< c`` at ``(i, j)``.
+    """
+
+    @property
+    @abc.abstractmethod
+    def num_categories(self) -> int:
+        """K, the number of categories per value."""
+
+    @property
+    @abc.abstractmethod
+    def channels(self) -> int:
+        """C, the number of channels per position."""
+
+    @property
+    def num_classes(self) -> int | None:
+        """The number of class labels the prior is conditioned on, or ``None`` if it takes no class label."""
+        return None
+
+    @property
+    def cond_dim(self) -> int | None:
+        """The width of the conditioning vector the prior takes, or ``None`` if it takes none."""
+        return None
+
+    @abc.abstractmethod
+    def forward(self, x: Tensor, cond: Tensor | None = None) -> Tensor:
+        """Logits ``(B, K, C, H, W)`` for ``x`` ``(B, C, H, W)`` int64, each depending only on earlier values.
+
+        ``cond`` is ``(B,)`` int64 class labels or ``(B, cond_dim)`` float vectors for conditional priors.
+        """
+
+    def log_prob(self, x: Tensor, cond: Tensor | None = None) -> Tensor:
+        """Log-likelihood of each example in nats, shape ``(B,)``."""
+        logits = self(x, cond)
+        nll = nn.functional.cross_entropy(logits, x, reduction="none")  # (B, C, H, W)
+        return -nll.flatten(1).sum(1)
+
+    def bits_per_dim(self, x: Tensor, cond: Tensor | None = None) -> Tensor:
+        """Negative log-likelihood in bits per value (per sub-pixel for images), shape ``(B,)``."""
+        return -self.log_prob(x, cond) / (x[0].numel() * torch.log(torch.tensor(2.0)))
+
+    @abc.abstractmethod
+    def sample(
+        self,
+        n: int,
+        shape: Sequence[int],
+        cond: Tensor | None = None,
+        *,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        top_p: float | None = None,
+        prefix: Tensor | None = None,
+        prefix_mask: Tensor | None = None,
+        method: SamplingMethod = "cached",
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
+        """Draw ``n`` grids of ``shape`` ``(H, W)`` → ``(n, C, H, W)`` int64, one value at a time in raster order.
+
+        Args:
+            n: number of samples.
+            shape: ``(H, W)`` of the grid.
+            cond: ``(n,)`` class labels or ``(n, cond_dim)`` vectors for conditional priors.
+            temperature: logits are divided by it; must be > 0.
+            top_k: keep only the k most likely categories at each step.
+            top_p: keep the smallest set of categories whose probability reaches ``top_p`` (nucleus sampling).
+            prefix: ``(n, C, H, W)`` int64 values to keep (image completion); positions not kept are sampled.
+            prefix_mask: ``(n, C, H, W)`` or ``(n, 1, H, W)`` bool, True where ``prefix`` is kept. Without it the
+                whole prefix is kept, and ``prefix`` may then be shorter: ``(n, C, h0, W)`` keeps the first ``h0`` rows.
+            method: ``"cached"`` (fast incremental generation, arXiv:1704.06001) or ``"naive"`` (a full forward pass
+                per value: the reference).
+            generator: a ``torch.Generator`` for reproducible draws.
+        """
