@@ -13,15 +13,19 @@ frozen dataclasses, read by name (``out.codes``), never by position.
 from __future__ import annotations
 
 import abc
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import torch
 from torch import Tensor, nn
 
 from . import checks
 from .config import Configurable
+
+if TYPE_CHECKING:
+    from .priors.sampling import Stepper
 
 __all__ = ["AutoregressivePrior", "Decoder", "Encoder", "Quantizer", "QuantizerOutput", "Component"]
 
@@ -202,6 +206,40 @@ class AutoregressivePrior(Component, abc.ABC):
         """The width of the conditioning vector the prior takes, or ``None`` if it takes none."""
         return None
 
+    def check_input(self, x: object, cond: object = None) -> None:
+        """Raise a clear error unless ``x`` is ``(B, C, H, W)`` integer values in ``[0, K)`` and ``cond`` fits."""
+        checks.check_tensor(x, name="x", ndim=4)
+        checks.check_indices(x, num_categories=self.num_categories, name="x")
+        if x.shape[1] != self.channels:
+            raise ValueError(f"x must have {self.channels} channels (axis 1), got shape {tuple(x.shape)}")
+        self.check_cond(cond, batch=x.shape[0])
+
+    def check_cond(self, cond: object, *, batch: int) -> None:
+        """Raise unless ``cond`` matches what the prior is conditioned on (class labels, vectors, or nothing)."""
+        name = type(self).__name__
+        if self.num_classes is None and self.cond_dim is None:
+            if cond is not None:
+                raise ValueError(f"{name} is unconditional, but a condition was given; pass cond=None")
+            return
+        if cond is None:
+            wanted = f"{self.num_classes} class labels" if self.num_classes else f"vectors of size {self.cond_dim}"
+            raise ValueError(f"{name} is conditional and needs cond ({wanted}); got cond=None")
+        cond = checks.check_tensor(cond, name="cond")
+        if cond.shape[0] != batch:
+            raise ValueError(f"cond must have one row per example ({batch}), got shape {tuple(cond.shape)}")
+        if self.num_classes is not None and not cond.is_floating_point():
+            checks.check_tensor(cond, name="cond", ndim=1)
+            checks.check_indices(cond, num_categories=self.num_classes, name="cond")
+        elif self.cond_dim is not None and cond.is_floating_point():
+            if cond.shape != (batch, self.cond_dim):
+                raise ValueError(f"cond must have shape ({batch}, {self.cond_dim}), got {tuple(cond.shape)}")
+            checks.check_finite(cond, name="cond")
+        else:
+            wanted = (
+                "int64 class labels (B,)" if self.num_classes is not None else f"float vectors (B, {self.cond_dim})"
+            )
+            raise TypeError(f"{name} takes {wanted} as cond, got {cond.dtype} of shape {tuple(cond.shape)}")
+
     @abc.abstractmethod
     def forward(self, x: Tensor, cond: Tensor | None = None) -> Tensor:
         """Logits ``(B, K, C, H, W)`` for ``x`` ``(B, C, H, W)`` int64, each depending only on earlier values.
@@ -217,9 +255,19 @@ class AutoregressivePrior(Component, abc.ABC):
 
     def bits_per_dim(self, x: Tensor, cond: Tensor | None = None) -> Tensor:
         """Negative log-likelihood in bits per value (per sub-pixel for images), shape ``(B,)``."""
-        return -self.log_prob(x, cond) / (x[0].numel() * torch.log(torch.tensor(2.0)))
+        return -self.log_prob(x, cond) / (x[0].numel() * math.log(2.0))
 
-    @abc.abstractmethod
+    def incremental(self, cond: Tensor | None, shape: Sequence[int]) -> Stepper:
+        """A :class:`~vqgen.priors.sampling.Stepper` for ``method="cached"`` sampling of grids of ``shape`` ``(H, W)``.
+
+        The default recomputes the whole network per value (like ``"naive"``); fast priors return a stepper that
+        computes only what the next value needs and caches the rest (arXiv:1704.06001).
+        """
+        from .priors.sampling import NaiveStepper
+
+        return NaiveStepper(self, cond)
+
+    @torch.no_grad()
     def sample(
         self,
         n: int,
@@ -233,8 +281,11 @@ class AutoregressivePrior(Component, abc.ABC):
         prefix_mask: Tensor | None = None,
         method: SamplingMethod = "cached",
         generator: torch.Generator | None = None,
+        progress: bool = False,
     ) -> Tensor:
         """Draw ``n`` grids of ``shape`` ``(H, W)`` → ``(n, C, H, W)`` int64, one value at a time in raster order.
+
+        All arguments are validated once, before the loop.
 
         Args:
             n: number of samples.
@@ -244,9 +295,27 @@ class AutoregressivePrior(Component, abc.ABC):
             top_k: keep only the k most likely categories at each step.
             top_p: keep the smallest set of categories whose probability reaches ``top_p`` (nucleus sampling).
             prefix: ``(n, C, H, W)`` int64 values to keep (image completion); positions not kept are sampled.
-            prefix_mask: ``(n, C, H, W)`` or ``(n, 1, H, W)`` bool, True where ``prefix`` is kept. Without it the
-                whole prefix is kept, and ``prefix`` may then be shorter: ``(n, C, h0, W)`` keeps the first ``h0`` rows.
+                Without ``prefix_mask`` the whole prefix is kept, and it may be shorter: ``(n, C, h0, W)`` keeps the
+                first ``h0`` rows.
+            prefix_mask: ``(n, C, H, W)`` or ``(n, 1, H, W)`` bool, True where ``prefix`` is kept.
             method: ``"cached"`` (fast incremental generation, arXiv:1704.06001) or ``"naive"`` (a full forward pass
                 per value: the reference).
-            generator: a ``torch.Generator`` for reproducible draws.
+            generator: a ``torch.Generator`` (on the prior's device) for reproducible draws.
+            progress: show a progress bar over rows.
         """
+        from .priors.sampling import sample
+
+        return sample(
+            self,
+            n,
+            shape,
+            cond,
+            temperature=temperature,
+            top_k=top_k,
+            top_p=top_p,
+            prefix=prefix,
+            prefix_mask=prefix_mask,
+            method=method,
+            generator=generator,
+            progress=progress,
+        )
