@@ -2,3 +2,4 @@
 
 Add one import line here for each module that registers components.
 """
+from .autoencoders import conv, flat, vqvae  # noqa: F401

@@ -1,0 +1,165 @@
+"""One code per image: an MLP encoder to a single ``D``-vector, and an MLP decoder back to the image.
+
+The baseline of the seed experiment: a VQ-VAE whose latent grid is ``1 x 1``, so each image is represented by one
+of ``K`` codebook vectors (at most ``K`` distinct reconstructions). It shows why spatial code grids matter: with the
+same codebook size, the :mod:`conv <vqgen.autoencoders.conv>` model's ``h x w`` grid of codes reconstructs far
+better. The latents keep the ``(B, D, 1, 1)`` layout of the interfaces, so quantizers and priors treat it as a
+``1 x 1`` grid.
+
+Pixels: the encoder takes float images in ``[0, 1]``; the decoder outputs pixel values (not logits) approximating
+``[0, 1]`` with a linear last layer, trained with MSE against the ``[0, 1]`` images.
+"""
+
+from __future__ import annotations
+
+from einops import rearrange
+from torch import Tensor, nn
+
+from .. import checks
+from ..interfaces import Decoder, Encoder
+from ..registry import register
+
+__all__ = ["FlatDecoder", "FlatEncoder"]
+
+
+def _mlp(sizes: list[int]) -> nn.Sequential:
+    """Linear layers of the given sizes with ReLU between them (none after the last)."""
+    layers: list[nn.Module] = []
+    for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        if i:
+            layers.append(nn.ReLU())
+        layers.append(nn.Linear(fan_in, fan_out))
+    return nn.Sequential(*layers)
+
+
+def _check_config(*, channels: int, image_size: int, hidden_features: int, latent_dim: int, num_layers: int) -> None:
+    checks.check_positive(channels, name="channels", integer=True)
+    checks.check_positive(image_size, name="image_size", integer=True)
+    checks.check_positive(hidden_features, name="hidden_features", integer=True)
+    checks.check_positive(latent_dim, name="latent_dim", integer=True)
+    checks.check_positive(num_layers, name="num_layers", integer=True)
+
+
+@register("encoder", "flat")
+class FlatEncoder(Encoder):
+    """MLP encoder: ``(B, C, S, S)`` in ``[0, 1]`` → one latent vector per image ``(B, D, 1, 1)``.
+
+    Args:
+        in_channels: C, image channels.
+        image_size: S, the side of the (square) images; inputs of another size are rejected.
+        hidden_features: width of the hidden layers.
+        latent_dim: D, to match the quantizer's ``dim``.
+        num_layers: number of linear layers (``num_layers - 1`` hidden layers).
+    """
+
+    def __init__(
+        self,
+        in_channels: int = 1,
+        image_size: int = 28,
+        hidden_features: int = 256,
+        latent_dim: int = 16,
+        num_layers: int = 3,
+    ) -> None:
+        super().__init__()
+        _check_config(
+            channels=in_channels,
+            image_size=image_size,
+            hidden_features=hidden_features,
+            latent_dim=latent_dim,
+            num_layers=num_layers,
+        )
+        self._in_channels, self._latent_dim, self.image_size = in_channels, latent_dim, image_size
+        self.mlp = _mlp([in_channels * image_size**2] + [hidden_features] * (num_layers - 1) + [latent_dim])
+
+    @classmethod
+    def tiny_config(cls) -> dict:
+        return {"image_size": 8, "hidden_features": 16, "latent_dim": 4, "num_layers": 2}
+
+    @property
+    def in_channels(self) -> int:
+        return self._in_channels
+
+    @property
+    def latent_dim(self) -> int:
+        return self._latent_dim
+
+    @property
+    def downsample(self) -> int:
+        """The image side S: one latent position per image."""
+        return self.image_size
+
+    def check_input(self, x: Tensor) -> None:
+        """Like :meth:`Encoder.check_input`, but the images must be exactly ``S x S``."""
+        checks.check_images(x, channels=self.in_channels, name="x")
+        if tuple(x.shape[-2:]) != (self.image_size, self.image_size):
+            raise ValueError(
+                f"FlatEncoder was built for {self.image_size}x{self.image_size} images (image_size), got "
+                f"{x.shape[-2]}x{x.shape[-1]}; build it with image_size matching the data"
+            )
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Encode ``x`` ``(B, C, S, S)`` float in ``[0, 1]`` to ``(B, D, 1, 1)``."""
+        self.check_input(x)
+        z = self.mlp(rearrange(x - 0.5, "b c h w -> b (c h w)"))  # (B, D)
+        return rearrange(z, "b d -> b d 1 1")
+
+
+@register("decoder", "flat")
+class FlatDecoder(Decoder):
+    """MLP decoder: one latent vector per image ``(B, D, 1, 1)`` → images ``(B, C, S, S)``.
+
+    Args:
+        out_channels: C, image channels produced.
+        image_size: S, the side of the square images produced.
+        hidden_features: width of the hidden layers.
+        latent_dim: D, the dimension of the input vectors.
+        num_layers: number of linear layers.
+    """
+
+    def __init__(
+        self,
+        out_channels: int = 1,
+        image_size: int = 28,
+        hidden_features: int = 256,
+        latent_dim: int = 16,
+        num_layers: int = 3,
+    ) -> None:
+        super().__init__()
+        _check_config(
+            channels=out_channels,
+            image_size=image_size,
+            hidden_features=hidden_features,
+            latent_dim=latent_dim,
+            num_layers=num_layers,
+        )
+        self._out_channels, self._latent_dim, self.image_size = out_channels, latent_dim, image_size
+        self.mlp = _mlp([latent_dim] + [hidden_features] * (num_layers - 1) + [out_channels * image_size**2])
+
+    @classmethod
+    def tiny_config(cls) -> dict:
+        return {"image_size": 8, "hidden_features": 16, "latent_dim": 4, "num_layers": 2}
+
+    @property
+    def latent_dim(self) -> int:
+        return self._latent_dim
+
+    @property
+    def out_channels(self) -> int:
+        return self._out_channels
+
+    @property
+    def upsample(self) -> int:
+        """The image side S."""
+        return self.image_size
+
+    def check_input(self, z: Tensor) -> None:
+        """Like :meth:`Decoder.check_input`, but the latent grid must be ``1 x 1``."""
+        checks.check_images(z, channels=self.latent_dim, name="z")
+        if tuple(z.shape[-2:]) != (1, 1):
+            raise ValueError(f"FlatDecoder takes one latent per image, shape (B, D, 1, 1); got {tuple(z.shape)}")
+
+    def forward(self, z: Tensor) -> Tensor:
+        """Decode ``z`` ``(B, D, 1, 1)`` to pixel values ``(B, C, S, S)`` approximating ``[0, 1]``."""
+        self.check_input(z)
+        x = self.mlp(rearrange(z, "b d 1 1 -> b d"))  # (B, C * S * S)
+        return rearrange(x, "b (c h w) -> b c h w", c=self.out_channels, h=self.image_size) + 0.5

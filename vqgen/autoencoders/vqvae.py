@@ -1,0 +1,183 @@
+"""The stage-1 model: encoder + quantizer + decoder (VQ-VAE, van den Oord et al., arXiv:1711.00937).
+
+```
+images (B,C,H,W) ──► encoder ──► z (B,D,h,w) ──► quantizer ──► codes (B,h,w) ──► embed ──► decoder ──► (B,C,H,W)
+```
+
+The training objective is equation 3 of the paper,
+``L = |x - decoder(e)|² + |sg(z) - e|² + beta * |z - sg(e)|²``: the reconstruction MSE on ``[0, 1]`` pixels plus the
+quantizer's own loss (``QuantizerOutput.loss``, which already holds the codebook and the beta-weighted commitment
+terms).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from .. import checks
+from ..interfaces import Component, Decoder, Encoder, Quantizer
+from ..registry import build_from_spec, register
+
+__all__ = ["VQVAE", "VQVAEOutput"]
+
+
+@dataclass(frozen=True)
+class VQVAEOutput:
+    """What :meth:`VQVAE.forward` returns.
+
+    Attributes:
+        reconstruction: ``(B, C, H, W)`` decoder output, pixel values approximating ``[0, 1]`` (not clamped).
+        codes: ``(B, h, w)`` int64 code indices.
+        loss: scalar training loss, ``reconstruction_loss + quantizer loss`` (equation 3 of arXiv:1711.00937).
+        reconstruction_loss: scalar MSE between ``reconstruction`` and the ``[0, 1]`` input, averaged over pixels.
+        codebook_loss: scalar ``|sg(z) - e|²`` (zero for EMA quantizers).
+        commitment_loss: scalar ``|z - sg(e)|²``, unweighted.
+        perplexity: scalar, effective number of codes used in the batch.
+        usage: scalar in ``[0, 1]``, fraction of the codebook used in the batch.
+    """
+
+    reconstruction: Tensor
+    codes: Tensor
+    loss: Tensor
+    reconstruction_loss: Tensor
+    codebook_loss: Tensor
+    commitment_loss: Tensor
+    perplexity: Tensor
+    usage: Tensor
+
+
+def _component(value: Any, interface: type, *, name: str) -> nn.Module:
+    """Accept a component instance or its spec ``{"kind", "name", "config"}``."""
+    if isinstance(value, Mapping):
+        value = build_from_spec(value)
+    if not isinstance(value, interface):
+        raise TypeError(
+            f"{name} must be a {interface.__name__} or its spec {{'kind', 'name', 'config'}}, "
+            f"got {type(value).__name__}"
+        )
+    return value
+
+
+@register("model", "vqvae")
+class VQVAE(Component):
+    """Encoder + quantizer + decoder, trained together as stage 1 (arXiv:1711.00937).
+
+    Build it from components or from their specs (as stored in ``config.json``)::
+
+        model = VQVAE(
+            encoder=vqgen.build("encoder", "conv", latent_dim=16),
+            quantizer=vqgen.build("quantizer", "vq", num_codes=512, dim=16),
+            decoder=vqgen.build("decoder", "conv", latent_dim=16),
+        )
+
+    Args:
+        encoder: an :class:`~vqgen.Encoder` (or its spec).
+        quantizer: a :class:`~vqgen.Quantizer` (or its spec) whose ``dim`` equals the encoder's ``latent_dim``.
+        decoder: a :class:`~vqgen.Decoder` (or its spec) with the same ``latent_dim``, producing as many channels as
+            the encoder takes and upsampling by the encoder's downsampling factor.
+
+    Raises:
+        ValueError: if the latent dimensions, channel counts or scale factors of the parts disagree.
+    """
+
+    def __init__(self, encoder: Any = None, quantizer: Any = None, decoder: Any = None) -> None:
+        super().__init__()
+        self.encoder: Encoder = _component(encoder, Encoder, name="encoder")
+        self.quantizer: Quantizer = _component(quantizer, Quantizer, name="quantizer")
+        self.decoder: Decoder = _component(decoder, Decoder, name="decoder")
+        enc, quant, dec = self.encoder, self.quantizer, self.decoder
+        if not enc.latent_dim == quant.dim == dec.latent_dim:
+            raise ValueError(
+                "the latent dimensions disagree: encoder.latent_dim="
+                f"{enc.latent_dim}, quantizer.dim={quant.dim}, decoder.latent_dim={dec.latent_dim}; "
+                "build all three with the same D"
+            )
+        if enc.in_channels != dec.out_channels:
+            raise ValueError(
+                f"the encoder takes {enc.in_channels} image channels (in_channels) but the decoder produces "
+                f"{dec.out_channels} (out_channels); build both for the same images"
+            )
+        if enc.downsample != dec.upsample:
+            raise ValueError(
+                f"the encoder downsamples by {enc.downsample} but the decoder upsamples by {dec.upsample}; "
+                "build both with the same number of stages"
+            )
+
+    @property
+    def num_codes(self) -> int:
+        """K, the codebook size."""
+        return self.quantizer.num_codes
+
+    @property
+    def latent_dim(self) -> int:
+        """D, the dimension of the codebook vectors."""
+        return self.quantizer.dim
+
+    @property
+    def in_channels(self) -> int:
+        """C, the image channels."""
+        return self.encoder.in_channels
+
+    @property
+    def downsample(self) -> int:
+        """H / h, the ratio of image size to code-grid size."""
+        return self.encoder.downsample
+
+    def code_shape(self, image_shape: Sequence[int]) -> tuple[int, ...]:
+        """The ``(h, w)`` code grid for images of shape ``(C, H, W)``, validating the size."""
+        return self.encoder.latent_shape(image_shape)
+
+    @staticmethod
+    def _as_float(images: Tensor) -> Tensor:
+        """uint8 images in ``[0, 255]`` → float in ``[0, 1]``; float images pass through unchanged."""
+        checks.check_tensor(images, name="images", ndim=4)
+        return images.float() / 255 if images.dtype == torch.uint8 else images
+
+    def forward(self, images: Tensor) -> VQVAEOutput:
+        """Reconstruct ``images`` ``(B, C, H, W)`` (float in ``[0, 1]``, or uint8) and compute the training loss."""
+        x = self._as_float(images)
+        z = self.encoder(x)  # (B, D, h, w)
+        q = self.quantizer(z)
+        reconstruction = self.decoder(q.quantized)  # (B, C, H, W)
+        if reconstruction.shape != x.shape:
+            raise ValueError(f"the decoder produced shape {tuple(reconstruction.shape)} for input {tuple(x.shape)}")
+        reconstruction_loss = nn.functional.mse_loss(reconstruction, x)
+        return VQVAEOutput(
+            reconstruction=reconstruction,
+            codes=q.codes,
+            loss=reconstruction_loss + q.loss,
+            reconstruction_loss=reconstruction_loss,
+            codebook_loss=q.codebook_loss,
+            commitment_loss=q.commitment_loss,
+            perplexity=q.perplexity,
+            usage=q.usage,
+        )
+
+    @torch.no_grad()
+    def encode(self, images: Tensor) -> Tensor:
+        """Images ``(B, C, H, W)`` (float in ``[0, 1]``, or uint8) → codes ``(B, h, w)`` int64.
+
+        Runs the quantizer in whatever mode the model is in; call ``model.eval()`` first so that quantizers with
+        training-time updates (EMA, dead-code restarts) leave the codebook alone.
+        """
+        return self.quantizer(self.encoder(self._as_float(images))).codes
+
+    @torch.no_grad()
+    def decode(self, codes: Tensor) -> Tensor:
+        """Codes ``(B, h, w)`` int64 → pixel values ``(B, C, H, W)`` approximating ``[0, 1]``.
+
+        The one way from indices back to images: ``decoder(quantizer.embed(codes))``. Clamp the result, or convert
+        it with :func:`vqgen.images.to_uint8`, before display.
+        """
+        checks.check_indices(codes, num_categories=self.num_codes, name="codes")
+        return self.decoder(self.quantizer.embed(codes))  # (B, C, H, W)
+
+    @torch.no_grad()
+    def reconstruct(self, images: Tensor) -> Tensor:
+        """``decode(encode(images))``: pixel values ``(B, C, H, W)`` approximating ``[0, 1]``."""
+        return self.decode(self.encode(images))
