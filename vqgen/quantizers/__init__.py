@@ -1,0 +1,17 @@
+"""Quantizers: map encoder outputs ``(B, D, *spatial)`` to the nearest of K codebook vectors (VQ-VAE, arXiv:1711.00937).
+
+Two are registered: ``"vq"`` (:class:`VectorQuantizer`, codebook learned by its loss) and ``"ema"``
+(:class:`EMAVectorQuantizer`, codebook learned by exponential moving averages). Build them by name::
+
+    quantizer = vqgen.build("quantizer", "ema", num_codes=512, dim=64)
+    out = quantizer(z)          # z (B, 64, h, w) -> out.quantized (B, 64, h, w), out.codes (B, h, w)
+
+The shared pure helpers (nearest-code search, fused losses, statistics, k-means) live in
+:mod:`vqgen.quantizers.codebook`.
+"""
+
+from .base import CodebookQuantizer
+from .ema import EMAVectorQuantizer
+from .vq import VectorQuantizer
+
+__all__ = ["CodebookQuantizer", "EMAVectorQuantizer", "VectorQuantizer"]

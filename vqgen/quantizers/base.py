@@ -1,0 +1,189 @@
+"""The logic both codebook quantizers share: input checks, float32 search, losses, statistics, k-means
+initialisation and dead-code restarts. Subclasses say only how the codebook is stored and learned."""
+
+from __future__ import annotations
+
+import abc
+import logging
+
+import torch
+from torch import Tensor
+
+from .. import checks
+from ..interfaces import Quantizer, QuantizerOutput
+from .codebook import (
+    all_reduce_sum_,
+    broadcast_,
+    code_statistics,
+    flatten_latents,
+    is_distributed,
+    kmeans,
+    nearest_code,
+    quantize_with_losses,
+    sample_rows,
+)
+
+__all__ = ["CodebookQuantizer"]
+
+logger = logging.getLogger(__name__)
+
+
+def _check_int(value: object, *, name: str, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+
+
+def _check_number(value: object, *, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+    return float(value)
+
+
+class CodebookQuantizer(Quantizer, abc.ABC):
+    """Nearest-neighbour quantization against a ``(K, D)`` codebook (VQ-VAE, arXiv:1711.00937).
+
+    Subclasses provide :attr:`codebook` and :meth:`_learn`, the training-time codebook update (nothing for a codebook
+    learned by gradient). The forward pass is computed in float32 with autocast disabled, whatever the input dtype.
+    """
+
+    #: True when the codebook is trained by the gradient of ``codebook_loss``; otherwise that loss is reported as 0.
+    codebook_learned_by_gradient: bool = True
+
+    def _setup(
+        self, num_codes: int, dim: int, beta: float, kmeans_init: bool, kmeans_iters: int, restart_after: int
+    ) -> None:
+        _check_int(num_codes, name="num_codes", minimum=2)
+        _check_int(dim, name="dim", minimum=1)
+        if _check_number(beta, name="beta") < 0:
+            raise ValueError(f"beta (the commitment weight) must be >= 0, got {beta}")
+        if not isinstance(kmeans_init, bool):
+            raise TypeError(f"kmeans_init must be a bool, got {type(kmeans_init).__name__}")
+        _check_int(kmeans_iters, name="kmeans_iters", minimum=0)
+        _check_int(restart_after, name="restart_after", minimum=0)
+        self._num_codes, self._dim, self.beta = num_codes, dim, float(beta)
+        self.kmeans_iters, self.restart_after = kmeans_iters, restart_after
+        # True once the codebook holds trained or k-means values; saved, so a loaded model is never re-initialised.
+        self.register_buffer("initialized", torch.tensor(not kmeans_init))
+        # Training steps since each code was last chosen (summed over processes); drives dead-code restarts.
+        self.register_buffer("steps_unused", torch.zeros(num_codes, dtype=torch.long))
+
+    @property
+    def num_codes(self) -> int:
+        """K, the codebook size."""
+        return self._num_codes
+
+    @property
+    def dim(self) -> int:
+        """D, the dimension of each codebook vector."""
+        return self._dim
+
+    @property
+    @abc.abstractmethod
+    def codebook(self) -> Tensor:
+        """The ``(K, D)`` float32 codebook."""
+
+    @abc.abstractmethod
+    def _set_codes(self, index: Tensor, vectors: Tensor) -> None:
+        """Overwrite the codebook rows ``index`` ``(M,)`` with ``vectors`` ``(M, D)`` (k-means, restarts)."""
+
+    def _learn(self, z: Tensor, codes: Tensor, counts: Tensor) -> None:  # noqa: B027  (optional hook)
+        """Training-time codebook update from this batch: ``z`` ``(N, D)`` detached, ``codes`` ``(N,)``, ``counts``
+        ``(K,)`` the histogram summed over processes. Nothing by default (the codebook learns by gradient)."""
+
+    # ------------------------------------------------------------------------------------------ public API
+
+    def forward(self, z: Tensor) -> QuantizerOutput:
+        """Quantize ``z`` ``(B, D, *spatial)`` (any number of spatial axes, including none).
+
+        Returns:
+            :class:`~vqgen.QuantizerOutput`: ``quantized`` ``(B, D, *spatial)`` in ``z``'s dtype (straight-through),
+            ``codes`` ``(B, *spatial)`` int64, the scalar losses in float32, and ``perplexity`` / ``usage`` of this
+            batch's codes.
+        """
+        self._check_latents(z)
+        with torch.autocast(device_type=z.device.type, enabled=False):
+            flat, restore = flatten_latents(z.float())  # (N, D)
+            if self.training and not bool(self.initialized):
+                self._kmeans_init(flat.detach())
+            codebook = self.codebook
+            codes, min_sq = nearest_code(flat.detach(), codebook.detach())  # (N,), (N,)
+            if not bool(torch.isfinite(min_sq).all()):
+                checks.check_finite(z, name="z")
+                raise ValueError(
+                    "distances between z and the codebook overflow float32; z or the codebook holds huge values"
+                )
+            quantized, codebook_loss, commitment_loss = quantize_with_losses(flat, codebook, codes)  # (N, D)
+            counts = torch.bincount(codes, minlength=self.num_codes)  # (K,)
+            perplexity, usage = code_statistics(counts)
+            if self.training:
+                self._training_step(flat.detach(), codes, counts)
+            if not self.codebook_learned_by_gradient:
+                codebook_loss = torch.zeros_like(commitment_loss)
+            loss = codebook_loss + self.beta * commitment_loss
+        return QuantizerOutput(
+            quantized=restore(quantized, "* d").to(z.dtype),
+            codes=restore(codes, "*"),
+            loss=loss,
+            codebook_loss=codebook_loss,
+            commitment_loss=commitment_loss,
+            perplexity=perplexity,
+            usage=usage,
+        )
+
+    def embed(self, codes: Tensor) -> Tensor:
+        """Codebook vectors of ``codes`` ``(B, *spatial)`` int64 → ``(B, D, *spatial)`` float32.
+
+        Raises:
+            TypeError: if ``codes`` is not an integer tensor.
+            ValueError: if a code lies outside ``[0, num_codes)`` or ``codes`` has no batch axis.
+        """
+        checks.check_tensor(codes, name="codes", min_ndim=1)
+        checks.check_indices(codes, num_categories=self.num_codes, name="codes")
+        vectors = torch.nn.functional.embedding(codes.long(), self.codebook)  # (B, *spatial, D)
+        return vectors.movedim(-1, 1)  # (B, D, *spatial)
+
+    def extra_repr(self) -> str:
+        return f"num_codes={self.num_codes}, dim={self.dim}, beta={self.beta}, restart_after={self.restart_after}"
+
+    # ------------------------------------------------------------------------------------------ internals
+
+    def _check_latents(self, z: object) -> None:
+        checks.check_tensor(z, name="z", min_ndim=2)
+        if not z.is_floating_point():
+            raise TypeError(f"z must be a floating-point tensor of encoder outputs, got {z.dtype}")
+        if z.shape[1] != self.dim:
+            raise ValueError(
+                f"z must have dim={self.dim} channels on axis 1 (B, D, *spatial), got {z.shape[1]} "
+                f"(shape {tuple(z.shape)}); the encoder's latent_dim must equal the quantizer's dim"
+            )
+        if z.numel() == 0:
+            raise ValueError(f"z must hold at least one vector, got shape {tuple(z.shape)}")
+
+    @torch.no_grad()
+    def _kmeans_init(self, z: Tensor) -> None:
+        centres = kmeans(z, self.num_codes, self.kmeans_iters)  # (K, D), identical on every process
+        self._set_codes(torch.arange(self.num_codes, device=z.device), centres)
+        self.initialized.fill_(True)
+        logger.debug("initialised a %d-code codebook by k-means on %d vectors", self.num_codes, z.shape[0])
+
+    @torch.no_grad()
+    def _training_step(self, z: Tensor, codes: Tensor, counts: Tensor) -> None:
+        counts = counts.clone()
+        all_reduce_sum_(counts)  # the histogram over all processes
+        self._learn(z, codes, counts)
+        if self.restart_after > 0:
+            self.steps_unused.add_(1).masked_fill_(counts > 0, 0)
+            dead = (self.steps_unused >= self.restart_after).nonzero().squeeze(1)  # (M,), same on every process
+            if dead.numel():
+                self._restart(dead, z)
+
+    def _restart(self, dead: Tensor, z: Tensor) -> None:
+        """Re-seed the ``dead`` codes with random encoder outputs of this batch (rank 0's, broadcast)."""
+        vectors = sample_rows(z, dead.numel())  # (M, D)
+        if is_distributed():
+            vectors = broadcast_(vectors.contiguous())
+        self._set_codes(dead, vectors)
+        self.steps_unused[dead] = 0
+        logger.debug("restarted %d dead codes", dead.numel())

@@ -1,0 +1,258 @@
+"""Pure helpers shared by the quantizers: nearest-code search, fused straight-through losses, code statistics,
+k-means, and the few ``torch.distributed`` collectives they need.
+
+Everything here works on flat vectors ``(N, D)`` and a codebook ``(K, D)``; :func:`flatten_latents` turns
+``(B, D, *spatial)`` into ``(N, D)`` and back. Nothing builds an ``(N, K, D)`` difference tensor or an ``(N, K)``
+one-hot matrix: distances come from one matrix product per chunk of rows, histograms from ``bincount``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.distributed as dist
+from einops import pack, rearrange, unpack
+from torch import Tensor
+
+__all__ = [
+    "KMEANS_MAX_POINTS",
+    "all_reduce_sum_",
+    "broadcast_",
+    "code_statistics",
+    "flatten_latents",
+    "is_distributed",
+    "kmeans",
+    "nearest_code",
+    "quantize_with_losses",
+    "sample_rows",
+    "squared_distances",
+    "straight_through",
+]
+
+KMEANS_MAX_POINTS = 16384
+"""k-means runs on at most this many randomly chosen vectors of the batch (per process)."""
+
+_SEARCH_BLOCK_ELEMENTS = 1 << 18
+"""Rows of the ``(N, K)`` distance matrix are searched in blocks of about this many entries (1 MiB of float32), so
+that each block stays in cache between the matrix product that writes it and the ``min`` that reads it."""
+
+
+# --------------------------------------------------------------------------------------------- layout
+
+
+def flatten_latents(z: Tensor) -> tuple[Tensor, Callable[[Tensor, str], Tensor]]:
+    """``(B, D, *spatial)`` → ``(N, D)`` with ``N = B · prod(spatial)``, and the inverse.
+
+    Returns:
+        ``flat`` of shape ``(N, D)`` and ``restore(t, pattern)``, which maps ``(N, D)`` back to ``(B, D, *spatial)``
+        when ``pattern == "* d"`` and ``(N,)`` back to ``(B, *spatial)`` when ``pattern == "*"``.
+    """
+    channels_last = rearrange(z, "b d ... -> b ... d")  # (B, *spatial, D)
+    flat, packed_shape = pack([channels_last], "* d")  # (N, D)
+
+    def restore(t: Tensor, pattern: str) -> Tensor:
+        (out,) = unpack(t, packed_shape, pattern)  # (B, *spatial, D) or (B, *spatial)
+        return rearrange(out, "b ... d -> b d ...") if pattern == "* d" else out
+
+    return flat, restore
+
+
+# --------------------------------------------------------------------------------------------- search
+
+
+def squared_distances(x: Tensor, codebook: Tensor) -> Tensor:
+    """All squared Euclidean distances ``|x|² − 2 x·eᵀ + |e|²``, shape ``(N, K)``, from one matrix product.
+
+    For reference and tests; the quantizers use :func:`nearest_code`, which never holds the full matrix.
+    """
+    x_sq = x.pow(2).sum(1, keepdim=True)  # (N, 1)
+    e_sq = codebook.pow(2).sum(1)  # (K,)
+    return torch.addmm(e_sq, x, codebook.t(), alpha=-2.0).add_(x_sq)  # (N, K)
+
+
+@torch.no_grad()
+def nearest_code(x: Tensor, codebook: Tensor, *, block_rows: int | None = None) -> tuple[Tensor, Tensor]:
+    """Index of the nearest codebook vector for every row of ``x``, and its squared distance.
+
+    ``argmin_k |x − e_k|² = argmin_k (|e_k|² − 2 x·e_k)``: the row constant ``|x|²`` cannot change the winner, so
+    the search matrix is one ``addmm`` of ``|e|²`` (computed once) and ``−2 x eᵀ``, reduced by ``min`` while it is
+    still in cache (rows in blocks); ``|x|²`` is added to the ``N`` minima only.
+
+    Args:
+        x: ``(N, D)`` vectors.
+        codebook: ``(K, D)`` codebook.
+        block_rows: rows per block (default: about 2¹⁸ matrix entries per block).
+
+    Returns:
+        ``codes`` ``(N,)`` int64 and ``min_sq_dist`` ``(N,)``, the squared distance to that code (computed in the
+        expanded form, so it may be slightly negative through rounding when ``x`` lies on a code).
+    """
+    n, k = x.shape[0], codebook.shape[0]
+    e_sq = codebook.pow(2).sum(1)  # (K,)
+    codebook_t = codebook.t()  # (D, K), a view: BLAS reads it transposed
+    if block_rows is None:
+        block_rows = max(64, _SEARCH_BLOCK_ELEMENTS // max(k, 1))
+    codes = torch.empty(n, dtype=torch.long, device=x.device)
+    min_sq = torch.empty(n, dtype=x.dtype, device=x.device)
+    scores = torch.empty(min(block_rows, n), k, dtype=x.dtype, device=x.device)  # reused for every block
+    for start in range(0, n, block_rows):
+        stop = min(start + block_rows, n)
+        block = scores[: stop - start]
+        torch.addmm(e_sq, x[start:stop], codebook_t, alpha=-2.0, out=block)  # (n_block, K)
+        torch.min(block, dim=1, out=(min_sq[start:stop], codes[start:stop]))
+    min_sq += x.pow(2).sum(1)
+    return codes, min_sq
+
+
+# --------------------------------------------------------------------------------------------- losses
+
+
+def straight_through(z: Tensor, quantized: Tensor) -> Tensor:
+    """The straight-through estimator ``z + sg(e − z)``: the value of ``quantized``, the gradient of ``z``.
+
+    Equivalent to what :func:`quantize_with_losses` computes in one fused step (which returns exactly ``e``).
+    """
+    return z + (quantized - z).detach()
+
+
+class _QuantizeWithLosses(torch.autograd.Function):
+    """Gather, straight-through and both loss terms with a single ``(N, D)`` difference, saved for backward."""
+
+    @staticmethod
+    def forward(ctx, z: Tensor, codebook: Tensor, codes: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        quantized = codebook.index_select(0, codes)  # (N, D)
+        diff = quantized - z  # (N, D)
+        mse = torch.linalg.vector_norm(diff).square_().div_(diff.numel())  # mean((e - z)²)
+        ctx.save_for_backward(diff, codes)
+        ctx.num_codes = codebook.shape[0]
+        return quantized, mse, mse.clone()
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_quantized, grad_codebook_loss, grad_commitment_loss):
+        diff, codes = ctx.saved_tensors
+        scale = 2.0 / diff.numel()
+        grad_z = grad_codebook = None
+        if ctx.needs_input_grad[0]:
+            # d/dz [q] = I (straight-through); d/dz mean((z - sg(e))²) = 2 (z - e) / (N D) = -scale · diff.
+            grad_z = torch.addcmul(grad_quantized, diff, grad_commitment_loss, value=-scale)
+        if ctx.needs_input_grad[1]:
+            # d/de_k mean((sg(z) - e)²) = 2 Σ_{n: code n = k} (e_k - z_n) / (N D); the straight-through path gives none.
+            rows = diff.mul(grad_codebook_loss * scale)  # (N, D)
+            grad_codebook = torch.zeros(ctx.num_codes, diff.shape[1], dtype=diff.dtype, device=diff.device)
+            grad_codebook.index_add_(0, codes, rows)  # (K, D)
+        return grad_z, grad_codebook, None
+
+
+def quantize_with_losses(z: Tensor, codebook: Tensor, codes: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Straight-through quantization and the two VQ-VAE loss terms, fused (arXiv:1711.00937, eq. 3).
+
+    Args:
+        z: ``(N, D)`` encoder outputs.
+        codebook: ``(K, D)``; receives a gradient only through ``codebook_loss``.
+        codes: ``(N,)`` int64 chosen codes.
+
+    Returns:
+        ``quantized`` ``(N, D)``, equal to ``codebook[codes]`` with the gradient of the identity w.r.t. ``z`` (the
+        straight-through estimator) and none w.r.t. the codebook; ``codebook_loss`` = ``mean((sg(z) − e)²)``, whose
+        gradient reaches only the codebook; ``commitment_loss`` = ``mean((z − sg(e))²)``, whose gradient reaches only
+        ``z``. The two losses are equal in value, so one difference ``e − z`` serves both and the straight-through
+        path, in the forward and the backward pass.
+    """
+    return _QuantizeWithLosses.apply(z, codebook, codes)
+
+
+# --------------------------------------------------------------------------------------------- statistics
+
+
+def code_statistics(counts: Tensor) -> tuple[Tensor, Tensor]:
+    """Perplexity and usage from a code histogram ``counts`` ``(K,)`` (``torch.bincount(codes, minlength=K)``).
+
+    Returns:
+        ``perplexity`` = ``exp(−Σ p log p)`` with ``p = counts / Σ counts`` (``0 log 0 = 0``), the effective number of
+        codes in use, in ``[1, K]``; ``usage`` = fraction of codes with a non-zero count, in ``[0, 1]``. Both float32
+        scalars.
+    """
+    counts = counts.float()
+    p = counts / counts.sum().clamp_min(1.0)  # (K,)
+    entropy = -torch.special.xlogy(p, p).sum()
+    return entropy.exp(), (counts > 0).float().mean()
+
+
+# --------------------------------------------------------------------------------------------- distributed
+
+
+def is_distributed() -> bool:
+    """True inside an initialised ``torch.distributed`` process group."""
+    return dist.is_available() and dist.is_initialized()
+
+
+def all_reduce_sum_(*tensors: Tensor) -> None:
+    """Sum each tensor over all processes, in place (no-op outside ``torch.distributed``)."""
+    if is_distributed():
+        for tensor in tensors:
+            dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+
+
+def broadcast_(tensor: Tensor, src: int = 0) -> Tensor:
+    """Overwrite ``tensor`` on every process with rank ``src``'s copy, in place (no-op when not distributed)."""
+    if is_distributed():
+        dist.broadcast(tensor, src=src)
+    return tensor
+
+
+# --------------------------------------------------------------------------------------------- initialisation
+
+
+def sample_rows(x: Tensor, n: int, *, generator: torch.Generator | None = None) -> Tensor:
+    """``n`` rows of ``x`` ``(N, D)`` chosen at random, without replacement when ``N ≥ n``; shape ``(n, D)``."""
+    if x.shape[0] >= n:
+        index = torch.randperm(x.shape[0], device=x.device, generator=generator)[:n]
+    else:
+        index = torch.randint(x.shape[0], (n,), device=x.device, generator=generator)
+    return x[index]
+
+
+def _kmeans_plus_plus(x: Tensor, k: int, generator: torch.Generator | None) -> Tensor:
+    """k-means++ seeding (Arthur & Vassilvitskii 2007): each new centre drawn with probability ∝ D(x)²."""
+    centres = torch.empty(k, x.shape[1], dtype=x.dtype, device=x.device)
+    first = torch.randint(x.shape[0], (1,), device=x.device, generator=generator)
+    centres[0] = x[first[0]]
+    closest = (x - centres[0]).pow(2).sum(1)  # (N,)
+    for i in range(1, k):
+        total = closest.sum()
+        if not total > 0:  # fewer distinct points than centres: duplicate random points
+            weights = torch.ones_like(closest)
+        else:
+            weights = closest / total
+        pick = torch.multinomial(weights, 1, generator=generator)[0]
+        centres[i] = x[pick]
+        torch.minimum(closest, (x - centres[i]).pow(2).sum(1), out=closest)
+    return centres
+
+
+@torch.no_grad()
+def kmeans(x: Tensor, num_codes: int, iters: int = 10, *, generator: torch.Generator | None = None) -> Tensor:
+    """Cluster ``x`` ``(N, D)`` into ``num_codes`` centres: k-means++ seeding, then ``iters`` Lloyd iterations.
+
+    At most :data:`KMEANS_MAX_POINTS` random rows are used. Under ``torch.distributed`` every process passes its own
+    ``x``: the seeding is done on rank 0 and broadcast, and each Lloyd step sums the cluster statistics over all
+    processes, so every process returns the same centres. A centre that loses all its points keeps its position.
+
+    Returns:
+        ``(num_codes, D)`` centres, in ``x``'s dtype and device.
+    """
+    x = x.detach()
+    if x.shape[0] > KMEANS_MAX_POINTS:
+        x = sample_rows(x, KMEANS_MAX_POINTS, generator=generator)  # (M, D)
+    centres = _kmeans_plus_plus(x, num_codes, generator)  # (K, D)
+    broadcast_(centres)
+    for _ in range(iters):
+        codes, _ = nearest_code(x, centres)
+        counts = torch.bincount(codes, minlength=num_codes).to(x.dtype)  # (K,)
+        sums = torch.zeros_like(centres).index_add_(0, codes, x)  # (K, D)
+        all_reduce_sum_(counts, sums)
+        filled = counts > 0
+        centres[filled] = sums[filled] / counts[filled, None]
+    return centres
