@@ -1,0 +1,295 @@
+"""Pieces shared by the training loops of both stages.
+
+A loop built from these looks like::
+
+    config = TrainConfig(epochs=5, batch_size=64).replace(**overrides)   # validated, JSON-able settings
+    generator = seed_everything(config.seed)                             # same seed -> same run
+    device = resolve_device(config.device)                               # "cuda" when available, else "cpu"
+    images = as_images(train_data, name="train_data")                    # (N, C, H, W) uint8 or float, on CPU
+    optimizer = make_adam(model, config)
+    history, keeper = MetricsHistory(), CheckpointKeeper(config.checkpoint_dir, keep=config.keep, monitor=...)
+    for epoch in range(1, config.epochs + 1):
+        means = RunningMeans()
+        for index in progress(batch_indices(len(images), config.batch_size, generator=generator), ...):
+            x = images_to_float(images[index], device)                   # (B, C, H, W) float in [0, 1]
+            ...                                                          # forward, backward, optimizer.step()
+            means.add({"loss": loss.item()}, weight=len(index))
+        history.append({"epoch": epoch, "train": means.means(), "eval": {...}})
+        keeper.update(model, history)                                    # save_pretrained + metrics.json
+
+Nothing here knows about VQ-VAEs or priors.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import random
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from .. import checks
+from ..persistence import save_pretrained
+
+__all__ = [
+    "METRICS_NAME",
+    "CheckpointKeeper",
+    "MetricsHistory",
+    "RunningMeans",
+    "TrainConfig",
+    "as_images",
+    "batch_indices",
+    "images_to_float",
+    "make_adam",
+    "num_batches",
+    "progress",
+    "resolve_device",
+    "seed_everything",
+]
+
+logger = logging.getLogger(__name__)
+
+METRICS_NAME = "metrics.json"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Settings of a training run, shared by both stages (all JSON-serialisable).
+
+    Attributes:
+        epochs: passes over the training data.
+        batch_size: examples per optimisation step.
+        lr: Adam learning rate. The VQ-VAE paper uses 2e-4 for 250k steps (arXiv:1711.00937); the default 1e-3
+            suits the short CPU runs this library is tested with.
+        weight_decay: Adam's L2 penalty.
+        grad_clip: clip the global gradient norm to this value; ``None`` for no clipping.
+        max_steps: stop after this many optimisation steps in total (the last, partial epoch is still evaluated
+            and recorded); ``None`` to run all epochs.
+        seed: seeds Python, NumPy and torch, and the shuffling order: the same seed and the same initial model
+            give identical weights (on the same device and build of torch).
+        device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ...; ``None`` picks CUDA when available, else the CPU.
+        checkpoint_dir: where to write the model (``save_pretrained``) and ``metrics.json``; ``None`` writes nothing.
+        keep: ``"best"`` keeps the checkpoint with the best monitored held-out metric (the training metric when
+            there is no held-out data); ``"last"`` overwrites it after every epoch.
+        progress: show a tqdm progress bar per epoch.
+        eval_batch_size: batch size for evaluation; ``None`` uses ``batch_size``.
+    """
+
+    epochs: int = 10
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    grad_clip: float | None = None
+    max_steps: int | None = None
+    seed: int = 0
+    device: str | None = None
+    checkpoint_dir: str | None = None
+    keep: Literal["best", "last"] = "best"
+    progress: bool = True
+    eval_batch_size: int | None = None
+
+    def __post_init__(self) -> None:
+        checks.check_positive(self.epochs, name="epochs", integer=True)
+        checks.check_positive(self.batch_size, name="batch_size", integer=True)
+        checks.check_positive(self.lr, name="lr")
+        if isinstance(self.weight_decay, bool) or not isinstance(self.weight_decay, (int, float)):
+            raise TypeError(f"weight_decay must be a number, got {type(self.weight_decay).__name__}")
+        if self.weight_decay < 0:
+            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay}")
+        if self.grad_clip is not None:
+            checks.check_positive(self.grad_clip, name="grad_clip")
+        if self.max_steps is not None:
+            checks.check_positive(self.max_steps, name="max_steps", integer=True)
+        if self.eval_batch_size is not None:
+            checks.check_positive(self.eval_batch_size, name="eval_batch_size", integer=True)
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
+            raise TypeError(f"seed must be an int, got {type(self.seed).__name__}")
+        if self.keep not in ("best", "last"):
+            raise ValueError(f"keep must be 'best' or 'last', got {self.keep!r}")
+        if self.device is not None and not isinstance(self.device, str):
+            object.__setattr__(self, "device", str(self.device))  # accept torch.device
+        if self.checkpoint_dir is not None and not isinstance(self.checkpoint_dir, str):
+            object.__setattr__(self, "checkpoint_dir", str(self.checkpoint_dir))  # accept pathlib.Path
+
+    def replace(self, **overrides: Any) -> TrainConfig:
+        """A copy with some fields changed; an unknown field raises a ``TypeError`` listing the valid ones."""
+        fields = [f.name for f in dataclasses.fields(self)]
+        unknown = sorted(set(overrides) - set(fields))
+        if unknown:
+            raise TypeError(f"unknown training options {unknown}; TrainConfig accepts {fields}")
+        return dataclasses.replace(self, **overrides)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The settings as a plain dict (for ``metrics.json`` and logs)."""
+        return dataclasses.asdict(self)
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed Python's, NumPy's and torch's global generators; returns a CPU ``torch.Generator`` for shuffling."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)  # noqa: NPY002  (seeds the legacy global generator that libraries still use)
+    torch.manual_seed(seed)
+    generator = torch.Generator()
+    generator.manual_seed(seed)
+    return generator
+
+
+def resolve_device(device: str | torch.device | None = None) -> torch.device:
+    """``device`` as a ``torch.device``; ``None`` picks the first CUDA device when available, else the CPU."""
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError) as error:
+        raise ValueError(
+            f"device {device!r} is not a valid torch device ('cpu', 'cuda', 'cuda:0', ...): {error}"
+        ) from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} was requested but CUDA is not available; use device='cpu' or None")
+    return resolved
+
+
+def as_images(data: Any, *, name: str = "data") -> Tensor:
+    """Images ``(N, C, H, W)`` from a :mod:`vqgen.data` dataset (its ``.images``) or a tensor.
+
+    uint8 images (``[0, 255]``) and float images (``[0, 1]``) are accepted; they are returned unchanged (not copied,
+    not moved), and converted per batch by :func:`images_to_float`.
+    """
+    images = getattr(data, "images", data)
+    if not isinstance(images, Tensor):
+        raise TypeError(
+            f"{name} must be a vqgen.data dataset (with .images) or a (N, C, H, W) tensor, got {type(data).__name__}"
+        )
+    checks.check_tensor(images, name=name, ndim=4)
+    if images.dtype != torch.uint8 and not images.is_floating_point():
+        raise TypeError(f"{name} must hold uint8 images in [0, 255] or float images in [0, 1], got {images.dtype}")
+    if images.shape[0] == 0:
+        raise ValueError(f"{name} is empty: it has shape {tuple(images.shape)}")
+    return images
+
+
+def images_to_float(batch: Tensor, device: torch.device | str | None = None) -> Tensor:
+    """A batch ``(B, C, H, W)`` (uint8 or float) → float32 in ``[0, 1]`` on ``device``."""
+    batch = batch.to(device, non_blocking=True) if device is not None else batch
+    return batch.float() / 255 if batch.dtype == torch.uint8 else batch.float()
+
+
+def batch_indices(
+    n: int, batch_size: int, *, shuffle: bool = True, generator: torch.Generator | None = None
+) -> Iterator[Tensor]:
+    """Index tensors for one pass over ``n`` examples, ``batch_size`` at a time (the last batch may be smaller)."""
+    order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
+    yield from order.split(batch_size)
+
+
+def num_batches(n: int, batch_size: int) -> int:
+    """``ceil(n / batch_size)``, the number of batches :func:`batch_indices` yields."""
+    return math.ceil(n / batch_size)
+
+
+def progress(iterable: Iterable, *, total: int | None = None, desc: str = "", enabled: bool = True) -> tqdm:
+    """A tqdm progress bar over ``iterable``; ``enabled=False`` makes it silent (it still iterates)."""
+    return tqdm(iterable, total=total, desc=desc, disable=not enabled, leave=False, dynamic_ncols=True)
+
+
+def make_adam(model: nn.Module, config: TrainConfig) -> torch.optim.Adam:
+    """Adam over the model's trainable parameters with ``config.lr`` and ``config.weight_decay``."""
+    parameters = [p for p in model.parameters() if p.requires_grad]
+    if not parameters:
+        raise ValueError(f"{type(model).__name__} has no trainable parameters")
+    return torch.optim.Adam(parameters, lr=config.lr, weight_decay=config.weight_decay)
+
+
+class RunningMeans:
+    """Weighted running means of named scalars (e.g. per-batch losses weighted by batch size)."""
+
+    def __init__(self) -> None:
+        self._sums: dict[str, float] = {}
+        self._weight = 0.0
+
+    def add(self, values: Mapping[str, float | Tensor], *, weight: float = 1.0) -> None:
+        """Accumulate ``values`` (floats or 0-d tensors) with ``weight``."""
+        for key, value in values.items():
+            value = float(value.detach()) if isinstance(value, Tensor) else float(value)
+            self._sums[key] = self._sums.get(key, 0.0) + value * weight
+        self._weight += weight
+
+    def means(self) -> dict[str, float]:
+        """The weighted means so far (empty if nothing was added)."""
+        if not self._weight:
+            return {}
+        return {key: total / self._weight for key, total in self._sums.items()}
+
+
+class MetricsHistory(list):
+    """A list of per-epoch records (plain dicts), e.g. ``{"epoch": 1, "step": 200, "train": {...}, "eval": {...}}``.
+
+    It is a ``list``, so ``history[-1]["eval"]["reconstruction_mse"]`` reads the last held-out figure.
+    """
+
+    def best(self, split: str, key: str, *, mode: Literal["min", "max"] = "min") -> dict[str, Any] | None:
+        """The record with the lowest (``mode="min"``) or highest ``record[split][key]``; ``None`` if none has it."""
+        scored = [record for record in self if key in record.get(split, {})]
+        if not scored:
+            return None
+        sign = 1 if mode == "min" else -1
+        return min(scored, key=lambda record: sign * record[split][key])
+
+    def save(self, path: str | Path, *, extra: Mapping[str, Any] | None = None) -> Path:
+        """Write ``{"history": [...], **extra}`` as JSON (``extra``: the run's settings, the best epoch, ...)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({**(extra or {}), "history": list(self)}, indent=2, sort_keys=True) + "\n")
+        return path
+
+
+class CheckpointKeeper:
+    """Saves a model with ``save_pretrained`` plus ``metrics.json`` after each epoch, keeping the best or the last.
+
+    Args:
+        directory: the checkpoint directory; ``None`` makes :meth:`update` a no-op.
+        keep: ``"best"`` saves only when ``record[monitor[0]][monitor[1]]`` improves; ``"last"`` saves every time.
+        monitor: ``(split, key)`` of the metric to minimise, e.g. ``("eval", "reconstruction_mse")``.
+        settings: written into ``metrics.json`` beside the history (e.g. ``TrainConfig.to_dict()``).
+    """
+
+    def __init__(
+        self,
+        directory: str | Path | None,
+        *,
+        keep: Literal["best", "last"] = "best",
+        monitor: tuple[str, str] = ("eval", "loss"),
+        settings: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.directory = Path(directory) if directory is not None else None
+        self.keep, self.monitor, self.settings = keep, monitor, dict(settings or {})
+        self.best_value = math.inf
+        self.best_epoch: int | None = None
+
+    def update(self, model: nn.Module, history: MetricsHistory) -> bool:
+        """Consider the last record of ``history``; returns True if the model was saved."""
+        record = history[-1]
+        split, key = self.monitor
+        value = record.get(split, {}).get(key, math.nan)
+        improved = value < self.best_value  # False for NaN
+        if improved:
+            self.best_value, self.best_epoch = value, record.get("epoch")
+        if self.directory is None:
+            return False
+        save = self.keep == "last" or improved or self.best_epoch is None
+        if save:
+            save_pretrained(model, self.directory)
+            logger.info("saved %s to %s (%s/%s = %.6g)", type(model).__name__, self.directory, split, key, value)
+        extra = {"settings": self.settings, "keep": self.keep, "monitor": f"{split}/{key}"}
+        extra["saved_epoch"] = record.get("epoch") if self.keep == "last" else self.best_epoch
+        history.save(self.directory / METRICS_NAME, extra=extra)
+        return save
