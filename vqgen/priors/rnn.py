@@ -1,0 +1,152 @@
+"""The naive raster RNN prior: an LSTM (or GRU) over the grid flattened into one long sequence.
+
+The grid ``(C, H, W)`` is read as a sequence of ``H·W·C`` values in raster order (row by row, left to right, channel
+by channel). Step ``t`` sees the value at step ``t - 1`` (a learned start token at ``t = 0``) and predicts the value
+at step ``t``; the recurrence carries everything earlier. This is exactly causal by construction, and it is the
+baseline that PixelRNN (van den Oord et al., arXiv:1601.06759) improves on with two-dimensional recurrences: a single
+state must remember the pixel directly above across a whole row of steps, which is why it models images poorly.
+
+Cached sampling carries the recurrent state: one step per value, ``O(H·W·C)`` in all, against ``O((H·W·C)²)`` for
+the naive sampler that reruns the whole sequence for every value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from einops import rearrange
+from torch import Tensor, nn
+
+from ..interfaces import AutoregressivePrior
+from ..registry import register
+from .embedding import IndexInput
+
+__all__ = ["RNNPrior", "RNNStepper"]
+
+_CELLS = {"lstm": nn.LSTM, "gru": nn.GRU}
+
+
+@register("prior", "rnn")
+class RNNPrior(AutoregressivePrior):
+    """A recurrent network over the raster-ordered sequence of values, teacher-forced in training.
+
+    Input at each step: the features of the previous value (from the shared :class:`~vqgen.priors.embedding.IndexInput`
+    submodule ``input``: the value scaled to ``[0, 1]`` for pixels, a learned embedding for codes; a learned start
+    vector before the first value), projected to ``hidden_size``, plus a learned embedding of the channel being
+    predicted (so colour images need no counting modulo ``C``), plus the condition (a class embedding or a projected
+    vector), added at every step.
+
+    Args:
+        num_categories: K, categories per value (256 for pixels, the codebook size for VQ-VAE codes).
+        channels: C, values per position (1 for codes or grey pixels, 3 for colour).
+        hidden_size: width of the embeddings and of the recurrent state.
+        num_layers: stacked recurrent layers.
+        cell: ``"lstm"`` (default) or ``"gru"``.
+        num_classes: condition on ``(B,)`` int64 class labels in ``[0, num_classes)``.
+        cond_dim: condition on ``(B, cond_dim)`` float vectors.
+        input_mode: ``"auto"`` (scaled values for ``K = 256``, embeddings otherwise), ``"scale"`` or ``"embed"``
+            (see :func:`~vqgen.priors.embedding.resolve_input_mode`).
+        embed_dim: width of the learned value embeddings (``input_mode="embed"``).
+    """
+
+    def __init__(
+        self,
+        num_categories: int = 256,
+        channels: int = 1,
+        hidden_size: int = 256,
+        num_layers: int = 2,
+        cell: str = "lstm",
+        num_classes: int | None = None,
+        cond_dim: int | None = None,
+        input_mode: str = "auto",
+        embed_dim: int = 64,
+    ) -> None:
+        super().__init__()
+        if cell not in _CELLS:
+            raise ValueError(f"cell must be one of {sorted(_CELLS)}, got {cell!r}")
+        self._num_categories, self._channels = num_categories, channels
+        self._num_classes, self._cond_dim = num_classes, cond_dim
+        self.input = IndexInput(num_categories, channels, mode=input_mode, embed_dim=embed_dim)  # checks K and C
+        self.start = nn.Parameter(torch.zeros(self.input.embed_dim))  # stands for the value before the first
+        self.input_projection = nn.Linear(self.input.embed_dim, hidden_size)
+        self.channel_embedding = nn.Embedding(channels, hidden_size)
+        self.class_embedding = nn.Embedding(num_classes, hidden_size) if num_classes else None
+        self.cond_projection = nn.Linear(cond_dim, hidden_size) if cond_dim else None
+        self.rnn = _CELLS[cell](hidden_size, hidden_size, num_layers=num_layers, batch_first=True)
+        self.head = nn.Linear(hidden_size, num_categories)
+
+    @classmethod
+    def tiny_config(cls) -> dict:
+        return {"hidden_size": 16, "num_layers": 1, "embed_dim": 8}
+
+    @property
+    def num_categories(self) -> int:
+        return self._num_categories
+
+    @property
+    def channels(self) -> int:
+        return self._channels
+
+    @property
+    def num_classes(self) -> int | None:
+        return self._num_classes
+
+    @property
+    def cond_dim(self) -> int | None:
+        return self._cond_dim
+
+    def _inputs(self, previous: Tensor, channel: Tensor, cond: Tensor | None) -> Tensor:
+        """Step inputs ``(B, L, hidden)`` from previous-value features ``(B, L, E)`` and target channels ``(L,)``."""
+        inputs = self.input_projection(previous) + self.channel_embedding(channel)  # (B, L, hidden)
+        if cond is not None:
+            if cond.is_floating_point():
+                inputs = inputs + self.cond_projection(cond)[:, None]
+            else:
+                inputs = inputs + self.class_embedding(cond)[:, None]
+        return inputs
+
+    def forward(self, x: Tensor, cond: Tensor | None = None) -> Tensor:
+        """Logits ``(B, K, C, H, W)`` for ``x`` ``(B, C, H, W)`` int64, one recurrent pass over ``H·W·C`` steps."""
+        self.check_input(x, cond)
+        batch, channels, height, width = x.shape
+        features = rearrange(self.input(x), "b (c e) h w -> b (h w c) e", c=channels)  # (B, L, E)
+        start = self.start.expand(batch, 1, -1)  # (B, 1, E)
+        previous = torch.cat([start, features[:, :-1]], dim=1)  # (B, L, E): shifted right by one step
+        channel = torch.arange(channels, device=x.device).repeat(height * width)  # (L,)
+        hidden, _ = self.rnn(self._inputs(previous, channel, cond))  # (B, L, hidden)
+        logits = self.head(hidden)  # (B, L, K)
+        return rearrange(logits, "b (h w c) k -> b k c h w", h=height, w=width, c=channels)
+
+    def incremental(self, cond: Tensor | None, shape: Sequence[int]) -> RNNStepper:
+        """A stepper that advances the recurrence by one step per value (see :class:`RNNStepper`)."""
+        return RNNStepper(self, cond, shape)
+
+
+class RNNStepper:
+    """Cached sampling for :class:`RNNPrior`: the recurrent state is the cache.
+
+    Each call feeds the previous value in raster order (or the start token) through one recurrent step and returns
+    the logits ``(n, K)`` of the next value. Calls must come in raster order, each value once, as the sampling loop
+    of :mod:`vqgen.priors.sampling` makes them.
+    """
+
+    def __init__(self, prior: RNNPrior, cond: Tensor | None, shape: Sequence[int]) -> None:
+        self.prior, self.cond = prior, cond
+        self.width = int(shape[1])
+        self.state: Tensor | tuple[Tensor, Tensor] | None = None
+
+    def logits(self, x: Tensor, i: int, j: int, c: int) -> Tensor:
+        prior, channels = self.prior, self.prior.channels
+        step = (i * self.width + j) * channels + c  # index in the flattened (h w c) sequence
+        if step == 0:
+            previous = prior.start.expand(x.shape[0], 1, -1)  # (n, 1, E)
+        else:
+            pi, rest = divmod(step - 1, self.width * channels)
+            pj, pc = divmod(rest, channels)
+            features = prior.input(x[:, :, pi : pi + 1, pj : pj + 1])  # (n, C * E, 1, 1)
+            previous = rearrange(features, "n (c e) 1 1 -> n c e", c=channels)[:, pc : pc + 1]  # (n, 1, E)
+        channel = torch.tensor([c], device=x.device)
+        inputs = prior._inputs(previous, channel, self.cond)  # (n, 1, hidden)
+        hidden, self.state = prior.rnn(inputs, self.state)  # (n, 1, hidden)
+        return prior.head(hidden[:, 0])  # (n, K)
