@@ -1,0 +1,215 @@
+"""``vqgen fit-vqvae``: train a VQ-VAE (stage 1) and write the checkpoint, its metrics and a reconstruction grid.
+
+Example::
+
+    vqgen fit-vqvae --dataset mnist --quantizer ema --num-codes 512 --epochs 5 --output runs/mnist-vqvae
+    vqgen fit-vqvae --config vqvae.yaml --epochs 2          # flags override the file
+
+The output directory receives ``config.json`` + ``model.safetensors`` (load with ``vqgen.from_pretrained``),
+``metrics.json`` (settings and per-epoch history) and ``reconstructions.png`` (held-out originals, each row above its
+reconstructions).
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .. import build, registry
+
+__all__ = ["DEFAULTS", "add_parser", "run"]
+
+logger = logging.getLogger(__name__)
+
+#: Every option's default; a ``--config`` file and then explicit flags override these.
+DEFAULTS: dict[str, Any] = {
+    "dataset": "digits",
+    "data_root": None,
+    "download": False,
+    "train_subset": None,
+    "eval_subset": None,
+    "autoencoder": "conv",
+    "quantizer": "vq",
+    "num_codes": 512,
+    "latent_dim": 16,
+    "hidden": None,
+    "num_downsamples": 2,
+    "beta": None,
+    "restart_after": None,
+    "epochs": 10,
+    "batch_size": 64,
+    "lr": 1e-3,
+    "max_steps": None,
+    "seed": 0,
+    "device": None,
+    "keep": "best",
+    "progress": True,
+    "num_images": 16,
+    "output": None,
+}
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "fit-vqvae",
+        help="train a VQ-VAE (stage 1) on a dataset",
+        description=(
+            "Train encoder + quantizer + decoder (VQ-VAE, arXiv:1711.00937) and write the checkpoint "
+            "(config.json + model.safetensors), metrics.json and reconstructions.png to --output."
+        ),
+    )
+
+    def add(group: Any, *flags: str, help: str, **kwargs: Any) -> None:
+        dest = kwargs.get("dest") or flags[0].lstrip("-").replace("-", "_")
+        # The parser's own default stays None, so that only the flags given override --config; the help shows the
+        # effective default.
+        if DEFAULTS.get(dest) is not None and kwargs.get("action") is None:
+            help += f" (default: {DEFAULTS[dest]})"
+        group.add_argument(*flags, default=None, help=help, **kwargs)
+
+    data = parser.add_argument_group("data")
+    add(data, "--dataset", help="digits, mnist, fashion-mnist, cifar10, or a path to an image folder / array file")
+    add(data, "--data-root", metavar="DIR", help="folder holding the datasets (default: $VQGEN_DATA, else the cache)")
+    add(data, "--download", action="store_true", help="download a named dataset if it is missing")
+    add(data, "--train-subset", type=int, metavar="N", help="train on the first N training images only")
+    add(data, "--eval-subset", type=int, metavar="N", help="evaluate on the first N held-out images only")
+    model = parser.add_argument_group("model")
+    add(model, "--autoencoder", help=f"encoder/decoder pair, one of: {', '.join(registry('encoder').names())}")
+    add(model, "--quantizer", help=f"quantizer, one of: {', '.join(registry('quantizer').names())}")
+    add(model, "--num-codes", type=int, metavar="K", help="codebook size")
+    add(model, "--latent-dim", type=int, metavar="D", help="dimension of the latents and codebook vectors")
+    add(
+        model,
+        "--hidden",
+        type=int,
+        metavar="N",
+        help="autoencoder width (default: the pair's own, conv 64 channels, flat 256 features)",
+    )
+    add(model, "--num-downsamples", type=int, metavar="N", help="stride-2 stages of conv (codes 2**N times smaller)")
+    add(model, "--beta", type=float, help="commitment weight (default: the quantizer's, the paper's 0.25)")
+    add(model, "--restart-after", type=int, metavar="STEPS",
+        help="restart codes unused for STEPS steps, 0 disables (default: the quantizer's)")  # fmt: skip
+    train = parser.add_argument_group("training")
+    add(train, "--epochs", type=int, metavar="N", help="passes over the training data")
+    add(train, "--batch-size", type=int, metavar="N", help="images per step")
+    add(train, "--lr", type=float, help="Adam learning rate (paper: 2e-4 for 250k steps)")
+    add(train, "--max-steps", type=int, metavar="N", help="stop after N steps in total")
+    add(train, "--seed", type=int, help="random seed (same seed, same weights)")
+    add(train, "--device", help="cpu, cuda, cuda:1, ... (default: CUDA when available, else cpu)")
+    add(train, "--keep", choices=["best", "last"], help="checkpoint kept: best held-out MSE, or last epoch")
+    add(train, "--no-progress", dest="progress", action="store_false", help="hide the progress bar")
+    output = parser.add_argument_group("output")
+    add(output, "--output", "-o", metavar="DIR", help="output directory (required, as a flag or in --config)")
+    add(output, "--num-images", type=int, metavar="N", help="held-out images shown in reconstructions.png")
+    add(output, "--config", metavar="FILE", help="JSON or YAML file of options (keys: long flag names); flags override")
+    parser.set_defaults(func=run)
+
+
+def load_options(path: str | Path) -> dict[str, Any]:
+    """Read a JSON or YAML options file; keys are the long flag names (``batch-size`` or ``batch_size``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"--config file {path} does not exist")
+    text = path.read_text()
+    if path.suffix.lower() == ".json":
+        options = json.loads(text)
+    else:
+        import yaml
+
+        options = yaml.safe_load(text)
+    if not isinstance(options, dict):
+        raise ValueError(f"--config file {path} must hold a mapping of options, got {type(options).__name__}")
+    options = {str(key).replace("-", "_"): value for key, value in options.items()}
+    unknown = sorted(set(options) - set(DEFAULTS))
+    if unknown:
+        raise ValueError(f"--config file {path} has unknown options {unknown}; known options: {sorted(DEFAULTS)}")
+    return options
+
+
+def resolve_options(args: argparse.Namespace) -> dict[str, Any]:
+    """Defaults, overridden by the ``--config`` file, overridden by the flags given on the command line."""
+    options = dict(DEFAULTS)
+    if getattr(args, "config", None):
+        options.update(load_options(args.config))
+    options.update({key: value for key, value in vars(args).items() if key in DEFAULTS and value is not None})
+    if not options["output"]:
+        raise ValueError("--output is required (the directory to write the checkpoint to)")
+    return options
+
+
+def _accepted(kind: str, name: str, candidates: dict[str, Any]) -> dict[str, Any]:
+    """The ``candidates`` that the constructor of ``kind``/``name`` accepts (so one flag set fits every pair)."""
+    params = inspect.signature(registry(kind).get(name).__init__).parameters
+    return {key: value for key, value in candidates.items() if key in params and value is not None}
+
+
+def build_vqvae(options: dict[str, Any], image_shape: tuple[int, int, int]) -> torch.nn.Module:
+    """A VQVAE for images of ``image_shape`` ``(C, H, W)`` from the resolved options."""
+    channels, height, width = image_shape
+    shared = {"latent_dim": options["latent_dim"], "hidden_channels": options["hidden"]}
+    shared |= {"hidden_features": options["hidden"], "num_downsamples": options["num_downsamples"]}
+    if height == width:
+        shared["image_size"] = height
+    name = options["autoencoder"]
+    encoder = build("encoder", name, **_accepted("encoder", name, {**shared, "in_channels": channels}))
+    decoder = build("decoder", name, **_accepted("decoder", name, {**shared, "out_channels": channels}))
+    quantizer_options = {"num_codes": options["num_codes"], "dim": options["latent_dim"], "beta": options["beta"]}
+    quantizer_options["restart_after"] = options["restart_after"]
+    quantizer = build(
+        "quantizer", options["quantizer"], **_accepted("quantizer", options["quantizer"], quantizer_options)
+    )
+    return build("model", "vqvae", encoder=encoder, quantizer=quantizer, decoder=decoder)
+
+
+def _load(options: dict[str, Any], split: str, subset: int | None) -> Any:
+    from ..data import load_dataset
+
+    dataset = load_dataset(options["dataset"], split=split, root=options["data_root"], download=options["download"])
+    images = dataset.images
+    return images[:subset] if subset else images
+
+
+def run(args: argparse.Namespace) -> int:
+    """Train as the options say; prints where the results went."""
+    from ..images import save_reconstructions
+    from ..training import fit_vqvae
+
+    options = resolve_options(args)
+    output = Path(options["output"])
+    train = _load(options, "train", options["train_subset"])
+    try:
+        held_out = _load(options, "test", options["eval_subset"])
+    except ValueError as error:  # a folder or array file without a test split
+        logger.warning("no held-out split (%s); using the first training images for the grid", error)
+        held_out = None
+    model = build_vqvae(options, tuple(train.shape[1:]))
+    fit_vqvae(
+        model,
+        train,
+        eval_data=held_out,
+        epochs=options["epochs"],
+        batch_size=options["batch_size"],
+        lr=options["lr"],
+        max_steps=options["max_steps"],
+        seed=options["seed"],
+        device=options["device"],
+        keep=options["keep"],
+        progress=options["progress"],
+        checkpoint_dir=str(output),
+    )
+    from .. import from_pretrained
+
+    saved = from_pretrained(output)  # the kept (best or last) checkpoint, in eval mode
+    originals = (held_out if held_out is not None else train)[: options["num_images"]]
+    device = next(model.parameters()).device
+    reconstructions = saved.to(device).reconstruct(originals.to(device))
+    ncols = min(8, len(originals))
+    save_reconstructions(output / "reconstructions.png", originals, reconstructions.cpu(), ncols=ncols)
+    print(f"wrote {output}/config.json, model.safetensors, metrics.json and reconstructions.png")
+    return 0
