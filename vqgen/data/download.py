@@ -121,7 +121,8 @@ def download_file(
         try:
             actual, size = _stream(url, destination, algorithm, want, progress, timeout)
         except (urllib.error.URLError, OSError) as error:  # HTTPError is a URLError; timeouts are OSErrors
-            failures.append(f"{url}: {getattr(error, 'reason', None) or error}")
+            reason = error if isinstance(error, urllib.error.HTTPError) else getattr(error, "reason", None) or error
+            failures.append(f"{url}: {reason}")
             logger.info("download of %s failed: %s", url, failures[-1])
             continue
         if actual != want:
@@ -226,9 +227,18 @@ def where_to_put(title: str, directory: Path, names: Sequence[str]) -> str:
 
 
 def ensure_files(
-    title: str, directory: Path, files: Sequence[FileSpec], *, download: bool, progress: bool = True
+    title: str,
+    directory: Path,
+    files: Sequence[FileSpec],
+    *,
+    download: bool,
+    progress: bool = True,
+    all_names: Sequence[str] | None = None,
 ) -> list[Path]:
     """Return the paths of ``files`` inside ``directory``, verified, downloading missing ones if ``download``.
+
+    ``all_names`` (default: the names of ``files``) are the names listed in the "put the files in" message, so it
+    can name every file of the dataset, not only those of one split.
 
     Raises:
         DatasetNotFoundError: files are missing and ``download`` is false, cannot be downloaded, or the download
@@ -237,7 +247,7 @@ def ensure_files(
     """
     paths = [directory / f.name for f in files]
     missing = [f for f, p in zip(files, paths) if not p.is_file()]
-    names = [f.name for f in files]
+    names = list(all_names) if all_names is not None else [f.name for f in files]
     if missing and not download:
         raise DatasetNotFoundError(
             f"{title}: missing {', '.join(str(directory / f.name) for f in missing)}. "

@@ -76,7 +76,9 @@ def _load_idx_dataset(name: str, split: str, root, download: bool) -> ImageDatas
     if split not in spec.splits:
         raise ValueError(f"split must be one of {sorted(spec.splits)} for {name}, got {split!r}")
     directory = data_root(root) / spec.folder
-    image_path, label_path = ensure_files(spec.title, directory, spec.splits[split], download=download)
+    image_path, label_path = ensure_files(
+        spec.title, directory, spec.splits[split], download=download, all_names=[f.name for f in spec.files()]
+    )
     images = read_idx(image_path, ndim=3)
     labels = read_idx(label_path, ndim=1)
     if images.shape[0] != labels.shape[0]:
