@@ -1,0 +1,295 @@
+"""Stage 2: train an :class:`~vqgen.AutoregressivePrior` on grids of integers — pixels or VQ-VAE codes.
+
+The objective is the negative log-likelihood of the data under the prior's raster-order factorisation, i.e. the
+mean cross-entropy of its logits against the values themselves (teacher forcing), optimised with Adam::
+
+    from vqgen.data import load_dataset
+    from vqgen.training.prior import fit_prior
+
+    train, test = load_dataset("mnist"), load_dataset("mnist", split="test")
+    prior = vqgen.build("prior", "gated_pixelcnn", num_categories=256)
+    history = fit_prior(prior, train, eval_data=test, epochs=5, checkpoint_dir="runs/prior")
+    history[-1]["eval"]["bits_per_dim"]
+
+Data is anything holding integer grids: a :mod:`vqgen.data` dataset (its uint8 ``.images`` are the values, its
+``.labels`` the class condition), uint8 pixels ``(N, C, H, W)``, or code grids ``(N, 1, h, w)`` / ``(N, h, w)`` int64
+(see :func:`encode_codes`). Values are converted to int64 per batch, on the training device.
+
+Each epoch records, for the training batches (mean over the epoch) and the held-out data (whole split, eval mode):
+``bits_per_dim``, the negative log-likelihood in bits per value (per sub-pixel for images), and ``nll``, the same in
+nats.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from .. import checks
+from ..interfaces import AutoregressivePrior
+from .common import (
+    CheckpointKeeper,
+    MetricsHistory,
+    RunningMeans,
+    TrainConfig,
+    batch_indices,
+    make_adam,
+    num_batches,
+    progress,
+    resolve_device,
+    seed_everything,
+)
+
+__all__ = ["as_grids", "encode_codes", "evaluate_prior", "fit_prior"]
+
+logger = logging.getLogger(__name__)
+
+
+def as_grids(data: Any, *, name: str = "data") -> Tensor:
+    """Integer grids ``(N, C, H, W)`` from a :mod:`vqgen.data` dataset (``.images``) or a tensor.
+
+    uint8 pixels and int64 codes are returned unchanged (not copied, not moved); ``(N, h, w)`` code grids, as
+    :meth:`VQVAE.encode <vqgen.autoencoders.vqvae.VQVAE.encode>` returns them, gain the channel axis.
+    """
+    grids = getattr(data, "images", data)
+    if not isinstance(grids, Tensor):
+        raise TypeError(
+            f"{name} must be a vqgen.data dataset (with .images) or an integer tensor (N, C, H, W), "
+            f"got {type(data).__name__}"
+        )
+    if grids.ndim == 3:
+        grids = grids[:, None]  # (N, 1, h, w)
+    checks.check_tensor(grids, name=name, ndim=4)
+    if grids.is_floating_point() or grids.dtype == torch.bool:
+        raise TypeError(
+            f"{name} must hold integer values (uint8 pixels or int64 codes), got {grids.dtype}; a prior models the "
+            "values themselves, so pass uint8 images rather than images scaled to [0, 1]"
+        )
+    if grids.shape[0] == 0:
+        raise ValueError(f"{name} is empty: it has shape {tuple(grids.shape)}")
+    return grids
+
+
+def _resolve_cond(prior: AutoregressivePrior, data: Any, cond: Any, n: int, *, name: str) -> Tensor | None:
+    """The condition of each example: ``cond`` if given, else the dataset's labels for class-conditional priors."""
+    if cond is None and prior.num_classes is not None:
+        cond = getattr(data, "labels", None)
+        if cond is None:
+            raise ValueError(
+                f"{type(prior).__name__} is conditioned on {prior.num_classes} classes, but {name} has no .labels; "
+                f"pass the labels as {name.replace('data', 'cond')}=..."
+            )
+    if cond is None:
+        prior.check_cond(None, batch=n)
+        return None
+    prior.check_cond(cond, batch=n)
+    return cond
+
+
+def _nll_terms(prior: AutoregressivePrior, x: Tensor, cond: Tensor | None) -> Tensor:
+    """Mean negative log-likelihood per value in nats over the batch (the training loss)."""
+    logits = prior(x, cond)  # (B, K, C, H, W)
+    return nn.functional.cross_entropy(logits, x)
+
+
+@torch.no_grad()
+def evaluate_prior(
+    prior: AutoregressivePrior,
+    data: Any,
+    *,
+    cond: Tensor | None = None,
+    batch_size: int = 256,
+    device: str | torch.device | None = None,
+) -> dict[str, float]:
+    """Held-out ``bits_per_dim`` and ``nll`` (nats per value) of ``prior`` over a whole dataset, in eval mode.
+
+    Args:
+        prior: the prior; moved to ``device`` (default: where its parameters are), its train/eval mode restored.
+        data: a :mod:`vqgen.data` dataset or integer grids ``(N, C, H, W)`` (see :func:`as_grids`).
+        cond: ``(N,)`` labels or ``(N, cond_dim)`` vectors; default: ``data.labels`` for class-conditional priors.
+        batch_size: examples per forward pass.
+        device: where to compute; ``None`` uses the prior's device.
+    """
+    grids = as_grids(data, name="data")
+    cond = _resolve_cond(prior, data, cond, len(grids), name="data")
+    checks.check_positive(batch_size, name="batch_size", integer=True)
+    device = _device_of(prior) if device is None else resolve_device(device)
+    prior.to(device)
+    was_training = prior.training
+    prior.eval()
+    means = RunningMeans()
+    try:
+        for index in batch_indices(len(grids), batch_size, shuffle=False):
+            x = grids[index].to(device).long()  # (B, C, H, W)
+            c = cond[index].to(device) if cond is not None else None
+            means.add({"nll": _nll_terms(prior, x, c)}, weight=len(index))
+    finally:
+        prior.train(was_training)
+    nll = means.means()["nll"]
+    return {"bits_per_dim": nll / math.log(2.0), "nll": nll}
+
+
+def fit_prior(
+    prior: AutoregressivePrior,
+    train_data: Any,
+    *,
+    eval_data: Any = None,
+    cond: Tensor | None = None,
+    eval_cond: Tensor | None = None,
+    max_seconds: float | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    config: TrainConfig | None = None,
+    **options: Any,
+) -> MetricsHistory:
+    """Train ``prior`` in place by maximum likelihood with Adam; returns the per-epoch history.
+
+    Args:
+        prior: any :class:`~vqgen.AutoregressivePrior`; its ``num_categories`` and ``channels`` must fit the data.
+        train_data: a :mod:`vqgen.data` dataset, uint8 pixels ``(N, C, H, W)``, or code grids ``(N, 1, h, w)`` /
+            ``(N, h, w)`` int64 (see :func:`as_grids`).
+        eval_data: held-out data of the same kind, evaluated after every epoch; it decides the ``"best"`` checkpoint.
+        cond: ``(N,)`` class labels or ``(N, cond_dim)`` vectors for conditional priors; default: ``.labels`` of the
+            dataset when the prior is class-conditional.
+        eval_cond: the same for ``eval_data``.
+        max_seconds: stop after this much training time (checked after every step; the partial epoch is still
+            evaluated and recorded); ``None`` for no limit. Evaluation time does not count.
+        metadata: extra JSON-able facts written into ``metrics.json`` under ``"settings"`` (e.g. the dataset name).
+        config: a :class:`~vqgen.training.TrainConfig`; defaults to ``TrainConfig()``.
+        **options: overrides of ``config`` fields: ``epochs``, ``batch_size``, ``lr``, ``device``, ``seed``,
+            ``checkpoint_dir``, ``keep``, ``progress``, ``max_steps``, ``grad_clip``, ...
+
+    Returns:
+        A :class:`~vqgen.training.MetricsHistory` (a list) of ``{"epoch", "step", "seconds", "train": {...},
+        "eval": {...}}`` with ``bits_per_dim`` and ``nll`` in each split (``"eval"`` only with ``eval_data``).
+
+    With ``checkpoint_dir`` set, the directory receives the prior (``save_pretrained``: ``config.json`` +
+    ``model.safetensors``, of the best epoch by held-out bits/dim, or the last, see ``keep``) and ``metrics.json``,
+    whose ``"settings"`` hold the training options, ``grid_shape`` ``[C, H, W]`` (what :command:`vqgen sample`
+    draws by default) and ``metadata``. The prior object keeps the weights of the *last* step.
+    """
+    if not isinstance(prior, AutoregressivePrior):
+        raise TypeError(f"prior must be a vqgen AutoregressivePrior, got {type(prior).__name__}")
+    config = (config or TrainConfig()).replace(**options)
+    if max_seconds is not None:
+        checks.check_positive(max_seconds, name="max_seconds")
+    grids = as_grids(train_data, name="train_data")
+    if grids.shape[1] != prior.channels:
+        raise ValueError(
+            f"train_data has {grids.shape[1]} channels (shape {tuple(grids.shape)}) but the prior models "
+            f"{prior.channels}; build it with channels={grids.shape[1]}"
+        )
+    checks.check_indices(grids, num_categories=prior.num_categories, name="train_data")
+    cond = _resolve_cond(prior, train_data, cond, len(grids), name="train_data")
+    held_out = held_out_cond = None
+    if eval_data is not None:
+        held_out = as_grids(eval_data, name="eval_data")
+        if held_out.shape[1:] != grids.shape[1:]:
+            raise ValueError(f"eval_data has grids {tuple(held_out.shape[1:])}, train_data {tuple(grids.shape[1:])}")
+        checks.check_indices(held_out, num_categories=prior.num_categories, name="eval_data")
+        held_out_cond = _resolve_cond(prior, eval_data, eval_cond, len(held_out), name="eval_data")
+
+    generator = seed_everything(config.seed)
+    device = resolve_device(config.device)
+    prior.to(device).train()
+    optimizer = make_adam(prior, config)
+    monitor = ("eval", "bits_per_dim") if held_out is not None else ("train", "bits_per_dim")
+    settings = {**config.to_dict(), "grid_shape": list(grids.shape[1:]), "max_seconds": max_seconds}
+    settings["metadata"] = dict(metadata or {})
+    keeper = CheckpointKeeper(config.checkpoint_dir, keep=config.keep, monitor=monitor, settings=settings)
+    history = MetricsHistory()
+    step, train_seconds, started = 0, 0.0, time.perf_counter()
+    logger.info("training %s on %d grids %s for %d epochs on %s", type(prior).__name__, len(grids),
+                "x".join(map(str, grids.shape[1:])), config.epochs, device)  # fmt: skip
+    stop = False
+    for epoch in range(1, config.epochs + 1):
+        prior.train()
+        means = RunningMeans()
+        batches = progress(
+            batch_indices(len(grids), config.batch_size, generator=generator),
+            total=num_batches(len(grids), config.batch_size),
+            desc=f"epoch {epoch}/{config.epochs}",
+            enabled=config.progress,
+        )
+        epoch_start = time.perf_counter()
+        for index in batches:
+            x = grids[index].to(device, non_blocking=True).long()  # (B, C, H, W)
+            c = cond[index].to(device) if cond is not None else None
+            loss = _nll_terms(prior, x, c)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if config.grad_clip is not None:
+                nn.utils.clip_grad_norm_(prior.parameters(), config.grad_clip)
+            optimizer.step()
+            step += 1
+            means.add({"nll": loss.detach()}, weight=len(index))
+            if step % 10 == 0:
+                batches.set_postfix(bits_per_dim=f"{float(loss.detach()) / math.log(2.0):.4f}")
+            elapsed = train_seconds + time.perf_counter() - epoch_start
+            if (config.max_steps is not None and step >= config.max_steps) or (
+                max_seconds is not None and elapsed >= max_seconds
+            ):
+                stop = True
+                break
+        batches.close()
+        train_seconds += time.perf_counter() - epoch_start
+        nll = means.means()["nll"]
+        train = {"bits_per_dim": nll / math.log(2.0), "nll": nll}
+        record: dict[str, Any] = {"epoch": epoch, "step": step, "train": train}
+        if held_out is not None:
+            record["eval"] = evaluate_prior(
+                prior, held_out, cond=held_out_cond, batch_size=config.eval_batch_size or config.batch_size
+            )
+        record["train_seconds"] = train_seconds
+        record["seconds"] = time.perf_counter() - started
+        history.append(record)
+        _log_epoch(record)
+        keeper.update(prior, history)
+        if stop:
+            break
+    return history
+
+
+@torch.no_grad()
+def encode_codes(vqvae: nn.Module, data: Any, *, batch_size: int = 256, device: str | torch.device | None = None):
+    """Code grids ``(N, 1, h, w)`` int64 (on the CPU) of a dataset's images, by a trained VQ-VAE in eval mode.
+
+    Args:
+        vqvae: a stage-1 model with ``encode(images (B, C, H, W)) -> codes (B, h, w)``, e.g.
+            :class:`~vqgen.autoencoders.vqvae.VQVAE`.
+        data: a :mod:`vqgen.data` dataset or images ``(N, C, H, W)`` (uint8, or float in ``[0, 1]``).
+        batch_size: images per forward pass.
+        device: where to encode; ``None`` uses the model's device.
+    """
+    images = getattr(data, "images", data)
+    checks.check_tensor(images, name="data", ndim=4)
+    checks.check_positive(batch_size, name="batch_size", integer=True)
+    device = _device_of(vqvae) if device is None else resolve_device(device)
+    vqvae.to(device)
+    was_training = vqvae.training
+    vqvae.eval()
+    try:
+        codes = [vqvae.encode(images[i : i + batch_size].to(device)).cpu() for i in range(0, len(images), batch_size)]
+    finally:
+        vqvae.train(was_training)
+    return torch.cat(codes)[:, None]  # (N, 1, h, w)
+
+
+def _device_of(module: nn.Module) -> torch.device:
+    tensor = next(module.parameters(), None)
+    if tensor is None:
+        tensor = next(module.buffers(), None)
+    return tensor.device if tensor is not None else torch.device("cpu")
+
+
+def _log_epoch(record: dict[str, Any]) -> None:
+    parts = [f"epoch {record['epoch']} (step {record['step']}, {record['seconds']:.1f}s)"]
+    for split in ("train", "eval"):
+        if split in record:
+            parts.append(f"{split}: {record[split]['bits_per_dim']:.4f} bits/dim")
+    logger.info(" | ".join(parts))
