@@ -1,0 +1,109 @@
+"""Likelihood in bits per dimension: the unit in which autoregressive image models are compared.
+
+An example of ``D`` values (``D = C·H·W`` sub-pixels for a pixel model, ``h·w`` codes for a prior over a VQ-VAE
+code grid) with negative log-likelihood ``nll`` nats scores ``nll / (D · ln 2)`` bits/dim (PixelRNN,
+arXiv:1601.06759). Bits/dim of a code prior and of a pixel model measure different things; compare like with like.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+from torchmetrics import Metric
+
+from .. import checks
+
+__all__ = ["BitsPerDim", "bits_per_dim", "prior_bits_per_dim"]
+
+LN2 = math.log(2.0)
+
+
+def _check_num_dims(num_dims: object) -> int:
+    checks.check_positive(num_dims, name="num_dims", integer=True)
+    return int(num_dims)  # type: ignore[arg-type]
+
+
+def bits_per_dim(nll: Tensor | float, num_dims: int) -> Tensor | float:
+    """Convert a negative log-likelihood in nats to bits per dimension: ``nll / (num_dims · ln 2)``.
+
+    Args:
+        nll: NLL in nats of one example (a float), or of each example (a tensor ``(B,)`` or any shape).
+        num_dims: D, the number of values per example (``C·H·W``).
+
+    Returns:
+        The same type and shape as ``nll``.
+    """
+    num_dims = _check_num_dims(num_dims)
+    return nll / (num_dims * LN2)
+
+
+class BitsPerDim(Metric):
+    """Mean bits/dim over a stream of examples, weighting every value equally (a torchmetrics ``Metric``).
+
+    State: the summed NLL in nats and the number of values, both float64 and summed across processes, so the result
+    is exact however the data is split into batches or over devices.
+
+    Example:
+        >>> metric = BitsPerDim()
+        >>> metric.update(torch.tensor([64 * math.log(2.0)]), num_dims=64)
+        >>> float(metric.compute())
+        1.0
+    """
+
+    is_differentiable = False
+    higher_is_better = False
+    full_state_update = False
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.add_state("nll_sum", torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
+        self.add_state("num_values", torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
+
+    def update(self, nll: Tensor, num_dims: int) -> None:
+        """Add examples.
+
+        Args:
+            nll: ``(B,)`` negative log-likelihood of each example in nats (``-prior.log_prob(x)``).
+            num_dims: D, the number of values per example (``x[0].numel()``).
+        """
+        nll = checks.check_tensor(nll, name="nll", ndim=1)
+        if not nll.is_floating_point():
+            raise TypeError(f"nll must be a float tensor of per-example NLLs in nats, got {nll.dtype}")
+        checks.check_finite(nll, name="nll")
+        num_dims = _check_num_dims(num_dims)
+        self.nll_sum += nll.detach().double().sum()
+        self.num_values += nll.shape[0] * num_dims
+
+    def compute(self) -> Tensor:
+        """Bits/dim over every value seen: ``Σ nll / (Σ D · ln 2)``; NaN before any update."""
+        if self.num_values == 0:
+            return torch.tensor(math.nan, dtype=torch.float64, device=self.nll_sum.device)
+        return self.nll_sum / (self.num_values * LN2)
+
+
+@torch.no_grad()
+def prior_bits_per_dim(prior, x: Tensor, cond: Tensor | None = None, *, batch_size: int = 256) -> float:
+    """Mean bits/dim of a prior on ``x`` ``(N, C, H, W)`` int64, evaluated in batches on the prior's device.
+
+    Args:
+        prior: an :class:`~vqgen.AutoregressivePrior` (put in eval mode during the call).
+        x: ``(N, C, H, W)`` int64 values in ``[0, K)`` (codes, or uint8 pixels as ``.long()``).
+        cond: ``(N,)`` labels or ``(N, cond_dim)`` vectors for conditional priors.
+        batch_size: examples per forward pass.
+    """
+    checks.check_positive(batch_size, name="batch_size", integer=True)
+    prior.check_input(x, cond)
+    device = next((t.device for t in (*prior.parameters(), *prior.buffers())), torch.device("cpu"))
+    metric = BitsPerDim().to(device)
+    was_training = prior.training
+    prior.eval()
+    try:
+        for start in range(0, x.shape[0], batch_size):
+            batch = x[start : start + batch_size].to(device)
+            batch_cond = None if cond is None else cond[start : start + batch_size].to(device)
+            metric.update(-prior.log_prob(batch, batch_cond), num_dims=x[0].numel())
+    finally:
+        prior.train(was_training)
+    return float(metric.compute())
