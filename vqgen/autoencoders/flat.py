@@ -12,6 +12,8 @@ Pixels: the encoder takes float images in ``[0, 1]``; the decoder outputs pixel 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from einops import rearrange
 from torch import Tensor, nn
 
@@ -88,14 +90,22 @@ class FlatEncoder(Encoder):
         """The image side S: one latent position per image."""
         return self.image_size
 
+    def _check_size(self, height: int, width: int) -> None:
+        if (height, width) != (self.image_size, self.image_size):
+            raise ValueError(
+                f"FlatEncoder was built for {self.image_size}x{self.image_size} images (image_size), got "
+                f"{height}x{width}; build it with image_size matching the data"
+            )
+
+    def latent_shape(self, image_shape: Sequence[int]) -> tuple[int, ...]:
+        """Always ``(1, 1)``; the images ``(C, H, W)`` must be ``S x S``."""
+        self._check_size(image_shape[-2], image_shape[-1])
+        return 1, 1
+
     def check_input(self, x: Tensor) -> None:
         """Like :meth:`Encoder.check_input`, but the images must be exactly ``S x S``."""
         checks.check_images(x, channels=self.in_channels, name="x")
-        if tuple(x.shape[-2:]) != (self.image_size, self.image_size):
-            raise ValueError(
-                f"FlatEncoder was built for {self.image_size}x{self.image_size} images (image_size), got "
-                f"{x.shape[-2]}x{x.shape[-1]}; build it with image_size matching the data"
-            )
+        self._check_size(x.shape[-2], x.shape[-1])
 
     def forward(self, x: Tensor) -> Tensor:
         """Encode ``x`` ``(B, C, S, S)`` float in ``[0, 1]`` to ``(B, D, 1, 1)``."""
