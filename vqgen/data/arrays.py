@@ -43,11 +43,11 @@ def from_arrays(
 
     Args:
         images: uint8 array or tensor, ``(N, H, W)`` (greyscale), ``(N, C, H, W)`` or ``(N, H, W, C)`` with
-            ``C`` in 1, 3, 4. Floats are refused: convert with ``(x * 255).round().astype(np.uint8)``.
+            ``C`` 1 or 3. Floats are refused: convert with ``(x * 255).round().astype(np.uint8)``.
         labels: ``(N,)`` non-negative integers; default all zeros (one class).
         class_names: label ``i`` → name.
         channels_last: ``True`` for ``(N, H, W, C)``, ``False`` for ``(N, C, H, W)``; ``None`` guesses from which axis
-            has 1, 3 or 4 entries (channels-first wins a tie).
+            has 1 or 3 entries (channels-first wins a tie).
         name: dataset name for messages.
         split: split name, if any.
         source: description of where the arrays came from.
@@ -65,21 +65,21 @@ def from_arrays(
         x = x[:, None]  # (N, 1, H, W)
     elif x.ndim == 4:
         if channels_last is None:
-            if x.shape[1] in (1, 3, 4):
+            if x.shape[1] in (1, 3):
                 channels_last = False
-            elif x.shape[3] in (1, 3, 4):
+            elif x.shape[3] in (1, 3):
                 channels_last = True
             else:
                 raise ValueError(
-                    f"images of shape {x.shape} have no channel axis of size 1, 3 or 4 (axis 1 or 3); "
+                    f"images of shape {x.shape} have no channel axis of size 1 or 3 (axis 1 or 3); "
                     "expected (N, C, H, W) or (N, H, W, C)"
                 )
         if channels_last:
             x = rearrange(x, "n h w c -> n c h w")
     else:
         raise ValueError(f"images must have shape (N, H, W), (N, C, H, W) or (N, H, W, C), got {x.shape}")
-    if x.shape[1] not in (1, 3, 4) or min(x.shape) == 0:
-        raise ValueError(f"images must be non-empty with 1, 3 or 4 channels, got (N, C, H, W) = {x.shape}")
+    if x.shape[1] not in (1, 3) or min(x.shape) == 0:
+        raise ValueError(f"images must be non-empty with 1 or 3 channels, got (N, C, H, W) = {x.shape}")
     if labels is None:
         y = np.zeros(x.shape[0], dtype=np.int64)
     else:

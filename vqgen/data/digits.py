@@ -2,8 +2,8 @@
 
 1797 greyscale digits with values 0..16 (the UCI "Optical Recognition of Handwritten Digits" test set, shipped
 inside scikit-learn, so no download is needed), scaled to uint8 0..255 and by default upscaled to 16x16 so a
-conv encoder can downsample them by 4. The split is deterministic and needs no random generator: every fifth image
-(index ``i % 5 == 4`` in scikit-learn's order) is test (359 images), the rest train (1438).
+conv encoder can downsample them by 4. The split is deterministic, stratified and needs no random generator: within
+each class, every fifth image (in scikit-learn's order) is test (355 images in all), the rest train (1442).
 """
 
 from __future__ import annotations
@@ -34,13 +34,22 @@ def _raw_digits() -> tuple[np.ndarray, np.ndarray]:
     return bunch.images, bunch.target  # (1797, 8, 8) float 0..16, (1797,) int
 
 
+def _rank_within_class(targets: np.ndarray) -> np.ndarray:
+    """Position of each example among the examples of its class, in dataset order."""
+    ranks = np.empty(len(targets), dtype=np.int64)
+    for label in np.unique(targets):
+        where = np.flatnonzero(targets == label)
+        ranks[where] = np.arange(len(where))
+    return ranks
+
+
 def load_digits(
     split: str = "train", root: object = None, download: bool = False, size: int = 16, resize: str = "nearest"
 ) -> ImageDataset:
     """scikit-learn's handwritten digits as ``(N, 1, size, size)`` uint8 images, 10 classes; always offline.
 
     Args:
-        split: ``"train"`` (1438 images) or ``"test"`` (359, every fifth image).
+        split: ``"train"`` (1442 images) or ``"test"`` (355: every fifth image of each class).
         root: ignored (the data ships with scikit-learn); accepted so every named dataset loads alike.
         download: ignored, as ``root``.
         size: image side: 8 (original), 16 (default: a conv VQ-VAE downsampling by 4 gives 4x4 codes) or 32.
@@ -54,7 +63,7 @@ def load_digits(
     if resize not in _RESIZE:
         raise ValueError(f"resize must be one of {_RESIZE}, got {resize!r}")
     images, targets = _raw_digits()
-    keep = (np.arange(len(targets)) % 5 == 4) == (split == "test")
+    keep = (_rank_within_class(targets) % 5 == 4) == (split == "test")
     x = torch.from_numpy(images[keep]).unsqueeze(1) * (255.0 / 16.0)  # (N, 1, 8, 8) float 0..255
     if size != 8:
         kwargs = {"align_corners": False} if resize == "bilinear" else {}
