@@ -92,6 +92,17 @@ class IndexInput(nn.Module):
         features = self.embedding(x + self.offsets)  # (B, C, H, W, E)
         return rearrange(features, "b c h w e -> b (c e) h w")
 
+    def embed_values(self, values: Tensor, first_channel: int = 0) -> Tensor:
+        """Features of single positions: ``values`` ``(B, n)`` of channels ``first_channel ...`` → ``(B, n * E)``.
+
+        Used by cached samplers to embed just the values drawn last, without reading the rest of the grid.
+        """
+        n = values.shape[1]
+        if self.embedding is None:
+            return values.to(self.scale.dtype) * self.scale  # (B, n)
+        offsets = self.offsets.view(-1)[first_channel : first_channel + n]  # (n,)
+        return self.embedding(values + offsets).flatten(1)  # (B, n * E)
+
     @torch.no_grad()
     def init_embedding_from(self, codebook: Tensor) -> None:
         """Copy a quantizer's codebook ``(K, D)`` into the embedding table of every channel.

@@ -1,0 +1,246 @@
+"""Gated PixelCNN (van den Oord et al., "Conditional Image Generation with PixelCNN Decoders", arXiv:1606.05328).
+
+Two stacks remove the blind spot of the masked PixelCNN (figure 1 of the paper):
+
+```
+vertical   v_l[i] sees every row above i:  (k//2+1, k) conv, first layer on the input shifted down one row
+horizontal h_l[i, j] sees row i left of j:  (1, k//2+1) conv, excluding the current value in the first layer
+link       vertical pre-activation ─1x1─► horizontal pre-activation
+gate       tanh(W_f * x + V_f c) · sigmoid(W_g * x + V_g c)      (equation 4; c = class embedding or vector)
+out        h_{l+1} = h_l + 1x1(gate)  (residual, horizontal stack only);  skip = Σ_l 1x1(gate) ─► head ─► logits
+```
+
+Because the vertical stack at row ``i`` depends only on rows ``< i``, it needs no mask and can be computed once per
+row when sampling; the horizontal stack's current-pixel tap is masked (per colour group with
+``channel_order="sequential"``: R → G → B, as in PixelCNN).
+
+Sampling with ``method="cached"`` uses :class:`GatedPixelCNNStepper` (arXiv:1704.06001).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from torch import Tensor, nn
+
+from .. import checks
+from ..registry import register
+from .layers import CachedStepper, ConditionBias, ConvPrior, MaskedConv2d, add_bias, gate, step_matrix
+
+__all__ = ["GatedLayer", "GatedPixelCNN", "GatedPixelCNNStepper"]
+
+
+class GatedLayer(nn.Module):
+    """One gated layer with a vertical and a horizontal stack (figure 2 of arXiv:1606.05328).
+
+    Args:
+        in_channels: input feature maps (``C * E`` for the first layer, h after).
+        channels: h, the output feature maps of each stack.
+        kernel_size: k (odd): the vertical conv is ``(k//2 + 1, k)``, the horizontal one ``(1, k//2 + 1)``.
+        first: the first layer shifts the vertical input down one row and masks the current value (mask A).
+        colour_groups: colour groups of the horizontal masks.
+    """
+
+    def __init__(self, in_channels: int, channels: int, kernel_size: int, first: bool, colour_groups: int) -> None:
+        super().__init__()
+        self.first, self.pad = first, kernel_size // 2
+        p = self.pad
+        self.vertical = nn.Conv2d(in_channels, 2 * channels, (p + 1, kernel_size))
+        self.horizontal = MaskedConv2d(
+            in_channels, 2 * channels, (1, p + 1), "A" if first else "B", colour_groups, center=(0, p), out_halves=2
+        )
+        self.link = nn.Conv2d(2 * channels, 2 * channels, 1)
+        self.out = MaskedConv2d(channels, 2 * channels, 1, "B", colour_groups, out_halves=2)  # residual and skip
+
+    def forward(
+        self, v: Tensor, h: Tensor, v_bias: Tensor | None = None, h_bias: Tensor | None = None
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """``v``, ``h`` ``(B, in, H, W)`` → new ``v``, new ``h`` and the skip output, each ``(B, h, H, W)``."""
+        p, height = self.pad, v.shape[2]
+        if self.first:  # rows i-p-1 .. i-1 only: pad one more row on top and drop the last output row
+            v_pre = self.vertical(F.pad(v, (p, p, p + 1, 0)))[:, :, :height]  # (B, 2h, H, W)
+        else:  # rows i-p .. i of a stack that already sees only rows above
+            v_pre = self.vertical(F.pad(v, (p, p, p, 0)))  # (B, 2h, H, W)
+        v_pre = add_bias(v_pre, v_bias)
+        h_pre = add_bias(self.horizontal(h) + self.link(v_pre), h_bias)  # (B, 2h, H, W)
+        residual, skip = self.out(gate(h_pre)).chunk(2, dim=1)
+        return gate(v_pre), (residual if self.first else h + residual), skip
+
+
+@register("prior", "gated_pixelcnn")
+class GatedPixelCNN(ConvPrior):
+    """Gated PixelCNN prior over ``(B, C, H, W)`` grids of K categories, with no blind spot (arXiv:1606.05328).
+
+    Args:
+        num_categories: K (the codebook size for codes, 256 for 8-bit pixels).
+        channels: C, values per position (1 for codes or grey images, 3 for RGB).
+        hidden_channels: h, the feature maps of each stack (at least C with sequential colour).
+        num_layers: number of gated layers (the first one included).
+        kernel_size: k of the layers after the first (odd).
+        first_kernel_size: k of the first layer (odd).
+        head_channels: width of the hidden 1x1 layer of the output head.
+        channel_order: ``"sequential"`` (R → G → B within a pixel) or ``"parallel"`` (independent given the past).
+        input_mode: ``"scale"``, ``"embed"`` or ``"auto"`` (``"scale"`` for ``K == 256``, else ``"embed"``).
+        embed_dim: embedding width E for ``input_mode="embed"``.
+        num_classes: condition on a class label ``(B,)``: a learned embedding added inside every gate.
+        cond_dim: condition on a vector ``(B, cond_dim)``: a linear map added inside every gate.
+    """
+
+    def __init__(
+        self,
+        num_categories: int = 512,
+        channels: int = 1,
+        hidden_channels: int = 64,
+        num_layers: int = 15,
+        kernel_size: int = 3,
+        first_kernel_size: int = 7,
+        head_channels: int = 256,
+        channel_order: str = "sequential",
+        input_mode: str = "auto",
+        embed_dim: int = 32,
+        num_classes: int | None = None,
+        cond_dim: int | None = None,
+    ) -> None:
+        super().__init__(num_categories, channels, channel_order, input_mode, embed_dim, num_classes, cond_dim)
+        checks.check_positive(hidden_channels, name="hidden_channels", integer=True)
+        checks.check_positive(head_channels, name="head_channels", integer=True)
+        checks.check_positive(num_layers, name="num_layers", integer=True)
+        for name, k in (("kernel_size", kernel_size), ("first_kernel_size", first_kernel_size)):
+            checks.check_positive(k, name=name, integer=True)
+            if k % 2 == 0:
+                raise ValueError(f"{name} must be odd, got {k}")
+        groups = self.colour_groups
+        if min(hidden_channels, head_channels) < groups:
+            raise ValueError(
+                f"hidden_channels and head_channels must be >= {groups} (one feature group per colour channel), "
+                f"got {hidden_channels} and {head_channels}"
+            )
+        self.layers = nn.ModuleList(
+            GatedLayer(
+                self.input.out_channels if index == 0 else hidden_channels,
+                hidden_channels,
+                first_kernel_size if index == 0 else kernel_size,
+                index == 0,
+                groups,
+            )
+            for index in range(num_layers)
+        )
+        self.head = nn.Sequential(
+            nn.ReLU(),
+            MaskedConv2d(hidden_channels, head_channels, 1, "B", groups),
+            nn.ReLU(),
+            MaskedConv2d(head_channels, channels * num_categories, 1, "B", groups),  # (B, C*K, H, W)
+        )
+        self.cond_bias = ConditionBias([2 * hidden_channels] * (2 * num_layers), num_classes, cond_dim)
+
+    @classmethod
+    def tiny_config(cls) -> dict:
+        return dict(
+            num_categories=16, hidden_channels=8, num_layers=3, first_kernel_size=3, head_channels=16, embed_dim=4
+        )
+
+    def forward(self, x: Tensor, cond: Tensor | None = None) -> Tensor:
+        """Logits ``(B, K, C, H, W)`` for ``x`` ``(B, C, H, W)`` int64 (``cond`` as in :meth:`check_cond`)."""
+        self.check_input(x, cond)
+        biases = self.cond_bias(cond)
+        v = h = self.input(x)  # (B, C*E, H, W)
+        skip = None
+        for index, layer in enumerate(self.layers):
+            v, h, s = layer(v, h, biases[2 * index], biases[2 * index + 1])
+            skip = s if skip is None else skip + s
+        return self.logits_from_head(self.head(skip))
+
+
+class GatedPixelCNNStepper(CachedStepper):
+    """Cached sampling for :class:`GatedPixelCNN` (arXiv:1704.06001).
+
+    At the start of row ``i`` the vertical stack of every layer is computed for the whole row (one convolution over
+    the ``k//2 + 1`` cached rows it reads), and with it each layer's row term: link + horizontal bias + condition
+    ``(B, W, 2h)``. A step then runs the horizontal stack at ``(i, j)`` only: a ``(B, (k//2+1) * in)`` window of the
+    channels-last cache (a view, no copy) times the masked kernel, the gate, one matrix for residual and skip.
+    """
+
+    def start(self, batch: int, dtype: torch.dtype, device: torch.device) -> None:
+        prior: GatedPixelCNN = self.prior
+        H, W = self.height, self.width
+        biases = prior.cond_bias(self.cond)
+        layers = prior.layers
+        pads = [layer.pad for layer in layers]
+        features = prior.input.out_channels
+        zeros = dict(dtype=dtype, device=device)
+        # Input features: channels-last for the horizontal stack (left pad), channels-first for the vertical one.
+        self.h_in = torch.zeros(batch, H, W + pads[0], features, **zeros)
+        self.v_in = torch.zeros(batch, features, H + pads[0] + 1, W + 2 * pads[0], **zeros)
+        self.p0 = pads[0]
+        self.layers = []
+        for index, layer in enumerate(layers):
+            hidden = layer.link.in_channels // 2
+            nxt = pads[index + 1] if index + 1 < len(layers) else None
+            v_out = torch.zeros(batch, hidden, H + nxt, W + 2 * nxt, **zeros) if nxt is not None else None
+            h_out = torch.zeros(batch, H, W + nxt, hidden, **zeros) if nxt is not None else None
+            v_bias, h_bias = biases[2 * index], biases[2 * index + 1]
+            h_const = layer.horizontal.bias + layer.link.bias  # (2h,)
+            self.layers.append(
+                dict(
+                    first=layer.first,
+                    k=layer.vertical.kernel_size,
+                    v_weight=layer.vertical.weight,
+                    v_const=layer.vertical.bias if v_bias is None else layer.vertical.bias + v_bias,  # (2h,)|(B, 2h)
+                    link=layer.link.weight,
+                    h_const=h_const if h_bias is None else h_bias + h_const,  # (2h,) or (B, 2h)
+                    h_weight=step_matrix(layer.horizontal.masked_weight()),  # ((k//2+1)*in, 2h)
+                    out_weight=step_matrix(layer.out.masked_weight()),  # (h, 2h)
+                    out_bias=layer.out.bias,
+                    hidden=hidden,
+                    next_pad=nxt,
+                    v_out=v_out,
+                    h_out=h_out,
+                    row=torch.zeros(batch, W, 2 * hidden, **zeros),
+                )
+            )
+        hidden_head, out_head = prior.head[1], prior.head[3]
+        self.head = (
+            step_matrix(hidden_head.masked_weight()),
+            hidden_head.bias,
+            step_matrix(out_head.masked_weight()),
+            out_head.bias,
+        )
+
+    def store(self, features: Tensor, i: int, j: int, channels: slice) -> None:
+        p0 = self.p0
+        self.h_in[:, i, j + p0, channels] = features
+        self.v_in[:, channels, i + p0 + 1, j + p0] = features
+
+    def row(self, i: int) -> None:
+        width = self.width
+        v = self.v_in
+        for layer in self.layers:
+            rows = layer["k"][0]
+            v_pre = F.conv2d(v[:, :, i : i + rows], layer["v_weight"]) + layer["v_const"][..., None, None]  # (B,2h,1,W)
+            row = F.conv2d(v_pre, layer["link"]) + layer["h_const"][..., None, None]  # (B, 2h, 1, W)
+            layer["row"].copy_(rearrange(row, "b c 1 w -> b w c"))
+            if layer["v_out"] is not None:
+                p = layer["next_pad"]
+                layer["v_out"][:, :, i + p, p : p + width] = gate(v_pre[:, :, 0])
+                v = layer["v_out"]
+
+    def pixel(self, i: int, j: int) -> Tensor:
+        batch, p0 = self.batch, self.p0
+        window = self.h_in[:, i, j : j + p0 + 1].reshape(batch, -1)  # (B, (p0+1)*C*E), a view
+        h = skip = None
+        for layer in self.layers:
+            hidden = layer["hidden"]
+            a = torch.addmm(layer["row"][:, j], window, layer["h_weight"])  # (B, 2h)
+            out = torch.addmm(layer["out_bias"], gate(a), layer["out_weight"])  # (B, 2h): residual | skip
+            h = out[:, :hidden] if h is None else h + out[:, :hidden]
+            skip = out[:, hidden:] if skip is None else skip + out[:, hidden:]
+            if layer["h_out"] is not None:
+                p = layer["next_pad"]
+                layer["h_out"][:, i, j + p] = h
+                window = layer["h_out"][:, i, j : j + p + 1].reshape(batch, -1)  # (B, (p+1)*h), a view
+        w_hidden, b_hidden, w_out, b_out = self.head
+        return torch.addmm(b_out, torch.addmm(b_hidden, skip.relu(), w_hidden).relu_(), w_out)  # (B, C*K)
+
+
+GatedPixelCNN.stepper_class = GatedPixelCNNStepper
