@@ -5,3 +5,4 @@ Add one import line here for each module that registers components.
 from .autoencoders import conv, flat, vqvae  # noqa: F401
 from .quantizers import ema, vq  # noqa: F401
 from .priors import rnn  # noqa: F401
+from .priors import gated_pixelcnn, pixelcnn  # noqa: F401
