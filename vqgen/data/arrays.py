@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -100,7 +101,7 @@ def from_arrays(
     )
 
 
-def load_numpy(path: str | os.PathLike[str], split: str | None = "train", **options) -> ImageDataset:
+def load_numpy(path: str | os.PathLike[str], split: str | None = "train", **options: Any) -> ImageDataset:
     """Load images (and labels) from a ``.npy`` or ``.npz`` file, never unpickling (``allow_pickle=False``).
 
     A ``.npy`` holds only images (every label 0) and has no splits. A ``.npz`` holds ``images`` and ``labels``

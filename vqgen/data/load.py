@@ -6,6 +6,7 @@ import inspect
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from .arrays import load_numpy
 from .cifar import load_cifar10
@@ -48,7 +49,7 @@ def load_dataset(
     split: str | None = "train",
     root: str | os.PathLike[str] | None = None,
     download: bool = False,
-    **options,
+    **options: Any,
 ) -> ImageDataset:
     """Load a dataset by name, or from a folder of images or a ``.npy`` / ``.npz`` file.
 

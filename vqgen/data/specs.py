@@ -250,3 +250,4 @@ DATASETS: dict[str, DatasetSpec] = {
         citation="A. Krizhevsky: Learning Multiple Layers of Features from Tiny Images, Tech. Report, Toronto, 2009",
     ),
 }
+"""Name → :class:`DatasetSpec`: the folder, files, checksums and URLs of every named dataset."""
