@@ -4,7 +4,7 @@ One door, :func:`load_dataset`, takes a name or a path::
 
     from vqgen.data import load_dataset
 
-    train = load_dataset("digits")                          # offline default: 1438 x (1, 16, 16)
+    train = load_dataset("digits")                          # offline default: 1442 x (1, 16, 16)
     test = load_dataset("mnist", split="test", download=True)
     images, label = train[0]                                # uint8 (C, H, W), int
     x = train.images.float() / 255                          # (N, C, H, W) in [0, 1]

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import hashlib
+import http.client
 import logging
 import os
 import shutil
@@ -120,7 +121,7 @@ def download_file(
     for url in urls:
         try:
             actual, size = _stream(url, destination, algorithm, want, progress, timeout)
-        except (urllib.error.URLError, OSError) as error:  # HTTPError is a URLError; timeouts are OSErrors
+        except (urllib.error.URLError, TimeoutError, ConnectionError, http.client.HTTPException) as error:
             reason = error if isinstance(error, urllib.error.HTTPError) else getattr(error, "reason", None) or error
             failures.append(f"{url}: {reason}")
             logger.info("download of %s failed: %s", url, failures[-1])
@@ -161,6 +162,7 @@ def _stream(url: str, destination: Path, algorithm: str, want: str, progress: bo
                     bar.update(len(chunk))
         actual = digest.hexdigest()
         if actual == want:
+            tmp.chmod(0o644)  # mkstemp creates 0600; a downloaded dataset is not a secret
             os.replace(tmp, destination)
         return actual, size
     finally:

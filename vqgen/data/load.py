@@ -55,6 +55,7 @@ def load_dataset(
 
     Names (see :func:`available_datasets`): ``"digits"`` (offline default, 16x16), ``"mnist"``,
     ``"fashion-mnist"``, ``"cifar10"`` (full batches if present, else the subset), ``"cifar10-subset"``.
+    A name wins over a folder of the same name in the working directory: write ``"./mnist"`` for the folder.
 
     Args:
         name_or_path: a dataset name, a folder (one sub-folder per class), or a ``.npy`` / ``.npz`` file.
