@@ -219,3 +219,9 @@ def test_cifar10_offline_error(monkeypatch, closed_port_url, tmp_path):
         load_dataset("cifar10", root=tmp_path, download=True)
     message = str(info.value)
     assert str(tmp_path / "cifar10") in message and "data_batch_1.bin" in message and "test_batch.bin" in message
+
+
+def test_subset_cannot_be_downloaded(tmp_path):
+    with pytest.raises(DatasetNotFoundError, match="cannot be downloaded") as info:
+        load_dataset("cifar10-subset", split="test", root=tmp_path, download=True)
+    assert str(tmp_path / "cifar10-subset") in str(info.value) and "test_batch_first1000.bin" in str(info.value)

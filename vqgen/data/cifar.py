@@ -112,7 +112,7 @@ def load_cifar10(
     if subset:
         spec, directory = part, part_dir
         paths = ensure_files(
-            part.title, part_dir, part.splits[split], download=False, all_names=[f.name for f in part.files()]
+            part.title, part_dir, part.splits[split], download=download, all_names=[f.name for f in part.files()]
         )
     else:
         spec, directory = full, full_dir
