@@ -1,0 +1,142 @@
+"""``vqgen sample``: draw samples from a trained prior and write them as a PNG grid.
+
+Examples::
+
+    vqgen sample runs/mnist-pixels --n 16 --output samples.png
+    vqgen sample runs/codes-rnn --n 64 --temperature 0.9 --top-p 0.95 --label 3 --output threes.png
+    vqgen sample runs/mnist-pixels --method naive --seed 1 --output reference.png   # slow reference sampler
+
+The grid shape and, for priors over VQ-VAE codes, the VQ-VAE that decodes the codes into images are read from the
+checkpoint's ``metrics.json`` (written by ``vqgen fit-prior``); ``--shape`` and ``--vqvae`` override them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+__all__ = ["add_parser", "decode_samples", "run"]
+
+from .fit_prior import DefaultsHelpFormatter
+
+logger = logging.getLogger(__name__)
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "sample",
+        help="draw samples from a trained prior into a PNG grid",
+        description=(
+            "Sample a prior checkpoint (vqgen fit-prior) one value at a time in raster order; pixel priors are "
+            "drawn as images, code priors are decoded by their VQ-VAE."
+        ),
+        formatter_class=DefaultsHelpFormatter,
+    )
+    parser.add_argument("checkpoint", metavar="CHECKPOINT", help="the prior's checkpoint directory")
+    parser.add_argument("--n", "-n", type=int, default=16, help="number of samples")
+    parser.add_argument("--output", "-o", default="samples.png", metavar="PNG", help="the PNG file to write")
+    parser.add_argument(
+        "--temperature", type=float, default=1.0, metavar="T", help="divide the logits by T (< 1: more typical)"
+    )
+    parser.add_argument("--top-k", type=int, metavar="K", help="sample among the K most likely values only")
+    parser.add_argument("--top-p", type=float, metavar="P", help="nucleus sampling: the smallest set with mass >= P")
+    parser.add_argument(
+        "--method",
+        choices=["cached", "naive"],
+        default="cached",
+        help="cached (incremental, fast) or naive (a full forward pass per value, the reference)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="random seed (same seed, same samples)")
+    parser.add_argument(
+        "--label",
+        type=int,
+        nargs="+",
+        metavar="L",
+        help="class label(s) for a class-conditional prior, cycled over the samples (default: 0, 1, 2, ... cycled)",
+    )
+    parser.add_argument(
+        "--shape",
+        type=int,
+        nargs=2,
+        metavar=("H", "W"),
+        help="grid size (default: the training grids', from metrics.json)",
+    )
+    parser.add_argument("--vqvae", metavar="DIR", help="VQ-VAE that decodes code samples (default: from metrics.json)")
+    parser.add_argument("--device", help="cpu, cuda, ... (default: CUDA when available, else cpu)")
+    parser.add_argument("--ncols", type=int, default=8, help="images per row of the grid")
+    parser.add_argument("--scale", type=int, default=1, help="enlarge each pixel to SCALE x SCALE")
+    parser.add_argument("--progress", action="store_true", help="show a progress bar over rows")
+    parser.set_defaults(func=run)
+
+
+def decode_samples(values: Tensor, prior: Any, vqvae: Any = None) -> Tensor:
+    """Sampled values ``(n, C, H, W)`` → images for a PNG grid.
+
+    With a VQ-VAE the values are code grids ``(n, 1, h, w)``, decoded to float images ``(n, C, H, W)``. Without one,
+    256-category values are uint8 pixels; other values (codes without their decoder) are drawn as grey levels
+    ``value / (K - 1)``.
+    """
+    if vqvae is not None:
+        device = next(vqvae.parameters()).device
+        return vqvae.decode(values[:, 0].to(device)).cpu()  # (n, C, H, W) floats
+    if prior.num_categories == 256:
+        return values.to(torch.uint8).cpu()
+    logger.warning("no VQ-VAE to decode the codes with: drawing the code indices as grey levels")
+    return values.float().cpu() / (prior.num_categories - 1)
+
+
+def _training_settings(checkpoint: Path) -> dict[str, Any]:
+    path = checkpoint / "metrics.json"
+    if not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text()).get("settings", {})
+    except json.JSONDecodeError:
+        logger.warning("%s is not valid JSON; ignoring it", path)
+        return {}
+
+
+def run(args: argparse.Namespace) -> int:
+    """Sample as the flags say; prints where the grid went."""
+    from .. import AutoregressivePrior, from_pretrained
+    from ..images import save_grid
+    from ..training.common import resolve_device
+
+    checkpoint = Path(args.checkpoint)
+    device = resolve_device(args.device)
+    prior = from_pretrained(checkpoint, device=device)
+    if not isinstance(prior, AutoregressivePrior):
+        raise ValueError(f"{checkpoint} holds a {type(prior).__name__}, not a prior; train one with vqgen fit-prior")
+    settings = _training_settings(checkpoint)
+    shape = args.shape or settings.get("grid_shape", [None, None, None])[1:]
+    if shape[0] is None:
+        raise ValueError(f"{checkpoint} has no metrics.json with the grid shape; pass --shape H W")
+    vqvae_dir = args.vqvae or settings.get("metadata", {}).get("codes_from")
+    vqvae = from_pretrained(vqvae_dir, device=device) if vqvae_dir else None
+    cond = None
+    if prior.num_classes is not None:
+        labels = torch.tensor(args.label if args.label else range(prior.num_classes), device=device)
+        cond = labels.repeat((args.n + len(labels) - 1) // len(labels))[: args.n]  # (n,)
+    elif args.label:
+        raise ValueError(f"--label was given, but the prior in {checkpoint} is not class-conditional")
+    generator = torch.Generator(device=device).manual_seed(args.seed)
+    values = prior.sample(
+        args.n,
+        tuple(int(s) for s in shape),
+        cond,
+        temperature=args.temperature,
+        top_k=args.top_k,
+        top_p=args.top_p,
+        method=args.method,
+        generator=generator,
+        progress=args.progress,
+    )
+    path = save_grid(args.output, decode_samples(values, prior, vqvae), ncols=min(args.ncols, args.n), scale=args.scale)
+    print(f"wrote {args.n} samples to {path}")
+    return 0
