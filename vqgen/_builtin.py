@@ -6,3 +6,5 @@ from .autoencoders import conv, flat, vqvae  # noqa: F401
 from .quantizers import ema, vq  # noqa: F401
 from .priors import rnn  # noqa: F401
 from .priors import gated_pixelcnn, pixelcnn  # noqa: F401
+from . import classifier  # noqa: F401
+from .priors import baselines  # noqa: F401

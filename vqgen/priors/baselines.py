@@ -1,0 +1,174 @@
+"""Baseline "priors" that every learned prior must beat, through the same API as a prior's samples.
+
+The seed experiment compares a learned autoregressive prior over VQ-VAE code grids with three baselines:
+
+- **(a) one code per image**: not a class here. It is the :mod:`flat <vqgen.autoencoders.flat>` autoencoder (a
+  ``1 × 1`` code grid) with any prior over that grid — e.g. ``IndependentPrior.from_data(codes)`` on its
+  ``(N, 1, 1, 1)`` codes, which is then exactly the codes' marginal distribution.
+- **(b) independent per-position sampling**: :class:`IndependentPrior` draws every position independently from the
+  marginal frequencies of the codes *at that position* in the training data. Each position looks plausible on its
+  own, but nothing ties positions together: there is no global coherence. It is what a prior gains over.
+- **(c) uniform random codes**: :class:`UniformPrior`, every code equally likely everywhere.
+
+Both are registered :class:`~vqgen.AutoregressivePrior` implementations (``"independent"``, ``"uniform"``): they
+have ``forward``/``log_prob``/``bits_per_dim``/``sample`` and save/load like any prior, and they satisfy causality
+trivially (their logits depend on no value of ``x``). Their cached sampling stepper is a table lookup.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from einops import rearrange, repeat
+from torch import Tensor
+
+from .. import checks
+from ..interfaces import AutoregressivePrior
+from ..registry import register
+
+__all__ = ["IndependentPrior", "UniformPrior"]
+
+
+class _TableStepper:
+    """Cached sampling for priors whose logits ``(C, H, W, K)`` do not depend on ``x``: a lookup per value."""
+
+    def __init__(self, table: Tensor) -> None:
+        self.table = table  # (C, H, W, K)
+
+    def logits(self, x: Tensor, i: int, j: int, c: int) -> Tensor:
+        return self.table[c, i, j].expand(x.shape[0], -1)  # (n, K)
+
+
+@register("prior", "independent")
+class IndependentPrior(AutoregressivePrior):
+    """Baseline (b): every position ``(c, i, j)`` independent, with its own categorical distribution.
+
+    ``p(x) = Π_{c,i,j} p_{c,i,j}(x_{c,i,j})`` with ``p_{c,i,j}`` the frequencies of the values at that position in
+    the training grids, Laplace-smoothed: ``(count + smoothing) / (N + K · smoothing)``. The table of log-frequencies
+    ``(C, H, W, K)`` is a buffer (saved with the model); it starts uniform and is set by :meth:`fit`. The prior only
+    models grids of exactly ``(height, width)``.
+
+    Args:
+        num_categories: K, the codebook size (256 for pixels).
+        channels: C, values per position (1 for code grids).
+        height: H of the grids.
+        width: W of the grids.
+        smoothing: the Laplace pseudo-count added to every count in :meth:`fit` (> 0 keeps every log-probability
+            finite, so held-out grids never score ``-inf``).
+    """
+
+    def __init__(
+        self, num_categories: int = 512, channels: int = 1, height: int = 8, width: int = 8, smoothing: float = 1.0
+    ) -> None:
+        super().__init__()
+        for name, value in (("num_categories", num_categories), ("channels", channels)):
+            checks.check_positive(value, name=name, integer=True)
+        checks.check_positive(height, name="height", integer=True)
+        checks.check_positive(width, name="width", integer=True)
+        checks.check_positive(smoothing, name="smoothing")
+        self._num_categories, self._channels = num_categories, channels
+        self.smoothing = float(smoothing)
+        uniform = torch.full((channels, height, width, num_categories), -math.log(num_categories))
+        self.register_buffer("log_probs", uniform)  # (C, H, W, K)
+
+    @classmethod
+    def tiny_config(cls) -> dict:
+        return {"num_categories": 7, "channels": 1, "height": 3, "width": 4}
+
+    @classmethod
+    def from_data(cls, x: Tensor, *, num_categories: int | None = None, smoothing: float = 1.0) -> IndependentPrior:
+        """Build and :meth:`fit` a prior on grids ``x`` ``(N, C, H, W)`` int64 (K defaults to ``x.max() + 1``)."""
+        checks.check_tensor(x, name="x", ndim=4)
+        if num_categories is None:
+            checks.check_indices(x, num_categories=2**62, name="x")
+            num_categories = int(x.max()) + 1 if x.numel() else 1
+        _, channels, height, width = x.shape
+        prior = cls(num_categories, channels, height, width, smoothing).to(x.device)
+        return prior.fit(x)
+
+    @property
+    def num_categories(self) -> int:
+        return self._num_categories
+
+    @property
+    def channels(self) -> int:
+        return self._channels
+
+    @property
+    def grid_shape(self) -> tuple[int, int]:
+        """``(H, W)``, the only grid size this prior models."""
+        return tuple(self.log_probs.shape[1:3])  # type: ignore[return-value]
+
+    def _check_grid(self, height: int, width: int) -> None:
+        if (height, width) != self.grid_shape:
+            raise ValueError(
+                f"IndependentPrior models {self.grid_shape[0]}x{self.grid_shape[1]} grids (its frequency table), "
+                f"got {height}x{width}; build it for this size with IndependentPrior.from_data(codes)"
+            )
+
+    @torch.no_grad()
+    def fit(self, x: Tensor) -> IndependentPrior:
+        """Set the table to the smoothed per-position frequencies of grids ``x`` ``(N, C, H, W)`` int64; returns it."""
+        self.check_input(x)
+        self._check_grid(x.shape[2], x.shape[3])
+        one_hot = torch.nn.functional.one_hot(x.to(self.log_probs.device), self.num_categories)  # (N, C, H, W, K)
+        counts = one_hot.sum(0, dtype=torch.float64) + self.smoothing  # (C, H, W, K)
+        log_probs = counts.log() - counts.sum(-1, keepdim=True).log()
+        self.log_probs.copy_(log_probs.to(self.log_probs.dtype))
+        return self
+
+    def forward(self, x: Tensor, cond: Tensor | None = None) -> Tensor:
+        """Logits ``(B, K, C, H, W)``: the log-frequencies, the same for every example (``x`` is only checked)."""
+        self.check_input(x, cond)
+        self._check_grid(x.shape[2], x.shape[3])
+        logits = rearrange(self.log_probs, "c h w k -> k c h w")  # (K, C, H, W)
+        return repeat(logits, "k c h w -> b k c h w", b=x.shape[0])  # (B, K, C, H, W)
+
+    def incremental(self, cond: Tensor | None, shape: Sequence[int]):
+        self._check_grid(*shape)
+        return _TableStepper(self.log_probs)
+
+
+@register("prior", "uniform")
+class UniformPrior(AutoregressivePrior):
+    """Baseline (c): every value uniform over the ``K`` categories, independently; ``log p(x) = -C·H·W·log K``.
+
+    It has no parameters and models grids of any size.
+
+    Args:
+        num_categories: K, the codebook size (256 for pixels).
+        channels: C, values per position.
+    """
+
+    def __init__(self, num_categories: int = 512, channels: int = 1) -> None:
+        super().__init__()
+        checks.check_positive(num_categories, name="num_categories", integer=True)
+        checks.check_positive(channels, name="channels", integer=True)
+        self._num_categories, self._channels = num_categories, channels
+        # Not saved; it only tells the sampler which device the prior lives on.
+        self.register_buffer("_device_anchor", torch.zeros(0), persistent=False)
+
+    @classmethod
+    def tiny_config(cls) -> dict:
+        return {"num_categories": 7, "channels": 1}
+
+    @property
+    def num_categories(self) -> int:
+        return self._num_categories
+
+    @property
+    def channels(self) -> int:
+        return self._channels
+
+    def forward(self, x: Tensor, cond: Tensor | None = None) -> Tensor:
+        """Zero logits ``(B, K, C, H, W)`` (uniform probabilities) for ``x`` ``(B, C, H, W)``."""
+        self.check_input(x, cond)
+        batch, channels, height, width = x.shape
+        return torch.zeros(batch, self.num_categories, channels, height, width, device=x.device)
+
+    def incremental(self, cond: Tensor | None, shape: Sequence[int]):
+        height, width = shape
+        table = torch.zeros(self.channels, height, width, self.num_categories, device=self._device_anchor.device)
+        return _TableStepper(table)
