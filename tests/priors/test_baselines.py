@@ -38,14 +38,14 @@ def test_fit_counts_with_laplace_smoothing():
                 for j in range(4):
                     counts[c, i, j, grid[c, i, j]] += 1
     expected = np.log((counts + smoothing) / (40 + k * smoothing))
-    np.testing.assert_allclose(prior.log_probs.numpy(), expected, rtol=1e-5)
+    np.testing.assert_allclose(prior.log_probs[0].numpy(), expected, rtol=1e-5)
 
 
 def test_log_prob_equals_hand_computed_sum_of_log_frequencies():
     k = 6
     train, test = skewed_grids(60, k), skewed_grids(7, k, seed=1)
     prior = IndependentPrior.from_data(train, num_categories=k)
-    table = prior.log_probs.double().numpy()  # (C, H, W, K)
+    table = prior.log_probs[0].double().numpy()  # (C, H, W, K)
     expected = [
         sum(table[c, i, j, grid[c, i, j]] for c in range(2) for i in range(3) for j in range(4))
         for grid in test.numpy()
@@ -62,6 +62,30 @@ def test_fitting_raises_likelihood_over_uniform():
     assert float(independent.bits_per_dim(test).mean()) < float(uniform.bits_per_dim(test).mean()) - 0.3
 
 
+def test_class_conditional_tables_are_fitted_per_class():
+    k = 5
+    x = torch.cat([skewed_grids(40, k, seed=0), (skewed_grids(30, k, seed=1) + 2) % k])
+    labels = torch.cat([torch.zeros(40, dtype=torch.long), torch.full((30,), 2)])
+    prior = IndependentPrior.from_data(x, labels, num_categories=k, num_classes=3)
+    assert prior.num_classes == 3 and prior.log_probs.shape == (3, 2, 3, 4, k)
+    for label, part in ((0, x[:40]), (2, x[40:])):
+        alone = IndependentPrior.from_data(part, num_categories=k)
+        torch.testing.assert_close(prior.log_probs[label], alone.log_probs[0])
+    torch.testing.assert_close(prior.log_probs[1], torch.full_like(prior.log_probs[1], -math.log(k)))  # no data
+    probe = skewed_grids(4, k, seed=9)
+    class_two = torch.full((4,), 2)
+    torch.testing.assert_close(
+        prior.log_prob(probe, class_two), IndependentPrior.from_data(x[40:], num_categories=k).log_prob(probe)
+    )
+    samples = [
+        prior.sample(4, (3, 4), class_two, method=method, generator=torch.Generator().manual_seed(1))
+        for method in ("cached", "naive")
+    ]
+    torch.testing.assert_close(samples[0], samples[1])
+    with pytest.raises(ValueError, match="needs cond"):
+        prior.log_prob(probe)
+
+
 def test_logits_do_not_depend_on_x():
     prior = IndependentPrior.from_data(skewed_grids(30), num_categories=5)
     a, b = skewed_grids(3, seed=1), skewed_grids(3, seed=2)
@@ -75,7 +99,7 @@ def test_samples_follow_the_per_position_frequencies():
     samples = prior.sample(3000, (3, 4), generator=torch.Generator().manual_seed(0))
     assert samples.shape == (3000, 2, 3, 4) and samples.dtype == torch.int64
     frequencies = torch.nn.functional.one_hot(samples, k).double().mean(0)  # (C, H, W, K)
-    np.testing.assert_allclose(frequencies.numpy(), prior.log_probs.exp().numpy(), atol=0.04)
+    np.testing.assert_allclose(frequencies.numpy(), prior.log_probs[0].exp().numpy(), atol=0.04)
 
 
 @pytest.mark.parametrize(

@@ -32,13 +32,18 @@ __all__ = ["IndependentPrior", "UniformPrior"]
 
 
 class _TableStepper:
-    """Cached sampling for priors whose logits ``(C, H, W, K)`` do not depend on ``x``: a lookup per value."""
+    """Cached sampling for priors whose logits do not depend on ``x``: a table lookup per value.
+
+    ``table`` is ``(C, H, W, K)`` (the same for every example) or ``(n, C, H, W, K)`` (one per example).
+    """
 
     def __init__(self, table: Tensor) -> None:
-        self.table = table  # (C, H, W, K)
+        self.table = table
 
     def logits(self, x: Tensor, i: int, j: int, c: int) -> Tensor:
-        return self.table[c, i, j].expand(x.shape[0], -1)  # (n, K)
+        if self.table.ndim == 4:
+            return self.table[c, i, j].expand(x.shape[0], -1)  # (n, K)
+        return self.table[:, c, i, j]  # (n, K)
 
 
 @register("prior", "independent")
@@ -46,47 +51,73 @@ class IndependentPrior(AutoregressivePrior):
     """Baseline (b): every position ``(c, i, j)`` independent, with its own categorical distribution.
 
     ``p(x) = Π_{c,i,j} p_{c,i,j}(x_{c,i,j})`` with ``p_{c,i,j}`` the frequencies of the values at that position in
-    the training grids, Laplace-smoothed: ``(count + smoothing) / (N + K · smoothing)``. The table of log-frequencies
-    ``(C, H, W, K)`` is a buffer (saved with the model); it starts uniform and is set by :meth:`fit`. The prior only
-    models grids of exactly ``(height, width)``.
+    the training grids, Laplace-smoothed: ``(count + smoothing) / (N + K · smoothing)``. With ``num_classes``, there
+    is one such table per class label (``cond``), fitted on that class's grids. The table of log-frequencies
+    ``(M, C, H, W, K)`` (``M`` = number of classes, or 1) is a buffer, saved with the model; it starts uniform and is
+    set by :meth:`fit`. The prior only models grids of exactly ``(height, width)``.
 
     Args:
         num_categories: K, the codebook size (256 for pixels).
         channels: C, values per position (1 for code grids).
         height: H of the grids.
         width: W of the grids.
+        num_classes: number of class labels to condition on; ``None`` for an unconditional prior.
         smoothing: the Laplace pseudo-count added to every count in :meth:`fit` (> 0 keeps every log-probability
             finite, so held-out grids never score ``-inf``).
     """
 
     def __init__(
-        self, num_categories: int = 512, channels: int = 1, height: int = 8, width: int = 8, smoothing: float = 1.0
+        self,
+        num_categories: int = 512,
+        channels: int = 1,
+        height: int = 8,
+        width: int = 8,
+        num_classes: int | None = None,
+        smoothing: float = 1.0,
     ) -> None:
         super().__init__()
         for name, value in (("num_categories", num_categories), ("channels", channels)):
             checks.check_positive(value, name=name, integer=True)
         checks.check_positive(height, name="height", integer=True)
         checks.check_positive(width, name="width", integer=True)
+        if num_classes is not None:
+            checks.check_positive(num_classes, name="num_classes", integer=True)
         checks.check_positive(smoothing, name="smoothing")
-        self._num_categories, self._channels = num_categories, channels
+        self._num_categories, self._channels, self._num_classes = num_categories, channels, num_classes
         self.smoothing = float(smoothing)
-        uniform = torch.full((channels, height, width, num_categories), -math.log(num_categories))
-        self.register_buffer("log_probs", uniform)  # (C, H, W, K)
+        tables = num_classes or 1
+        uniform = torch.full((tables, channels, height, width, num_categories), -math.log(num_categories))
+        self.register_buffer("log_probs", uniform)  # (M, C, H, W, K)
 
     @classmethod
     def tiny_config(cls) -> dict:
         return {"num_categories": 7, "channels": 1, "height": 3, "width": 4}
 
     @classmethod
-    def from_data(cls, x: Tensor, *, num_categories: int | None = None, smoothing: float = 1.0) -> IndependentPrior:
-        """Build and :meth:`fit` a prior on grids ``x`` ``(N, C, H, W)`` int64 (K defaults to ``x.max() + 1``)."""
+    def from_data(
+        cls,
+        x: Tensor,
+        cond: Tensor | None = None,
+        *,
+        num_categories: int | None = None,
+        num_classes: int | None = None,
+        smoothing: float = 1.0,
+    ) -> IndependentPrior:
+        """Build and :meth:`fit` a prior on grids ``x`` ``(N, C, H, W)`` int64, optionally per class ``cond`` ``(N,)``.
+
+        ``num_categories`` defaults to ``x.max() + 1`` and ``num_classes`` to ``cond.max() + 1``; pass them when the
+        data may not contain the largest code or class.
+        """
         checks.check_tensor(x, name="x", ndim=4)
         if num_categories is None:
             checks.check_indices(x, num_categories=2**62, name="x")
             num_categories = int(x.max()) + 1 if x.numel() else 1
+        if cond is not None and num_classes is None:
+            checks.check_indices(checks.check_tensor(cond, name="cond", ndim=1), num_categories=2**62, name="cond")
+            num_classes = int(cond.max()) + 1 if cond.numel() else 1
         _, channels, height, width = x.shape
-        prior = cls(num_categories, channels, height, width, smoothing).to(x.device)
-        return prior.fit(x)
+        prior = cls(num_categories, channels, height, width, num_classes, smoothing).to(x.device)
+        return prior.fit(x, cond)
 
     @property
     def num_categories(self) -> int:
@@ -97,9 +128,13 @@ class IndependentPrior(AutoregressivePrior):
         return self._channels
 
     @property
+    def num_classes(self) -> int | None:
+        return self._num_classes
+
+    @property
     def grid_shape(self) -> tuple[int, int]:
         """``(H, W)``, the only grid size this prior models."""
-        return tuple(self.log_probs.shape[1:3])  # type: ignore[return-value]
+        return tuple(self.log_probs.shape[2:4])  # type: ignore[return-value]
 
     def _check_grid(self, height: int, width: int) -> None:
         if (height, width) != self.grid_shape:
@@ -108,27 +143,41 @@ class IndependentPrior(AutoregressivePrior):
                 f"got {height}x{width}; build it for this size with IndependentPrior.from_data(codes)"
             )
 
+    def _tables(self, cond: Tensor | None) -> Tensor:
+        """The log-frequency table of each example: ``(C, H, W, K)`` shared, or ``(B, C, H, W, K)`` per class."""
+        if cond is None:
+            return self.log_probs[0]
+        return self.log_probs[cond.to(self.log_probs.device)]
+
     @torch.no_grad()
-    def fit(self, x: Tensor) -> IndependentPrior:
-        """Set the table to the smoothed per-position frequencies of grids ``x`` ``(N, C, H, W)`` int64; returns it."""
-        self.check_input(x)
+    def fit(self, x: Tensor, cond: Tensor | None = None) -> IndependentPrior:
+        """Set the table(s) to the smoothed per-position frequencies of grids ``x`` ``(N, C, H, W)``; returns self.
+
+        Conditional priors need the class labels ``cond`` ``(N,)``; a class without grids gets uniform frequencies.
+        """
+        self.check_input(x, cond)
         self._check_grid(x.shape[2], x.shape[3])
-        one_hot = torch.nn.functional.one_hot(x.to(self.log_probs.device), self.num_categories)  # (N, C, H, W, K)
-        counts = one_hot.sum(0, dtype=torch.float64) + self.smoothing  # (C, H, W, K)
-        log_probs = counts.log() - counts.sum(-1, keepdim=True).log()
-        self.log_probs.copy_(log_probs.to(self.log_probs.dtype))
+        device = self.log_probs.device
+        one_hot = torch.nn.functional.one_hot(x.to(device), self.num_categories).double()  # (N, C, H, W, K)
+        counts = torch.zeros(self.log_probs.shape, dtype=torch.float64, device=device)  # (M, C, H, W, K)
+        index = torch.zeros(x.shape[0], dtype=torch.long, device=device) if cond is None else cond.to(device)
+        counts.index_add_(0, index, one_hot)
+        counts += self.smoothing
+        self.log_probs.copy_(counts.log() - counts.sum(-1, keepdim=True).log())
         return self
 
     def forward(self, x: Tensor, cond: Tensor | None = None) -> Tensor:
-        """Logits ``(B, K, C, H, W)``: the log-frequencies, the same for every example (``x`` is only checked)."""
+        """Logits ``(B, K, C, H, W)``: the log-frequencies (of each example's class); ``x`` is only checked."""
         self.check_input(x, cond)
         self._check_grid(x.shape[2], x.shape[3])
-        logits = rearrange(self.log_probs, "c h w k -> k c h w")  # (K, C, H, W)
-        return repeat(logits, "k c h w -> b k c h w", b=x.shape[0])  # (B, K, C, H, W)
+        tables = self._tables(cond)
+        if tables.ndim == 4:
+            return repeat(tables, "c h w k -> b k c h w", b=x.shape[0])  # (B, K, C, H, W)
+        return rearrange(tables, "b c h w k -> b k c h w")  # (B, K, C, H, W)
 
     def incremental(self, cond: Tensor | None, shape: Sequence[int]):
         self._check_grid(*shape)
-        return _TableStepper(self.log_probs)
+        return _TableStepper(self._tables(cond))
 
 
 @register("prior", "uniform")
