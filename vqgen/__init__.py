@@ -22,6 +22,7 @@ except _metadata.PackageNotFoundError:  # running from a source tree that is not
     __version__ = "0.0.0+unknown"
 
 from . import _builtin  # noqa: E402,F401  (registers the built-in implementations)
+from .two_stage import NotFittedError, TwoStageModel  # noqa: E402
 
 __all__ = [
     "AutoregressivePrior",
@@ -29,8 +30,10 @@ __all__ = [
     "Configurable",
     "Decoder",
     "Encoder",
+    "NotFittedError",
     "Quantizer",
     "QuantizerOutput",
+    "TwoStageModel",
     "__version__",
     "available",
     "build",

@@ -8,3 +8,4 @@ from .priors import rnn  # noqa: F401
 from .priors import gated_pixelcnn, pixelcnn  # noqa: F401
 from . import classifier  # noqa: F401
 from .priors import baselines  # noqa: F401
+from . import two_stage  # noqa: F401

@@ -1,0 +1,313 @@
+"""TwoStageModel: a VQ-VAE (stage 1) and an autoregressive prior over its code grids (stage 2).
+
+```
+fit:    images ──► stage 1 (encoder + quantizer + decoder) ──► codes of the dataset ──► stage 2 (prior)
+sample: prior ──► codes (n, h, w) ──► quantizer.embed ──► decoder ──► images (n, C, H, W)
+```
+
+This is the workflow of the VQ-VAE paper (arXiv:1711.00937, section 4): the prior is fit after the autoencoder, on
+its codes, and samples are decoded by the autoencoder.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from . import checks
+from .autoencoders.vqvae import VQVAE, _component
+from .config import is_spec
+from .interfaces import AutoregressivePrior, Component
+from .registry import register, registry
+from .training.common import MetricsHistory, as_images, images_to_float
+from .training.prior import encode_codes, fit_prior
+from .training.stage1 import fit_vqvae
+
+__all__ = ["NotFittedError", "TwoStageModel"]
+
+logger = logging.getLogger(__name__)
+
+
+class NotFittedError(ValueError, AttributeError):
+    """A model was used for something that needs a stage it has not been trained for yet."""
+
+
+def _named_config(value: Any, *, kind: str) -> tuple[str, dict[str, Any]]:
+    """``"conv"``, ``{"name": "conv", **config}`` or a spec → ``(name, config)``."""
+    if isinstance(value, str):
+        return value, {}
+    if is_spec(value):
+        return value["name"], dict(value["config"])
+    if isinstance(value, Mapping) and "name" in value:
+        config = dict(value)
+        return config.pop("name"), config
+    raise TypeError(f"config[{kind!r}] must be a name or a dict with a 'name' key, got {value!r}")
+
+
+def _accepted(kind: str, name: str) -> list[str]:
+    return list(inspect.signature(registry(kind).get(name).__init__).parameters)[1:]
+
+
+@register("model", "two_stage")
+class TwoStageModel(Component):
+    """A VQ-VAE and an autoregressive prior over its codes, trained and sampled as one model.
+
+    Build it from components, or by names with :meth:`from_config`, where swapping ``vq`` for ``ema`` or ``rnn`` for
+    ``gated_pixelcnn`` is one word::
+
+        model = TwoStageModel.from_config({
+            "encoder": {"name": "conv", "in_channels": 1, "latent_dim": 16},
+            "quantizer": {"name": "ema", "num_codes": 256},
+            "prior": {"name": "gated_pixelcnn", "num_layers": 8},
+        })
+        model.fit(vqgen.data.load_dataset("digits"))
+        images = model.sample(16)                   # (16, C, H, W) float in [0, 1]
+
+    Args:
+        encoder, quantizer, decoder: the stage-1 parts (instances or specs), as for
+            :class:`~vqgen.autoencoders.VQVAE`.
+        prior: an :class:`~vqgen.AutoregressivePrior` (or its spec) with one channel and
+            ``num_categories == quantizer.num_codes``.
+
+    Raises:
+        ValueError: if the parts do not fit together (latent sizes, codebook size vs the prior's categories).
+    """
+
+    def __init__(self, encoder: Any = None, quantizer: Any = None, decoder: Any = None, prior: Any = None) -> None:
+        super().__init__()
+        self.vqvae = VQVAE(encoder=encoder, quantizer=quantizer, decoder=decoder)
+        self.prior: AutoregressivePrior = _component(prior, AutoregressivePrior, name="prior")
+        if self.prior.num_categories != self.vqvae.num_codes:
+            raise ValueError(
+                f"the prior models {self.prior.num_categories} categories but the quantizer has "
+                f"{self.vqvae.num_codes} codes; build the prior with num_categories={self.vqvae.num_codes}"
+            )
+        if self.prior.channels != 1:
+            raise ValueError(f"a prior over code grids has channels=1, got a prior with channels={self.prior.channels}")
+        # Facts learnt while fitting, saved with the weights: the image shape (C, H, W) and which stages are trained.
+        self.register_buffer("image_shape_", torch.zeros(3, dtype=torch.long))
+        self.register_buffer("fitted_", torch.zeros(2, dtype=torch.bool))
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> TwoStageModel:
+        """Build from names and options; missing sizes are filled in so that the parts fit.
+
+        ``config`` has the keys ``encoder``, ``quantizer``, ``prior`` and optionally ``decoder``; each a name
+        (``"conv"``) or a dict ``{"name": ..., **options}``. Filled in when absent: the quantizer's ``dim`` (the
+        encoder's ``latent_dim``), the decoder (same name and options as the encoder, ``in_channels`` becoming
+        ``out_channels``), and the prior's ``num_categories`` (the codebook size) and ``channels`` (1).
+        """
+        unknown = sorted(set(config) - {"encoder", "quantizer", "decoder", "prior"})
+        if unknown:
+            raise TypeError(f"unknown TwoStageModel config keys {unknown}; expected encoder, quantizer, decoder, prior")
+        missing = [key for key in ("encoder", "quantizer", "prior") if key not in config]
+        if missing:
+            raise ValueError(f"TwoStageModel config needs {missing}, e.g. {{'encoder': 'conv', ...}}")
+        enc_name, enc_cfg = _named_config(config["encoder"], kind="encoder")
+        encoder = registry("encoder").build(enc_name, **enc_cfg)
+        dec_name, dec_cfg = _named_config(config.get("decoder", enc_name), kind="decoder")
+        mirrored = {("out_channels" if k == "in_channels" else k): v for k, v in encoder.config.items()}
+        accepted = _accepted("decoder", dec_name)
+        decoder = registry("decoder").build(dec_name, **{k: v for k, v in mirrored.items() if k in accepted} | dec_cfg)
+        q_name, q_cfg = _named_config(config["quantizer"], kind="quantizer")
+        q_cfg.setdefault("dim", encoder.latent_dim)
+        quantizer = registry("quantizer").build(q_name, **q_cfg)
+        p_name, p_cfg = _named_config(config["prior"], kind="prior")
+        p_cfg.setdefault("num_categories", quantizer.num_codes)
+        p_cfg.setdefault("channels", 1)
+        prior = registry("prior").build(p_name, **p_cfg)
+        return cls(encoder=encoder, quantizer=quantizer, decoder=decoder, prior=prior)
+
+    # ----------------------------------------------------------------------------------------------- properties
+
+    @property
+    def num_codes(self) -> int:
+        """K, the codebook size (= the prior's number of categories)."""
+        return self.vqvae.num_codes
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """``(C, H, W)`` of the images the model was fit on."""
+        self._require(0, "image_shape")
+        return tuple(int(s) for s in self.image_shape_)  # type: ignore[return-value]
+
+    @property
+    def code_shape(self) -> tuple[int, int]:
+        """``(h, w)`` of the code grid the prior generates."""
+        return tuple(self.vqvae.code_shape(self.image_shape))  # type: ignore[return-value]
+
+    def _require(self, stage: int, action: str) -> None:
+        if not bool(self.fitted_[stage]):
+            what = ("the autoencoder (stage 1)", "fit_stage1") if stage == 0 else ("the prior (stage 2)", "fit_prior")
+            raise NotFittedError(
+                f"{action} needs {what[0]} to be trained first; call model.fit(dataset) or model.{what[1]}(dataset)"
+            )
+
+    # ---------------------------------------------------------------------------------------------------- fitting
+
+    def fit(
+        self,
+        train_data: Any,
+        *,
+        eval_data: Any = None,
+        stage1: Mapping[str, Any] | None = None,
+        stage2: Mapping[str, Any] | None = None,
+    ) -> dict[str, MetricsHistory]:
+        """Train stage 1, encode the dataset to codes, then train the prior; returns both histories.
+
+        Args:
+            train_data: a :mod:`vqgen.data` dataset (labels are used by class-conditional priors) or uint8 images
+                ``(N, C, H, W)``.
+            eval_data: held-out data of the same kind, evaluated after every epoch of both stages.
+            stage1: options of :func:`~vqgen.training.fit_vqvae` (``epochs``, ``batch_size``, ``lr``, ...).
+            stage2: options of :func:`~vqgen.training.fit_prior`.
+        """
+        first = self.fit_stage1(train_data, eval_data=eval_data, **dict(stage1 or {}))
+        second = self.fit_prior(train_data, eval_data=eval_data, **dict(stage2 or {}))
+        return {"stage1": first, "stage2": second}
+
+    def fit_stage1(self, train_data: Any, *, eval_data: Any = None, **options: Any) -> MetricsHistory:
+        """Train the encoder, quantizer and decoder (see :func:`~vqgen.training.fit_vqvae` for ``options``)."""
+        images = as_images(train_data, name="train_data")
+        history = fit_vqvae(self.vqvae, train_data, eval_data=eval_data, **options)
+        self.image_shape_.copy_(torch.tensor(images.shape[1:]))
+        self.fitted_[0] = True
+        self.fitted_[1] = False  # new codes: an earlier prior no longer matches
+        return history
+
+    def fit_prior(
+        self, train_data: Any, *, eval_data: Any = None, prior: AutoregressivePrior | None = None, **options: Any
+    ) -> MetricsHistory:
+        """Encode ``train_data`` with the trained autoencoder and fit the prior on its codes.
+
+        Args:
+            train_data, eval_data: as for :meth:`fit`; their ``.labels`` condition class-conditional priors.
+            prior: replace the model's prior by this one first (refit another prior on a trained autoencoder).
+            **options: options of :func:`~vqgen.training.fit_prior` (``epochs``, ``max_seconds``, ...).
+        """
+        self._require(0, "fit_prior")
+        if prior is not None:
+            if prior.num_categories != self.num_codes or prior.channels != 1:
+                raise ValueError(
+                    f"prior must have num_categories={self.num_codes} and channels=1, got "
+                    f"{prior.num_categories} and {prior.channels}"
+                )
+            self.prior = prior
+        codes = encode_codes(self.vqvae, train_data)  # (N, 1, h, w)
+        held_out = encode_codes(self.vqvae, eval_data) if eval_data is not None else None
+        cond = self._labels(train_data) if self.prior.num_classes is not None else None
+        eval_cond = self._labels(eval_data) if eval_data is not None and cond is not None else None
+        history = fit_prior(self.prior, codes, eval_data=held_out, cond=cond, eval_cond=eval_cond, **options)
+        self.fitted_[1] = True
+        return history
+
+    @staticmethod
+    def _labels(data: Any) -> Tensor:
+        labels = getattr(data, "labels", None)
+        if labels is None:
+            raise ValueError("the prior is class-conditional, but the data has no .labels; pass a labelled dataset")
+        return labels
+
+    # ------------------------------------------------------------------------------------------------ inference
+
+    def encode(self, images: Tensor) -> Tensor:
+        """Images ``(B, C, H, W)`` (uint8, or float in ``[0, 1]``) → codes ``(B, h, w)`` int64."""
+        self._require(0, "encode")
+        self.vqvae.eval()
+        return self.vqvae.encode(images.to(self._device))
+
+    def decode(self, codes: Tensor) -> Tensor:
+        """Codes ``(B, h, w)`` int64 → images ``(B, C, H, W)`` float, clamped to ``[0, 1]``."""
+        self._require(0, "decode")
+        checks.check_tensor(codes, name="codes", ndim=3)
+        self.vqvae.eval()
+        return self.vqvae.decode(codes.to(self._device)).clamp_(0, 1)
+
+    def reconstruct(self, images: Tensor) -> Tensor:
+        """``decode(encode(images))``: ``(B, C, H, W)`` float in ``[0, 1]``."""
+        return self.decode(self.encode(images))
+
+    @torch.no_grad()
+    def sample_codes(
+        self, n: int, cond: Tensor | None = None, *, prior: AutoregressivePrior | None = None, **options: Any
+    ) -> Tensor:
+        """Draw ``n`` code grids ``(n, h, w)`` from the prior (or from another ``prior``, e.g. a baseline).
+
+        ``options`` go to :meth:`vqgen.AutoregressivePrior.sample` (``temperature``, ``top_k``, ``top_p``,
+        ``method``, ``generator``, ``prefix``, ``prefix_mask``, ``progress``).
+        """
+        if prior is None:
+            self._require(1, "sample")
+            prior = self.prior
+        else:
+            self._require(0, "sample")
+            if prior.num_categories != self.num_codes:
+                raise ValueError(f"prior must have num_categories={self.num_codes}, got {prior.num_categories}")
+        return prior.sample(n, self.code_shape, cond, **options)[:, 0]
+
+    def sample(
+        self,
+        n: int,
+        cond: Tensor | None = None,
+        *,
+        temperature: float = 1.0,
+        prior: AutoregressivePrior | None = None,
+        **options: Any,
+    ) -> Tensor:
+        """Draw ``n`` images ``(n, C, H, W)`` float in ``[0, 1]``: codes from the prior, decoded.
+
+        Args:
+            n: number of images.
+            cond: ``(n,)`` class labels for a class-conditional prior.
+            temperature: the prior's sampling temperature.
+            prior: sample codes from this prior instead (e.g. the ``independent`` or ``uniform`` baselines).
+            **options: more options of :meth:`vqgen.AutoregressivePrior.sample` (``top_k``, ``generator``, ...).
+        """
+        codes = self.sample_codes(n, cond, prior=prior, temperature=temperature, **options)
+        return self.decode(codes)
+
+    @torch.no_grad()
+    def complete(self, images: Tensor, mask: Tensor, cond: Tensor | None = None, **options: Any) -> Tensor:
+        """Fill the unknown part of ``images`` by sampling codes, keeping the known pixels.
+
+        A code is kept when every pixel of its ``downsample x downsample`` patch is known; the others are sampled
+        by the prior given the kept ones before them (raster order), then decoded. Known pixels are pasted back.
+
+        Args:
+            images: ``(B, C, H, W)`` uint8 or float in ``[0, 1]``.
+            mask: ``(B, 1, H, W)``, ``(B, H, W)`` or ``(H, W)`` bool, True where the pixel is known.
+            cond: class labels for a class-conditional prior.
+            **options: options of :meth:`vqgen.AutoregressivePrior.sample`.
+
+        Returns:
+            ``(B, C, H, W)`` float in ``[0, 1]``.
+        """
+        self._require(1, "complete")
+        x = images_to_float(checks.check_tensor(images, name="images", ndim=4), self._device)
+        mask = checks.check_tensor(mask, name="mask")
+        if mask.dtype != torch.bool:
+            raise TypeError(f"mask must be a bool tensor (True = known pixel), got {mask.dtype}")
+        if mask.ndim == 2:
+            mask = mask.expand(x.shape[0], *mask.shape)
+        if mask.ndim == 3:
+            mask = mask[:, None]
+        if mask.shape != (x.shape[0], 1, *x.shape[2:]):
+            raise ValueError(
+                f"mask must have shape {(x.shape[0], 1, *x.shape[2:])} (or without the 1), got {tuple(mask.shape)}"
+            )
+        mask = mask.to(self._device)
+        f = self.vqvae.downsample
+        codes = self.encode(x)  # (B, h, w)
+        keep = -torch.nn.functional.max_pool2d(-mask.float(), kernel_size=f, stride=f) > 0.5  # (B, 1, h, w)
+        sampled = self.sample_codes(x.shape[0], cond, prefix=codes[:, None], prefix_mask=keep, **options)
+        filled = self.decode(sampled)
+        return torch.where(mask, x, filled)
+
+    @property
+    def _device(self) -> torch.device:
+        return self.image_shape_.device
