@@ -8,12 +8,16 @@ arXiv:1601.06759). Bits/dim of a code prior and of a pixel model measure differe
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
 from torchmetrics import Metric
 
 from .. import checks
+
+if TYPE_CHECKING:
+    from ..interfaces import AutoregressivePrior
 
 __all__ = ["BitsPerDim", "bits_per_dim", "prior_bits_per_dim"]
 
@@ -84,7 +88,9 @@ class BitsPerDim(Metric):
 
 
 @torch.no_grad()
-def prior_bits_per_dim(prior, x: Tensor, cond: Tensor | None = None, *, batch_size: int = 256) -> float:
+def prior_bits_per_dim(
+    prior: AutoregressivePrior, x: Tensor, cond: Tensor | None = None, *, batch_size: int = 256
+) -> float:
     """Mean bits/dim of a prior on ``x`` ``(N, C, H, W)`` int64, evaluated in batches on the prior's device.
 
     Args:
