@@ -81,6 +81,11 @@ def save_grid(
     """Save images ``(N, C, H, W)`` as one PNG grid (see :func:`make_grid`); returns the path.
 
     Args:
+        path: the PNG file to write (parent folders are created).
+        images: ``(N, C, H, W)`` uint8, or float in ``[0, 1]`` (clamped).
+        ncols: images per row.
+        padding: pixels between and around the tiles.
+        pad_value: grey level of the padding.
         scale: enlarge each pixel to ``scale x scale`` (nearest neighbour), handy for 8x8 or 28x28 images.
     """
     grid = make_grid(images, ncols=ncols, padding=padding, pad_value=pad_value)
@@ -113,7 +118,10 @@ def save_reconstructions(
         path: the PNG file to write.
         originals: ``(N, C, H, W)`` uint8 or float in ``[0, 1]``.
         reconstructions: ``(N, C, H, W)`` uint8 or float (clamped to ``[0, 1]``), or a list of such tensors.
-        ncols, padding, pad_value, scale: as in :func:`save_grid`.
+        ncols: images per row.
+        padding: pixels between and around the tiles.
+        pad_value: grey level of the padding and of blank tiles.
+        scale: enlarge each pixel to ``scale x scale``.
     """
     originals = checks.check_tensor(originals, name="originals", ndim=4)
     others = [reconstructions] if isinstance(reconstructions, Tensor) else list(reconstructions)
