@@ -108,13 +108,12 @@ class CodebookQuantizer(Quantizer, abc.ABC):
             if self.training and not bool(self.initialized):
                 self._kmeans_init(flat.detach())
             codebook = self.codebook
-            codes, min_sq = nearest_code(flat.detach(), codebook.detach())  # (N,), (N,)
-            if not bool(torch.isfinite(min_sq).all()):
-                checks.check_finite(z, name="z")
-                raise ValueError(
-                    "distances between z and the codebook overflow float32; z or the codebook holds huge values"
-                )
+            codes = nearest_code(flat.detach(), codebook.detach())  # (N,)
             quantized, codebook_loss, commitment_loss = quantize_with_losses(flat, codebook, codes)  # (N, D)
+            if not bool(torch.isfinite(commitment_loss)):  # NaN or inf anywhere in z reaches the mean: one check
+                checks.check_finite(z, name="z")
+                checks.check_finite(codebook, name="the codebook")
+                raise ValueError("the squared distances between z and its codes overflow float32; z holds huge values")
             counts = torch.bincount(codes, minlength=self.num_codes)  # (K,)
             perplexity, usage = code_statistics(counts)
             if self.training:

@@ -33,9 +33,13 @@ __all__ = [
 KMEANS_MAX_POINTS = 16384
 """k-means runs on at most this many randomly chosen vectors of the batch (per process)."""
 
-_SEARCH_BLOCK_ELEMENTS = 1 << 18
-"""Rows of the ``(N, K)`` distance matrix are searched in blocks of about this many entries (1 MiB of float32), so
-that each block stays in cache between the matrix product that writes it and the ``min`` that reads it."""
+_SEARCH_BLOCK_ELEMENTS = 1 << 21
+"""The ``(N, K)`` search matrix is processed in row blocks of at least this many entries (8 MiB of float32), so a
+block stays in cache between the matrix product that writes it and the ``argmin`` that reads it, and one block buffer
+is reused instead of allocating (and page-faulting) the whole matrix."""
+
+_SEARCH_MAX_BLOCKS = 16
+"""...but in at most this many blocks: each block costs two parallel regions, which are slow on a busy machine."""
 
 
 # --------------------------------------------------------------------------------------------- layout
@@ -72,37 +76,36 @@ def squared_distances(x: Tensor, codebook: Tensor) -> Tensor:
 
 
 @torch.no_grad()
-def nearest_code(x: Tensor, codebook: Tensor, *, block_rows: int | None = None) -> tuple[Tensor, Tensor]:
-    """Index of the nearest codebook vector for every row of ``x``, and its squared distance.
+def nearest_code(x: Tensor, codebook: Tensor, *, block_rows: int | None = None) -> Tensor:
+    """Index of the nearest codebook vector (squared Euclidean distance) for every row of ``x``.
 
     ``argmin_k |x − e_k|² = argmin_k (|e_k|² − 2 x·e_k)``: the row constant ``|x|²`` cannot change the winner, so
-    the search matrix is one ``addmm`` of ``|e|²`` (computed once) and ``−2 x eᵀ``, reduced by ``min`` while it is
-    still in cache (rows in blocks); ``|x|²`` is added to the ``N`` minima only.
+    the search matrix is one ``addmm`` of ``|e|²`` (computed once) and ``−2 x eᵀ`` and nothing else; it is reduced
+    by ``argmin`` block by block while still in cache. Ties go to the lowest index.
 
     Args:
         x: ``(N, D)`` vectors.
         codebook: ``(K, D)`` codebook.
-        block_rows: rows per block (default: about 2¹⁸ matrix entries per block).
+        block_rows: rows per block (default: blocks of at least 2²¹ entries, at most 16 blocks).
 
     Returns:
-        ``codes`` ``(N,)`` int64 and ``min_sq_dist`` ``(N,)``, the squared distance to that code (computed in the
-        expanded form, so it may be slightly negative through rounding when ``x`` lies on a code).
+        ``(N,)`` int64 codes.
     """
     n, k = x.shape[0], codebook.shape[0]
     e_sq = codebook.pow(2).sum(1)  # (K,)
     codebook_t = codebook.t()  # (D, K), a view: BLAS reads it transposed
     if block_rows is None:
-        block_rows = max(64, _SEARCH_BLOCK_ELEMENTS // max(k, 1))
+        block_rows = max(-(-_SEARCH_BLOCK_ELEMENTS // max(k, 1)), -(-n // _SEARCH_MAX_BLOCKS))
+    if block_rows >= n:
+        return torch.addmm(e_sq, x, codebook_t, alpha=-2.0).argmin(1)  # (N, K) -> (N,)
     codes = torch.empty(n, dtype=torch.long, device=x.device)
-    min_sq = torch.empty(n, dtype=x.dtype, device=x.device)
-    scores = torch.empty(min(block_rows, n), k, dtype=x.dtype, device=x.device)  # reused for every block
+    scores = torch.empty(block_rows, k, dtype=x.dtype, device=x.device)  # one buffer, reused for every block
     for start in range(0, n, block_rows):
         stop = min(start + block_rows, n)
         block = scores[: stop - start]
         torch.addmm(e_sq, x[start:stop], codebook_t, alpha=-2.0, out=block)  # (n_block, K)
-        torch.min(block, dim=1, out=(min_sq[start:stop], codes[start:stop]))
-    min_sq += x.pow(2).sum(1)
-    return codes, min_sq
+        torch.argmin(block, dim=1, out=codes[start:stop])
+    return codes
 
 
 # --------------------------------------------------------------------------------------------- losses
@@ -249,7 +252,7 @@ def kmeans(x: Tensor, num_codes: int, iters: int = 10, *, generator: torch.Gener
     centres = _kmeans_plus_plus(x, num_codes, generator)  # (K, D)
     broadcast_(centres)
     for _ in range(iters):
-        codes, _ = nearest_code(x, centres)
+        codes = nearest_code(x, centres)
         counts = torch.bincount(codes, minlength=num_codes).to(x.dtype)  # (K,)
         sums = torch.zeros_like(centres).index_add_(0, codes, x)  # (K, D)
         all_reduce_sum_(counts, sums)
