@@ -27,7 +27,7 @@ bench: $(STAMP)  ## speed, NLL and FID benchmarks
 	$(BIN)/python -m pytest benchmarks/ --benchmark-only
 
 docs: $(STAMP)
-	$(BIN)/mkdocs build --strict
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

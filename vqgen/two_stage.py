@@ -69,8 +69,9 @@ class TwoStageModel(Component):
         images = model.sample(16)                   # (16, C, H, W) float in [0, 1]
 
     Args:
-        encoder, quantizer, decoder: the stage-1 parts (instances or specs), as for
-            :class:`~vqgen.autoencoders.VQVAE`.
+        encoder: the stage-1 encoder (instance or spec), as for :class:`~vqgen.autoencoders.VQVAE`.
+        quantizer: the stage-1 quantizer (instance or spec).
+        decoder: the stage-1 decoder (instance or spec).
         prior: an :class:`~vqgen.AutoregressivePrior` (or its spec) with one channel and
             ``num_categories == quantizer.num_codes``.
 
@@ -186,7 +187,8 @@ class TwoStageModel(Component):
         """Encode ``train_data`` with the trained autoencoder and fit the prior on its codes.
 
         Args:
-            train_data, eval_data: as for :meth:`fit`; their ``.labels`` condition class-conditional priors.
+            train_data: as for :meth:`fit`; its ``.labels`` condition class-conditional priors.
+            eval_data: held-out data of the same kind.
             prior: replace the model's prior by this one first (refit another prior on a trained autoencoder).
             **options: options of :func:`~vqgen.training.fit_prior` (``epochs``, ``max_seconds``, ...).
         """
