@@ -98,3 +98,16 @@ def test_user_errors_exit_1_with_a_message(tmp_path, capsys):
     assert "unknown quantizer 'nope'" in capsys.readouterr().err
     assert main(["fit-vqvae", "--num-downsamples", "5", *TINY, "-o", str(tmp_path / "x")]) == 1
     assert "multiples of 32; got 16x16" in capsys.readouterr().err
+
+
+def test_array_file_without_test_split(tmp_path, caplog):
+    import numpy as np
+
+    images = np.random.default_rng(0).integers(0, 256, size=(24, 3, 8, 8), dtype=np.uint8)  # colour, no splits
+    np.save(tmp_path / "pixels.npy", images)
+    argv = ["fit-vqvae", "--dataset", str(tmp_path / "pixels.npy"), *TINY, "--num-downsamples", "1", "--max-steps", "1"]
+    assert main([*argv, "--num-images", "4", "--no-progress", "-o", str(tmp_path / "run")]) == 0
+    assert "no held-out split" in caplog.text
+    with Image.open(tmp_path / "run" / "reconstructions.png") as image:
+        assert image.size == (4 * 10 + 2, 2 * 10 + 2) and image.mode == "RGB"
+    assert vqgen.from_pretrained(tmp_path / "run").in_channels == 3
