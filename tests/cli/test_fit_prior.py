@@ -90,3 +90,21 @@ def test_help_lists_the_options(capsys):
     text = capsys.readouterr().out
     for flag in ("--codes-from", "--conditional", "--max-minutes", "--top-p", "--method", "--temperature"):
         assert flag in text
+
+
+def test_sample_a_two_stage_model(tmp_path, capsys):
+    from vqgen.two_stage import TwoStageModel
+
+    model = TwoStageModel.from_config(
+        {
+            "encoder": {"name": "conv", "hidden_channels": 8, "residual_channels": 4, "latent_dim": 4},
+            "quantizer": {"name": "vq", "num_codes": 8},
+            "prior": {"name": "rnn", "hidden_size": 8, "num_layers": 1, "embed_dim": 4},
+        }
+    )
+    model.image_shape_.copy_(torch.tensor([1, 8, 8]))  # as if fitted on 8x8 grey images
+    model.fitted_.fill_(True)
+    model.save_pretrained(tmp_path / "two-stage")
+    png = tmp_path / "two-stage.png"
+    assert main(["sample", str(tmp_path / "two-stage"), "--n", "2", "--ncols", "2", "-o", str(png)]) == 0
+    assert Image.open(png).size == (2 * 10 + 2, 10 + 2)  # two decoded 8x8 images

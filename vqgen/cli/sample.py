@@ -7,7 +7,8 @@ Examples::
     vqgen sample runs/mnist-pixels --method naive --seed 1 --output reference.png   # slow reference sampler
 
 The grid shape and, for priors over VQ-VAE codes, the VQ-VAE that decodes the codes into images are read from the
-checkpoint's ``metrics.json`` (written by ``vqgen fit-prior``); ``--shape`` and ``--vqvae`` override them.
+checkpoint's ``metrics.json`` (written by ``vqgen fit-prior``); ``--shape`` and ``--vqvae`` override them. A
+:class:`~vqgen.two_stage.TwoStageModel` checkpoint brings its own prior, code-grid shape and VQ-VAE.
 """
 
 from __future__ import annotations
@@ -33,12 +34,12 @@ def add_parser(subparsers: Any) -> None:
         "sample",
         help="draw samples from a trained prior into a PNG grid",
         description=(
-            "Sample a prior checkpoint (vqgen fit-prior) one value at a time in raster order; pixel priors are "
-            "drawn as images, code priors are decoded by their VQ-VAE."
+            "Sample a prior checkpoint (vqgen fit-prior) or a two-stage model one value at a time in raster order; "
+            "pixel priors are drawn as images, code priors are decoded by their VQ-VAE."
         ),
         formatter_class=DefaultsHelpFormatter,
     )
-    parser.add_argument("checkpoint", metavar="CHECKPOINT", help="the prior's checkpoint directory")
+    parser.add_argument("checkpoint", metavar="CHECKPOINT", help="checkpoint directory of a prior or a two-stage model")
     parser.add_argument("--n", "-n", type=int, default=16, help="number of samples")
     parser.add_argument("--output", "-o", default="samples.png", metavar="PNG", help="the PNG file to write")
     parser.add_argument(
@@ -107,18 +108,26 @@ def run(args: argparse.Namespace) -> int:
     from .. import AutoregressivePrior, from_pretrained
     from ..images import save_grid
     from ..training.common import resolve_device
+    from ..two_stage import TwoStageModel
 
     checkpoint = Path(args.checkpoint)
     device = resolve_device(args.device)
-    prior = from_pretrained(checkpoint, device=device)
-    if not isinstance(prior, AutoregressivePrior):
-        raise ValueError(f"{checkpoint} holds a {type(prior).__name__}, not a prior; train one with vqgen fit-prior")
-    settings = _training_settings(checkpoint)
-    shape = args.shape or settings.get("grid_shape", [None, None, None])[1:]
-    if shape[0] is None:
-        raise ValueError(f"{checkpoint} has no metrics.json with the grid shape; pass --shape H W")
-    vqvae_dir = args.vqvae or settings.get("metadata", {}).get("codes_from")
-    vqvae = from_pretrained(vqvae_dir, device=device) if vqvae_dir else None
+    loaded = from_pretrained(checkpoint, device=device)
+    if isinstance(loaded, TwoStageModel):  # its own prior, code-grid shape and VQ-VAE
+        prior, vqvae = loaded.prior, loaded.vqvae
+        shape = args.shape or loaded.code_shape
+    elif isinstance(loaded, AutoregressivePrior):
+        prior, settings = loaded, _training_settings(checkpoint)
+        shape = args.shape or settings.get("grid_shape", [None, None, None])[1:]
+        if shape[0] is None:
+            raise ValueError(f"{checkpoint} has no metrics.json with the grid shape; pass --shape H W")
+        vqvae_dir = args.vqvae or settings.get("metadata", {}).get("codes_from")
+        vqvae = from_pretrained(vqvae_dir, device=device) if vqvae_dir else None
+    else:
+        raise ValueError(
+            f"{checkpoint} holds a {type(loaded).__name__}, not a prior or a two-stage model; "
+            "train a prior with vqgen fit-prior"
+        )
     cond = None
     if prior.num_classes is not None:
         labels = torch.tensor(args.label if args.label else range(prior.num_classes), device=device)
