@@ -170,7 +170,7 @@ def fit_prior(
 
     With ``checkpoint_dir`` set, the directory receives the prior (``save_pretrained``: ``config.json`` +
     ``model.safetensors``, of the best epoch by held-out bits/dim, or the last, see ``keep``) and ``metrics.json``,
-    whose ``"settings"`` hold the training options, ``grid_shape`` ``[C, H, W]`` (what :command:`vqgen sample`
+    whose ``"settings"`` hold the training options, ``grid_shape`` ``[C, H, W]`` (what ``vqgen sample``
     draws by default) and ``metadata``. The prior object keeps the weights of the *last* step.
     """
     if not isinstance(prior, AutoregressivePrior):
