@@ -270,3 +270,15 @@ def test_find_inception_weights_honours_argument_and_environment(monkeypatch, tm
     monkeypatch.setenv(INCEPTION_ENV_VAR, str(tmp_path / "elsewhere"))
     found, tried = find_inception_weights()
     assert found is None and tried == [tmp_path / "elsewhere" / INCEPTION_WEIGHTS_NAME]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_fid_and_codebook_usage_on_cuda():
+    from vqgen.classifier import FeatureClassifier
+
+    extractor = FeatureClassifier(widths=[4, 8]).cuda().feature_extractor()
+    x = torch.randint(0, 256, (16, 1, 8, 8), dtype=torch.uint8)  # on the CPU: fid moves batches
+    assert fid(x, x, feature=extractor) == pytest.approx(0.0, abs=1e-4)
+    usage = CodebookUsage(num_codes=4).cuda()
+    usage.update(torch.tensor([0, 1, 1], device="cuda"))
+    assert float(usage.compute()["usage"]) == 0.5

@@ -51,7 +51,7 @@ class FeatureClassifier(Component):
             works (global average pooling), but features are only meaningful at the size the model was trained on.
     """
 
-    def __init__(self, in_channels: int = 1, num_classes: int = 10, widths: Sequence[int] = (32, 64, 128)) -> None:
+    def __init__(self, in_channels: int = 1, num_classes: int = 10, widths: Sequence[int] = (16, 32, 64, 128)) -> None:
         super().__init__()
         checks.check_positive(in_channels, name="in_channels", integer=True)
         checks.check_positive(num_classes, name="num_classes", integer=True)
@@ -182,7 +182,7 @@ def train_classifier(
     *,
     test: object = None,
     test_labels: Tensor | None = None,
-    widths: Sequence[int] = (32, 64, 128),
+    widths: Sequence[int] = (16, 32, 64, 128),
     epochs: int = 3,
     batch_size: int = 128,
     lr: float = 5e-3,

@@ -159,3 +159,13 @@ def test_errors_name_the_problem():
         IndependentPrior(smoothing=0.0)
     with pytest.raises(TypeError, match="integer"):
         UniformPrior(num_categories=5).log_prob(torch.rand(1, 1, 2, 2))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_fit_and_sample_on_cuda():
+    prior = IndependentPrior.from_data(skewed_grids(20).cuda(), num_categories=5)
+    assert prior.log_probs.device.type == "cuda"
+    samples = prior.sample(3, (3, 4), generator=torch.Generator("cuda").manual_seed(0))
+    assert samples.device.type == "cuda"
+    uniform = UniformPrior(num_categories=5, channels=2).cuda()
+    assert uniform.sample(2, (3, 4)).device.type == "cuda"

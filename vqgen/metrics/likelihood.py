@@ -51,7 +51,7 @@ class BitsPerDim(Metric):
 
     Example:
         >>> metric = BitsPerDim()
-        >>> metric.update(torch.tensor([64 * math.log(2.0)]), num_dims=64)
+        >>> metric.update(torch.tensor([64 * math.log(2.0)], dtype=torch.float64), num_dims=64)
         >>> float(metric.compute())
         1.0
     """
