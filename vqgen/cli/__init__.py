@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 __all__ = ["build_parser", "main"]
 
-SUBCOMMANDS: list[str] = ["fit_vqvae", "fit_prior", "sample", "demo"]
+SUBCOMMANDS: list[str] = ["fit_vqvae", "fit_prior", "sample", "complete", "evaluate", "demo"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -116,6 +116,7 @@ def _panels(path: Path, panels: list[torch.Tensor], *, ncols: int, scale: int, g
 def run(args: argparse.Namespace) -> int:
     """Train, evaluate and write the demo outputs; prints a short summary."""
     from .. import TwoStageModel, data
+    from ..classifier import train_classifier
     from ..evaluation import baseline_priors, class_cycle, evaluate_two_stage
     from ..images import save_reconstructions
     from ..training.common import resolve_device, seed_everything
@@ -159,9 +160,12 @@ def run(args: argparse.Namespace) -> int:
     completed = model.complete(halves, mask, test.labels[:16].to(device) if model.prior.num_classes else None)
     save_reconstructions(output / "completions.png", halves * mask, completed.cpu(), scale=3)
 
+    classifier = train_classifier(train, test=test, seed=args.seed, progress=args.progress).model
+    classifier.save_pretrained(output / "classifier")
     metrics = evaluate_two_stage(
-        model, train, test, num_samples=args.samples, temperature=args.temperature, seed=args.seed
-    )
+        model, train, test, classifier=classifier, num_samples=args.samples, temperature=args.temperature,
+        seed=args.seed,
+    )  # fmt: skip
     metrics.update(
         dataset=args.dataset,
         config=model.to_spec()["config"],
@@ -180,7 +184,7 @@ def run(args: argparse.Namespace) -> int:
         f"uniform {metrics['bits_per_code']['uniform']:.3f}\n"
         f"FID (classifier features, {metrics['num_samples']} samples): prior {fids['prior']:.2f}, "
         f"independent {fids['independent']:.2f}, uniform {fids['uniform']:.2f}\n"
-        f"wrote {output}/reconstructions.png, samples.png, completions.png, metrics.json, model/ "
+        f"wrote {output}/reconstructions.png, samples.png, completions.png, metrics.json, model/, classifier/ "
         f"in {metrics['seconds']:.0f} s"
     )
     return 0
