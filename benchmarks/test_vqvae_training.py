@@ -13,7 +13,8 @@ quantizers compared, in the same process and the same autoencoder:
 - ``reference-ema``: vector-quantize-pytorch's ``VectorQuantize`` (EMA codebook, decay 0.99, β = 0.25), the reference.
 
 ``test_ratio`` reports ours / reference steps/s (printed and in ``extra_info``); absolute figures are only information
-(the machine and its load matter). Dead-code restarts are left at the quantizers' defaults.
+(the machine and its load matter). Runs with ``torch.set_num_threads(1)``. Dead-code restarts are left at the
+quantizers' defaults.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from torch import nn
 import vqgen
 
 BATCH, SIDE, CODES, DIM = 64, 28, 512, 16
-THREADS = 2
+THREADS = 1  # on a shared, busy CPU two intra-op threads were 2-10x slower per step than one
 
 
 class _ReferenceQuantizer(nn.Module):
@@ -72,7 +73,7 @@ def _train_step(quantizer_name: str):
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        return float(loss)
+        return float(loss.detach())
 
     for _ in range(3):  # warm-up (first-step initialisations, allocator)
         step()
