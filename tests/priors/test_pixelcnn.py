@@ -198,5 +198,5 @@ def test_learns_a_deterministic_pattern(name):
         loss.backward()
         with torch.no_grad():
             for parameter in prior.parameters():
-                parameter -= 0.05 * parameter.grad
+                parameter -= 0.5 * parameter.grad
     assert prior.bits_per_dim(x).mean().item() < 0.1 * before  # from ~2 bits to a small fraction of one
