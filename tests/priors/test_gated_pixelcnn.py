@@ -1,0 +1,121 @@
+"""Gated PixelCNN specifics: the two stacks' receptive fields, gates and conditioning, cached sampling at larger sizes.
+
+The registry-wide guarantees (causality by gradients, cached == naive, save/load) live in test_contract.py; the
+blind-spot comparison with the masked PixelCNN lives in test_pixelcnn.py.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import vqgen
+from vqgen.priors.gated_pixelcnn import GatedLayer, GatedPixelCNN
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def tiny(**overrides) -> GatedPixelCNN:
+    return vqgen.build("prior", "gated_pixelcnn", **{**GatedPixelCNN.tiny_config(), **overrides}).eval()
+
+
+@pytest.mark.parametrize("first", [True, False])
+def test_vertical_stack_sees_rows_above_and_horizontal_stack_the_left(first):
+    channels = 4 if first else 6  # later layers map h feature maps to h
+    layer = GatedLayer(channels, 6, 5, first=first, colour_groups=1)
+    height, width, i, j = 6, 7, 3, 3
+    v_in = torch.randn(2, channels, height, width, requires_grad=True)
+    h_in = torch.randn(2, channels, height, width, requires_grad=True)
+    v, h, skip = layer(v_in, h_in)
+    # the first layer's vertical stack sees rows i-3 .. i-1; later layers (whose input already only sees rows
+    # above) rows i-2 .. i; both all columns j-2 .. j+2
+    (grad_v,) = torch.autograd.grad(v[:, :, i, j].sum(), v_in)
+    seen_v = grad_v.abs().sum((0, 1)) > 0  # (H, W)
+    rows = (i - 3, i - 1) if first else (i - 2, i)
+    expected = torch.zeros(height, width, dtype=torch.bool)
+    expected[rows[0] : rows[1] + 1, j - 2 : j + 3] = True
+    assert torch.equal(seen_v, expected)
+    # the horizontal stack sees its input in row i only, up to j (excluded in the first layer)
+    (grad_h,) = torch.autograd.grad(h[:, :, i, j].sum(), h_in)
+    seen_h = grad_h.abs().sum((0, 1)) > 0  # (H, W)
+    expected = torch.zeros(height, width, dtype=torch.bool)
+    expected[i, j - 2 : j + (0 if first else 1)] = True
+    assert torch.equal(seen_h, expected)
+    assert v.shape == h.shape == skip.shape == (2, 6, height, width)
+
+
+def test_defaults_suit_code_priors():
+    prior = GatedPixelCNN()
+    assert len(prior.layers) == 15 and prior.num_categories == 512 and prior.input.mode == "embed"
+    assert prior.layers[0].vertical.kernel_size == (4, 7) and prior.layers[1].horizontal.kernel_size == (1, 2)
+    assert sum(p.numel() for p in tiny().parameters()) < 20_000
+
+
+def test_condition_enters_the_gates_of_both_stacks():
+    prior = tiny(num_classes=3, cond_dim=2)
+    assert prior.cond_bias.sizes == [2 * 8] * (2 * 3)  # (vertical, horizontal) pre-activations of every layer
+    with torch.no_grad():
+        for parameter in prior.cond_bias.parameters():
+            parameter.normal_()
+    x = torch.randint(0, 16, (2, 1, 4, 4))
+    by_class = prior(x, torch.tensor([0, 2]))
+    assert not torch.allclose(by_class[0], prior(x, torch.tensor([1, 2]))[0])
+    # (0, 0) sees no value, only the condition: the condition alone must move it
+    assert not torch.allclose(by_class[0, :, 0, 0, 0], by_class[1, :, 0, 0, 0])
+    assert not torch.allclose(prior(x, torch.randn(2, 2)), by_class)
+
+
+@pytest.mark.parametrize("channel_order", ["sequential", "parallel"])
+def test_cached_sampling_is_exact_for_a_wider_colour_model(channel_order):
+    """Larger kernels, 8-bit pixels (scaled input), colour: the cached stepper still equals the naive sampler."""
+    prior = tiny(
+        num_categories=256,
+        channels=3,
+        hidden_channels=12,
+        num_layers=4,
+        kernel_size=5,
+        first_kernel_size=7,
+        channel_order=channel_order,
+    )
+    assert prior.input.mode == "scale"
+    draws = [
+        prior.sample(2, (5, 6), method=method, generator=torch.Generator().manual_seed(3), top_k=50)
+        for method in ("cached", "naive")
+    ]
+    assert torch.equal(draws[0], draws[1])
+    assert draws[0].shape == (2, 3, 5, 6)
+
+
+def test_cached_sampling_works_in_the_models_dtype():
+    prior = tiny().double()
+    x = torch.randint(0, 16, (2, 1, 3, 4))
+    full = prior(x)
+    assert full.dtype == torch.float64
+    stepper = prior.incremental(None, (3, 4))
+    for i in range(3):
+        for j in range(4):
+            logits = stepper.logits(x, i, j, 0)
+            assert logits.dtype == torch.float64
+            torch.testing.assert_close(logits, full[:, :, 0, i, j], rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "match"),
+    [
+        (dict(num_layers=0), "num_layers must be > 0"),
+        (dict(kernel_size=2), "kernel_size must be odd"),
+        (dict(channels=3, hidden_channels=2), "hidden_channels and head_channels must be >= 3"),
+        (dict(channel_order="rgb"), "channel_order must be one of"),
+        (dict(cond_dim=-2), "cond_dim must be > 0"),
+        (dict(embed_dim=0), "embed_dim must be > 0"),
+    ],
+)
+def test_bad_arguments_raise(overrides, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        tiny(**overrides)
