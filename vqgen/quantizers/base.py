@@ -21,6 +21,7 @@ from .codebook import (
     nearest_code,
     quantize_with_losses,
     sample_rows,
+    search_block_rows,
 )
 
 __all__ = ["CodebookQuantizer"]
@@ -108,7 +109,7 @@ class CodebookQuantizer(Quantizer, abc.ABC):
             if self.training and not bool(self.initialized):
                 self._kmeans_init(flat.detach())
             codebook = self.codebook
-            codes = nearest_code(flat.detach(), codebook.detach())  # (N,)
+            codes = nearest_code(flat.detach(), codebook.detach(), workspace=self._search_workspace(flat))  # (N,)
             quantized, codebook_loss, commitment_loss = quantize_with_losses(flat, codebook, codes)  # (N, D)
             if not bool(torch.isfinite(commitment_loss)):  # NaN or inf anywhere in z reaches the mean: one check
                 checks.check_finite(z, name="z")
@@ -159,6 +160,15 @@ class CodebookQuantizer(Quantizer, abc.ABC):
             )
         if z.numel() == 0:
             raise ValueError(f"z must hold at least one vector, got shape {tuple(z.shape)}")
+
+    def _search_workspace(self, flat: Tensor) -> Tensor:
+        """The scratch buffer of the nearest-code search, kept between calls (not saved; at most 64 MiB)."""
+        numel = search_block_rows(flat.shape[0], self.num_codes) * self.num_codes
+        workspace = self.__dict__.get("_workspace")
+        if workspace is None or workspace.device != flat.device or workspace.numel() < numel:
+            workspace = torch.empty(numel, dtype=torch.float32, device=flat.device)
+            self.__dict__["_workspace"] = workspace
+        return workspace
 
     @torch.no_grad()
     def _kmeans_init(self, z: Tensor) -> None:

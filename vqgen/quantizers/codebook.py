@@ -17,6 +17,7 @@ from torch import Tensor
 
 __all__ = [
     "KMEANS_MAX_POINTS",
+    "MAX_SEARCH_ELEMENTS",
     "all_reduce_sum_",
     "broadcast_",
     "code_statistics",
@@ -26,6 +27,7 @@ __all__ = [
     "nearest_code",
     "quantize_with_losses",
     "sample_rows",
+    "search_block_rows",
     "squared_distances",
     "straight_through",
 ]
@@ -33,13 +35,8 @@ __all__ = [
 KMEANS_MAX_POINTS = 16384
 """k-means runs on at most this many randomly chosen vectors of the batch (per process)."""
 
-_SEARCH_BLOCK_ELEMENTS = 1 << 21
-"""The ``(N, K)`` search matrix is processed in row blocks of at least this many entries (8 MiB of float32), so a
-block stays in cache between the matrix product that writes it and the ``argmin`` that reads it, and one block buffer
-is reused instead of allocating (and page-faulting) the whole matrix."""
-
-_SEARCH_MAX_BLOCKS = 16
-"""...but in at most this many blocks: each block costs two parallel regions, which are slow on a busy machine."""
+MAX_SEARCH_ELEMENTS = 1 << 24
+"""The ``(N, K)`` search matrix is built in row blocks of at most this many entries (64 MiB of float32)."""
 
 
 # --------------------------------------------------------------------------------------------- layout
@@ -75,35 +72,47 @@ def squared_distances(x: Tensor, codebook: Tensor) -> Tensor:
     return torch.addmm(e_sq, x, codebook.t(), alpha=-2.0).add_(x_sq)  # (N, K)
 
 
+def search_block_rows(n: int, k: int) -> int:
+    """Rows per block of the ``(N, K)`` search matrix: all ``N`` if it has at most :data:`MAX_SEARCH_ELEMENTS`."""
+    return max(1, min(n, MAX_SEARCH_ELEMENTS // max(k, 1)))
+
+
 @torch.no_grad()
-def nearest_code(x: Tensor, codebook: Tensor, *, block_rows: int | None = None) -> Tensor:
+def nearest_code(
+    x: Tensor, codebook: Tensor, *, block_rows: int | None = None, workspace: Tensor | None = None
+) -> Tensor:
     """Index of the nearest codebook vector (squared Euclidean distance) for every row of ``x``.
 
     ``argmin_k |x − e_k|² = argmin_k (|e_k|² − 2 x·e_k)``: the row constant ``|x|²`` cannot change the winner, so
-    the search matrix is one ``addmm`` of ``|e|²`` (computed once) and ``−2 x eᵀ`` and nothing else; it is reduced
-    by ``argmin`` block by block while still in cache. Ties go to the lowest index.
+    the search matrix is one ``addmm`` of ``|e|²`` (computed once) and ``−2 x eᵀ`` and nothing else, reduced by
+    ``argmin``. Ties go to the lowest index. Where the matrix would exceed :data:`MAX_SEARCH_ELEMENTS` it is built
+    and reduced in row blocks, one block at a time, in the same buffer.
 
     Args:
         x: ``(N, D)`` vectors.
         codebook: ``(K, D)`` codebook.
-        block_rows: rows per block (default: blocks of at least 2²¹ entries, at most 16 blocks).
+        block_rows: rows per block (default :func:`search_block_rows`).
+        workspace: optional scratch tensor of ``x``'s dtype and device with at least ``block_rows · K`` elements,
+            reused for the matrix; passing the same one to every call saves allocating (and, on the CPU,
+            page-faulting) a large block each time, which is a large part of the cost.
 
     Returns:
         ``(N,)`` int64 codes.
     """
     n, k = x.shape[0], codebook.shape[0]
+    if block_rows is None:
+        block_rows = search_block_rows(n, k)
+    block_rows = min(block_rows, n)
+    if workspace is None or workspace.numel() < block_rows * k:
+        workspace = torch.empty(block_rows * k, dtype=x.dtype, device=x.device)
+    scores = workspace.view(-1)[: block_rows * k].view(block_rows, k)  # (rows, K)
     e_sq = codebook.pow(2).sum(1)  # (K,)
     codebook_t = codebook.t()  # (D, K), a view: BLAS reads it transposed
-    if block_rows is None:
-        block_rows = max(-(-_SEARCH_BLOCK_ELEMENTS // max(k, 1)), -(-n // _SEARCH_MAX_BLOCKS))
-    if block_rows >= n:
-        return torch.addmm(e_sq, x, codebook_t, alpha=-2.0).argmin(1)  # (N, K) -> (N,)
     codes = torch.empty(n, dtype=torch.long, device=x.device)
-    scores = torch.empty(block_rows, k, dtype=x.dtype, device=x.device)  # one buffer, reused for every block
     for start in range(0, n, block_rows):
         stop = min(start + block_rows, n)
         block = scores[: stop - start]
-        torch.addmm(e_sq, x[start:stop], codebook_t, alpha=-2.0, out=block)  # (n_block, K)
+        torch.addmm(e_sq, x[start:stop], codebook_t, alpha=-2.0, out=block)  # (rows, K): |e|² − 2 x·eᵀ
         torch.argmin(block, dim=1, out=codes[start:stop])
     return codes
 
