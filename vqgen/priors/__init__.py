@@ -1,5 +1,8 @@
 """Autoregressive priors over integer grids (pixels or VQ-VAE codes), and their samplers."""
 
+from .embedding import IndexInput
+from .gated_pixelcnn import GatedPixelCNN
+from .pixelcnn import PixelCNN
 from .sampling import NaiveStepper, Stepper, draw, filter_logits, sample
 
-__all__ = ["NaiveStepper", "Stepper", "draw", "filter_logits", "sample"]
+__all__ = ["GatedPixelCNN", "IndexInput", "NaiveStepper", "PixelCNN", "Stepper", "draw", "filter_logits", "sample"]
