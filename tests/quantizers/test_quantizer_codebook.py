@@ -151,3 +151,19 @@ def test_no_restart_when_disabled_or_in_eval(cls):
             quantizer(torch.randn(2, 2, 3, 3) * 0.1)
         # unchanged (EMA: up to the slow drift of Laplace smoothing), not moved onto the data
         torch.testing.assert_close(quantizer.codebook[1:].detach(), torch.full((7, 2), 100.0), atol=0.01, rtol=0)
+
+
+def test_workspace_and_blocks_do_not_change_codes(monkeypatch):
+    import vqgen.quantizers.codebook as codebook_module
+
+    x, codebook = torch.randn(300, 5), torch.randn(37, 5)
+    expected = _brute_force(x, codebook).argmin(1)
+    assert torch.equal(nearest_code(x, codebook), expected)
+    workspace = torch.full((1000,), float("nan"))  # stale contents must not matter
+    assert torch.equal(nearest_code(x, codebook, block_rows=16, workspace=workspace), expected)
+    monkeypatch.setattr(codebook_module, "MAX_SEARCH_ELEMENTS", 37 * 64)  # force blocks in the quantizer too
+    quantizer = VectorQuantizer(num_codes=37, dim=5).eval()
+    quantizer._set_codes(torch.arange(37), codebook)
+    assert torch.equal(quantizer(x).codes, expected)
+    assert quantizer._workspace.numel() == 37 * 64
+    assert all("workspace" not in key for key in quantizer.state_dict())

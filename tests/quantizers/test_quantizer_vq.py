@@ -104,6 +104,12 @@ def test_bad_constructor_arguments(cls, kwargs, error, match):
         cls(**kwargs)
 
 
+def test_huge_finite_inputs_overflow_with_a_clear_error():
+    quantizer = VectorQuantizer(num_codes=8, dim=4)
+    with pytest.raises(ValueError, match="overflow float32"):
+        quantizer(torch.full((2, 4, 3), 1e30))
+
+
 def test_build_by_name_captures_config():
     quantizer = vqgen.build("quantizer", "vq", num_codes=32, dim=16, beta=0.5)
     assert isinstance(quantizer, VectorQuantizer)
