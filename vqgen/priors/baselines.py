@@ -158,11 +158,13 @@ class IndependentPrior(AutoregressivePrior):
         self.check_input(x, cond)
         self._check_grid(x.shape[2], x.shape[3])
         device = self.log_probs.device
-        one_hot = torch.nn.functional.one_hot(x.to(device), self.num_categories).double()  # (N, C, H, W, K)
-        counts = torch.zeros(self.log_probs.shape, dtype=torch.float64, device=device)  # (M, C, H, W, K)
-        index = torch.zeros(x.shape[0], dtype=torch.long, device=device) if cond is None else cond.to(device)
-        counts.index_add_(0, index, one_hot)
-        counts += self.smoothing
+        tables, channels, height, width, k = self.log_probs.shape
+        label = torch.zeros(x.shape[0], dtype=torch.long, device=device) if cond is None else cond.to(device)
+        position = torch.arange(channels * height * width, device=device).view(1, channels, height, width)
+        # One flat bin per (class, position, value): O(N·C·H·W) memory, never a (N, C, H, W, K) one-hot.
+        bins = (label.view(-1, 1, 1, 1) * (channels * height * width) + position) * k + x.to(device)  # (N, C, H, W)
+        counts = torch.bincount(bins.flatten(), minlength=self.log_probs.numel()).double()  # (M·C·H·W·K,)
+        counts = counts.view(tables, channels, height, width, k) + self.smoothing  # (M, C, H, W, K)
         self.log_probs.copy_(counts.log() - counts.sum(-1, keepdim=True).log())
         return self
 
