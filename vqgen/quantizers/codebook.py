@@ -3,7 +3,8 @@ k-means, and the few ``torch.distributed`` collectives they need.
 
 Everything here works on flat vectors ``(N, D)`` and a codebook ``(K, D)``; :func:`flatten_latents` turns
 ``(B, D, *spatial)`` into ``(N, D)`` and back. Nothing builds an ``(N, K, D)`` difference tensor or an ``(N, K)``
-one-hot matrix: distances come from one matrix product per chunk of rows, histograms from ``bincount``.
+one-hot matrix: distances come from one matrix product (per row block for huge inputs), histograms from
+``bincount``.
 """
 
 from __future__ import annotations
