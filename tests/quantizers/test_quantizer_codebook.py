@@ -167,3 +167,12 @@ def test_workspace_and_blocks_do_not_change_codes(monkeypatch):
     assert torch.equal(quantizer(x).codes, expected)
     assert quantizer._workspace.numel() == 37 * 64
     assert all("workspace" not in key for key in quantizer.state_dict())
+
+
+def test_code_sums_match_index_add():
+    from vqgen.quantizers.codebook import code_sums
+
+    values, codes = torch.randn(50, 3), torch.randint(7, (50,))
+    expected = torch.zeros(7, 3).index_add_(0, codes, values)
+    torch.testing.assert_close(code_sums(values, codes, 7), expected)
+    assert code_sums(values[:0], codes[:0], 7).abs().sum() == 0

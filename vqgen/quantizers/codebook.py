@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import torch
 import torch.distributed as dist
-from einops import pack, rearrange, unpack
+from einops import rearrange
 from torch import Tensor
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "all_reduce_sum_",
     "broadcast_",
     "code_statistics",
+    "code_sums",
     "flatten_latents",
     "is_distributed",
     "kmeans",
@@ -50,14 +51,24 @@ def flatten_latents(z: Tensor) -> tuple[Tensor, Callable[[Tensor, str], Tensor]]
         ``flat`` of shape ``(N, D)`` and ``restore(t, pattern)``, which maps ``(N, D)`` back to ``(B, D, *spatial)``
         when ``pattern == "* d"`` and ``(N,)`` back to ``(B, *spatial)`` when ``pattern == "*"``.
     """
-    channels_last = rearrange(z, "b d ... -> b ... d")  # (B, *spatial, D)
-    flat, packed_shape = pack([channels_last], "* d")  # (N, D)
+    batch, spatial = z.shape[0], tuple(z.shape[2:])
+    flat = rearrange(z, "b d ... -> (b ...) d")  # (N, D), one copy
 
     def restore(t: Tensor, pattern: str) -> Tensor:
-        (out,) = unpack(t, packed_shape, pattern)  # (B, *spatial, D) or (B, *spatial)
-        return rearrange(out, "b ... d -> b d ...") if pattern == "* d" else out
+        if pattern == "*":
+            return t.reshape(batch, *spatial)  # (B, *spatial)
+        return rearrange(t.reshape(batch, *spatial, t.shape[-1]), "b ... d -> b d ...")  # (B, D, *spatial)
 
     return flat, restore
+
+
+def code_sums(values: Tensor, codes: Tensor, num_codes: int) -> Tensor:
+    """``Σ_{n: codes[n] = k} values[n]`` for every code ``k``: ``(N, D)``, ``(N,)`` → ``(K, D)``.
+
+    Computed by the backward kernel of an embedding lookup, which on the CPU was measured many times faster than
+    ``index_add_`` (for 16,384 × 64 rows: ~4 ms against ~200 ms on a busy 2-core machine).
+    """
+    return torch.ops.aten.embedding_dense_backward(values, codes, num_codes, -1, False)
 
 
 # --------------------------------------------------------------------------------------------- search
@@ -152,9 +163,7 @@ class _QuantizeWithLosses(torch.autograd.Function):
             grad_z = torch.addcmul(grad_quantized, diff, grad_commitment_loss, value=-scale)
         if ctx.needs_input_grad[1]:
             # d/de_k mean((sg(z) - e)²) = 2 Σ_{n: code n = k} (e_k - z_n) / (N D); the straight-through path gives none.
-            rows = diff.mul(grad_codebook_loss * scale)  # (N, D)
-            grad_codebook = torch.zeros(ctx.num_codes, diff.shape[1], dtype=diff.dtype, device=diff.device)
-            grad_codebook.index_add_(0, codes, rows)  # (K, D)
+            grad_codebook = code_sums(diff, codes, ctx.num_codes).mul_(grad_codebook_loss * scale)  # (K, D)
         return grad_z, grad_codebook, None
 
 
@@ -264,7 +273,7 @@ def kmeans(x: Tensor, num_codes: int, iters: int = 10, *, generator: torch.Gener
     for _ in range(iters):
         codes = nearest_code(x, centres)
         counts = torch.bincount(codes, minlength=num_codes).to(x.dtype)  # (K,)
-        sums = torch.zeros_like(centres).index_add_(0, codes, x)  # (K, D)
+        sums = code_sums(x, codes, num_codes)  # (K, D)
         all_reduce_sum_(counts, sums)
         filled = counts > 0
         centres[filled] = sums[filled] / counts[filled, None]

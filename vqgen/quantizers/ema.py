@@ -7,7 +7,7 @@ from torch import Tensor
 
 from ..registry import register
 from .base import CodebookQuantizer, _check_number
-from .codebook import all_reduce_sum_
+from .codebook import all_reduce_sum_, code_sums
 
 __all__ = ["EMAVectorQuantizer"]
 
@@ -88,7 +88,7 @@ class EMAVectorQuantizer(CodebookQuantizer):
 
     @torch.no_grad()
     def _learn(self, z: Tensor, codes: Tensor, counts: Tensor) -> None:
-        sums = torch.zeros_like(self.embedding_sum).index_add_(0, codes, z)  # (K, D), this process
+        sums = code_sums(z, codes, self.num_codes)  # (K, D), this process
         all_reduce_sum_(sums)
         self.cluster_size.lerp_(counts.to(self.cluster_size.dtype), 1.0 - self.decay)  # N ← γ N + (1 − γ) n
         self.embedding_sum.lerp_(sums, 1.0 - self.decay)  # m ← γ m + (1 − γ) Σ z
