@@ -67,6 +67,27 @@ def test_features_for_fid(trained):
     assert different > 3 * same
 
 
+def test_classifier_fid_ranks_real_images_above_the_baselines(trained):
+    """FID to held-out digits: other real digits < independent per-pixel samples (b) < uniform noise (c)."""
+    from vqgen.priors.baselines import IndependentPrior, UniformPrior
+
+    result, test_x, _ = trained
+    train_x, _ = digits("train")
+    extractor = result.model.feature_extractor()
+    n, (height, width) = test_x.shape[0], test_x.shape[2:]
+    generator = torch.Generator().manual_seed(0)
+    independent = IndependentPrior.from_data(train_x.long(), num_categories=256)
+    uniform = UniformPrior(num_categories=256)
+    scores = {
+        "real": fid(test_x, train_x[:n], feature=extractor),
+        "independent": fid(
+            test_x, independent.sample(n, (height, width), generator=generator).byte(), feature=extractor
+        ),
+        "uniform": fid(test_x, uniform.sample(n, (height, width), generator=generator).byte(), feature=extractor),
+    }
+    assert scores["real"] < scores["independent"] < scores["uniform"], scores
+
+
 def test_save_and_load_round_trip(trained, tmp_path):
     result, test_x, _ = trained
     result.model.save_pretrained(tmp_path / "classifier")
@@ -117,3 +138,11 @@ def test_real_data_accuracy(real_data_dir, name, minimum):
     result = train_classifier(train, test=test, epochs=2, batch_size=128, seed=0)
     print(f"{name}: test accuracy {result.test_accuracy:.4f} (train {result.train_accuracy:.4f})")
     assert result.test_accuracy > minimum
+    # Classifier-feature FID to 2000 test images: other real images << independent per-pixel samples.
+    from vqgen.priors.baselines import IndependentPrior
+
+    extractor = result.model.feature_extractor()
+    independent = IndependentPrior.from_data(train.images.long(), num_categories=256)
+    samples = independent.sample(2000, (28, 28), generator=torch.Generator().manual_seed(0)).byte()
+    real_fid = fid(test.images[:2000], train.images[:2000], feature=extractor)
+    assert 10 * real_fid < fid(test.images[:2000], samples, feature=extractor)
