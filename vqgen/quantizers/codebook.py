@@ -236,22 +236,24 @@ def sample_rows(x: Tensor, n: int, *, generator: torch.Generator | None = None) 
     return x[index]
 
 
-def _kmeans_plus_plus(x: Tensor, k: int, generator: torch.Generator | None) -> Tensor:
-    """k-means++ seeding (Arthur & Vassilvitskii 2007): each new centre drawn with probability ∝ D(x)²."""
-    centres = torch.empty(k, x.shape[1], dtype=x.dtype, device=x.device)
+def _kmeans_plus_plus(x: Tensor, k: int, generator: torch.Generator | None, rounds: int = 16) -> Tensor:
+    """k-means++ seeding (Arthur & Vassilvitskii 2007): centres drawn with probability ∝ D(x)², the squared distance
+    to the nearest centre so far. Exact for ``k ≤ rounds + 1``; beyond that, ``rounds`` batches of centres are drawn
+    (each batch with D² from the centres before it), so seeding costs ``rounds`` matrix products, not ``k`` passes."""
     first = torch.randint(x.shape[0], (1,), device=x.device, generator=generator)
-    centres[0] = x[first[0]]
+    centres = [x[first]]  # list of (m, D)
     closest = (x - centres[0]).pow(2).sum(1)  # (N,)
-    for i in range(1, k):
-        total = closest.sum()
-        if not total > 0:  # fewer distinct points than centres: duplicate random points
-            weights = torch.ones_like(closest)
-        else:
-            weights = closest / total
-        pick = torch.multinomial(weights, 1, generator=generator)[0]
-        centres[i] = x[pick]
-        torch.minimum(closest, (x - centres[i]).pow(2).sum(1), out=closest)
-    return centres
+    remaining, per_round = k - 1, -(-(k - 1) // rounds) if k > 1 else 0
+    while remaining > 0:
+        m = min(per_round, remaining)
+        candidates = int((closest > 0).sum())
+        weights = closest if candidates > 0 else torch.ones_like(closest)  # all points already centres: duplicate
+        picks = torch.multinomial(weights, m, replacement=candidates < m, generator=generator)  # (m,)
+        new = x[picks]  # (m, D)
+        torch.minimum(closest, squared_distances(x, new).clamp_min_(0).amin(1), out=closest)
+        centres.append(new)
+        remaining -= m
+    return torch.cat(centres)  # (K, D)
 
 
 @torch.no_grad()
