@@ -196,9 +196,15 @@ class GatedPixelCNNStepper(CachedStepper):
                     next_pad=nxt,
                     v_out=v_out,
                     h_out=h_out,
-                    row=torch.zeros(batch, W, 2 * hidden, **zeros),
+                    row=torch.zeros(W, batch, 2 * hidden, **zeros),  # row[j] is a contiguous (B, 2h)
                 )
             )
+        # What a step needs, as plain tuples (the per-step loop is where Python overhead counts).
+        self.steps = [
+            (layer["h_weight"], layer["row"], layer["out_weight"], layer["out_bias"], layer["hidden"])
+            + (layer["h_out"], layer["next_pad"])
+            for layer in self.layers
+        ]
         hidden_head, out_head = prior.head[1], prior.head[3]
         self.head = (
             step_matrix(hidden_head.masked_weight()),
@@ -219,7 +225,7 @@ class GatedPixelCNNStepper(CachedStepper):
             rows = layer["k"][0]
             v_pre = F.conv2d(v[:, :, i : i + rows], layer["v_weight"]) + layer["v_const"][..., None, None]  # (B,2h,1,W)
             row = F.conv2d(v_pre, layer["link"]) + layer["h_const"][..., None, None]  # (B, 2h, 1, W)
-            layer["row"].copy_(rearrange(row, "b c 1 w -> b w c"))
+            layer["row"].copy_(rearrange(row, "b c 1 w -> w b c"))
             if layer["v_out"] is not None:
                 p = layer["next_pad"]
                 layer["v_out"][:, :, i + p, p : p + width] = gate(v_pre[:, :, 0])
@@ -229,16 +235,14 @@ class GatedPixelCNNStepper(CachedStepper):
         batch, p0 = self.batch, self.p0
         window = self.h_in[:, i, j : j + p0 + 1].reshape(batch, -1)  # (B, (p0+1)*C*E), a view
         h = skip = None
-        for layer in self.layers:
-            hidden = layer["hidden"]
-            a = torch.addmm(layer["row"][:, j], window, layer["h_weight"])  # (B, 2h)
-            out = torch.addmm(layer["out_bias"], gate(a), layer["out_weight"])  # (B, 2h): residual | skip
+        for h_weight, row, out_weight, out_bias, hidden, h_out, p in self.steps:
+            a = torch.addmm(row[j], window, h_weight)  # (B, 2h)
+            out = torch.addmm(out_bias, gate(a), out_weight)  # (B, 2h): residual | skip
             h = out[:, :hidden] if h is None else h + out[:, :hidden]
             skip = out[:, hidden:] if skip is None else skip + out[:, hidden:]
-            if layer["h_out"] is not None:
-                p = layer["next_pad"]
-                layer["h_out"][:, i, j + p] = h
-                window = layer["h_out"][:, i, j : j + p + 1].reshape(batch, -1)  # (B, (p+1)*h), a view
+            if h_out is not None:
+                h_out[:, i, j + p] = h
+                window = h_out[:, i, j : j + p + 1].reshape(batch, -1)  # (B, (p+1)*h), a view
         w_hidden, b_hidden, w_out, b_out = self.head
         return torch.addmm(b_out, torch.addmm(b_hidden, skip.relu(), w_hidden).relu_(), w_out)  # (B, C*K)
 

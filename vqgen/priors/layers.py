@@ -133,6 +133,9 @@ def combine_bias(bias: Tensor, cond_bias: Tensor | None, batch: int) -> Tensor:
     return out.expand(batch, -1).contiguous()
 
 
+CHANNEL_ORDERS = ("sequential", "parallel")
+
+
 class ConvPrior(AutoregressivePrior):
     """What the convolutional priors share: the index input, colour ordering, conditioning and cached sampling.
 
@@ -194,9 +197,6 @@ class ConvPrior(AutoregressivePrior):
         return self.stepper_class(self, cond, shape)
 
 
-CHANNEL_ORDERS = ("sequential", "parallel")
-
-
 class CachedStepper:
     """Base of the cached samplers: bookkeeping shared by PixelCNN and Gated PixelCNN.
 
@@ -218,7 +218,7 @@ class CachedStepper:
 
     def logits(self, x: Tensor, i: int, j: int, c: int) -> Tensor:
         """Logits ``(n, K)`` of channel ``c`` at ``(i, j)``; see :class:`~vqgen.priors.sampling.Stepper`."""
-        with torch.no_grad():
+        with torch.inference_mode():
             if (i, j, c) == (0, 0, 0) or self.batch != x.shape[0]:
                 self.batch = x.shape[0]
                 param = next(self.prior.parameters())
