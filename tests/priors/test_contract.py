@@ -303,3 +303,5 @@ def test_conditional_prior_requires_its_condition(name):
         prior(x, torch.tensor([0, 4]))
     with pytest.raises(ValueError, match="one row per example"):
         prior(x, torch.tensor([0, 1, 2]))
+    with pytest.raises(TypeError, match="class labels"):
+        prior(x, torch.randn(2, 3))

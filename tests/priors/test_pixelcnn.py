@@ -90,6 +90,19 @@ def test_sampling_is_reproducible_and_uses_every_channel():
     assert len(first.unique()) > 1
 
 
+@pytest.mark.parametrize("name", ["pixelcnn", "gated_pixelcnn"])
+def test_cached_sampling_never_runs_a_full_forward_pass(name, monkeypatch):
+    cls = PixelCNN if name == "pixelcnn" else GatedPixelCNN
+    prior = vqgen.build("prior", name, **{**cls.tiny_config(), "channels": 3})
+    expected = prior.sample(2, (3, 4), generator=torch.Generator().manual_seed(0), method="naive")
+
+    def no_full_pass(*args, **kwargs):
+        raise AssertionError("cached sampling ran a full forward pass")
+
+    monkeypatch.setattr(prior, "forward", no_full_pass)
+    assert torch.equal(prior.sample(2, (3, 4), generator=torch.Generator().manual_seed(0)), expected)
+
+
 def test_a_stepper_can_be_reused_for_a_second_grid():
     prior = tiny()
     stepper = prior.incremental(None, (3, 4))
