@@ -39,3 +39,16 @@ def test_float32_input_is_not_searched_in_bf16_under_autocast(cls):
     assert out.quantized.dtype == torch.float32
     assert torch.equal(out.codes, expected.codes)
     assert torch.equal(out.quantized, expected.quantized)
+
+
+def test_a_module_cast_to_bf16_still_searches_in_float32():
+    quantizer = VectorQuantizer(num_codes=32, dim=8)
+    z = torch.randn(2, 8, 5, 5).to(torch.bfloat16)
+    quantizer = quantizer.to(torch.bfloat16)
+    expected = VectorQuantizer(num_codes=32, dim=8).eval()
+    expected.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in quantizer.state_dict().items()})
+    out = quantizer(z.clone().requires_grad_())
+    assert out.quantized.dtype == torch.bfloat16 and quantizer.weight.dtype == torch.bfloat16
+    assert torch.equal(out.codes, expected(z.float()).codes)
+    out.loss.backward()
+    assert quantizer.weight.grad.dtype == torch.bfloat16

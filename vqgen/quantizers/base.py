@@ -108,7 +108,7 @@ class CodebookQuantizer(Quantizer, abc.ABC):
             flat, restore = flatten_latents(z.float())  # (N, D)
             if self.training and not bool(self.initialized):
                 self._kmeans_init(flat.detach())
-            codebook = self.codebook
+            codebook = self.codebook.float()  # (K, D); a no-op unless the module was cast to another dtype
             codes = nearest_code(flat.detach(), codebook.detach(), workspace=self._search_workspace(flat))  # (N,)
             quantized, codebook_loss, commitment_loss = quantize_with_losses(flat, codebook, codes)  # (N, D)
             if not bool(torch.isfinite(commitment_loss)):  # NaN or inf anywhere in z reaches the mean: one check
@@ -133,7 +133,7 @@ class CodebookQuantizer(Quantizer, abc.ABC):
         )
 
     def embed(self, codes: Tensor) -> Tensor:
-        """Codebook vectors of ``codes`` ``(B, *spatial)`` int64 → ``(B, D, *spatial)`` float32.
+        """Codebook vectors of ``codes`` ``(B, *spatial)`` int64 → ``(B, D, *spatial)``, in the codebook's dtype.
 
         Raises:
             TypeError: if ``codes`` is not an integer tensor.

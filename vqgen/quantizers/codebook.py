@@ -77,7 +77,8 @@ def code_sums(values: Tensor, codes: Tensor, num_codes: int) -> Tensor:
 def squared_distances(x: Tensor, codebook: Tensor) -> Tensor:
     """All squared Euclidean distances ``|x|² − 2 x·eᵀ + |e|²``, shape ``(N, K)``, from one matrix product.
 
-    For reference and tests; the quantizers use :func:`nearest_code`, which never holds the full matrix.
+    For reference, tests and k-means seeding; the quantizers use :func:`nearest_code`, which holds at most one
+    block of it and never adds the row constant ``|x|²``.
     """
     x_sq = x.pow(2).sum(1, keepdim=True)  # (N, 1)
     e_sq = codebook.pow(2).sum(1)  # (K,)
