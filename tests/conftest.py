@@ -17,6 +17,11 @@ def _deterministic_torch():
     yield
 
 
+def pytest_configure(config):
+    # The test models are tiny: one thread is faster than two, and far faster on a shared, loaded machine.
+    torch.set_num_threads(1)
+
+
 def shared_data_dir() -> Path | None:
     """``$VQGEN_DATA`` if set, else ``../shared/data`` beside the repository; ``None`` if absent."""
     candidates = [os.environ.get("VQGEN_DATA"), REPO.parent / "shared" / "data"]
