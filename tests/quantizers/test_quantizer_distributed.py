@@ -22,6 +22,14 @@ def _batch(rank: int) -> torch.Tensor:
     return torch.randn(4, 4, 6, 6, generator=generator) + 2.0 * rank
 
 
+def _counting(restart, counter: torch.Tensor):
+    def wrapper(dead: torch.Tensor, z: torch.Tensor) -> None:
+        counter.add_(dead.numel())
+        restart(dead, z)
+
+    return wrapper
+
+
 def _worker(rank: int, init_file: str, out_dir: str) -> None:
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=WORLD_SIZE)
@@ -35,6 +43,9 @@ def _worker(rank: int, init_file: str, out_dir: str) -> None:
         for tensor in plain_ema.state_dict().values():  # same starting codebook on both ranks
             dist.broadcast(tensor, src=0)
         start = {k: v.clone() for k, v in plain_ema.state_dict().items()}
+        restarted = torch.zeros(2, dtype=torch.long)  # codes restarted in ema, vq
+        for i, module in enumerate((ema, vq)):
+            module._restart = _counting(module._restart, restarted[i : i + 1])
         for step in range(3):
             z = _batch(rank) + step
             plain_ema(z)
@@ -44,6 +55,7 @@ def _worker(rank: int, init_file: str, out_dir: str) -> None:
         state |= {f"start.{k}": v for k, v in start.items()}
         state |= {f"ema.{k}": v for k, v in ema.state_dict().items()}
         state |= {f"vq.{k}": v.detach() for k, v in vq.state_dict().items()}
+        state["restarted"] = restarted
         save_file({k: v.contiguous() for k, v in state.items()}, os.path.join(out_dir, f"rank{rank}.safetensors"))
     finally:
         dist.destroy_process_group()
@@ -73,5 +85,6 @@ def test_two_process_gloo_group_keeps_codebooks_identical(tmp_path):
         single(torch.cat([_batch(rank) + step for rank in range(WORLD_SIZE)]))
     for key, value in single.state_dict().items():
         torch.testing.assert_close(states[0][f"plain_ema.{key}"], value, msg=key)
-    # the runs did restart codes (restart_after=1) and did initialise by k-means
+    # the runs did initialise by k-means and did restart codes (restart_after=1), identically on both ranks
     assert bool(states[0]["ema.initialized"]) and bool(states[0]["vq.initialized"])
+    assert (states[0]["restarted"] > 0).all()
