@@ -75,8 +75,6 @@ class PixelCNN(ConvPrior):
         cond_dim: condition on a vector ``(B, cond_dim)`` through a linear per-layer, per-channel bias.
     """
 
-    stepper_class: type[CachedStepper]
-
     def __init__(
         self,
         num_categories: int = 256,
