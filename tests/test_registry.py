@@ -90,6 +90,15 @@ def test_config_is_read_only():
         toy.config["width"] = 9  # type: ignore[index]
 
 
+def test_components_deep_copy_with_their_config():
+    import copy
+
+    toy = _Toy(width=4)
+    clone = copy.deepcopy(toy)
+    assert dict(clone.config) == dict(toy.config)
+    assert clone.linear.weight is not toy.linear.weight and torch.equal(clone.linear.weight, toy.linear.weight)
+
+
 def test_varargs_constructors_are_rejected():
     with pytest.raises(TypeError, match=r"takes \*\*kwargs"):
 

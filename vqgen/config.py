@@ -87,7 +87,7 @@ class Configurable:
                     name: to_jsonable(value, where=f"{type(self).__name__}({name})")
                     for name, value in list(bound.arguments.items())[1:]
                 }
-                object.__setattr__(self, "_config", MappingProxyType(captured))
+                object.__setattr__(self, "_config", captured)
             init(self, *args, **kw)
 
         cls.__init__ = capturing_init  # type: ignore[method-assign]
@@ -95,7 +95,7 @@ class Configurable:
     @property
     def config(self) -> Mapping[str, Any]:
         """The constructor arguments, defaults filled in, as plain JSON types (read-only)."""
-        return self.__dict__.get("_config", MappingProxyType({}))
+        return MappingProxyType(self.__dict__.get("_config", {}))
 
     def to_spec(self) -> dict[str, Any]:
         """``{"kind", "name", "config"}``: everything :func:`vqgen.build_from_spec` needs to rebuild this component."""
