@@ -136,10 +136,12 @@ class RNNStepper:
         self.width = int(shape[1])
         self.state: Tensor | tuple[Tensor, Tensor] | None = None
 
+    @torch.no_grad()
     def logits(self, x: Tensor, i: int, j: int, c: int) -> Tensor:
         prior, channels = self.prior, self.prior.channels
         step = (i * self.width + j) * channels + c  # index in the flattened (h w c) sequence
-        if step == 0:
+        if step == 0:  # a new grid: forget the state of the previous one
+            self.state = None
             previous = prior.start.expand(x.shape[0], 1, -1)  # (n, 1, E)
         else:
             pi, rest = divmod(step - 1, self.width * channels)
