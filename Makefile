@@ -31,7 +31,7 @@ docs: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+	$(BIN)/ruff format --check vqgen tests benchmarks
 
 clean:
 	rm -rf $(VENV) site .pytest_cache .benchmarks
