@@ -21,7 +21,8 @@ try:
 except _metadata.PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0+unknown"
 
-from . import _builtin  # noqa: E402,F401  (registers the built-in implementations)
+# Registers the built-in implementations, and exposes the data and metrics subpackages.
+from . import _builtin, data, metrics  # noqa: E402,F401
 from .two_stage import NotFittedError, TwoStageModel  # noqa: E402
 
 __all__ = [
@@ -36,6 +37,8 @@ __all__ = [
     "TwoStageModel",
     "__version__",
     "available",
+    "data",
+    "metrics",
     "build",
     "build_from_spec",
     "from_pretrained",
