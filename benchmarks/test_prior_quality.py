@@ -6,12 +6,16 @@ Run with::
 
 Skipped when the real MNIST files are absent (``$VQGEN_DATA``, else ``../shared/data`` beside the repository).
 
-The budget, identical for every prior: the first ``TRAIN_IMAGES`` training images, batches of ``BATCH``, Adam at
-``LR``, seed 0 (the same batches in the same order), stopping at ``MAX_STEPS`` steps or ``MAX_SECONDS`` seconds of
-training, whichever comes first, with ``torch.set_num_threads(2)``. The models are small and of similar size (see
-``MODELS``). Pixels are modelled as 256-way categoricals (no binarisation); bits/dim is measured on the first
-``EVAL_IMAGES`` test images. 16 samples of each prior (cached sampling, seed 0) are written as a PNG grid, with the
-figures as JSON, to ``$VQGEN_BENCH_OUT/prior-quality/`` (default: the system's temporary folder,
+The budget, identical for every prior: ``MAX_STEPS`` Adam steps (at ``LR``) on batches of ``BATCH`` drawn from
+the first ``TRAIN_IMAGES`` training images, seed 0 (the same batches in the same order), with
+``torch.set_num_threads(2)``; ``MAX_SECONDS`` of training per model is only a safety cap (the comparison is made
+only when every prior completed the same number of steps). The models are small, of similar size (40-50k
+parameters, see ``MODELS``). The same number of steps, rather than the same wall-clock time, is the budget because
+the development machine is shared: its speed changes several-fold within minutes, which made equal-time runs
+compare the load of the moment more than the models. One-time start-up costs (imports, kernel set-up) are paid by a
+warm-up before the first model. Pixels are modelled as 256-way categoricals (no binarisation); bits/dim is measured
+on the first ``EVAL_IMAGES`` test images. 16 samples of each prior (cached sampling, seed 0) are written as a PNG
+grid, with the figures as JSON, to ``$VQGEN_BENCH_OUT/prior-quality/`` (default: the system's temporary folder,
 ``<tmp>/vqgen-bench/prior-quality/``).
 
 Expected order (PixelCNN, arXiv:1601.06759; Gated PixelCNN, arXiv:1606.05328): gated ≤ pixelcnn < rnn, the naive
@@ -33,14 +37,14 @@ import vqgen
 from vqgen.images import save_grid
 from vqgen.training.prior import evaluate_prior, fit_prior
 
-TRAIN_IMAGES, EVAL_IMAGES = 10_000, 1_000
-BATCH, LR, MAX_STEPS, MAX_SECONDS = 32, 2e-3, 400, 100.0
+TRAIN_IMAGES, EVAL_IMAGES = 10_000, 500
+BATCH, LR, MAX_STEPS, MAX_SECONDS = 32, 2e-3, 80, 300.0
 SAMPLES = 16
 
-MODELS = {
-    "gated_pixelcnn": dict(hidden_channels=32, num_layers=5, head_channels=64),
+MODELS = {  # about 40-50k parameters each
+    "gated_pixelcnn": dict(hidden_channels=16, num_layers=5, head_channels=64),
     "pixelcnn": dict(hidden_channels=32, num_layers=5, head_channels=64),
-    "rnn": dict(hidden_size=96, num_layers=1),
+    "rnn": dict(hidden_size=64, num_layers=1),
 }
 
 RESULTS: dict[str, dict] = {}
@@ -70,6 +74,9 @@ def mnist():
 
     train = load_dataset("mnist", split="train", root=root).images[:TRAIN_IMAGES]
     test = load_dataset("mnist", split="test", root=root).images[:EVAL_IMAGES]
+    for name in MODELS:  # warm-up: imports and kernel set-up are paid here, not by the first model timed
+        warm = vqgen.build("prior", name, **vqgen.registry("prior").get(name).tiny_config() | {"num_categories": 256})
+        fit_prior(warm, train[:4], epochs=1, batch_size=4, progress=False, device="cpu")
     return train, test
 
 
@@ -113,6 +120,7 @@ def test_expected_order(benchmark, capsys):
     benchmark.pedantic(lambda: None, rounds=1)  # a benchmark, so that --benchmark-only runs this test too
     if set(RESULTS) != set(MODELS):
         pytest.skip("run the whole module (and have real MNIST) to compare the priors")
+    steps = {name: r["steps"] for name, r in RESULTS.items()}
     out = _out_dir()
     budget = dict(train_images=TRAIN_IMAGES, eval_images=EVAL_IMAGES, batch=BATCH, lr=LR, max_steps=MAX_STEPS,
                   max_seconds=MAX_SECONDS, threads=2)  # fmt: skip
@@ -125,5 +133,7 @@ def test_expected_order(benchmark, capsys):
         )
     with capsys.disabled():
         print("\n" + "\n".join(lines) + f"\nsamples and results.json in {out}")
+    if len(set(steps.values())) > 1:
+        pytest.skip(f"the safety cap of {MAX_SECONDS}s stopped some priors early {steps}: the budgets differ")
     bpd = {name: r["eval_bits_per_dim"] for name, r in RESULTS.items()}
     assert bpd["pixelcnn"] < bpd["rnn"] and bpd["gated_pixelcnn"] < bpd["rnn"], bpd
