@@ -49,7 +49,7 @@ def test_cached_and_naive_sampling_give_the_same_picture(pixel_run, tmp_path):
     for method in ("cached", "naive"):
         png = tmp_path / f"{method}.png"
         main(["sample", str(pixel_run), "--n", "2", "--shape", "3", "3", "--method", method, "-o", str(png)])
-        pictures.append(torch.from_numpy(np.asarray(Image.open(png))))
+        pictures.append(torch.from_numpy(np.array(Image.open(png))))
     assert torch.equal(pictures[0], pictures[1])
 
 
