@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 from PIL import Image
@@ -24,7 +25,8 @@ def test_demo_writes_pngs_metrics_and_model(demo_dir):
     metrics = json.loads((demo_dir / "metrics.json").read_text())
     assert set(metrics["fid_classifier"]) == {"prior", "independent", "uniform"}
     assert set(metrics["bits_per_code"]) == {"prior", "independent", "uniform"}
-    assert metrics["bits_per_code"]["uniform"] == pytest.approx(6.0)  # log2(64 codes)
+    num_codes = metrics["config"]["quantizer"]["config"]["num_codes"]
+    assert metrics["bits_per_code"]["uniform"] == pytest.approx(math.log2(num_codes))
     with Image.open(demo_dir / "samples.png") as image:
         width, height = image.size
     assert width > 2 * height  # three panels side by side
