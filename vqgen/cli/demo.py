@@ -33,26 +33,30 @@ logger = logging.getLogger(__name__)
 # Small models that train in about a minute per stage on 2 CPU cores. Keys: dataset → TwoStageModel.from_config.
 PRESETS: dict[str, dict[str, Any]] = {
     "digits": {
+        # 16x16 -> 8x8 codes: reconstruction MSE 0.0015 (a 4x4 grid gives 0.0068).
         "encoder": {"name": "conv", "hidden_channels": 64, "residual_channels": 32, "latent_dim": 16,
-                    "num_downsamples": 2},
+                    "num_downsamples": 1},
         # 23 steps per epoch on digits: restart codes unused for ~1 epoch (the default 100 steps is > 4 epochs).
-        # 23 steps per epoch on digits: restart codes unused for ~1 epoch (the default 100 steps is > 4 epochs).
-        "quantizer": {"name": "ema", "num_codes": 64, "kmeans_init": True, "restart_after": 25},
-        # Small: 1442 grids of 4x4 codes overfit a bigger prior within 10 epochs (held-out bits/code rise again).
-        "prior": {"name": "gated_pixelcnn", "hidden_channels": 32, "num_layers": 4, "head_channels": 64},
+        # K=32: on 1442 grids a small codebook lets the prior beat the independent baseline by a wide margin.
+        "quantizer": {"name": "ema", "num_codes": 32, "kmeans_init": True, "restart_after": 25},
+        # Small and class-conditional: 1442 grids overfit a bigger prior (held-out bits/code rise again).
+        "prior": {"name": "gated_pixelcnn", "hidden_channels": 48, "num_layers": 6, "head_channels": 64,
+                  "num_classes": 10},
     },
     "mnist": {
         "encoder": {"name": "conv", "hidden_channels": 64, "residual_channels": 32, "latent_dim": 16,
                     "num_downsamples": 2},
-        "quantizer": {"name": "ema", "num_codes": 128, "kmeans_init": True},
-        "prior": {"name": "gated_pixelcnn", "hidden_channels": 64, "num_layers": 8, "head_channels": 128},
+        # As in benchmarks/test_two_stage_quality.py: with K=256 (many near-duplicate codes) no prior beat the
+        # independent baseline within a short budget; K=64 and a small prior do.
+        "quantizer": {"name": "ema", "num_codes": 64, "kmeans_init": True},
+        "prior": {"name": "gated_pixelcnn", "hidden_channels": 32, "num_layers": 5, "head_channels": 64},
     },
 }  # fmt: skip
 PRESETS["fashion-mnist"] = PRESETS["mnist"]
 PRESETS["cifar10"] = {
     **PRESETS["mnist"],
     "encoder": {**PRESETS["mnist"]["encoder"], "in_channels": 3, "latent_dim": 32},
-    "quantizer": {"name": "ema", "num_codes": 256, "kmeans_init": True},
+    "quantizer": {"name": "ema", "num_codes": 128, "kmeans_init": True},
 }
 
 
@@ -76,7 +80,7 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--vqvae-epochs", type=int, default=15, metavar="N", help="stage-1 epochs")
     parser.add_argument("--prior-epochs", type=int, default=15, metavar="N", help="stage-2 epochs")
     parser.add_argument(
-        "--max-seconds", type=float, default=60.0, metavar="S", help="training-time cap of each stage (seconds)"
+        "--max-seconds", type=float, default=60.0, metavar="S", help="training-time cap of the prior (seconds)"
     )
     parser.add_argument("--train-limit", type=int, metavar="N", help="train on the first N training images only")
     parser.add_argument("--samples", type=int, default=200, metavar="N", help="samples per model for FID")
