@@ -13,7 +13,20 @@ import logging
 import sys
 from collections.abc import Sequence
 
-__all__ = ["build_parser", "main"]
+__all__ = ["DefaultsHelpFormatter", "build_parser", "main"]
+
+
+class DefaultsHelpFormatter(argparse.HelpFormatter):
+    """Appends ``(default: X)`` to an option's help when it has a meaningful default the help does not state."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        help = action.help or ""
+        default = action.default
+        meaningful = default is not None and default is not False and default is not argparse.SUPPRESS
+        if meaningful and action.nargs != 0 and "default" not in help and action.option_strings:
+            help += " (default: %(default)s)"
+        return help
+
 
 SUBCOMMANDS: list[str] = ["fit_vqvae", "fit_prior", "sample", "complete", "evaluate", "demo"]
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from .fit_prior import DefaultsHelpFormatter
+from . import DefaultsHelpFormatter
 
 __all__ = ["add_parser", "load_two_stage", "run"]
 

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .fit_prior import DefaultsHelpFormatter
+from . import DefaultsHelpFormatter
 
 __all__ = ["PRESETS", "add_parser", "run"]
 

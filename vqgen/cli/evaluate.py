@@ -16,7 +16,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .fit_prior import DefaultsHelpFormatter
+from . import DefaultsHelpFormatter
 
 __all__ = ["add_parser", "run"]
 

@@ -23,22 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from .. import build, registry
+from . import DefaultsHelpFormatter
 
-__all__ = ["DefaultsHelpFormatter", "add_parser", "build_prior", "run"]
+__all__ = ["add_parser", "build_prior", "run"]
 
 logger = logging.getLogger(__name__)
-
-
-class DefaultsHelpFormatter(argparse.HelpFormatter):
-    """Appends ``(default: X)`` to an option's help when it has a meaningful default the help does not state."""
-
-    def _get_help_string(self, action: argparse.Action) -> str:
-        help = action.help or ""
-        default = action.default
-        meaningful = default is not None and default is not False and default is not argparse.SUPPRESS
-        if meaningful and action.nargs != 0 and "default" not in help and action.option_strings:
-            help += " (default: %(default)s)"
-        return help
 
 
 def add_parser(subparsers: Any) -> None:

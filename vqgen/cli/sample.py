@@ -24,7 +24,7 @@ from torch import Tensor
 
 __all__ = ["add_parser", "decode_samples", "run"]
 
-from .fit_prior import DefaultsHelpFormatter
+from . import DefaultsHelpFormatter
 
 logger = logging.getLogger(__name__)
 
