@@ -25,17 +25,8 @@ def digits(split: str):
     return dataset.images, dataset.labels
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """These networks are tiny: one thread is faster than two, and far faster on a loaded machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
-def trained(_one_thread):
+def trained():
     (train_x, train_y), (test_x, test_y) = digits("train"), digits("test")
     result = train_classifier(
         train_x, train_y, test=test_x, test_labels=test_y, widths=[8, 16, 32], epochs=2, lr=1e-2, batch_size=64, seed=0

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
 from PIL import Image
 
 import vqgen
@@ -25,14 +24,6 @@ TINY = [
     "--batch-size",
     "16",
 ]
-
-
-@pytest.fixture(autouse=True)
-def _single_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_help_lists_the_options_with_defaults(capsys):

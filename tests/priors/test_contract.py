@@ -61,15 +61,6 @@ def build(name: str, variant: str, *, height: int = H, width: int = W):
     return vqgen.build("prior", name, **{**cls.tiny_config(), **overrides}).eval()
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models run fastest on one thread (on a shared, loaded machine, many times faster)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def condition(prior, n: int, seed: int = 1):
     generator = torch.Generator().manual_seed(seed)
     if prior.num_classes:

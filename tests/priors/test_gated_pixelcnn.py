@@ -13,14 +13,6 @@ import vqgen
 from vqgen.priors.gated_pixelcnn import GatedLayer, GatedPixelCNN
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def tiny(**overrides) -> GatedPixelCNN:
     return vqgen.build("prior", "gated_pixelcnn", **{**GatedPixelCNN.tiny_config(), **overrides}).eval()
 

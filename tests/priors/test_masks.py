@@ -9,14 +9,6 @@ from vqgen.priors.layers import MaskedConv2d, step_matrix
 from vqgen.priors.masks import causal_mask, channel_groups
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_spatial_pattern_of_mask_a_and_b():
     a = causal_mask(3, "A", 1, 1)[0, 0]
     b = causal_mask(3, "B", 1, 1)[0, 0]

@@ -14,14 +14,6 @@ from vqgen.priors.gated_pixelcnn import GatedPixelCNN
 from vqgen.priors.pixelcnn import PixelCNN
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def tiny(**overrides) -> PixelCNN:
     return vqgen.build("prior", "pixelcnn", **{**PixelCNN.tiny_config(), **overrides}).eval()
 

@@ -15,15 +15,6 @@ from vqgen.training.common import METRICS_NAME, as_images, batch_indices
 TINY = {"hidden_channels": 8, "residual_channels": 4, "num_downsamples": 1, "latent_dim": 4}
 
 
-@pytest.fixture(autouse=True)
-def _single_thread():
-    """Tiny models gain nothing from intra-op threads; on a shared, busy CPU threads make them much slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 METRIC_KEYS = {"loss", "reconstruction_mse", "codebook_loss", "commitment_loss", "perplexity", "usage"}
 
 
