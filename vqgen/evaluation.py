@@ -14,16 +14,19 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import torch
 
 from .classifier import FeatureClassifier, train_classifier
 from .images import to_uint8
-from .metrics import CodebookUsage, fid, prior_bits_per_dim
+from .interfaces import AutoregressivePrior
+from .metrics import fid, prior_bits_per_dim
 from .priors.baselines import IndependentPrior, UniformPrior
-from .training.common import as_images, images_to_float
+from .training.common import as_images
 from .training.prior import encode_codes
+from .training.stage1 import evaluate_vqvae
 from .two_stage import TwoStageModel
 
 __all__ = ["baseline_priors", "class_cycle", "evaluate_two_stage"]
@@ -52,6 +55,7 @@ def evaluate_two_stage(
     test_data: Any,
     *,
     classifier: FeatureClassifier | None = None,
+    baselines: Mapping[str, AutoregressivePrior] | None = None,
     num_samples: int = 500,
     temperature: float = 1.0,
     seed: int = 0,
@@ -64,6 +68,8 @@ def evaluate_two_stage(
         train_data: the training data (fits the ``independent`` baseline, and the classifier when none is given).
         test_data: held-out images (dataset or uint8 ``(N, C, H, W)``); FID compares samples with them.
         classifier: the FID feature classifier; trained on ``train_data``'s labels when ``None``.
+        baselines: ``{"independent": ..., "uniform": ...}`` from :func:`baseline_priors`, if already built (saves
+            encoding ``train_data`` again).
         num_samples: samples drawn from the prior and from each baseline for FID.
         temperature: the prior's sampling temperature.
         seed: seeds the samplers.
@@ -74,9 +80,11 @@ def evaluate_two_stage(
     """
     test_images = as_images(test_data, name="test_data")
     model.eval()
-    results: dict[str, Any] = {"stage1": _stage1_metrics(model, test_images)}
+    stage1 = evaluate_vqvae(model.vqvae, test_images)
+    results: dict[str, Any] = {"stage1": {key: stage1[key] for key in ("reconstruction_mse", "perplexity", "usage")}}
 
-    baselines = baseline_priors(model, train_data)
+    if baselines is None:
+        baselines = baseline_priors(model, train_data)
     test_codes = encode_codes(model.vqvae, test_images).to(model._device)  # (N, 1, h, w)
     test_cond = getattr(test_data, "labels", None)
     prior_cond = test_cond.to(model._device) if model.prior.num_classes is not None and test_cond is not None else None
@@ -107,21 +115,3 @@ def evaluate_two_stage(
     results["fid_classifier"] = fids
     results["num_samples"] = num_samples
     return results
-
-
-def _stage1_metrics(model: TwoStageModel, images: torch.Tensor, batch_size: int = 256) -> dict[str, float]:
-    usage = CodebookUsage(model.num_codes).to(model._device)
-    squared_error, count = 0.0, 0
-    for start in range(0, len(images), batch_size):
-        batch = images[start : start + batch_size].to(model._device)
-        codes = model.encode(batch)
-        reconstruction = model.decode(codes)
-        squared_error += float(((reconstruction - images_to_float(batch)) ** 2).sum())
-        count += batch.numel()
-        usage.update(codes)
-    stats = usage.compute()
-    return {
-        "reconstruction_mse": squared_error / count,
-        "perplexity": float(stats["perplexity"]),
-        "usage": float(stats["usage"]),
-    }

@@ -157,7 +157,8 @@ def run(args: argparse.Namespace) -> int:
 
     generator = torch.Generator(device).manual_seed(args.seed)
     shown = {"prior": model.sample(n_show, class_cycle(model, n_show), generator=generator).cpu()}
-    for name, prior in baseline_priors(model, train).items():
+    baselines = baseline_priors(model, train)
+    for name, prior in baselines.items():
         shown[name] = model.sample(n_show, prior=prior, generator=generator).cpu()
     _panels(output / "samples.png", list(shown.values()), ncols=8, scale=3)
 
@@ -170,8 +171,8 @@ def run(args: argparse.Namespace) -> int:
     classifier = train_classifier(train, test=test, seed=args.seed, progress=args.progress).model
     classifier.save_pretrained(output / "classifier")
     metrics = evaluate_two_stage(
-        model, train, test, classifier=classifier, num_samples=args.samples, temperature=args.temperature,
-        seed=args.seed,
+        model, train, test, classifier=classifier, baselines=baselines, num_samples=args.samples,
+        temperature=args.temperature, seed=args.seed,
     )  # fmt: skip
     metrics.update(
         dataset=args.dataset,

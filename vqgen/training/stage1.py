@@ -26,6 +26,7 @@ import torch
 from torch import Tensor, nn
 
 from ..autoencoders.vqvae import VQVAE
+from ..metrics.codebook import perplexity
 from .common import (
     CheckpointKeeper,
     MetricsHistory,
@@ -48,9 +49,7 @@ logger = logging.getLogger(__name__)
 
 def _histogram_statistics(counts: Tensor) -> dict[str, float]:
     """Perplexity and usage of a ``(K,)`` code histogram."""
-    probs = counts.double() / counts.sum().clamp(min=1)
-    entropy = -(probs * probs.clamp(min=1e-30).log()).sum()
-    return {"perplexity": float(entropy.exp()), "usage": float((counts > 0).double().mean())}
+    return {"perplexity": float(perplexity(counts)), "usage": float((counts > 0).double().mean())}
 
 
 def _check_model(model: object) -> VQVAE:
