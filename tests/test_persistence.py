@@ -166,3 +166,16 @@ def test_unregistered_component_cannot_be_saved(tmp_path):
 
     with pytest.raises(TypeError, match="not registered"):
         Loose().save_pretrained(tmp_path)
+
+
+def test_component_device_from_parameters_then_buffers_then_cpu():
+    class Empty(vqgen.Component):
+        def __init__(self) -> None:
+            super().__init__()
+
+    assert _Leaf().device == torch.device("cpu")
+    buffers_only = Empty()
+    buffers_only.register_buffer("table", torch.zeros(2, device="meta"))
+    assert buffers_only.device == torch.device("meta")
+    assert Empty().device == torch.device("cpu")
+    assert _Leaf().to("meta").device == torch.device("meta")

@@ -39,14 +39,14 @@ def baseline_priors(model: TwoStageModel, train_data: Any) -> dict[str, Any]:
     codes = encode_codes(model.vqvae, train_data)  # (N, 1, h, w)
     independent = IndependentPrior.from_data(codes, num_categories=model.num_codes)
     uniform = UniformPrior(num_categories=model.num_codes, channels=1)
-    return {"independent": independent.to(model._device), "uniform": uniform.to(model._device)}
+    return {"independent": independent.to(model.device), "uniform": uniform.to(model.device)}
 
 
 def class_cycle(model: TwoStageModel, n: int) -> torch.Tensor | None:
     """Labels ``0, 1, ..., M-1, 0, 1, ...`` ``(n,)`` for a class-conditional prior with M classes, else ``None``."""
     if model.prior.num_classes is None:
         return None
-    return torch.arange(n, device=model._device) % model.prior.num_classes
+    return torch.arange(n, device=model.device) % model.prior.num_classes
 
 
 def evaluate_two_stage(
@@ -85,9 +85,9 @@ def evaluate_two_stage(
 
     if baselines is None:
         baselines = baseline_priors(model, train_data)
-    test_codes = encode_codes(model.vqvae, test_images).to(model._device)  # (N, 1, h, w)
+    test_codes = encode_codes(model.vqvae, test_images).to(model.device)  # (N, 1, h, w)
     test_cond = getattr(test_data, "labels", None)
-    prior_cond = test_cond.to(model._device) if model.prior.num_classes is not None and test_cond is not None else None
+    prior_cond = test_cond.to(model.device) if model.prior.num_classes is not None and test_cond is not None else None
     results["bits_per_code"] = {
         "prior": prior_bits_per_dim(model.prior, test_codes, prior_cond),
         "independent": prior_bits_per_dim(baselines["independent"], test_codes),
@@ -99,13 +99,13 @@ def evaluate_two_stage(
         classifier, accuracy = trained.model, trained.test_accuracy
     else:
         accuracy = classifier.accuracy(test_images, test_data.labels) if hasattr(test_data, "labels") else None
-    classifier = classifier.to(model._device)
+    classifier = classifier.to(model.device)
     results["classifier_test_accuracy"] = accuracy
     feature = classifier.feature_extractor()
     real = test_images[:num_samples]
     fids: dict[str, float] = {}
     for name, prior in (("prior", None), *baselines.items()):
-        generator = torch.Generator(model._device).manual_seed(seed)
+        generator = torch.Generator(model.device).manual_seed(seed)
         cond = class_cycle(model, num_samples) if prior is None else None
         images = model.sample(
             num_samples, cond, prior=prior, temperature=temperature, generator=generator, progress=progress

@@ -42,6 +42,14 @@ class Component(Configurable, nn.Module):
         """
         return {}
 
+    @property
+    def device(self) -> torch.device:
+        """Where the component's parameters (or, without any, its buffers) live; the CPU if it has neither."""
+        tensor = next(self.parameters(), None)
+        if tensor is None:
+            tensor = next(self.buffers(), None)
+        return tensor.device if tensor is not None else torch.device("cpu")
+
     def save_pretrained(self, directory: str, *, overwrite: bool = True) -> None:
         """Write ``config.json`` and ``model.safetensors`` to ``directory`` (see :mod:`vqgen.persistence`)."""
         from .persistence import save_pretrained

@@ -221,14 +221,14 @@ class TwoStageModel(Component):
         """Images ``(B, C, H, W)`` (uint8, or float in ``[0, 1]``) → codes ``(B, h, w)`` int64."""
         self._require(0, "encode")
         self.vqvae.eval()
-        return self.vqvae.encode(images.to(self._device))
+        return self.vqvae.encode(images.to(self.device))
 
     def decode(self, codes: Tensor) -> Tensor:
         """Codes ``(B, h, w)`` int64 → images ``(B, C, H, W)`` float, clamped to ``[0, 1]``."""
         self._require(0, "decode")
         checks.check_tensor(codes, name="codes", ndim=3)
         self.vqvae.eval()
-        return self.vqvae.decode(codes.to(self._device)).clamp_(0, 1)
+        return self.vqvae.decode(codes.to(self.device)).clamp_(0, 1)
 
     def reconstruct(self, images: Tensor) -> Tensor:
         """``decode(encode(images))``: ``(B, C, H, W)`` float in ``[0, 1]``."""
@@ -290,7 +290,7 @@ class TwoStageModel(Component):
             ``(B, C, H, W)`` float in ``[0, 1]``.
         """
         self._require(1, "complete")
-        x = images_to_float(checks.check_tensor(images, name="images", ndim=4), self._device)
+        x = images_to_float(checks.check_tensor(images, name="images", ndim=4), self.device)
         mask = checks.check_tensor(mask, name="mask")
         if mask.dtype != torch.bool:
             raise TypeError(f"mask must be a bool tensor (True = known pixel), got {mask.dtype}")
@@ -302,14 +302,10 @@ class TwoStageModel(Component):
             raise ValueError(
                 f"mask must have shape {(x.shape[0], 1, *x.shape[2:])} (or without the 1), got {tuple(mask.shape)}"
             )
-        mask = mask.to(self._device)
+        mask = mask.to(self.device)
         f = self.vqvae.downsample
         codes = self.encode(x)  # (B, h, w)
         keep = -torch.nn.functional.max_pool2d(-mask.float(), kernel_size=f, stride=f) > 0.5  # (B, 1, h, w)
         sampled = self.sample_codes(x.shape[0], cond, prefix=codes[:, None], prefix_mask=keep, **options)
         filled = self.decode(sampled)
         return torch.where(mask, x, filled)
-
-    @property
-    def _device(self) -> torch.device:
-        return self.image_shape_.device

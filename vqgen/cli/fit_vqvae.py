@@ -207,7 +207,7 @@ def run(args: argparse.Namespace) -> int:
 
     saved = from_pretrained(output)  # the kept (best or last) checkpoint, in eval mode
     originals = (held_out if held_out is not None else train)[: options["num_images"]]
-    device = next(model.parameters()).device
+    device = model.device
     reconstructions = saved.to(device).reconstruct(originals.to(device))
     ncols = min(8, len(originals))
     save_reconstructions(output / "reconstructions.png", originals, reconstructions.cpu(), ncols=ncols)

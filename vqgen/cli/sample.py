@@ -84,7 +84,7 @@ def decode_samples(values: Tensor, prior: Any, vqvae: Any = None) -> Tensor:
     ``value / (K - 1)``.
     """
     if vqvae is not None:
-        device = next(vqvae.parameters()).device
+        device = vqvae.device
         return vqvae.decode(values[:, 0].to(device)).cpu()  # (n, C, H, W) floats
     if prior.num_categories == 256:
         return values.to(torch.uint8).cpu()

@@ -101,7 +101,7 @@ def prior_bits_per_dim(
     """
     checks.check_positive(batch_size, name="batch_size", integer=True)
     prior.check_input(x, cond)
-    device = next((t.device for t in (*prior.parameters(), *prior.buffers())), torch.device("cpu"))
+    device = prior.device
     metric = BitsPerDim().to(device)
     was_training = prior.training
     prior.eval()

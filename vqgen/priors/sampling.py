@@ -85,13 +85,6 @@ def draw(logits: Tensor, generator: torch.Generator | None = None) -> Tensor:
     return torch.searchsorted(cdf, u).squeeze(1).clamp_(max=logits.shape[-1] - 1)
 
 
-def _device_of(prior: AutoregressivePrior) -> torch.device:
-    tensor = next(prior.parameters(), None)
-    if tensor is None:
-        tensor = next(prior.buffers(), None)
-    return tensor.device if tensor is not None else torch.device("cpu")
-
-
 def _check_shape(shape: object) -> tuple[int, int]:
     if (
         not isinstance(shape, Sequence)
@@ -177,7 +170,7 @@ def sample(
     prior.check_cond(cond, batch=n)
     prefix, prefix_mask = _prepare_prefix(prior, n, height, width, prefix, prefix_mask)
 
-    device = _device_of(prior)
+    device = prior.device
     if generator is not None and generator.device.type != device.type:
         raise ValueError(f"generator is on {generator.device}, but the prior is on {device}; create it there")
     if cond is not None:

@@ -32,7 +32,7 @@ import torch
 from torch import Tensor, nn
 
 from .. import checks
-from ..interfaces import AutoregressivePrior
+from ..interfaces import AutoregressivePrior, Component
 from .common import (
     CheckpointKeeper,
     MetricsHistory,
@@ -119,7 +119,7 @@ def evaluate_prior(
     grids = as_grids(data, name="data")
     cond = _resolve_cond(prior, data, cond, len(grids), name="data")
     checks.check_positive(batch_size, name="batch_size", integer=True)
-    device = _device_of(prior) if device is None else resolve_device(device)
+    device = prior.device if device is None else resolve_device(device)
     prior.to(device)
     was_training = prior.training
     prior.eval()
@@ -256,11 +256,11 @@ def fit_prior(
 
 
 @torch.no_grad()
-def encode_codes(vqvae: nn.Module, data: Any, *, batch_size: int = 256, device: str | torch.device | None = None):
+def encode_codes(vqvae: Component, data: Any, *, batch_size: int = 256, device: str | torch.device | None = None):
     """Code grids ``(N, 1, h, w)`` int64 (on the CPU) of a dataset's images, by a trained VQ-VAE in eval mode.
 
     Args:
-        vqvae: a stage-1 model with ``encode(images (B, C, H, W)) -> codes (B, h, w)``, e.g.
+        vqvae: a stage-1 component with ``encode(images (B, C, H, W)) -> codes (B, h, w)``, e.g.
             :class:`~vqgen.autoencoders.vqvae.VQVAE`.
         data: a :mod:`vqgen.data` dataset or images ``(N, C, H, W)`` (uint8, or float in ``[0, 1]``).
         batch_size: images per forward pass.
@@ -269,7 +269,7 @@ def encode_codes(vqvae: nn.Module, data: Any, *, batch_size: int = 256, device: 
     images = getattr(data, "images", data)
     checks.check_tensor(images, name="data", ndim=4)
     checks.check_positive(batch_size, name="batch_size", integer=True)
-    device = _device_of(vqvae) if device is None else resolve_device(device)
+    device = vqvae.device if device is None else resolve_device(device)
     vqvae.to(device)
     was_training = vqvae.training
     vqvae.eval()
@@ -278,13 +278,6 @@ def encode_codes(vqvae: nn.Module, data: Any, *, batch_size: int = 256, device: 
     finally:
         vqvae.train(was_training)
     return torch.cat(codes)[:, None]  # (N, 1, h, w)
-
-
-def _device_of(module: nn.Module) -> torch.device:
-    tensor = next(module.parameters(), None)
-    if tensor is None:
-        tensor = next(module.buffers(), None)
-    return tensor.device if tensor is not None else torch.device("cpu")
 
 
 def _log_epoch(record: dict[str, Any]) -> None:

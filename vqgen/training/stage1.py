@@ -95,7 +95,7 @@ def evaluate_vqvae(
     model = _check_model(model)
     images = as_images(data, name="data")
     _check_images_fit(model, images, name="data")
-    device = next(model.parameters()).device if device is None else resolve_device(device)
+    device = model.device if device is None else resolve_device(device)
     model.to(device)
     was_training = model.training
     model.eval()
