@@ -113,6 +113,8 @@ def test_sample_with_baseline_priors(fitted):
         assert images.shape == (3, 1, 8, 8)
     with pytest.raises(ValueError, match="num_categories=8"):
         fitted.sample(3, prior=UniformPrior(num_categories=5))
+    with pytest.raises(ValueError, match="channels=1"):
+        fitted.sample(3, prior=UniformPrior(num_categories=8, channels=3))
 
 
 def test_condition_for_unconditional_prior(fitted):

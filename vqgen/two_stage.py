@@ -83,13 +83,7 @@ class TwoStageModel(Component):
         super().__init__()
         self.vqvae = VQVAE(encoder=encoder, quantizer=quantizer, decoder=decoder)
         self.prior: AutoregressivePrior = _component(prior, AutoregressivePrior, name="prior")
-        if self.prior.num_categories != self.vqvae.num_codes:
-            raise ValueError(
-                f"the prior models {self.prior.num_categories} categories but the quantizer has "
-                f"{self.vqvae.num_codes} codes; build the prior with num_categories={self.vqvae.num_codes}"
-            )
-        if self.prior.channels != 1:
-            raise ValueError(f"a prior over code grids has channels=1, got a prior with channels={self.prior.channels}")
+        self._check_prior(self.prior)
         # Facts learnt while fitting, saved with the weights: the image shape (C, H, W) and which stages are trained.
         self.register_buffer("image_shape_", torch.zeros(3, dtype=torch.long))
         self.register_buffer("fitted_", torch.zeros(2, dtype=torch.bool))
@@ -141,6 +135,16 @@ class TwoStageModel(Component):
     def code_shape(self) -> tuple[int, int]:
         """``(h, w)`` of the code grid the prior generates."""
         return tuple(self.vqvae.code_shape(self.image_shape))  # type: ignore[return-value]
+
+    def _check_prior(self, prior: AutoregressivePrior) -> None:
+        """Raise unless ``prior`` models this model's code grids: one channel of ``num_codes`` categories."""
+        if prior.num_categories != self.vqvae.num_codes:
+            raise ValueError(
+                f"the prior models {prior.num_categories} categories but the quantizer has "
+                f"{self.vqvae.num_codes} codes; build the prior with num_categories={self.vqvae.num_codes}"
+            )
+        if prior.channels != 1:
+            raise ValueError(f"a prior over code grids has channels=1, got a prior with channels={prior.channels}")
 
     def _require(self, stage: int, action: str) -> None:
         if not bool(self.fitted_[stage]):
@@ -194,11 +198,7 @@ class TwoStageModel(Component):
         """
         self._require(0, "fit_prior")
         if prior is not None:
-            if prior.num_categories != self.num_codes or prior.channels != 1:
-                raise ValueError(
-                    f"prior must have num_categories={self.num_codes} and channels=1, got "
-                    f"{prior.num_categories} and {prior.channels}"
-                )
+            self._check_prior(prior)
             self.prior = prior
         codes = encode_codes(self.vqvae, train_data)  # (N, 1, h, w)
         held_out = encode_codes(self.vqvae, eval_data) if eval_data is not None else None
@@ -248,8 +248,7 @@ class TwoStageModel(Component):
             prior = self.prior
         else:
             self._require(0, "sample")
-            if prior.num_categories != self.num_codes:
-                raise ValueError(f"prior must have num_categories={self.num_codes}, got {prior.num_categories}")
+            self._check_prior(prior)
         return prior.sample(n, self.code_shape, cond, **options)[:, 0]
 
     def sample(
