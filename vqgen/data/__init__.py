@@ -1,4 +1,4 @@
-"""Datasets for vqgen: whole in memory, as uint8 image tensors with integer labels.
+"""Datasets for vqgen: uint8 image tensors with integer labels, whole in memory or streamed from a folder.
 
 One door, :func:`load_dataset`, takes a name or a path::
 
@@ -12,6 +12,9 @@ One door, :func:`load_dataset`, takes a name or a path::
 Names: ``digits`` (scikit-learn's bundled handwritten digits, no download), ``mnist``, ``fashion-mnist``,
 ``cifar10`` (the full binary batches when present, else the 4000/1000 subset) and ``cifar10-subset``. Paths: a
 folder of images (one sub-folder per class, optionally under ``train/`` and ``test/``) or a ``.npy`` / ``.npz`` file.
+A folder too big for memory is streamed: ``load_dataset("photos/", stream=True, size=64)`` returns an
+:class:`ImageFolderDataset` that decodes each image when a DataLoader worker asks for it. Code grids of a dataset go
+to disk with :func:`encode_to_disk` and come back memory-mapped as a :class:`CodeGridDataset`.
 
 Files of named datasets live under a data root: the ``root`` argument, else ``$VQGEN_DATA``, else the user cache
 directory (``~/.cache/vqgen``, honouring ``$XDG_CACHE_HOME``), in one sub-folder per dataset (``mnist/``,
@@ -21,6 +24,7 @@ verified (once per process); ``download=True`` fetches missing files and verifie
 
 from .arrays import from_arrays, load_numpy
 from .cifar import load_cifar10, read_cifar_binary
+from .codes import CodeGridDataset, encode_to_disk
 from .dataset import ImageDataset
 from .digits import load_digits
 from .download import download_file, extract_tar, verify_file
@@ -29,18 +33,22 @@ from .folder import load_image_folder
 from .idx import load_fashion_mnist, load_mnist, read_idx
 from .load import available_datasets, load_dataset
 from .specs import DATASETS, DatasetSpec, FileSpec, data_root
+from .streaming import ImageFolderDataset
 
 __all__ = [
     "DATASETS",
     "ChecksumError",
+    "CodeGridDataset",
     "DatasetNotFoundError",
     "DatasetSpec",
     "DownloadError",
     "FileSpec",
     "ImageDataset",
+    "ImageFolderDataset",
     "available_datasets",
     "data_root",
     "download_file",
+    "encode_to_disk",
     "extract_tar",
     "from_arrays",
     "load_cifar10",

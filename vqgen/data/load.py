@@ -14,6 +14,7 @@ from .dataset import ImageDataset
 from .digits import load_digits
 from .folder import load_image_folder
 from .idx import load_fashion_mnist, load_mnist
+from .streaming import ImageFolderDataset
 
 __all__ = ["available_datasets", "load_dataset"]
 
@@ -49,8 +50,10 @@ def load_dataset(
     split: str | None = "train",
     root: str | os.PathLike[str] | None = None,
     download: bool = False,
+    *,
+    stream: bool = False,
     **options: Any,
-) -> ImageDataset:
+) -> ImageDataset | ImageFolderDataset:
     """Load a dataset by name, or from a folder of images or a ``.npy`` / ``.npz`` file.
 
     Names (see :func:`available_datasets`): ``"digits"`` (offline default, 16x16), ``"mnist"``,
@@ -63,18 +66,32 @@ def load_dataset(
         root: data root for named datasets (default ``$VQGEN_DATA``, else the user cache directory); each dataset
             lives in its sub-folder (``<root>/mnist/``, ...).
         download: fetch missing files of a named dataset (verified by checksum).
+        stream: for a folder, return an :class:`ImageFolderDataset` that decodes each image when asked for
+            (options ``size``, ``mode``, ``hflip``, ``skip_invalid``) instead of loading them all.
         **options: options of the specific loader: ``size``, ``resize`` (digits); ``subset`` (cifar10);
             ``mode``, ``size``, ``skip_invalid`` (folders); ``channels_last``, ``class_names`` (numpy files).
 
     Returns:
         An :class:`ImageDataset`: items ``(uint8 (C, H, W), int label)``, plus ``.images``, ``.labels``,
-        ``.num_classes``, ``.image_shape``, ``.class_names``.
+        ``.num_classes``, ``.image_shape``, ``.class_names``; with ``stream=True`` an :class:`ImageFolderDataset`
+        with the same items and attributes except ``.images``.
 
     Raises:
         ValueError: an unknown name that is not an existing path (the message lists the valid names), or a bad split.
         DatasetNotFoundError: the files of a named dataset are missing (the message says where to put them).
         ChecksumError: a file is corrupt.
     """
+    if stream:
+        path = Path(name_or_path).expanduser() if isinstance(name_or_path, (str, os.PathLike)) else None
+        if path is None or not path.is_dir():
+            raise ValueError(
+                f"stream=True reads a folder of images, got {name_or_path!r}, which is not a folder; named datasets "
+                "and .npy/.npz files are loaded in memory (drop stream=True)"
+            )
+        if split not in (*_SPLITS, None):
+            raise ValueError(f"split must be 'train', 'test' or None, got {split!r}")
+        _check_options(ImageFolderDataset, options, f"streamed image folder {path}")
+        return ImageFolderDataset(path, split, **options)
     if isinstance(name_or_path, str) and name_or_path.lower() in _LOADERS:
         name = name_or_path.lower()
         if split not in _SPLITS:
