@@ -38,12 +38,26 @@ def _visible(path: Path) -> bool:
     return not path.name.startswith(".")
 
 
-def scan(folder: Path, skip_invalid: bool) -> tuple[list[tuple[Path, int]], list[str]]:
-    """Return ``(file, label)`` pairs and the sorted class names."""
+def _walk(directory: Path) -> list[str]:
+    """Paths (str) of the visible files under ``directory``, at any depth, in path order.
+
+    Strings, not ``Path`` objects: a listing of a million files should cost tens, not hundreds, of megabytes.
+    """
+    root = str(directory)
+    files = []
+    for current, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        files.extend(os.path.join(current, name) for name in filenames if not name.startswith("."))
+    files.sort(key=lambda path: path[len(root) :].split(os.sep))  # by components, as sorted(Path.rglob()) does
+    return files
+
+
+def scan(folder: Path, skip_invalid: bool) -> tuple[list[tuple[str, int]], list[str]]:
+    """Return ``(file, label)`` pairs (files in label, then path, order) and the sorted class names."""
     entries = sorted(p for p in folder.iterdir() if _visible(p))
     subdirs = [p for p in entries if p.is_dir()]
     if not subdirs:
-        return [(p, 0) for p in entries if p.is_file()], [folder.name]
+        return [(str(p), 0) for p in entries if p.is_file()], [folder.name]
     loose = [p for p in entries if p.is_file()]
     if loose:
         if not skip_invalid:
@@ -53,11 +67,7 @@ def scan(folder: Path, skip_invalid: bool) -> tuple[list[tuple[Path, int]], list
             )
         logger.warning("skipping %d files outside the class sub-folders of %s", len(loose), folder)
     classes = [d.name for d in subdirs]
-    files = []
-    for label, directory in enumerate(subdirs):
-        for path in sorted(directory.rglob("*")):
-            if path.is_file() and all(not part.startswith(".") for part in path.relative_to(directory).parts):
-                files.append((path, label))
+    files = [(path, label) for label, directory in enumerate(subdirs) for path in _walk(directory)]
     return files, classes
 
 
@@ -98,7 +108,7 @@ def split_folder(folder: Path, split: str | None) -> tuple[Path, bool]:
     return folder, has_splits
 
 
-def open_image(path: Path, *, load: bool = True) -> Image.Image:
+def open_image(path: str | Path, *, load: bool = True) -> Image.Image:
     """Open ``path`` with Pillow (decoding the pixels when ``load``), or a ``ValueError`` naming the file."""
     try:
         with Image.open(path) as image:
@@ -126,7 +136,7 @@ def fit(image: Image.Image, size: tuple[int, int] | None) -> Image.Image:
     return image.resize((width, height), Image.Resampling.BILINEAR, box=(left, top, left + box_w, top + box_h))
 
 
-def mismatch(path: Path, size: tuple[int, int], first: tuple[int, int]) -> ValueError:
+def mismatch(path: str | Path, size: tuple[int, int], first: tuple[int, int]) -> ValueError:
     """The error for an image whose ``(W, H)`` ``size`` differs from the ``first`` image's."""
     return ValueError(
         f"{path} is {size[0]}x{size[1]} (WxH) but the first image is {first[0]}x{first[1]}; "

@@ -94,7 +94,8 @@ class ImageFolderDataset(Dataset):
             raise ValueError(f"no images found in {folder}")
         self.root = str(folder)
         # fixed-width bytes, relative to the root: one buffer, no per-item Python objects
-        self._files = np.array([os.fsencode(p.relative_to(folder)) for p, _ in files])
+        start = len(str(folder)) + 1
+        self._files = np.array([os.fsencode(path[start:]) for path, _ in files])
         self._labels = np.array([label for _, label in files], dtype=np.int64)
         self.mode = mode
         self.class_names = tuple(classes)
@@ -104,7 +105,7 @@ class ImageFolderDataset(Dataset):
         self.split = split if has_splits else None
         self.source = str(folder)
 
-    def _scan_headers(self, files: list[tuple[Path, int]], mode: str):
+    def _scan_headers(self, files: list[tuple[str, int]], mode: str):
         """Read every header: drop (or raise on) unreadable files, check one size, choose the mode."""
         kept, skipped, first, grey = [], [], None, True
         for file, label in files:
