@@ -53,6 +53,8 @@ def test_load_dataset_stream_option(folder, tmp_path):
     assert isinstance(load_dataset(folder), ImageDataset)
     with pytest.raises(ValueError, match="stream=True reads a folder"):
         load_dataset("digits", stream=True)
+    with pytest.raises(TypeError, match="hflip .* pass stream=True"):
+        load_dataset(folder, hflip=0.5)
     with pytest.raises(TypeError, match=r"unknown option\(s\) \['resize'\].*hflip"):
         load_dataset(folder, stream=True, resize="nearest")
 

@@ -105,6 +105,8 @@ def load_dataset(
         raise ValueError(f"split must be 'train', 'test' or None, got {split!r}")
     path = Path(name_or_path).expanduser()
     if path.is_dir():
+        if "hflip" in options:
+            raise TypeError("hflip (random horizontal flips) is an option of streamed folders: pass stream=True")
         _check_options(load_image_folder, options, f"image folder {path}")
         return load_image_folder(path, split, **options)
     if path.suffix in (".npy", ".npz") and path.is_file():

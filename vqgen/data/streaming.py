@@ -64,8 +64,14 @@ class ImageFolderDataset(Dataset):
             raising.
 
     Attributes:
-        num_classes, class_names, image_shape ``(C, H, W)``, labels ``(N,)`` int64, files (the paths),
-        name, split, source: as on :class:`~vqgen.data.ImageDataset`.
+        num_classes: number of classes (class sub-folders).
+        class_names: tuple of the sub-folder names; label ``i`` is the ``i``-th.
+        image_shape: ``(C, H, W)`` of every item.
+        labels: ``(N,)`` int64 tensor.
+        files: the image paths, in item order.
+        name: the folder as given.
+        split: ``"train"``, ``"test"`` or ``None`` for a folder without splits.
+        source: the folder the images are read from.
     """
 
     def __init__(
