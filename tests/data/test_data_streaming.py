@@ -179,3 +179,10 @@ def test_bad_arguments(folder, tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="no images"):
         ImageFolderDataset(tmp_path / "empty", size=4, mode="L")
+
+
+def test_a_corrupt_file_read_in_a_worker_is_reported_by_name(folder):
+    data = ImageFolderDataset(folder, size=6, mode="L")
+    (folder / "zebra" / "1.png").write_bytes(b"broken")
+    with pytest.raises(ValueError, match=r"zebra/1\.png is not an image Pillow can read"):
+        list(DataLoader(data, batch_size=2, num_workers=2))
