@@ -14,15 +14,16 @@ from __future__ import annotations
 
 import abc
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 from torch import Tensor, nn
 
 from . import checks
-from .config import Configurable
+from .config import Configurable, is_spec
 
 if TYPE_CHECKING:
     from .priors.sampling import Stepper
@@ -41,6 +42,26 @@ class Component(Configurable, nn.Module):
         overrides it is tested for free. The default, ``{}``, means the constructor defaults are already small.
         """
         return {}
+
+    @property
+    def config(self) -> Mapping[str, Any]:
+        """The constructor arguments as plain JSON types, read-only; component arguments as their *current* specs.
+
+        An argument that was a component (an encoder handed to a composite, say) is described by the spec of the
+        submodule that now fills its place (:meth:`config_child`), not by a copy taken at construction: replacing a
+        part (``model.prior = other``) can never leave a checkpoint whose ``config.json`` disagrees with its weights.
+        """
+        captured = dict(super().config)
+        for key, value in captured.items():
+            child = self.config_child(key) if is_spec(value) else None
+            if child is not None:
+                captured[key] = child.to_spec()
+        return MappingProxyType(captured)
+
+    def config_child(self, argument: str) -> Configurable | None:
+        """The component that constructor ``argument`` became: by default the submodule of the same name."""
+        child = self._modules.get(argument)
+        return child if isinstance(child, Configurable) else None
 
     @property
     def device(self) -> torch.device:

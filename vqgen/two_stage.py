@@ -21,8 +21,9 @@ from torch import Tensor
 
 from . import checks
 from .autoencoders.vqvae import VQVAE, _component
-from .config import is_spec
 from .interfaces import AutoregressivePrior, Component
+from .metrics import prior_bits_per_dim
+from .priors.code_prior import build_code_prior, named_config
 from .registry import register, registry
 from .training.common import MetricsHistory, as_images, images_to_float
 from .training.prior import encode_codes, fit_prior
@@ -35,18 +36,6 @@ logger = logging.getLogger(__name__)
 
 class NotFittedError(ValueError, AttributeError):
     """A model was used for something that needs a stage it has not been trained for yet."""
-
-
-def _named_config(value: Any, *, kind: str) -> tuple[str, dict[str, Any]]:
-    """``"conv"``, ``{"name": "conv", **config}`` or a spec → ``(name, config)``."""
-    if isinstance(value, str):
-        return value, {}
-    if is_spec(value):
-        return value["name"], dict(value["config"])
-    if isinstance(value, Mapping) and "name" in value:
-        config = dict(value)
-        return config.pop("name"), config
-    raise TypeError(f"config[{kind!r}] must be a name or a dict with a 'name' key, got {value!r}")
 
 
 def _accepted(kind: str, name: str) -> list[str]:
@@ -95,7 +84,9 @@ class TwoStageModel(Component):
         ``config`` has the keys ``encoder``, ``quantizer``, ``prior`` and optionally ``decoder``; each a name
         (``"conv"``) or a dict ``{"name": ..., **options}``. Filled in when absent: the quantizer's ``dim`` (the
         encoder's ``latent_dim``), the decoder (same name and options as the encoder, ``in_channels`` becoming
-        ``out_channels``), and the prior's ``num_categories`` (the codebook size) and ``channels`` (1).
+        ``out_channels``), and what every prior over code grids gets from
+        :func:`~vqgen.priors.code_prior.build_code_prior`: ``num_categories`` (the codebook size), ``channels`` (1)
+        and ``input_mode="embed"``.
         """
         unknown = sorted(set(config) - {"encoder", "quantizer", "decoder", "prior"})
         if unknown:
@@ -103,20 +94,21 @@ class TwoStageModel(Component):
         missing = [key for key in ("encoder", "quantizer", "prior") if key not in config]
         if missing:
             raise ValueError(f"TwoStageModel config needs {missing}, e.g. {{'encoder': 'conv', ...}}")
-        enc_name, enc_cfg = _named_config(config["encoder"], kind="encoder")
+        enc_name, enc_cfg = named_config(config["encoder"], kind="encoder")
         encoder = registry("encoder").build(enc_name, **enc_cfg)
-        dec_name, dec_cfg = _named_config(config.get("decoder", enc_name), kind="decoder")
+        dec_name, dec_cfg = named_config(config.get("decoder", enc_name), kind="decoder")
         mirrored = {("out_channels" if k == "in_channels" else k): v for k, v in encoder.config.items()}
         accepted = _accepted("decoder", dec_name)
         decoder = registry("decoder").build(dec_name, **{k: v for k, v in mirrored.items() if k in accepted} | dec_cfg)
-        q_name, q_cfg = _named_config(config["quantizer"], kind="quantizer")
+        q_name, q_cfg = named_config(config["quantizer"], kind="quantizer")
         q_cfg.setdefault("dim", encoder.latent_dim)
         quantizer = registry("quantizer").build(q_name, **q_cfg)
-        p_name, p_cfg = _named_config(config["prior"], kind="prior")
-        p_cfg.setdefault("num_categories", quantizer.num_codes)
-        p_cfg.setdefault("channels", 1)
-        prior = registry("prior").build(p_name, **p_cfg)
+        prior = build_code_prior(config["prior"], num_codes=quantizer.num_codes)
         return cls(encoder=encoder, quantizer=quantizer, decoder=decoder, prior=prior)
+
+    def config_child(self, argument: str) -> Component | None:
+        """``encoder``, ``quantizer`` and ``decoder`` live in :attr:`vqvae`; ``prior`` is :attr:`prior`."""
+        return self.prior if argument == "prior" else self.vqvae.config_child(argument)
 
     # ----------------------------------------------------------------------------------------------- properties
 
@@ -204,9 +196,26 @@ class TwoStageModel(Component):
         held_out = encode_codes(self.vqvae, eval_data) if eval_data is not None else None
         cond = self._labels(train_data) if self.prior.num_classes is not None else None
         eval_cond = self._labels(eval_data) if eval_data is not None and cond is not None else None
-        history = fit_prior(self.prior, codes, eval_data=held_out, cond=cond, eval_cond=eval_cond, **options)
+        if any(p.requires_grad for p in self.prior.parameters()):
+            history = fit_prior(self.prior, codes, eval_data=held_out, cond=cond, eval_cond=eval_cond, **options)
+        else:
+            history = self._fit_closed_form(codes, held_out, cond, eval_cond)
         self.fitted_[1] = True
         return history
+
+    def _fit_closed_form(
+        self, codes: Tensor, held_out: Tensor | None, cond: Tensor | None, eval_cond: Tensor | None
+    ) -> MetricsHistory:
+        """A prior without trainable parameters: fit by its own ``fit(codes, cond)`` if it has one (the independent
+        baseline's frequency table), else there is nothing to learn (uniform); one record of bits/dim."""
+        fit = getattr(self.prior, "fit", None)
+        if callable(fit):
+            fit(codes.to(self.prior.device), None if cond is None else cond.to(self.prior.device))
+        record: dict[str, Any] = {"epoch": 1, "step": 0}
+        record["train"] = {"bits_per_dim": prior_bits_per_dim(self.prior, codes, cond)}
+        if held_out is not None:
+            record["eval"] = {"bits_per_dim": prior_bits_per_dim(self.prior, held_out, eval_cond)}
+        return MetricsHistory([record])
 
     @staticmethod
     def _labels(data: Any) -> Tensor:
