@@ -19,6 +19,8 @@ Sampling with ``method="cached"`` uses :class:`GatedPixelCNNStepper` (arXiv:1704
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 import torch.nn.functional as F
 from einops import rearrange
@@ -26,9 +28,11 @@ from torch import Tensor, nn
 
 from .. import checks
 from ..registry import register
-from .layers import CachedStepper, ConditionBias, ConvPrior, MaskedConv2d, add_bias, gate, step_matrix
+from .cached import CachedStepper, HeadStep
+from .conv_prior import ConvPrior
+from .layers import ConditionBias, MaskedConv2d, OutputHead, add_bias, gate, step_matrix
 
-__all__ = ["GatedLayer", "GatedPixelCNN", "GatedPixelCNNStepper"]
+__all__ = ["GatedLayer", "GatedLayerStep", "GatedPixelCNN", "GatedPixelCNNStepper"]
 
 
 class GatedLayer(nn.Module):
@@ -126,12 +130,7 @@ class GatedPixelCNN(ConvPrior):
             )
             for index in range(num_layers)
         )
-        self.head = nn.Sequential(
-            nn.ReLU(),
-            MaskedConv2d(hidden_channels, head_channels, 1, "B", groups),
-            nn.ReLU(),
-            MaskedConv2d(head_channels, channels * num_categories, 1, "B", groups),  # (B, C*K, H, W)
-        )
+        self.head = OutputHead(hidden_channels, head_channels, channels * num_categories, groups)  # (B, C*K, H, W)
         self.cond_bias = ConditionBias([2 * hidden_channels] * (2 * num_layers), num_classes, cond_dim)
 
     @classmethod
@@ -150,6 +149,28 @@ class GatedPixelCNN(ConvPrior):
             v, h, s = layer(v, h, biases[2 * index], biases[2 * index + 1])
             skip = s if skip is None else skip + s
         return self.logits_from_head(self.head(skip))
+
+
+class GatedLayerStep(NamedTuple):
+    """What a cached step needs of one :class:`GatedLayer` at ``(i, j)`` (the per-step loop unpacks it).
+
+    Attributes:
+        h_weight: ``((k//2+1) * in, 2h)``, the masked horizontal kernel as a step matrix.
+        row: ``(W, B, 2h)``, the row term (vertical link + horizontal bias + condition) of the current row.
+        out_weight: ``(h, 2h)``, the residual-and-skip 1x1 layer as a step matrix.
+        out_bias: ``(2h,)``.
+        hidden: h.
+        h_out: ``(B, H, W + p, h)`` channels-last cache of this layer's horizontal output (``None`` for the last).
+        next_pad: the next layer's ``k // 2`` (``None`` for the last layer).
+    """
+
+    h_weight: Tensor
+    row: Tensor
+    out_weight: Tensor
+    out_bias: Tensor
+    hidden: int
+    h_out: Tensor | None
+    next_pad: int | None
 
 
 class GatedPixelCNNStepper(CachedStepper):
@@ -199,19 +220,20 @@ class GatedPixelCNNStepper(CachedStepper):
                     row=torch.zeros(W, batch, 2 * hidden, **zeros),  # row[j] is a contiguous (B, 2h)
                 )
             )
-        # What a step needs, as plain tuples (the per-step loop is where Python overhead counts).
+        # What a step needs, as named tuples (unpacked as fast as plain ones in the per-step loop).
         self.steps = [
-            (layer["h_weight"], layer["row"], layer["out_weight"], layer["out_bias"], layer["hidden"])
-            + (layer["h_out"], layer["next_pad"])
+            GatedLayerStep(
+                layer["h_weight"],
+                layer["row"],
+                layer["out_weight"],
+                layer["out_bias"],
+                layer["hidden"],
+                layer["h_out"],
+                layer["next_pad"],
+            )  # fmt: skip
             for layer in self.layers
         ]
-        hidden_head, out_head = prior.head[1], prior.head[3]
-        self.head = (
-            step_matrix(hidden_head.masked_weight()),
-            hidden_head.bias,
-            step_matrix(out_head.masked_weight()),
-            out_head.bias,
-        )
+        self.head = HeadStep.of(prior.head)
 
     def store(self, features: Tensor, i: int, j: int, channels: slice) -> None:
         p0 = self.p0
@@ -243,8 +265,7 @@ class GatedPixelCNNStepper(CachedStepper):
             if h_out is not None:
                 h_out[:, i, j + p] = h
                 window = h_out[:, i, j : j + p + 1].reshape(batch, -1)  # (B, (p+1)*h), a view
-        w_hidden, b_hidden, w_out, b_out = self.head
-        return torch.addmm(b_out, torch.addmm(b_hidden, skip.relu(), w_hidden).relu_(), w_out)  # (B, C*K)
+        return self.head(skip)  # (B, C*K)
 
 
 GatedPixelCNN.stepper_class = GatedPixelCNNStepper
