@@ -25,6 +25,7 @@ from .interfaces import AutoregressivePrior, Component
 from .metrics import prior_bits_per_dim
 from .priors.code_prior import build_code_prior, named_config
 from .registry import register, registry
+from .sampling import SamplingOptions
 from .training.common import MetricsHistory, as_images, images_to_float
 from .training.prior import encode_codes, fit_prior
 from .training.stage1 import fit_vqvae
@@ -243,14 +244,30 @@ class TwoStageModel(Component):
         """``decode(encode(images))``: ``(B, C, H, W)`` float in ``[0, 1]``."""
         return self.decode(self.encode(images))
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def sample_codes(
-        self, n: int, cond: Tensor | None = None, *, prior: AutoregressivePrior | None = None, **options: Any
+        self,
+        n: int,
+        cond: Tensor | None = None,
+        *,
+        prior: AutoregressivePrior | None = None,
+        prefix: Tensor | None = None,
+        prefix_mask: Tensor | None = None,
+        options: SamplingOptions | None = None,
+        **settings: Any,
     ) -> Tensor:
         """Draw ``n`` code grids ``(n, h, w)`` from the prior (or from another ``prior``, e.g. a baseline).
 
-        ``options`` go to :meth:`vqgen.AutoregressivePrior.sample` (``temperature``, ``top_k``, ``top_p``,
-        ``method``, ``generator``, ``prefix``, ``prefix_mask``, ``progress``).
+        Args:
+            n: number of grids.
+            cond: ``(n,)`` class labels for a class-conditional prior.
+            prior: sample from this prior instead (e.g. the ``independent`` or ``uniform`` baselines).
+            prefix: ``(n, 1, h, w)`` codes to keep, and ``prefix_mask`` where (see
+                :meth:`vqgen.AutoregressivePrior.sample`).
+            prefix_mask: ``(n, 1, h, w)`` bool, True where ``prefix`` is kept.
+            options: a :class:`~vqgen.sampling.SamplingOptions`.
+            **settings: its fields as keywords (``temperature``, ``top_k``, ``top_p``, ``method``, ``generator``,
+                ``progress``).
         """
         if prior is None:
             self._require(1, "sample")
@@ -258,31 +275,42 @@ class TwoStageModel(Component):
         else:
             self._require(0, "sample")
             self._check_prior(prior)
-        return prior.sample(n, self.code_shape, cond, **options)[:, 0]
+        options = SamplingOptions.of(options, **settings)
+        values = prior.sample(n, self.code_shape, cond, prefix=prefix, prefix_mask=prefix_mask, options=options)
+        return values[:, 0]
 
+    @torch.inference_mode()
     def sample(
         self,
         n: int,
         cond: Tensor | None = None,
         *,
-        temperature: float = 1.0,
         prior: AutoregressivePrior | None = None,
-        **options: Any,
+        options: SamplingOptions | None = None,
+        **settings: Any,
     ) -> Tensor:
         """Draw ``n`` images ``(n, C, H, W)`` float in ``[0, 1]``: codes from the prior, decoded.
 
         Args:
             n: number of images.
             cond: ``(n,)`` class labels for a class-conditional prior.
-            temperature: the prior's sampling temperature.
             prior: sample codes from this prior instead (e.g. the ``independent`` or ``uniform`` baselines).
-            **options: more options of :meth:`vqgen.AutoregressivePrior.sample` (``top_k``, ``generator``, ...).
+            options: a :class:`~vqgen.sampling.SamplingOptions`.
+            **settings: its fields as keywords (``temperature``, ``top_k``, ``generator``, ...).
         """
-        codes = self.sample_codes(n, cond, prior=prior, temperature=temperature, **options)
+        codes = self.sample_codes(n, cond, prior=prior, options=SamplingOptions.of(options, **settings))
         return self.decode(codes)
 
-    @torch.no_grad()
-    def complete(self, images: Tensor, mask: Tensor, cond: Tensor | None = None, **options: Any) -> Tensor:
+    @torch.inference_mode()
+    def complete(
+        self,
+        images: Tensor,
+        mask: Tensor,
+        cond: Tensor | None = None,
+        *,
+        options: SamplingOptions | None = None,
+        **settings: Any,
+    ) -> Tensor:
         """Fill the unknown part of ``images`` by sampling codes, keeping the known pixels.
 
         A code is kept when every pixel of its ``downsample x downsample`` patch is known; the others are sampled
@@ -292,11 +320,13 @@ class TwoStageModel(Component):
             images: ``(B, C, H, W)`` uint8 or float in ``[0, 1]``.
             mask: ``(B, 1, H, W)``, ``(B, H, W)`` or ``(H, W)`` bool, True where the pixel is known.
             cond: class labels for a class-conditional prior.
-            **options: options of :meth:`vqgen.AutoregressivePrior.sample`.
+            options: a :class:`~vqgen.sampling.SamplingOptions`.
+            **settings: its fields as keywords (``temperature``, ``generator``, ...).
 
         Returns:
             ``(B, C, H, W)`` float in ``[0, 1]``.
         """
+        options = SamplingOptions.of(options, **settings)
         self._require(1, "complete")
         x = images_to_float(checks.check_tensor(images, name="images", ndim=4), self.device)
         mask = checks.check_tensor(mask, name="mask")
@@ -314,6 +344,6 @@ class TwoStageModel(Component):
         f = self.vqvae.downsample
         codes = self.encode(x)  # (B, h, w)
         keep = -torch.nn.functional.max_pool2d(-mask.float(), kernel_size=f, stride=f) > 0.5  # (B, 1, h, w)
-        sampled = self.sample_codes(x.shape[0], cond, prefix=codes[:, None], prefix_mask=keep, **options)
+        sampled = self.sample_codes(x.shape[0], cond, prefix=codes[:, None], prefix_mask=keep, options=options)
         filled = self.decode(sampled)
         return torch.where(mask, x, filled)
