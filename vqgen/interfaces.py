@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from . import checks
+from . import checks, persistence
 from .config import Configurable, is_spec
 from .metrics.likelihood import bits_per_dim
 from .sampling import NaiveStepper, SamplingOptions, Stepper, sample
@@ -71,16 +71,12 @@ class Component(Configurable, nn.Module):
 
     def save_pretrained(self, directory: str, *, overwrite: bool = True) -> None:
         """Write ``config.json`` and ``model.safetensors`` to ``directory`` (see :mod:`vqgen.persistence`)."""
-        from .persistence import save_pretrained
-
-        save_pretrained(self, directory, overwrite=overwrite)
+        persistence.save_pretrained(self, directory, overwrite=overwrite)
 
     @classmethod
     def from_pretrained(cls, directory: str, *, device: str | torch.device | None = None) -> Component:
         """Rebuild a component saved with :meth:`save_pretrained`; checks that it is an instance of ``cls``."""
-        from .persistence import from_pretrained
-
-        module = from_pretrained(directory, device=device)
+        module = persistence.from_pretrained(directory, device=device)
         if not isinstance(module, cls):
             raise TypeError(
                 f"{directory!r} holds a {type(module).__name__}, not a {cls.__name__}; "
