@@ -23,7 +23,7 @@ imports no prior, so the interface needs no lazy import.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -85,10 +85,6 @@ class SamplingOptions:
         if unknown:
             raise TypeError(f"unknown sampling options {unknown}; the options are {sorted(known)}")
         return dataclasses.replace(options or cls(), **fields)
-
-    def to_dict(self) -> Mapping[str, Any]:
-        """The options as keywords (``generator`` included)."""
-        return {field.name: getattr(self, field.name) for field in dataclasses.fields(self)}
 
 
 class Stepper(Protocol):

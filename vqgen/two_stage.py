@@ -188,6 +188,10 @@ class TwoStageModel(Component):
             eval_data: held-out data of the same kind.
             prior: replace the model's prior by this one first (refit another prior on a trained autoencoder).
             **options: options of :func:`~vqgen.training.fit_prior` (``epochs``, ``max_seconds``, ...).
+
+        A prior without trainable parameters is not trained by gradient: the ``independent`` baseline is fit in
+        closed form (its per-position frequencies, :meth:`~vqgen.priors.baselines.IndependentPrior.fit`), the
+        ``uniform`` one has nothing to learn; ``options`` do not apply, and the history holds one record of bits/dim.
         """
         self._require(0, "fit_prior")
         if prior is not None:
