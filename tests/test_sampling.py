@@ -49,3 +49,13 @@ def test_sampling_runs_under_inference_mode(monkeypatch):
     monkeypatch.setattr(type(prior), "forward", spy)
     prior.sample(1, (2, 2), method="naive")
     assert seen and all(seen)
+
+
+def test_samples_are_ordinary_tensors_usable_in_autograd():
+    """The loop runs in inference mode, but what it returns can be trained on (e.g. the prior's own samples)."""
+    prior = _prior()
+    samples = prior.sample(2, (3, 3), generator=torch.Generator().manual_seed(0))
+    assert not samples.is_inference()
+    (-prior.log_prob(samples).mean()).backward()
+    assert any(p.grad is not None for p in prior.parameters())
+    samples[0, 0, 0, 0] = 1  # in-place edits too

@@ -210,3 +210,11 @@ def test_code_prior_embedding_from_a_codebook():
         build_code_prior("uniform", num_codes=8, codebook=codebook)
     with pytest.raises(ValueError, match="cannot be class-conditional"):
         build_code_prior("uniform", num_codes=8, num_classes=3)
+
+
+def test_two_stage_outputs_are_ordinary_tensors(fitted):
+    codes = fitted.sample_codes(2, generator=torch.Generator().manual_seed(0))
+    images = fitted.sample(2, generator=torch.Generator().manual_seed(0))
+    mask = torch.zeros(8, 8, dtype=torch.bool)
+    completed = fitted.complete(_images(2), mask, generator=torch.Generator().manual_seed(0))
+    assert not any(t.is_inference() for t in (codes, images, completed))

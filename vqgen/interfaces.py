@@ -334,7 +334,6 @@ class AutoregressivePrior(Component, abc.ABC):
         """
         return NaiveStepper(self, cond)
 
-    @torch.inference_mode()
     def sample(
         self,
         n: int,
@@ -348,7 +347,8 @@ class AutoregressivePrior(Component, abc.ABC):
     ) -> Tensor:
         """Draw ``n`` grids of ``shape`` ``(H, W)`` → ``(n, C, H, W)`` int64, one value at a time in raster order.
 
-        All arguments are validated once, before the loop, which runs under ``torch.inference_mode``.
+        All arguments are validated once, before the loop, which runs under ``torch.inference_mode`` (the result is
+        an ordinary tensor).
 
         Args:
             n: number of samples.

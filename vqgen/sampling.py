@@ -192,7 +192,6 @@ def _prepare_prefix(
     return prefix.long(), prefix_mask.expand(n, channels, height, width)
 
 
-@torch.inference_mode()
 def sample(
     prior: AutoregressivePrior,
     n: int,
@@ -205,8 +204,10 @@ def sample(
 ) -> Tensor:
     """Draw ``n`` grids from ``prior``; see :meth:`vqgen.AutoregressivePrior.sample` for the arguments.
 
+    The loop runs under ``torch.inference_mode``; the result is an ordinary tensor (usable in autograd later).
+
     Returns:
-        ``(n, C, H, W)`` int64 values in ``[0, K)`` (an inference tensor: clone it to use it in autograd).
+        ``(n, C, H, W)`` int64 values in ``[0, K)``.
     """
     options = SamplingOptions.of(options)
     checks.check_positive(n, name="n", integer=True)
@@ -214,7 +215,7 @@ def sample(
     prior.check_cond(cond, batch=n)
     prefix, prefix_mask = _prepare_prefix(prior, n, height, width, prefix, prefix_mask)
 
-    device, generator, method = prior.device, options.generator, options.method
+    device, generator = prior.device, options.generator
     if generator is not None and generator.device.type != device.type:
         raise ValueError(f"generator is on {generator.device}, but the prior is on {device}; create it there")
     if cond is not None:
@@ -224,6 +225,17 @@ def sample(
         prefix, prefix_mask = prefix.to(device), prefix_mask.to(device)
         x = torch.where(prefix_mask, prefix, x)
 
+    with torch.inference_mode():
+        x = _sample_loop(prior, x, cond, prefix_mask, options)
+    return x.clone()  # outside inference mode: an ordinary tensor
+
+
+def _sample_loop(
+    prior: AutoregressivePrior, x: Tensor, cond: Tensor | None, prefix_mask: Tensor | None, options: SamplingOptions
+) -> Tensor:
+    """Fill ``x`` ``(n, C, H, W)`` in raster order (keeping it where ``prefix_mask``), in eval mode; returns it."""
+    height, width = x.shape[2:]
+    generator, method = options.generator, options.method
     was_training = prior.training
     prior.eval()
     try:

@@ -248,7 +248,6 @@ class TwoStageModel(Component):
         """``decode(encode(images))``: ``(B, C, H, W)`` float in ``[0, 1]``."""
         return self.decode(self.encode(images))
 
-    @torch.inference_mode()
     def sample_codes(
         self,
         n: int,
@@ -283,7 +282,6 @@ class TwoStageModel(Component):
         values = prior.sample(n, self.code_shape, cond, prefix=prefix, prefix_mask=prefix_mask, options=options)
         return values[:, 0]
 
-    @torch.inference_mode()
     def sample(
         self,
         n: int,
@@ -303,9 +301,10 @@ class TwoStageModel(Component):
             **settings: its fields as keywords (``temperature``, ``top_k``, ``generator``, ...).
         """
         codes = self.sample_codes(n, cond, prior=prior, options=SamplingOptions.of(options, **settings))
-        return self.decode(codes)
+        with torch.inference_mode():
+            images = self.decode(codes)
+        return images.clone()  # outside inference mode: an ordinary tensor
 
-    @torch.inference_mode()
     def complete(
         self,
         images: Tensor,
@@ -331,6 +330,11 @@ class TwoStageModel(Component):
             ``(B, C, H, W)`` float in ``[0, 1]``.
         """
         options = SamplingOptions.of(options, **settings)
+        with torch.inference_mode():
+            completed = self._complete(images, mask, cond, options)
+        return completed.clone()  # outside inference mode: an ordinary tensor
+
+    def _complete(self, images: Tensor, mask: Tensor, cond: Tensor | None, options: SamplingOptions) -> Tensor:
         self._require(1, "complete")
         x = images_to_float(checks.check_tensor(images, name="images", ndim=4), self.device)
         mask = checks.check_tensor(mask, name="mask")
