@@ -282,3 +282,18 @@ def test_fid_and_codebook_usage_on_cuda():
     usage = CodebookUsage(num_codes=4).cuda()
     usage.update(torch.tensor([0, 1, 1], device="cuda"))
     assert float(usage.compute()["usage"]) == 0.5
+
+
+def test_code_statistics_is_the_perplexity_of_the_metrics_module():
+    """One computation: the quantizers' per-batch statistics and the dataset-level metric agree."""
+    from vqgen.metrics import CodebookUsage, code_statistics, perplexity
+
+    counts = torch.tensor([3, 0, 1, 4, 0, 0, 2, 6])
+    per_batch, usage = code_statistics(counts)
+    assert per_batch.dtype == torch.float32 and float(usage) == 5 / 8
+    torch.testing.assert_close(per_batch.double(), perplexity(counts), rtol=1e-6, atol=0)
+    metric = CodebookUsage(num_codes=8)
+    metric.update(torch.repeat_interleave(torch.arange(8), counts))
+    torch.testing.assert_close(metric.compute()["perplexity"], perplexity(counts))
+    empty = torch.zeros(8, dtype=torch.long)
+    assert float(code_statistics(empty)[0]) == 1.0 and torch.isnan(perplexity(empty))

@@ -185,3 +185,36 @@ def test_class_conditional_prior_uses_labels():
         model.sample(2)
     with pytest.raises(ValueError, match="no .labels"):
         model.fit_prior(images, **FAST)
+
+
+def test_from_config_and_cli_build_the_same_code_prior():
+    """One factory for a prior over code grids: the CLI and TwoStageModel.from_config agree, input_mode included."""
+    from vqgen.cli.fit_prior import build_prior
+
+    for name in vqgen.available("prior"):
+        options = {k: v for k, v in _tiny("prior", name).items() if k not in ("name", "num_categories", "channels")}
+        model = TwoStageModel.from_config({**_config(), "prior": {"name": name, **options}})
+        cli = build_prior(name, num_categories=8, channels=1, codes=True, options=options)
+        assert cli.to_spec() == model.prior.to_spec(), name
+        if "input_mode" in model.prior.config:
+            assert model.prior.config["input_mode"] == "embed"
+
+
+def test_code_prior_embedding_from_a_codebook():
+    from vqgen.priors import build_code_prior
+
+    codebook = torch.randn(8, 5)
+    prior = build_code_prior("pixelcnn", num_codes=8, codebook=codebook, tiny=True)
+    assert prior.config["embed_dim"] == 5 and torch.equal(prior.input.embedding.weight, codebook)
+    with pytest.raises(ValueError, match="no input embedding"):
+        build_code_prior("uniform", num_codes=8, codebook=codebook)
+    with pytest.raises(ValueError, match="cannot be class-conditional"):
+        build_code_prior("uniform", num_codes=8, num_classes=3)
+
+
+def test_two_stage_outputs_are_ordinary_tensors(fitted):
+    codes = fitted.sample_codes(2, generator=torch.Generator().manual_seed(0))
+    images = fitted.sample(2, generator=torch.Generator().manual_seed(0))
+    mask = torch.zeros(8, 8, dtype=torch.bool)
+    completed = fitted.complete(_images(2), mask, generator=torch.Generator().manual_seed(0))
+    assert not any(t.is_inference() for t in (codes, images, completed))

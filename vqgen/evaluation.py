@@ -13,7 +13,6 @@ One call gives the numbers that say whether the prior learnt anything:
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -24,6 +23,7 @@ from .images import to_uint8
 from .interfaces import AutoregressivePrior
 from .metrics import fid, prior_bits_per_dim
 from .priors.baselines import IndependentPrior, UniformPrior
+from .sampling import SamplingOptions
 from .training.common import as_images
 from .training.prior import encode_codes
 from .training.stage1 import evaluate_vqvae
@@ -57,9 +57,10 @@ def evaluate_two_stage(
     classifier: FeatureClassifier | None = None,
     baselines: Mapping[str, AutoregressivePrior] | None = None,
     num_samples: int = 500,
-    temperature: float = 1.0,
+    temperature: float | None = None,
     seed: int = 0,
     progress: bool = False,
+    options: SamplingOptions | None = None,
 ) -> dict[str, Any]:
     """Held-out metrics of a trained model and of its baselines, as a JSON-able dict.
 
@@ -71,14 +72,19 @@ def evaluate_two_stage(
         baselines: ``{"independent": ..., "uniform": ...}`` from :func:`baseline_priors`, if already built (saves
             encoding ``train_data`` again).
         num_samples: samples drawn from the prior and from each baseline for FID.
-        temperature: the prior's sampling temperature.
-        seed: seeds the samplers.
+        temperature: the prior's sampling temperature (replaces that of ``options``).
+        seed: seeds the samplers: each prior draws from its own ``torch.Generator`` seeded with it.
         progress: show progress bars.
+        options: how to sample (:class:`~vqgen.sampling.SamplingOptions`); its ``generator`` is replaced as ``seed``
+            says, so every prior draws from the same stream.
 
     Returns:
         ``{"stage1": {...}, "bits_per_code": {...}, "fid_classifier": {...}, "classifier_test_accuracy": ...}``.
     """
     test_images = as_images(test_data, name="test_data")
+    sampling = SamplingOptions.of(options, progress=progress)
+    if temperature is not None:
+        sampling = SamplingOptions.of(sampling, temperature=temperature)
     model.eval()
     stage1 = evaluate_vqvae(model.vqvae, test_images)
     results: dict[str, Any] = {"stage1": {key: stage1[key] for key in ("reconstruction_mse", "perplexity", "usage")}}
@@ -88,11 +94,9 @@ def evaluate_two_stage(
     test_codes = encode_codes(model.vqvae, test_images).to(model.device)  # (N, 1, h, w)
     test_cond = getattr(test_data, "labels", None)
     prior_cond = test_cond.to(model.device) if model.prior.num_classes is not None and test_cond is not None else None
-    results["bits_per_code"] = {
-        "prior": prior_bits_per_dim(model.prior, test_codes, prior_cond),
-        "independent": prior_bits_per_dim(baselines["independent"], test_codes),
-        "uniform": math.log2(model.num_codes),
-    }
+    results["bits_per_code"] = {"prior": prior_bits_per_dim(model.prior, test_codes, prior_cond)}
+    for name, baseline in baselines.items():  # held-out bits/code of every prior from the one vqgen.metrics function
+        results["bits_per_code"][name] = prior_bits_per_dim(baseline, test_codes)
 
     if classifier is None:
         trained = train_classifier(train_data, test=test_data, progress=progress, seed=seed)
@@ -107,9 +111,7 @@ def evaluate_two_stage(
     for name, prior in (("prior", None), *baselines.items()):
         generator = torch.Generator(model.device).manual_seed(seed)
         cond = class_cycle(model, num_samples) if prior is None else None
-        images = model.sample(
-            num_samples, cond, prior=prior, temperature=temperature, generator=generator, progress=progress
-        )
+        images = model.sample(num_samples, cond, prior=prior, options=sampling, generator=generator)
         fids[name] = fid(real, to_uint8(images).cpu(), feature=feature)
         logger.info("FID (classifier features) of %s samples: %.3f", name, fids[name])
     results["fid_classifier"] = fids

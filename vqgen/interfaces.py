@@ -13,21 +13,20 @@ frozen dataclasses, read by name (``out.codes``), never by position.
 from __future__ import annotations
 
 import abc
-import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from types import MappingProxyType
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from . import checks
-from .config import Configurable
+from . import checks, persistence
+from .config import Configurable, is_spec
+from .metrics.likelihood import bits_per_dim
+from .sampling import NaiveStepper, SamplingOptions, Stepper, sample
 
-if TYPE_CHECKING:
-    from .priors.sampling import Stepper
-
-__all__ = ["AutoregressivePrior", "Decoder", "Encoder", "Quantizer", "QuantizerOutput", "Component"]
+__all__ = ["AutoregressivePrior", "Component", "Decoder", "Encoder", "Quantizer", "QuantizerOutput"]
 
 
 class Component(Configurable, nn.Module):
@@ -43,6 +42,26 @@ class Component(Configurable, nn.Module):
         return {}
 
     @property
+    def config(self) -> Mapping[str, Any]:
+        """The constructor arguments as plain JSON types, read-only; component arguments as their *current* specs.
+
+        An argument that was a component (an encoder handed to a composite, say) is described by the spec of the
+        submodule that now fills its place (:meth:`config_child`), not by a copy taken at construction: replacing a
+        part (``model.prior = other``) can never leave a checkpoint whose ``config.json`` disagrees with its weights.
+        """
+        captured = dict(super().config)
+        for key, value in captured.items():
+            child = self.config_child(key) if is_spec(value) else None
+            if child is not None:
+                captured[key] = child.to_spec()
+        return MappingProxyType(captured)
+
+    def config_child(self, argument: str) -> Configurable | None:
+        """The component that constructor ``argument`` became: by default the submodule of the same name."""
+        child = self._modules.get(argument)
+        return child if isinstance(child, Configurable) else None
+
+    @property
     def device(self) -> torch.device:
         """Where the component's parameters (or, without any, its buffers) live; the CPU if it has neither."""
         tensor = next(self.parameters(), None)
@@ -52,16 +71,12 @@ class Component(Configurable, nn.Module):
 
     def save_pretrained(self, directory: str, *, overwrite: bool = True) -> None:
         """Write ``config.json`` and ``model.safetensors`` to ``directory`` (see :mod:`vqgen.persistence`)."""
-        from .persistence import save_pretrained
-
-        save_pretrained(self, directory, overwrite=overwrite)
+        persistence.save_pretrained(self, directory, overwrite=overwrite)
 
     @classmethod
     def from_pretrained(cls, directory: str, *, device: str | torch.device | None = None) -> Component:
         """Rebuild a component saved with :meth:`save_pretrained`; checks that it is an instance of ``cls``."""
-        from .persistence import from_pretrained
-
-        module = from_pretrained(directory, device=device)
+        module = persistence.from_pretrained(directory, device=device)
         if not isinstance(module, cls):
             raise TypeError(
                 f"{directory!r} holds a {type(module).__name__}, not a {cls.__name__}; "
@@ -183,7 +198,7 @@ class Decoder(Component, abc.ABC):
         """Decode ``z`` ``(B, D, h, w)`` to images ``(B, C, H, W)``."""
 
 
-SamplingMethod = Literal["cached", "naive"]
+CHANNEL_ORDERS = ("sequential", "parallel")
 
 
 class AutoregressivePrior(Component, abc.ABC):
@@ -191,28 +206,74 @@ class AutoregressivePrior(Component, abc.ABC):
 
     ``x`` has shape ``(B, C, H, W)`` with int64 values in ``[0, K)``: ``C = 1`` and ``K`` = codebook size for a prior
     over VQ-VAE codes, or ``C`` = 1 or 3 and ``K = 256`` for a pixel model. Position ``(i, j)`` channel ``c`` is
-    predicted from all positions before ``(i, j)`` in raster order and from channels ``< c`` at ``(i, j)``.
+    predicted from all positions before ``(i, j)`` in raster order and from channels ``< c`` at ``(i, j)`` (with
+    ``channel_order="sequential"``; with ``"parallel"`` the channels of a position are independent given the past).
+
+    The base stores what every prior is (``num_categories``, ``channels``, ``num_classes``, ``cond_dim``,
+    ``channel_order``), validates them, and checks inputs and conditions; it samples with one loop
+    (:mod:`vqgen.sampling`). A new prior is one file: call ``super().__init__(...)`` with those facts, build the
+    network, write :meth:`forward` (and, for fast sampling, :meth:`incremental`), and register it.
+
+    Args:
+        num_categories: K, the number of categories per value (``None`` only for subclasses that override the
+            :attr:`num_categories` property themselves, as plugins written for vqgen 0.x did).
+        channels: C, the number of values per position.
+        num_classes: the number of class labels the prior is conditioned on (``cond`` ``(B,)`` int64), or ``None``.
+        cond_dim: the width of the conditioning vectors (``cond`` ``(B, cond_dim)`` float), or ``None``.
+        channel_order: ``"sequential"`` (channel ``c`` also sees channels ``< c`` of its position) or
+            ``"parallel"``.
     """
 
-    @property
-    @abc.abstractmethod
-    def num_categories(self) -> int:
-        """K, the number of categories per value."""
+    def __init__(
+        self,
+        num_categories: int | None = None,
+        channels: int = 1,
+        num_classes: int | None = None,
+        cond_dim: int | None = None,
+        channel_order: str = "sequential",
+    ) -> None:
+        super().__init__()
+        if num_categories is not None:  # None: a subclass written before the base stored it declares the properties
+            checks.check_positive(num_categories, name="num_categories", integer=True)
+        checks.check_positive(channels, name="channels", integer=True)
+        for name, value in (("num_classes", num_classes), ("cond_dim", cond_dim)):
+            if value is not None:
+                checks.check_positive(value, name=name, integer=True)
+        if channel_order not in CHANNEL_ORDERS:
+            raise ValueError(f"channel_order must be one of {list(CHANNEL_ORDERS)}, got {channel_order!r}")
+        self._num_categories = None if num_categories is None else int(num_categories)
+        self._channels = int(channels)
+        self._num_classes, self._cond_dim = num_classes, cond_dim
+        self.channel_order = channel_order
 
     @property
-    @abc.abstractmethod
+    def num_categories(self) -> int:
+        """K, the number of categories per value."""
+        if self._num_categories is None:
+            raise TypeError(
+                f"{type(self).__name__} did not pass num_categories to AutoregressivePrior.__init__; pass it there"
+            )
+        return self._num_categories
+
+    @property
     def channels(self) -> int:
         """C, the number of channels per position."""
+        return self._channels
 
     @property
     def num_classes(self) -> int | None:
         """The number of class labels the prior is conditioned on, or ``None`` if it takes no class label."""
-        return None
+        return self._num_classes
 
     @property
     def cond_dim(self) -> int | None:
         """The width of the conditioning vector the prior takes, or ``None`` if it takes none."""
-        return None
+        return self._cond_dim
+
+    @property
+    def sequential_channels(self) -> bool:
+        """True when channel ``c`` of a position depends on its channels ``< c`` (several channels, sequential)."""
+        return self.channels > 1 and self.channel_order == "sequential"
 
     def check_input(self, x: object, cond: object = None) -> None:
         """Raise a clear error unless ``x`` is ``(B, C, H, W)`` integer values in ``[0, K)`` and ``cond`` fits."""
@@ -263,67 +324,43 @@ class AutoregressivePrior(Component, abc.ABC):
 
     def bits_per_dim(self, x: Tensor, cond: Tensor | None = None) -> Tensor:
         """Negative log-likelihood in bits per value (per sub-pixel for images), shape ``(B,)``."""
-        return -self.log_prob(x, cond) / (x[0].numel() * math.log(2.0))
+        return bits_per_dim(-self.log_prob(x, cond), x[0].numel())
 
     def incremental(self, cond: Tensor | None, shape: Sequence[int]) -> Stepper:
-        """A :class:`~vqgen.priors.sampling.Stepper` for ``method="cached"`` sampling of grids of ``shape`` ``(H, W)``.
+        """A :class:`~vqgen.sampling.Stepper` for ``method="cached"`` sampling of grids of ``shape`` ``(H, W)``.
 
         The default recomputes the whole network per value (like ``"naive"``); fast priors return a stepper that
         computes only what the next value needs and caches the rest (arXiv:1704.06001).
         """
-        from .priors.sampling import NaiveStepper
-
         return NaiveStepper(self, cond)
 
-    @torch.no_grad()
     def sample(
         self,
         n: int,
         shape: Sequence[int],
         cond: Tensor | None = None,
         *,
-        temperature: float = 1.0,
-        top_k: int | None = None,
-        top_p: float | None = None,
         prefix: Tensor | None = None,
         prefix_mask: Tensor | None = None,
-        method: SamplingMethod = "cached",
-        generator: torch.Generator | None = None,
-        progress: bool = False,
+        options: SamplingOptions | None = None,
+        **settings: Any,
     ) -> Tensor:
         """Draw ``n`` grids of ``shape`` ``(H, W)`` → ``(n, C, H, W)`` int64, one value at a time in raster order.
 
-        All arguments are validated once, before the loop.
+        All arguments are validated once, before the loop, which runs under ``torch.inference_mode`` (the result is
+        an ordinary tensor).
 
         Args:
             n: number of samples.
             shape: ``(H, W)`` of the grid.
             cond: ``(n,)`` class labels or ``(n, cond_dim)`` vectors for conditional priors.
-            temperature: logits are divided by it; must be > 0.
-            top_k: keep only the k most likely categories at each step.
-            top_p: keep the smallest set of categories whose probability reaches ``top_p`` (nucleus sampling).
             prefix: ``(n, C, H, W)`` int64 values to keep (image completion); positions not kept are sampled.
                 Without ``prefix_mask`` the whole prefix is kept, and it may be shorter: ``(n, C, h0, W)`` keeps the
                 first ``h0`` rows.
             prefix_mask: ``(n, C, H, W)`` or ``(n, 1, H, W)`` bool, True where ``prefix`` is kept.
-            method: ``"cached"`` (fast incremental generation, arXiv:1704.06001) or ``"naive"`` (a full forward pass
-                per value: the reference).
-            generator: a ``torch.Generator`` (on the prior's device) for reproducible draws.
-            progress: show a progress bar over rows.
+            options: a :class:`~vqgen.sampling.SamplingOptions`.
+            **settings: its fields as keywords, replacing those of ``options``: ``temperature``, ``top_k``,
+                ``top_p``, ``method`` (``"cached"`` or ``"naive"``), ``generator``, ``progress``.
         """
-        from .priors.sampling import sample
-
-        return sample(
-            self,
-            n,
-            shape,
-            cond,
-            temperature=temperature,
-            top_k=top_k,
-            top_p=top_p,
-            prefix=prefix,
-            prefix_mask=prefix_mask,
-            method=method,
-            generator=generator,
-            progress=progress,
-        )
+        options = SamplingOptions.of(options, **settings)
+        return sample(self, n, shape, cond, prefix=prefix, prefix_mask=prefix_mask, options=options)

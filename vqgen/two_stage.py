@@ -21,9 +21,11 @@ from torch import Tensor
 
 from . import checks
 from .autoencoders.vqvae import VQVAE, _component
-from .config import is_spec
 from .interfaces import AutoregressivePrior, Component
+from .metrics import prior_bits_per_dim
+from .priors.code_prior import build_code_prior, named_config
 from .registry import register, registry
+from .sampling import SamplingOptions
 from .training.common import MetricsHistory, as_images, images_to_float
 from .training.prior import encode_codes, fit_prior
 from .training.stage1 import fit_vqvae
@@ -35,18 +37,6 @@ logger = logging.getLogger(__name__)
 
 class NotFittedError(ValueError, AttributeError):
     """A model was used for something that needs a stage it has not been trained for yet."""
-
-
-def _named_config(value: Any, *, kind: str) -> tuple[str, dict[str, Any]]:
-    """``"conv"``, ``{"name": "conv", **config}`` or a spec → ``(name, config)``."""
-    if isinstance(value, str):
-        return value, {}
-    if is_spec(value):
-        return value["name"], dict(value["config"])
-    if isinstance(value, Mapping) and "name" in value:
-        config = dict(value)
-        return config.pop("name"), config
-    raise TypeError(f"config[{kind!r}] must be a name or a dict with a 'name' key, got {value!r}")
 
 
 def _accepted(kind: str, name: str) -> list[str]:
@@ -95,7 +85,9 @@ class TwoStageModel(Component):
         ``config`` has the keys ``encoder``, ``quantizer``, ``prior`` and optionally ``decoder``; each a name
         (``"conv"``) or a dict ``{"name": ..., **options}``. Filled in when absent: the quantizer's ``dim`` (the
         encoder's ``latent_dim``), the decoder (same name and options as the encoder, ``in_channels`` becoming
-        ``out_channels``), and the prior's ``num_categories`` (the codebook size) and ``channels`` (1).
+        ``out_channels``), and what every prior over code grids gets from
+        :func:`~vqgen.priors.code_prior.build_code_prior`: ``num_categories`` (the codebook size), ``channels`` (1)
+        and ``input_mode="embed"``.
         """
         unknown = sorted(set(config) - {"encoder", "quantizer", "decoder", "prior"})
         if unknown:
@@ -103,20 +95,21 @@ class TwoStageModel(Component):
         missing = [key for key in ("encoder", "quantizer", "prior") if key not in config]
         if missing:
             raise ValueError(f"TwoStageModel config needs {missing}, e.g. {{'encoder': 'conv', ...}}")
-        enc_name, enc_cfg = _named_config(config["encoder"], kind="encoder")
+        enc_name, enc_cfg = named_config(config["encoder"], kind="encoder")
         encoder = registry("encoder").build(enc_name, **enc_cfg)
-        dec_name, dec_cfg = _named_config(config.get("decoder", enc_name), kind="decoder")
+        dec_name, dec_cfg = named_config(config.get("decoder", enc_name), kind="decoder")
         mirrored = {("out_channels" if k == "in_channels" else k): v for k, v in encoder.config.items()}
         accepted = _accepted("decoder", dec_name)
         decoder = registry("decoder").build(dec_name, **{k: v for k, v in mirrored.items() if k in accepted} | dec_cfg)
-        q_name, q_cfg = _named_config(config["quantizer"], kind="quantizer")
+        q_name, q_cfg = named_config(config["quantizer"], kind="quantizer")
         q_cfg.setdefault("dim", encoder.latent_dim)
         quantizer = registry("quantizer").build(q_name, **q_cfg)
-        p_name, p_cfg = _named_config(config["prior"], kind="prior")
-        p_cfg.setdefault("num_categories", quantizer.num_codes)
-        p_cfg.setdefault("channels", 1)
-        prior = registry("prior").build(p_name, **p_cfg)
+        prior = build_code_prior(config["prior"], num_codes=quantizer.num_codes)
         return cls(encoder=encoder, quantizer=quantizer, decoder=decoder, prior=prior)
+
+    def config_child(self, argument: str) -> Component | None:
+        """``encoder``, ``quantizer`` and ``decoder`` live in :attr:`vqvae`; ``prior`` is :attr:`prior`."""
+        return self.prior if argument == "prior" else self.vqvae.config_child(argument)
 
     # ----------------------------------------------------------------------------------------------- properties
 
@@ -195,6 +188,10 @@ class TwoStageModel(Component):
             eval_data: held-out data of the same kind.
             prior: replace the model's prior by this one first (refit another prior on a trained autoencoder).
             **options: options of :func:`~vqgen.training.fit_prior` (``epochs``, ``max_seconds``, ...).
+
+        A prior without trainable parameters is not trained by gradient: the ``independent`` baseline is fit in
+        closed form (its per-position frequencies, :meth:`~vqgen.priors.baselines.IndependentPrior.fit`), the
+        ``uniform`` one has nothing to learn; ``options`` do not apply, and the history holds one record of bits/dim.
         """
         self._require(0, "fit_prior")
         if prior is not None:
@@ -204,9 +201,26 @@ class TwoStageModel(Component):
         held_out = encode_codes(self.vqvae, eval_data) if eval_data is not None else None
         cond = self._labels(train_data) if self.prior.num_classes is not None else None
         eval_cond = self._labels(eval_data) if eval_data is not None and cond is not None else None
-        history = fit_prior(self.prior, codes, eval_data=held_out, cond=cond, eval_cond=eval_cond, **options)
+        if any(p.requires_grad for p in self.prior.parameters()):
+            history = fit_prior(self.prior, codes, eval_data=held_out, cond=cond, eval_cond=eval_cond, **options)
+        else:
+            history = self._fit_closed_form(codes, held_out, cond, eval_cond)
         self.fitted_[1] = True
         return history
+
+    def _fit_closed_form(
+        self, codes: Tensor, held_out: Tensor | None, cond: Tensor | None, eval_cond: Tensor | None
+    ) -> MetricsHistory:
+        """A prior without trainable parameters: fit by its own ``fit(codes, cond)`` if it has one (the independent
+        baseline's frequency table), else there is nothing to learn (uniform); one record of bits/dim."""
+        fit = getattr(self.prior, "fit", None)
+        if callable(fit):
+            fit(codes.to(self.prior.device), None if cond is None else cond.to(self.prior.device))
+        record: dict[str, Any] = {"epoch": 1, "step": 0}
+        record["train"] = {"bits_per_dim": prior_bits_per_dim(self.prior, codes, cond)}
+        if held_out is not None:
+            record["eval"] = {"bits_per_dim": prior_bits_per_dim(self.prior, held_out, eval_cond)}
+        return MetricsHistory([record])
 
     @staticmethod
     def _labels(data: Any) -> Tensor:
@@ -234,14 +248,29 @@ class TwoStageModel(Component):
         """``decode(encode(images))``: ``(B, C, H, W)`` float in ``[0, 1]``."""
         return self.decode(self.encode(images))
 
-    @torch.no_grad()
     def sample_codes(
-        self, n: int, cond: Tensor | None = None, *, prior: AutoregressivePrior | None = None, **options: Any
+        self,
+        n: int,
+        cond: Tensor | None = None,
+        *,
+        prior: AutoregressivePrior | None = None,
+        prefix: Tensor | None = None,
+        prefix_mask: Tensor | None = None,
+        options: SamplingOptions | None = None,
+        **settings: Any,
     ) -> Tensor:
         """Draw ``n`` code grids ``(n, h, w)`` from the prior (or from another ``prior``, e.g. a baseline).
 
-        ``options`` go to :meth:`vqgen.AutoregressivePrior.sample` (``temperature``, ``top_k``, ``top_p``,
-        ``method``, ``generator``, ``prefix``, ``prefix_mask``, ``progress``).
+        Args:
+            n: number of grids.
+            cond: ``(n,)`` class labels for a class-conditional prior.
+            prior: sample from this prior instead (e.g. the ``independent`` or ``uniform`` baselines).
+            prefix: ``(n, 1, h, w)`` codes to keep, and ``prefix_mask`` where (see
+                :meth:`vqgen.AutoregressivePrior.sample`).
+            prefix_mask: ``(n, 1, h, w)`` bool, True where ``prefix`` is kept.
+            options: a :class:`~vqgen.sampling.SamplingOptions`.
+            **settings: its fields as keywords (``temperature``, ``top_k``, ``top_p``, ``method``, ``generator``,
+                ``progress``).
         """
         if prior is None:
             self._require(1, "sample")
@@ -249,31 +278,42 @@ class TwoStageModel(Component):
         else:
             self._require(0, "sample")
             self._check_prior(prior)
-        return prior.sample(n, self.code_shape, cond, **options)[:, 0]
+        options = SamplingOptions.of(options, **settings)
+        values = prior.sample(n, self.code_shape, cond, prefix=prefix, prefix_mask=prefix_mask, options=options)
+        return values[:, 0]
 
     def sample(
         self,
         n: int,
         cond: Tensor | None = None,
         *,
-        temperature: float = 1.0,
         prior: AutoregressivePrior | None = None,
-        **options: Any,
+        options: SamplingOptions | None = None,
+        **settings: Any,
     ) -> Tensor:
         """Draw ``n`` images ``(n, C, H, W)`` float in ``[0, 1]``: codes from the prior, decoded.
 
         Args:
             n: number of images.
             cond: ``(n,)`` class labels for a class-conditional prior.
-            temperature: the prior's sampling temperature.
             prior: sample codes from this prior instead (e.g. the ``independent`` or ``uniform`` baselines).
-            **options: more options of :meth:`vqgen.AutoregressivePrior.sample` (``top_k``, ``generator``, ...).
+            options: a :class:`~vqgen.sampling.SamplingOptions`.
+            **settings: its fields as keywords (``temperature``, ``top_k``, ``generator``, ...).
         """
-        codes = self.sample_codes(n, cond, prior=prior, temperature=temperature, **options)
-        return self.decode(codes)
+        codes = self.sample_codes(n, cond, prior=prior, options=SamplingOptions.of(options, **settings))
+        with torch.inference_mode():
+            images = self.decode(codes)
+        return images.clone()  # outside inference mode: an ordinary tensor
 
-    @torch.no_grad()
-    def complete(self, images: Tensor, mask: Tensor, cond: Tensor | None = None, **options: Any) -> Tensor:
+    def complete(
+        self,
+        images: Tensor,
+        mask: Tensor,
+        cond: Tensor | None = None,
+        *,
+        options: SamplingOptions | None = None,
+        **settings: Any,
+    ) -> Tensor:
         """Fill the unknown part of ``images`` by sampling codes, keeping the known pixels.
 
         A code is kept when every pixel of its ``downsample x downsample`` patch is known; the others are sampled
@@ -283,11 +323,18 @@ class TwoStageModel(Component):
             images: ``(B, C, H, W)`` uint8 or float in ``[0, 1]``.
             mask: ``(B, 1, H, W)``, ``(B, H, W)`` or ``(H, W)`` bool, True where the pixel is known.
             cond: class labels for a class-conditional prior.
-            **options: options of :meth:`vqgen.AutoregressivePrior.sample`.
+            options: a :class:`~vqgen.sampling.SamplingOptions`.
+            **settings: its fields as keywords (``temperature``, ``generator``, ...).
 
         Returns:
             ``(B, C, H, W)`` float in ``[0, 1]``.
         """
+        options = SamplingOptions.of(options, **settings)
+        with torch.inference_mode():
+            completed = self._complete(images, mask, cond, options)
+        return completed.clone()  # outside inference mode: an ordinary tensor
+
+    def _complete(self, images: Tensor, mask: Tensor, cond: Tensor | None, options: SamplingOptions) -> Tensor:
         self._require(1, "complete")
         x = images_to_float(checks.check_tensor(images, name="images", ndim=4), self.device)
         mask = checks.check_tensor(mask, name="mask")
@@ -305,6 +352,6 @@ class TwoStageModel(Component):
         f = self.vqvae.downsample
         codes = self.encode(x)  # (B, h, w)
         keep = -torch.nn.functional.max_pool2d(-mask.float(), kernel_size=f, stride=f) > 0.5  # (B, 1, h, w)
-        sampled = self.sample_codes(x.shape[0], cond, prefix=codes[:, None], prefix_mask=keep, **options)
+        sampled = self.sample_codes(x.shape[0], cond, prefix=codes[:, None], prefix_mask=keep, options=options)
         filled = self.decode(sampled)
         return torch.where(mask, x, filled)

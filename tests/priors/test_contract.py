@@ -25,6 +25,7 @@ What a prior must do to be covered, and how the tests build and probe it:
 from __future__ import annotations
 
 import inspect
+import itertools
 import math
 
 import pytest
@@ -296,3 +297,28 @@ def test_conditional_prior_requires_its_condition(name):
         prior(x, torch.tensor([0, 1, 2]))
     with pytest.raises(TypeError, match="class labels"):
         prior(x, torch.randn(2, 3))
+
+
+# ----------------------------------------------------------------------------------------------- reuse elsewhere
+
+
+def contract_cases() -> list:
+    """Every contract test of this module with each of its parametrisations except ``name``.
+
+    Returns ``pytest.param(test, kwargs)`` entries, so that another module can run the whole contract for one more
+    prior (a throw-away one registered by a fixture, say) with ``test(name=..., **kwargs)``; tests added here later
+    are picked up automatically.
+    """
+    cases = []
+    for test_name, test in sorted(globals().items()):
+        if not test_name.startswith("test_") or not callable(test):
+            continue
+        axes = []
+        for mark in getattr(test, "pytestmark", []):
+            if mark.name == "parametrize" and mark.args[0] != "name":
+                axes.append([(mark.args[0], value) for value in mark.args[1]])
+        for combo in itertools.product(*axes):
+            kwargs = dict(combo)
+            label = "-".join([test_name.removeprefix("test_"), *map(str, kwargs.values())])
+            cases.append(pytest.param(test, kwargs, id=label))
+    return cases

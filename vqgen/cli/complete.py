@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from . import DefaultsHelpFormatter
+from .sample import add_sampling_arguments, sampling_options
 
 __all__ = ["add_parser", "load_two_stage", "run"]
 
@@ -35,11 +36,10 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--data-root", metavar="DIR", help="where the dataset files are (default: $VQGEN_DATA)")
     parser.add_argument("--n", "-n", type=int, default=16, help="number of test images to complete")
     parser.add_argument("--keep", type=float, default=0.5, help="fraction of rows kept from the top, in (0, 1)")
-    parser.add_argument("--temperature", type=float, default=1.0, help="the prior's sampling temperature")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (same seed, same completions)")
     parser.add_argument("--device", help="cpu, cuda, ... (default: CUDA when available, else cpu)")
     parser.add_argument("--output", "-o", default="completions.png", metavar="PNG", help="the PNG file to write")
     parser.add_argument("--scale", type=int, default=3, help="enlarge each pixel to SCALE x SCALE")
+    add_sampling_arguments(parser)
     parser.set_defaults(func=run)
 
 
@@ -74,8 +74,7 @@ def run(args: argparse.Namespace) -> int:
     mask = torch.zeros(images.shape[2:], dtype=torch.bool)
     mask[: max(1, round(args.keep * images.shape[2]))] = True
     cond = test.labels[: args.n].to(device) if model.prior.num_classes is not None else None
-    generator = torch.Generator(device).manual_seed(args.seed)
-    completed = model.complete(images, mask, cond, temperature=args.temperature, generator=generator)
+    completed = model.complete(images, mask, cond, options=sampling_options(args, device))
     path = save_reconstructions(args.output, images * mask, completed.cpu(), scale=args.scale)
     print(f"wrote {path}: {len(images)} inputs (top {args.keep:.0%} kept) above their completions")
     return 0

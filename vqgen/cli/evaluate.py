@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from . import DefaultsHelpFormatter
+from .sample import add_sampling_arguments, sampling_options
 
 __all__ = ["add_parser", "run"]
 
@@ -36,11 +37,9 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--data-root", metavar="DIR", help="where the dataset files are (default: $VQGEN_DATA)")
     parser.add_argument("--classifier", metavar="DIR", help="a saved FeatureClassifier (default: train one now)")
     parser.add_argument("--num-samples", type=int, default=500, help="samples per model for FID")
-    parser.add_argument("--temperature", type=float, default=1.0, help="the prior's sampling temperature")
-    parser.add_argument("--seed", type=int, default=0, help="random seed")
     parser.add_argument("--device", help="cpu, cuda, ... (default: CUDA when available, else cpu)")
     parser.add_argument("--output", "-o", metavar="JSON", help="also write the metrics to this file")
-    parser.add_argument("--progress", action="store_true", help="show progress bars")
+    add_sampling_arguments(parser)
     parser.set_defaults(func=run)
 
 
@@ -67,9 +66,9 @@ def run(args: argparse.Namespace) -> int:
         test,
         classifier=classifier,
         num_samples=args.num_samples,
-        temperature=args.temperature,
         seed=args.seed,
         progress=args.progress,
+        options=sampling_options(args, device),
     )
     metrics["dataset"] = args.dataset
     text = json.dumps(metrics, indent=2)

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import build, registry
+from ..priors.code_prior import build_code_prior
 from . import DefaultsHelpFormatter
 
 __all__ = ["add_parser", "build_prior", "run"]
@@ -114,25 +115,30 @@ def build_prior(
     channels: int,
     num_classes: int | None = None,
     codes: bool = False,
+    grid_shape: tuple[int, int] | None = None,
     tiny: bool = False,
     options: dict[str, Any] | None = None,
 ) -> Any:
     """Build prior ``name`` for the data: K, C and the class count set from it, then ``options`` (which win).
 
-    For code grids (``codes=True``) priors that take ``input_mode`` get ``"embed"``: code indices have no order.
+    A prior over code grids (``codes=True``) is built by :func:`vqgen.priors.build_code_prior`, exactly as
+    :meth:`vqgen.TwoStageModel.from_config` builds one (``num_categories`` = codebook size, ``channels=1``,
+    ``input_mode="embed"``); a pixel prior gets ``num_categories`` and ``channels`` from the images.
     """
+    spec = {"name": name, **dict(options or {})}
+    if codes:
+        return build_code_prior(
+            spec, num_codes=num_categories, num_classes=num_classes, grid_shape=grid_shape, tiny=tiny
+        )
     cls = registry("prior").get(name)
-    params = inspect.signature(cls.__init__).parameters
     config = dict(cls.tiny_config()) if tiny else {}
     config |= {"num_categories": num_categories, "channels": channels}
     if num_classes is not None:
-        if "num_classes" not in params:
+        if "num_classes" not in inspect.signature(cls.__init__).parameters:
             raise ValueError(
                 f"prior {name!r} takes no num_classes, so it cannot be class-conditional; drop --conditional"
             )
         config["num_classes"] = num_classes
-    if codes and "input_mode" in params:
-        config["input_mode"] = "embed"
     return build("prior", name, **(config | dict(options or {})))
 
 
@@ -175,6 +181,7 @@ def run(args: argparse.Namespace) -> int:
         channels=int(train_grids.shape[1]),
         num_classes=train.num_classes if args.conditional else None,
         codes=vqvae is not None,
+        grid_shape=tuple(train_grids.shape[2:]),
         tiny=args.tiny,
         options=_prior_options(args.prior_config),
     )

@@ -22,9 +22,10 @@ from typing import Any
 import torch
 from torch import Tensor
 
-__all__ = ["add_parser", "decode_samples", "run"]
-
+from ..sampling import METHODS, SamplingOptions
 from . import DefaultsHelpFormatter
+
+__all__ = ["add_parser", "add_sampling_arguments", "decode_samples", "run", "sampling_options"]
 
 logger = logging.getLogger(__name__)
 
@@ -42,18 +43,7 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("checkpoint", metavar="CHECKPOINT", help="checkpoint directory of a prior or a two-stage model")
     parser.add_argument("--n", "-n", type=int, default=16, help="number of samples")
     parser.add_argument("--output", "-o", default="samples.png", metavar="PNG", help="the PNG file to write")
-    parser.add_argument(
-        "--temperature", type=float, default=1.0, metavar="T", help="divide the logits by T (< 1: more typical)"
-    )
-    parser.add_argument("--top-k", type=int, metavar="K", help="sample among the K most likely values only")
-    parser.add_argument("--top-p", type=float, metavar="P", help="nucleus sampling: the smallest set with mass >= P")
-    parser.add_argument(
-        "--method",
-        choices=["cached", "naive"],
-        default="cached",
-        help="cached (incremental, fast) or naive (a full forward pass per value, the reference)",
-    )
-    parser.add_argument("--seed", type=int, default=0, help="random seed (same seed, same samples)")
+    add_sampling_arguments(parser)
     parser.add_argument(
         "--label",
         type=int,
@@ -72,8 +62,37 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--device", help="cpu, cuda, ... (default: CUDA when available, else cpu)")
     parser.add_argument("--ncols", type=int, default=8, help="images per row of the grid")
     parser.add_argument("--scale", type=int, default=1, help="enlarge each pixel to SCALE x SCALE")
-    parser.add_argument("--progress", action="store_true", help="show a progress bar over rows")
     parser.set_defaults(func=run)
+
+
+def add_sampling_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags of :class:`~vqgen.sampling.SamplingOptions`, shared by every command that samples."""
+    group = parser.add_argument_group("sampling")
+    group.add_argument(
+        "--temperature", type=float, default=1.0, metavar="T", help="divide the logits by T (< 1: more typical)"
+    )
+    group.add_argument("--top-k", type=int, metavar="K", help="sample among the K most likely values only")
+    group.add_argument("--top-p", type=float, metavar="P", help="nucleus sampling: the smallest set with mass >= P")
+    group.add_argument(
+        "--method",
+        choices=list(METHODS),
+        default="cached",
+        help="cached (incremental, fast) or naive (a full forward pass per value, the reference)",
+    )
+    group.add_argument("--seed", type=int, default=0, help="random seed (same seed, same samples)")
+    group.add_argument("--progress", action="store_true", help="show a progress bar over rows")
+
+
+def sampling_options(args: argparse.Namespace, device: Any) -> SamplingOptions:
+    """The :class:`~vqgen.sampling.SamplingOptions` that the flags of :func:`add_sampling_arguments` say."""
+    return SamplingOptions(
+        temperature=args.temperature,
+        top_k=args.top_k,
+        top_p=args.top_p,
+        method=args.method,
+        generator=torch.Generator(device=device).manual_seed(args.seed),
+        progress=args.progress,
+    )
 
 
 def decode_samples(values: Tensor, prior: Any, vqvae: Any = None) -> Tensor:
@@ -134,18 +153,7 @@ def run(args: argparse.Namespace) -> int:
         cond = labels.repeat((args.n + len(labels) - 1) // len(labels))[: args.n]  # (n,)
     elif args.label:
         raise ValueError(f"--label was given, but the prior in {checkpoint} is not class-conditional")
-    generator = torch.Generator(device=device).manual_seed(args.seed)
-    values = prior.sample(
-        args.n,
-        tuple(int(s) for s in shape),
-        cond,
-        temperature=args.temperature,
-        top_k=args.top_k,
-        top_p=args.top_p,
-        method=args.method,
-        generator=generator,
-        progress=args.progress,
-    )
+    values = prior.sample(args.n, tuple(int(s) for s in shape), cond, options=sampling_options(args, device))
     path = save_grid(args.output, decode_samples(values, prior, vqvae), ncols=min(args.ncols, args.n), scale=args.scale)
     print(f"wrote {args.n} samples to {path}")
     return 0

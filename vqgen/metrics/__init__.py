@@ -6,6 +6,7 @@ exact over any batching and synchronise across processes (DDP) through torchmetr
 =========================  ==============================================================================
 :func:`bits_per_dim`       nats → bits per value; :class:`BitsPerDim` accumulates it over batches
 :func:`prior_bits_per_dim` a prior's mean bits/dim on a dataset of grids
+:func:`perplexity`         ``exp(entropy)`` of a code histogram; :func:`code_statistics` adds usage (per batch)
 :class:`CodebookUsage`     code histogram → perplexity and fraction of codes used, over a whole dataset
 :func:`fid`                FID between two sets of uint8 images under a feature extractor
 :func:`fid_metric`         the torchmetrics ``FrechetInceptionDistance`` for streaming use
@@ -16,7 +17,7 @@ The offline alternative to Inception features is :class:`vqgen.classifier.Classi
 features": comparable only with itself; see :mod:`vqgen.metrics.frechet`).
 """
 
-from .codebook import CodebookUsage, perplexity
+from .codebook import CodebookUsage, code_statistics, perplexity
 from .frechet import (
     INCEPTION_ENV_VAR,
     INCEPTION_WEIGHTS_NAME,
@@ -37,6 +38,7 @@ __all__ = [
     "CodebookUsage",
     "InceptionFeatures",
     "bits_per_dim",
+    "code_statistics",
     "fid",
     "fid_metric",
     "find_inception_weights",

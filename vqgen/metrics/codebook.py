@@ -15,22 +15,40 @@ from torchmetrics import Metric
 
 from .. import checks
 
-__all__ = ["CodebookUsage", "perplexity"]
+__all__ = ["CodebookUsage", "code_statistics", "perplexity"]
 
 
-def perplexity(histogram: Tensor) -> Tensor:
+def _exp_entropy(counts: Tensor) -> Tensor:
+    """``exp(H(p))`` with ``p = counts / Σ counts`` and ``0 · log 0 = 0``, in ``counts``' dtype; 1 for no counts.
+
+    No host synchronisation (no data-dependent branch), so quantizers can call it every step on any device.
+    """
+    p = counts / counts.sum().clamp_min(torch.finfo(counts.dtype).tiny)  # (K,)
+    return (-torch.special.xlogy(p, p).sum()).exp()
+
+
+def perplexity(histogram: Tensor, *, dtype: torch.dtype = torch.float64) -> Tensor:
     """``exp(H(p))`` of the distribution ``p ∝ histogram`` ``(K,)``: the effective number of codes in use.
 
     It is ``K`` when all codes are equally used, 1 when a single code is; ``H`` uses ``0 · log 0 = 0``. Returns a
-    0-d float64 tensor (NaN for an empty histogram).
+    0-d tensor of ``dtype`` (NaN for an empty histogram).
     """
-    histogram = checks.check_tensor(histogram, name="histogram", ndim=1).double()
-    total = histogram.sum()
-    if total <= 0:
-        return torch.tensor(math.nan, dtype=torch.float64, device=histogram.device)
-    p = histogram / total
-    entropy = -torch.special.xlogy(p, p).sum()
-    return entropy.exp()
+    histogram = checks.check_tensor(histogram, name="histogram", ndim=1).to(dtype)
+    return torch.where(histogram.sum() > 0, _exp_entropy(histogram), math.nan)
+
+
+def code_statistics(counts: Tensor, *, dtype: torch.dtype = torch.float32) -> tuple[Tensor, Tensor]:
+    """Perplexity and usage from a code histogram ``counts`` ``(K,)`` (``torch.bincount(codes, minlength=K)``).
+
+    What a quantizer reports for its batch, without a host synchronisation.
+
+    Returns:
+        ``perplexity`` = ``exp(−Σ p log p)`` with ``p = counts / Σ counts`` (``0 log 0 = 0``), the effective number of
+        codes in use, in ``[1, K]`` (1 for an empty histogram); ``usage`` = fraction of codes with a non-zero count,
+        in ``[0, 1]``. Both 0-d tensors of ``dtype``.
+    """
+    counts = counts.to(dtype)
+    return _exp_entropy(counts), (counts > 0).to(dtype).mean()
 
 
 class CodebookUsage(Metric):

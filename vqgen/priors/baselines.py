@@ -75,15 +75,10 @@ class IndependentPrior(AutoregressivePrior):
         num_classes: int | None = None,
         smoothing: float = 1.0,
     ) -> None:
-        super().__init__()
-        for name, value in (("num_categories", num_categories), ("channels", channels)):
-            checks.check_positive(value, name=name, integer=True)
+        super().__init__(num_categories, channels, num_classes=num_classes)
         checks.check_positive(height, name="height", integer=True)
         checks.check_positive(width, name="width", integer=True)
-        if num_classes is not None:
-            checks.check_positive(num_classes, name="num_classes", integer=True)
         checks.check_positive(smoothing, name="smoothing")
-        self._num_categories, self._channels, self._num_classes = num_categories, channels, num_classes
         self.smoothing = float(smoothing)
         tables = num_classes or 1
         uniform = torch.full((tables, channels, height, width, num_categories), -math.log(num_categories))
@@ -118,18 +113,6 @@ class IndependentPrior(AutoregressivePrior):
         _, channels, height, width = x.shape
         prior = cls(num_categories, channels, height, width, num_classes, smoothing).to(x.device)
         return prior.fit(x, cond)
-
-    @property
-    def num_categories(self) -> int:
-        return self._num_categories
-
-    @property
-    def channels(self) -> int:
-        return self._channels
-
-    @property
-    def num_classes(self) -> int | None:
-        return self._num_classes
 
     @property
     def grid_shape(self) -> tuple[int, int]:
@@ -194,24 +177,13 @@ class UniformPrior(AutoregressivePrior):
     """
 
     def __init__(self, num_categories: int = 512, channels: int = 1) -> None:
-        super().__init__()
-        checks.check_positive(num_categories, name="num_categories", integer=True)
-        checks.check_positive(channels, name="channels", integer=True)
-        self._num_categories, self._channels = num_categories, channels
+        super().__init__(num_categories, channels)
         # Not saved; it only tells the sampler which device the prior lives on.
         self.register_buffer("_device_anchor", torch.zeros(0), persistent=False)
 
     @classmethod
     def tiny_config(cls) -> dict:
         return {"num_categories": 7, "channels": 1}
-
-    @property
-    def num_categories(self) -> int:
-        return self._num_categories
-
-    @property
-    def channels(self) -> int:
-        return self._channels
 
     def forward(self, x: Tensor, cond: Tensor | None = None) -> Tensor:
         """Zero logits ``(B, K, C, H, W)`` (uniform probabilities) for ``x`` ``(B, C, H, W)``."""

@@ -19,6 +19,8 @@ Sampling with ``method="cached"`` uses :class:`GatedPixelCNNStepper` (arXiv:1704
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 import torch.nn.functional as F
 from einops import rearrange
@@ -26,9 +28,11 @@ from torch import Tensor, nn
 
 from .. import checks
 from ..registry import register
-from .layers import CachedStepper, ConditionBias, ConvPrior, MaskedConv2d, add_bias, gate, step_matrix
+from .cached import CachedStepper, HeadStep
+from .conv_prior import ConvPrior
+from .layers import ConditionBias, MaskedConv2d, OutputHead, add_bias, gate, step_matrix
 
-__all__ = ["GatedLayer", "GatedPixelCNN", "GatedPixelCNNStepper"]
+__all__ = ["GatedLayer", "GatedLayerRow", "GatedLayerStep", "GatedPixelCNN", "GatedPixelCNNStepper"]
 
 
 class GatedLayer(nn.Module):
@@ -126,12 +130,7 @@ class GatedPixelCNN(ConvPrior):
             )
             for index in range(num_layers)
         )
-        self.head = nn.Sequential(
-            nn.ReLU(),
-            MaskedConv2d(hidden_channels, head_channels, 1, "B", groups),
-            nn.ReLU(),
-            MaskedConv2d(head_channels, channels * num_categories, 1, "B", groups),  # (B, C*K, H, W)
-        )
+        self.head = OutputHead(hidden_channels, head_channels, channels * num_categories, groups)  # (B, C*K, H, W)
         self.cond_bias = ConditionBias([2 * hidden_channels] * (2 * num_layers), num_classes, cond_dim)
 
     @classmethod
@@ -150,6 +149,52 @@ class GatedPixelCNN(ConvPrior):
             v, h, s = layer(v, h, biases[2 * index], biases[2 * index + 1])
             skip = s if skip is None else skip + s
         return self.logits_from_head(self.head(skip))
+
+
+class GatedLayerRow(NamedTuple):
+    """What a cached step needs of one :class:`GatedLayer` at the start of a row (its vertical stack and link).
+
+    Attributes:
+        rows: the vertical kernel's height ``k//2 + 1``.
+        v_weight: ``(2h, in, k//2+1, k)``, the vertical kernel.
+        v_const: ``(2h,)`` or ``(B, 2h)``: the vertical bias plus its condition bias.
+        link: ``(2h, 2h, 1, 1)``, the vertical → horizontal 1x1 kernel.
+        h_const: ``(2h,)`` or ``(B, 2h)``: horizontal bias + link bias + condition bias.
+        row: ``(W, B, 2h)``, written here, read by every step of the row (shared with :class:`GatedLayerStep`).
+        v_out: ``(B, h, H + p, W + 2p)`` cache of this layer's gated vertical output (``None`` for the last layer).
+        next_pad: the next layer's ``k // 2`` (``None`` for the last layer).
+    """
+
+    rows: int
+    v_weight: Tensor
+    v_const: Tensor
+    link: Tensor
+    h_const: Tensor
+    row: Tensor
+    v_out: Tensor | None
+    next_pad: int | None
+
+
+class GatedLayerStep(NamedTuple):
+    """What a cached step needs of one :class:`GatedLayer` at ``(i, j)`` (the per-step loop unpacks it).
+
+    Attributes:
+        h_weight: ``((k//2+1) * in, 2h)``, the masked horizontal kernel as a step matrix.
+        row: ``(W, B, 2h)``, the row term (vertical link + horizontal bias + condition) of the current row.
+        out_weight: ``(h, 2h)``, the residual-and-skip 1x1 layer as a step matrix.
+        out_bias: ``(2h,)``.
+        hidden: h.
+        h_out: ``(B, H, W + p, h)`` channels-last cache of this layer's horizontal output (``None`` for the last).
+        next_pad: the next layer's ``k // 2`` (``None`` for the last layer).
+    """
+
+    h_weight: Tensor
+    row: Tensor
+    out_weight: Tensor
+    out_bias: Tensor
+    hidden: int
+    h_out: Tensor | None
+    next_pad: int | None
 
 
 class GatedPixelCNNStepper(CachedStepper):
@@ -173,7 +218,8 @@ class GatedPixelCNNStepper(CachedStepper):
         self.h_in = torch.zeros(batch, H, W + pads[0], features, **zeros)
         self.v_in = torch.zeros(batch, features, H + pads[0] + 1, W + 2 * pads[0], **zeros)
         self.p0 = pads[0]
-        self.layers = []
+        self.rows: list[GatedLayerRow] = []
+        self.steps: list[GatedLayerStep] = []
         for index, layer in enumerate(layers):
             hidden = layer.link.in_channels // 2
             nxt = pads[index + 1] if index + 1 < len(layers) else None
@@ -181,37 +227,31 @@ class GatedPixelCNNStepper(CachedStepper):
             h_out = torch.zeros(batch, H, W + nxt, hidden, **zeros) if nxt is not None else None
             v_bias, h_bias = biases[2 * index], biases[2 * index + 1]
             h_const = layer.horizontal.bias + layer.link.bias  # (2h,)
-            self.layers.append(
-                dict(
-                    first=layer.first,
-                    k=layer.vertical.kernel_size,
+            row = torch.zeros(W, batch, 2 * hidden, **zeros)  # row[j] is a contiguous (B, 2h)
+            self.rows.append(
+                GatedLayerRow(
+                    rows=layer.vertical.kernel_size[0],
                     v_weight=layer.vertical.weight,
                     v_const=layer.vertical.bias if v_bias is None else layer.vertical.bias + v_bias,  # (2h,)|(B, 2h)
                     link=layer.link.weight,
                     h_const=h_const if h_bias is None else h_bias + h_const,  # (2h,) or (B, 2h)
+                    row=row,
+                    v_out=v_out,
+                    next_pad=nxt,
+                )
+            )
+            self.steps.append(
+                GatedLayerStep(
                     h_weight=step_matrix(layer.horizontal.masked_weight()),  # ((k//2+1)*in, 2h)
+                    row=row,
                     out_weight=step_matrix(layer.out.masked_weight()),  # (h, 2h)
                     out_bias=layer.out.bias,
                     hidden=hidden,
-                    next_pad=nxt,
-                    v_out=v_out,
                     h_out=h_out,
-                    row=torch.zeros(W, batch, 2 * hidden, **zeros),  # row[j] is a contiguous (B, 2h)
+                    next_pad=nxt,
                 )
             )
-        # What a step needs, as plain tuples (the per-step loop is where Python overhead counts).
-        self.steps = [
-            (layer["h_weight"], layer["row"], layer["out_weight"], layer["out_bias"], layer["hidden"])
-            + (layer["h_out"], layer["next_pad"])
-            for layer in self.layers
-        ]
-        hidden_head, out_head = prior.head[1], prior.head[3]
-        self.head = (
-            step_matrix(hidden_head.masked_weight()),
-            hidden_head.bias,
-            step_matrix(out_head.masked_weight()),
-            out_head.bias,
-        )
+        self.head = HeadStep.of(prior.head)
 
     def store(self, features: Tensor, i: int, j: int, channels: slice) -> None:
         p0 = self.p0
@@ -221,15 +261,14 @@ class GatedPixelCNNStepper(CachedStepper):
     def row(self, i: int) -> None:
         width = self.width
         v = self.v_in
-        for layer in self.layers:
-            rows = layer["k"][0]
-            v_pre = F.conv2d(v[:, :, i : i + rows], layer["v_weight"]) + layer["v_const"][..., None, None]  # (B,2h,1,W)
-            row = F.conv2d(v_pre, layer["link"]) + layer["h_const"][..., None, None]  # (B, 2h, 1, W)
-            layer["row"].copy_(rearrange(row, "b c 1 w -> w b c"))
-            if layer["v_out"] is not None:
-                p = layer["next_pad"]
-                layer["v_out"][:, :, i + p, p : p + width] = gate(v_pre[:, :, 0])
-                v = layer["v_out"]
+        for layer in self.rows:
+            v_pre = F.conv2d(v[:, :, i : i + layer.rows], layer.v_weight) + layer.v_const[..., None, None]  # (B,2h,1,W)
+            row = F.conv2d(v_pre, layer.link) + layer.h_const[..., None, None]  # (B, 2h, 1, W)
+            layer.row.copy_(rearrange(row, "b c 1 w -> w b c"))
+            if layer.v_out is not None:
+                p = layer.next_pad
+                layer.v_out[:, :, i + p, p : p + width] = gate(v_pre[:, :, 0])
+                v = layer.v_out
 
     def pixel(self, i: int, j: int) -> Tensor:
         batch, p0 = self.batch, self.p0
@@ -243,8 +282,7 @@ class GatedPixelCNNStepper(CachedStepper):
             if h_out is not None:
                 h_out[:, i, j + p] = h
                 window = h_out[:, i, j : j + p + 1].reshape(batch, -1)  # (B, (p+1)*h), a view
-        w_hidden, b_hidden, w_out, b_out = self.head
-        return torch.addmm(b_out, torch.addmm(b_hidden, skip.relu(), w_hidden).relu_(), w_out)  # (B, C*K)
+        return self.head(skip)  # (B, C*K)
 
 
 GatedPixelCNN.stepper_class = GatedPixelCNNStepper

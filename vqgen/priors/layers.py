@@ -1,9 +1,10 @@
-"""Building blocks of the convolutional priors: masked convolutions, gates, condition biases, cached-step weights.
+"""Building blocks of the convolutional priors: masked convolutions, gates, condition biases, the output head.
 
 - :class:`MaskedConv2d` multiplies its weight by a causal mask buffer (:func:`~vqgen.priors.masks.causal_mask`) in
   every forward pass, so a masked tap contributes exactly zero whatever the optimiser does to the raw weight.
 - :func:`gate` is the gated activation ``tanh(a) * sigmoid(b)`` of the Gated PixelCNN (arXiv:1606.05328, eq. 2).
 - :class:`ConditionBias` turns a class label or a conditioning vector into per-channel biases for every layer.
+- :class:`OutputHead` is the named ``ReLU → 1x1 → ReLU → 1x1`` head that maps features to logits.
 - :func:`step_matrix` reshapes a (masked) kernel into the matrix that the cached samplers multiply a window of
   channels-last activations by (arXiv:1704.06001): one ``addmm`` per layer and step.
 """
@@ -17,12 +18,9 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
 
-from .. import checks
-from ..interfaces import AutoregressivePrior
-from .embedding import IndexInput
 from .masks import causal_mask
 
-__all__ = ["CachedStepper", "ConditionBias", "ConvPrior", "MaskedConv2d", "gate", "step_matrix"]
+__all__ = ["ConditionBias", "MaskedConv2d", "OutputHead", "add_bias", "combine_bias", "gate", "step_matrix"]
 
 
 def gate(a: Tensor, dim: int = 1) -> Tensor:
@@ -133,124 +131,33 @@ def combine_bias(bias: Tensor, cond_bias: Tensor | None, batch: int) -> Tensor:
     return out.expand(batch, -1).contiguous()
 
 
-CHANNEL_ORDERS = ("sequential", "parallel")
+class OutputHead(nn.Module):
+    """The 1x1 output head of the convolutional priors: ``ReLU → 1x1 → ReLU → 1x1``, masked per colour group.
 
+    ``(B, in, H, W)`` → ``(B, C * K, H, W)`` with the K logits of colour channel ``c`` contiguous. Its two layers are
+    named (``hidden``, ``out``), so cached steppers read ``head.out``, not a position in a ``Sequential``.
 
-class ConvPrior(AutoregressivePrior):
-    """What the convolutional priors share: the index input, colour ordering, conditioning and cached sampling.
-
-    Subclasses build their network after calling this ``__init__`` and set ``stepper_class``, a
-    :class:`CachedStepper` subclass that :meth:`incremental` instantiates.
+    Args:
+        in_channels: the features it reads (the residual stream, or the skip sum).
+        hidden_channels: width of the hidden 1x1 layer.
+        out_channels: ``C * K``.
+        colour_groups: colour groups of the masks (C for sequential colour channels, else 1).
     """
 
-    stepper_class: type[CachedStepper]
+    _LEGACY = {"1.": "hidden.", "3.": "out."}  # keys of the nn.Sequential this replaces
 
-    def __init__(
-        self,
-        num_categories: int,
-        channels: int,
-        channel_order: str = "sequential",
-        input_mode: str = "auto",
-        embed_dim: int = 32,
-        num_classes: int | None = None,
-        cond_dim: int | None = None,
-    ) -> None:
+    def __init__(self, in_channels: int, hidden_channels: int, out_channels: int, colour_groups: int) -> None:
         super().__init__()
-        if channel_order not in CHANNEL_ORDERS:
-            raise ValueError(f"channel_order must be one of {list(CHANNEL_ORDERS)}, got {channel_order!r}")
-        for name, value in (("num_classes", num_classes), ("cond_dim", cond_dim)):
-            if value is not None:
-                checks.check_positive(value, name=name, integer=True)
-        self.input = IndexInput(num_categories, channels, input_mode, embed_dim)  # validates K, C
-        self._num_categories, self._channels = num_categories, channels
-        self._num_classes, self._cond_dim = num_classes, cond_dim
-        self.channel_order = channel_order
-        # Sequential colour channels split every feature map into C groups; parallel ones (or C = 1) need no split.
-        self.colour_groups = channels if channel_order == "sequential" else 1
+        self.hidden = MaskedConv2d(in_channels, hidden_channels, 1, "B", colour_groups)
+        self.out = MaskedConv2d(hidden_channels, out_channels, 1, "B", colour_groups)
 
-    @property
-    def num_categories(self) -> int:
-        return self._num_categories
+    def forward(self, x: Tensor) -> Tensor:
+        """``(B, in, H, W)`` → ``(B, C * K, H, W)``."""
+        return self.out(F.relu(self.hidden(F.relu(x))))
 
-    @property
-    def channels(self) -> int:
-        return self._channels
-
-    @property
-    def num_classes(self) -> int | None:
-        return self._num_classes
-
-    @property
-    def cond_dim(self) -> int | None:
-        return self._cond_dim
-
-    def init_embedding_from(self, codebook: Tensor) -> None:
-        """Start the input embedding from a quantizer's codebook ``(K, D)`` (needs ``input_mode="embed"``)."""
-        self.input.init_embedding_from(codebook)
-
-    def logits_from_head(self, out: Tensor) -> Tensor:
-        """Head output ``(B, C * K, H, W)`` (channel groups contiguous) → logits ``(B, K, C, H, W)``."""
-        return rearrange(out, "b (c k) h w -> b k c h w", c=self.channels)
-
-    def incremental(self, cond: Tensor | None, shape: Sequence[int]) -> CachedStepper:
-        """A cached stepper (arXiv:1704.06001): per-layer activation caches, one position computed per step."""
-        return self.stepper_class(self, cond, shape)
-
-
-class CachedStepper:
-    """Base of the cached samplers: bookkeeping shared by PixelCNN and Gated PixelCNN.
-
-    At step ``(i, j, c)`` it writes the features of the value(s) drawn since the last step into the input cache (the
-    whole previous pixel at ``c = 0``, channel ``c - 1`` otherwise — never a value not yet drawn), runs the
-    per-row work (:meth:`row`) at the start of a row, and the per-position work (:meth:`pixel`) for every channel when
-    channels are sequential, once per position when they are parallel. Caches are allocated at step ``(0, 0, 0)``,
-    when the batch size is known, so a stepper can be reused for several grids.
-    """
-
-    def __init__(self, prior: ConvPrior, cond: Tensor | None, shape: Sequence[int]) -> None:
-        self.prior, self.cond = prior, cond
-        self.height, self.width = int(shape[0]), int(shape[1])
-        self.channels, self.num_categories = prior.channels, prior.num_categories
-        self.sequential = prior.colour_groups > 1
-        self.embed_dim = prior.input.embed_dim
-        self.batch: int | None = None
-        self.last: Tensor | None = None
-
-    def logits(self, x: Tensor, i: int, j: int, c: int) -> Tensor:
-        """Logits ``(n, K)`` of channel ``c`` at ``(i, j)``; see :class:`~vqgen.priors.sampling.Stepper`."""
-        with torch.inference_mode():
-            if (i, j, c) == (0, 0, 0) or self.batch != x.shape[0]:
-                self.batch = x.shape[0]
-                param = next(self.prior.parameters())
-                self.start(self.batch, param.dtype, param.device)
-            if c > 0:
-                if not self.sequential:
-                    return self.last[:, c]
-                self.write(x[:, c - 1 : c, i, j], i, j, c - 1)
-            elif (i, j) != (0, 0):
-                pi, pj = (i, j - 1) if j > 0 else (i - 1, self.width - 1)
-                self.write(x[:, :, pi, pj], pi, pj, 0)
-            if j == 0 and c == 0:
-                self.row(i)
-            self.last = self.pixel(i, j).view(self.batch, self.channels, self.num_categories)  # (B, C, K)
-            return self.last[:, c]
-
-    def write(self, values: Tensor, i: int, j: int, first: int) -> None:
-        """Embed ``values`` ``(B, n)`` of channels ``first ...`` at ``(i, j)`` and store them with :meth:`store`."""
-        features = self.prior.input.embed_values(values, first)  # (B, n * E)
-        self.store(features, i, j, slice(first * self.embed_dim, first * self.embed_dim + features.shape[1]))
-
-    def start(self, batch: int, dtype: torch.dtype, device: torch.device) -> None:
-        """Allocate the caches and precompute masked step matrices and condition biases."""
-        raise NotImplementedError
-
-    def store(self, features: Tensor, i: int, j: int, channels: slice) -> None:
-        """Write input features ``(B, n)`` at ``(i, j)`` into the input feature channels ``channels``."""
-        raise NotImplementedError
-
-    def row(self, i: int) -> None:
-        """Work done once per row, before its first position (nothing by default)."""
-
-    def pixel(self, i: int, j: int) -> Tensor:
-        """The head output ``(B, C * K)`` at ``(i, j)`` from the caches."""
-        raise NotImplementedError
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
+        # Checkpoints written before the head had names stored it as nn.Sequential(ReLU, conv, ReLU, conv).
+        for old, new in self._LEGACY.items():
+            for key in [k for k in state_dict if k.startswith(prefix + old)]:
+                state_dict[prefix + new + key[len(prefix + old) :]] = state_dict.pop(key)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)

@@ -20,15 +20,19 @@ below it — one matrix product per layer.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .. import checks
 from ..registry import register
-from .layers import CachedStepper, ConditionBias, ConvPrior, MaskedConv2d, add_bias, combine_bias, step_matrix
+from .cached import CachedStepper, HeadStep, StepLinear
+from .conv_prior import ConvPrior
+from .layers import ConditionBias, MaskedConv2d, OutputHead, add_bias, combine_bias, step_matrix
 
-__all__ = ["PixelCNN", "PixelCNNStepper", "ResidualBlock"]
+__all__ = ["BlockStep", "PixelCNN", "PixelCNNStepper", "ResidualBlock"]
 
 
 class ResidualBlock(nn.Module):
@@ -108,12 +112,7 @@ class PixelCNN(ConvPrior):
             )
         self.first = MaskedConv2d(self.input.out_channels, hidden_channels, first_kernel_size, "A", groups)
         self.blocks = nn.ModuleList(ResidualBlock(hidden_channels, kernel_size, groups) for _ in range(num_layers))
-        self.head = nn.Sequential(
-            nn.ReLU(),
-            MaskedConv2d(hidden_channels, head_channels, 1, "B", groups),
-            nn.ReLU(),
-            MaskedConv2d(head_channels, channels * num_categories, 1, "B", groups),  # (B, C*K, H, W)
-        )
+        self.head = OutputHead(hidden_channels, head_channels, channels * num_categories, groups)  # (B, C*K, H, W)
         self.cond_bias = ConditionBias(
             [hidden_channels] + [hidden_channels // 2] * num_layers, num_classes=num_classes, cond_dim=cond_dim
         )
@@ -132,6 +131,24 @@ class PixelCNN(ConvPrior):
         for block, bias in zip(self.blocks, biases[1:]):
             r = block(r, bias)
         return self.logits_from_head(self.head(r))
+
+
+class BlockStep(NamedTuple):
+    """A :class:`ResidualBlock` at one position: its three layers as step matrices, and its masked conv's cache.
+
+    Attributes:
+        down: the 1x1 ``h → h/2`` layer.
+        cache: ``(B, H + p, W + 2 p, h/2)`` channels-last, zero-padded inputs of the masked conv (``p = k // 2``).
+        kernel_size: k of the masked conv.
+        conv: the masked ``k x k`` conv over the causal rows ``i - p .. i`` of its window (condition bias folded in).
+        up: the 1x1 ``h/2 → h`` layer.
+    """
+
+    down: StepLinear
+    cache: Tensor
+    kernel_size: int
+    conv: StepLinear
+    up: StepLinear
 
 
 class PixelCNNStepper(CachedStepper):
@@ -153,29 +170,26 @@ class PixelCNNStepper(CachedStepper):
         self.features = torch.zeros(
             batch, H + self.p0, W + 2 * self.p0, prior.input.out_channels, dtype=dtype, device=device
         )
-        self.first = (
-            step_matrix(prior.first.masked_weight(), self.p0 + 1),
-            combine_bias(prior.first.bias, biases[0], batch),
+        self.first = StepLinear(
+            step_matrix(prior.first.masked_weight(), self.p0 + 1), combine_bias(prior.first.bias, biases[0], batch)
         )
-        self.blocks = []
+        self.blocks: list[BlockStep] = []
         for block, bias in zip(prior.blocks, biases[1:]):
             k = block.conv.kernel_size[1]
             p = k // 2
             cache = torch.zeros(batch, H + p, W + 2 * p, block.conv.in_channels, dtype=dtype, device=device)
             self.blocks.append(
-                (
-                    step_matrix(block.down.masked_weight()),
-                    block.down.bias,
-                    cache,
-                    k,
-                    step_matrix(block.conv.masked_weight(), p + 1),
-                    combine_bias(block.conv.bias, bias, batch),
-                    step_matrix(block.up.masked_weight()),
-                    block.up.bias,
+                BlockStep(
+                    down=StepLinear(step_matrix(block.down.masked_weight()), block.down.bias),
+                    cache=cache,
+                    kernel_size=k,
+                    conv=StepLinear(
+                        step_matrix(block.conv.masked_weight(), p + 1), combine_bias(block.conv.bias, bias, batch)
+                    ),
+                    up=StepLinear(step_matrix(block.up.masked_weight()), block.up.bias),
                 )
             )
-        hidden, out = prior.head[1], prior.head[3]
-        self.head = (step_matrix(hidden.masked_weight()), hidden.bias, step_matrix(out.masked_weight()), out.bias)
+        self.head = HeadStep.of(prior.head)
 
     def store(self, features: Tensor, i: int, j: int, channels: slice) -> None:
         self.features[:, i + self.p0, j + self.p0, channels] = features
@@ -183,15 +197,14 @@ class PixelCNNStepper(CachedStepper):
     def pixel(self, i: int, j: int) -> Tensor:
         batch, k0, p0 = self.batch, self.k0, self.p0
         window = self.features[:, i : i + p0 + 1, j : j + k0].reshape(batch, -1)  # (B, (p0+1)*k0*C*E)
-        r = torch.addmm(self.first[1], window, self.first[0])  # (B, h)
-        for w_down, b_down, cache, k, w_conv, b_conv, w_up, b_up in self.blocks:
+        r = torch.addmm(self.first.bias, window, self.first.weight)  # (B, h)
+        for down, cache, k, conv, up in self.blocks:
             p = k // 2
-            cache[:, i + p, j + p] = torch.addmm(b_down, r.relu(), w_down).relu_()  # (B, h/2)
+            cache[:, i + p, j + p] = torch.addmm(down.bias, r.relu(), down.weight).relu_()  # (B, h/2)
             window = cache[:, i : i + p + 1, j : j + k].reshape(batch, -1)  # (B, (p+1)*k*h/2)
-            a = torch.addmm(b_conv, window, w_conv).relu_()  # (B, h/2)
-            r = torch.addmm(r, a, w_up).add_(b_up)  # (B, h)
-        w_hidden, b_hidden, w_out, b_out = self.head
-        return torch.addmm(b_out, torch.addmm(b_hidden, r.relu(), w_hidden).relu_(), w_out)  # (B, C*K)
+            a = torch.addmm(conv.bias, window, conv.weight).relu_()  # (B, h/2)
+            r = torch.addmm(r, a, up.weight).add_(up.bias)  # (B, h)
+        return self.head(r)  # (B, C*K)
 
 
 PixelCNN.stepper_class = PixelCNNStepper

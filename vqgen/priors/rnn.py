@@ -6,8 +6,12 @@ at step ``t``; the recurrence carries everything earlier. This is exactly causal
 baseline that PixelRNN (van den Oord et al., arXiv:1601.06759) improves on with two-dimensional recurrences: a single
 state must remember the pixel directly above across a whole row of steps, which is why it models images poorly.
 
-Cached sampling carries the recurrent state: one step per value, ``O(H·W·C)`` in all, against ``O((H·W·C)²)`` for
-the naive sampler that reruns the whole sequence for every value.
+With ``channel_order="parallel"`` the sequence has one step per *position* (``H·W`` steps): step ``t`` sees all C
+values of position ``t - 1`` and predicts the C values of position ``t`` independently of each other, like the
+parallel colour channels of the convolutional priors.
+
+Cached sampling carries the recurrent state: one step per value (per position when parallel), ``O(H·W·C)`` in all,
+against ``O((H·W·C)²)`` for the naive sampler that reruns the whole sequence for every value.
 """
 
 from __future__ import annotations
@@ -35,7 +39,8 @@ class RNNPrior(AutoregressivePrior):
     submodule ``input``: the value scaled to ``[0, 1]`` for pixels, a learned embedding for codes; a learned start
     vector before the first value), projected to ``hidden_size``, plus a learned embedding of the channel being
     predicted (so colour images need no counting modulo ``C``), plus the condition (a class embedding or a projected
-    vector), added at every step.
+    vector), added at every step. With ``channel_order="parallel"`` a step reads all C values of the previous
+    position and the head predicts all C values of the current one (no channel embedding).
 
     Args:
         num_categories: K, categories per value (256 for pixels, the codebook size for VQ-VAE codes).
@@ -48,6 +53,8 @@ class RNNPrior(AutoregressivePrior):
         input_mode: ``"auto"`` (scaled values for ``K = 256``, embeddings otherwise), ``"scale"`` or ``"embed"``
             (see :func:`~vqgen.priors.embedding.resolve_input_mode`).
         embed_dim: width of the learned value embeddings (``input_mode="embed"``).
+        channel_order: ``"sequential"`` (one step per value, channel ``c`` sees channels ``< c`` of its position)
+            or ``"parallel"`` (one step per position, its C values predicted independently given the past).
     """
 
     def __init__(
@@ -61,44 +68,32 @@ class RNNPrior(AutoregressivePrior):
         cond_dim: int | None = None,
         input_mode: str = "auto",
         embed_dim: int = 64,
+        channel_order: str = "sequential",
     ) -> None:
-        super().__init__()
+        super().__init__(num_categories, channels, num_classes, cond_dim, channel_order)
         if cell not in _CELLS:
             raise ValueError(f"cell must be one of {sorted(_CELLS)}, got {cell!r}")
-        self._num_categories, self._channels = num_categories, channels
-        self._num_classes, self._cond_dim = num_classes, cond_dim
-        self.input = IndexInput(num_categories, channels, mode=input_mode, embed_dim=embed_dim)  # checks K and C
-        self.start = nn.Parameter(torch.zeros(self.input.embed_dim))  # stands for the value before the first
-        self.input_projection = nn.Linear(self.input.embed_dim, hidden_size)
-        self.channel_embedding = nn.Embedding(channels, hidden_size)
+        self.input = IndexInput(num_categories, channels, mode=input_mode, embed_dim=embed_dim)  # checks K >= 2
+        # One step per value (sequential), or per position: all C values in, all C distributions out (parallel).
+        self.per_step = 1 if channel_order == "sequential" else channels
+        step_features = self.input.embed_dim * self.per_step
+        self.start = nn.Parameter(torch.zeros(step_features))  # stands for the value(s) before the first
+        self.input_projection = nn.Linear(step_features, hidden_size)
+        self.channel_embedding = nn.Embedding(channels, hidden_size) if channel_order == "sequential" else None
         self.class_embedding = nn.Embedding(num_classes, hidden_size) if num_classes else None
         self.cond_projection = nn.Linear(cond_dim, hidden_size) if cond_dim else None
         self.rnn = _CELLS[cell](hidden_size, hidden_size, num_layers=num_layers, batch_first=True)
-        self.head = nn.Linear(hidden_size, num_categories)
+        self.head = nn.Linear(hidden_size, num_categories * self.per_step)
 
     @classmethod
     def tiny_config(cls) -> dict:
         return {"hidden_size": 16, "num_layers": 1, "embed_dim": 8}
 
-    @property
-    def num_categories(self) -> int:
-        return self._num_categories
-
-    @property
-    def channels(self) -> int:
-        return self._channels
-
-    @property
-    def num_classes(self) -> int | None:
-        return self._num_classes
-
-    @property
-    def cond_dim(self) -> int | None:
-        return self._cond_dim
-
-    def _inputs(self, previous: Tensor, channel: Tensor, cond: Tensor | None) -> Tensor:
-        """Step inputs ``(B, L, hidden)`` from previous-value features ``(B, L, E)`` and target channels ``(L,)``."""
-        inputs = self.input_projection(previous) + self.channel_embedding(channel)  # (B, L, hidden)
+    def _inputs(self, previous: Tensor, channel: Tensor | None, cond: Tensor | None) -> Tensor:
+        """Step inputs ``(B, L, hidden)`` from previous-step features ``(B, L, F)`` and target channels ``(L,)``."""
+        inputs = self.input_projection(previous)  # (B, L, hidden)
+        if self.channel_embedding is not None:
+            inputs = inputs + self.channel_embedding(channel)
         if cond is not None:
             if cond.is_floating_point():
                 inputs = inputs + self.cond_projection(cond)[:, None]
@@ -107,16 +102,18 @@ class RNNPrior(AutoregressivePrior):
         return inputs
 
     def forward(self, x: Tensor, cond: Tensor | None = None) -> Tensor:
-        """Logits ``(B, K, C, H, W)`` for ``x`` ``(B, C, H, W)`` int64, one recurrent pass over ``H·W·C`` steps."""
+        """Logits ``(B, K, C, H, W)`` for ``x`` ``(B, C, H, W)`` int64, one recurrent pass over the sequence."""
         self.check_input(x, cond)
         batch, channels, height, width = x.shape
-        features = rearrange(self.input(x), "b (c e) h w -> b (h w c) e", c=channels)  # (B, L, E)
-        start = self.start.expand(batch, 1, -1)  # (B, 1, E)
-        previous = torch.cat([start, features[:, :-1]], dim=1)  # (B, L, E): shifted right by one step
-        channel = torch.arange(channels, device=x.device).repeat(height * width)  # (L,)
+        c = channels // self.per_step  # values per sequence step's position-part: C (sequential) or 1 (parallel)
+        # (B, L, F): L = H·W·C steps of one value each, or H·W steps of all C values
+        features = rearrange(self.input(x), "b (c e) h w -> b (h w c) e", c=c)
+        start = self.start.expand(batch, 1, -1)  # (B, 1, F)
+        previous = torch.cat([start, features[:, :-1]], dim=1)  # (B, L, F): shifted right by one step
+        channel = torch.arange(channels, device=x.device).repeat(height * width) if self.per_step == 1 else None
         hidden, _ = self.rnn(self._inputs(previous, channel, cond))  # (B, L, hidden)
-        logits = self.head(hidden)  # (B, L, K)
-        return rearrange(logits, "b (h w c) k -> b k c h w", h=height, w=width, c=channels)
+        logits = self.head(hidden)  # (B, L, per_step * K)
+        return rearrange(logits, "b (h w c) (s k) -> b k (c s) h w", h=height, w=width, c=c, s=self.per_step)
 
     def incremental(self, cond: Tensor | None, shape: Sequence[int]) -> RNNStepper:
         """A stepper that advances the recurrence by one step per value (see :class:`RNNStepper`)."""
@@ -128,27 +125,41 @@ class RNNStepper:
 
     Each call feeds the previous value in raster order (or the start token) through one recurrent step and returns
     the logits ``(n, K)`` of the next value. Calls must come in raster order, each value once, as the sampling loop
-    of :mod:`vqgen.priors.sampling` makes them.
+    of :mod:`vqgen.sampling` makes them. With parallel channels a position is one step: its C distributions are
+    computed at ``c = 0`` and returned one by one.
     """
 
     def __init__(self, prior: RNNPrior, cond: Tensor | None, shape: Sequence[int]) -> None:
         self.prior, self.cond = prior, cond
         self.width = int(shape[1])
         self.state: Tensor | tuple[Tensor, Tensor] | None = None
+        self.last: Tensor | None = None
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def logits(self, x: Tensor, i: int, j: int, c: int) -> Tensor:
         prior, channels = self.prior, self.prior.channels
-        step = (i * self.width + j) * channels + c  # index in the flattened (h w c) sequence
+        if prior.per_step > 1:  # parallel: one step per position, its C distributions kept for c > 0
+            if c == 0:
+                self.last = self._step(x, i * self.width + j, None)  # (n, C * K)
+            return self.last.view(x.shape[0], channels, -1)[:, c]
+        return self._step(x, (i * self.width + j) * channels + c, c)
+
+    def _step(self, x: Tensor, step: int, c: int | None) -> Tensor:
+        """Feed the step before ``step`` (or the start token) and return the head output ``(n, per_step * K)``."""
+        prior, channels = self.prior, self.prior.channels
         if step == 0:  # a new grid: forget the state of the previous one
             self.state = None
-            previous = prior.start.expand(x.shape[0], 1, -1)  # (n, 1, E)
+            previous = prior.start.expand(x.shape[0], 1, -1)  # (n, 1, F)
+        elif prior.per_step > 1:
+            pi, pj = divmod(step - 1, self.width)
+            features = prior.input(x[:, :, pi : pi + 1, pj : pj + 1])  # (n, C * E, 1, 1)
+            previous = rearrange(features, "n f 1 1 -> n 1 f")  # (n, 1, C * E)
         else:
             pi, rest = divmod(step - 1, self.width * channels)
             pj, pc = divmod(rest, channels)
             features = prior.input(x[:, :, pi : pi + 1, pj : pj + 1])  # (n, C * E, 1, 1)
             previous = rearrange(features, "n (c e) 1 1 -> n c e", c=channels)[:, pc : pc + 1]  # (n, 1, E)
-        channel = torch.tensor([c], device=x.device)
+        channel = torch.tensor([c], device=x.device) if c is not None else None
         inputs = prior._inputs(previous, channel, self.cond)  # (n, 1, hidden)
         hidden, self.state = prior.rnn(inputs, self.state)  # (n, 1, hidden)
-        return prior.head(hidden[:, 0])  # (n, K)
+        return prior.head(hidden[:, 0])  # (n, per_step * K)

@@ -10,13 +10,11 @@ import torch
 from torch import Tensor
 
 from .. import checks
+from ..distributed import all_reduce_sum_, broadcast_, is_distributed
 from ..interfaces import Quantizer, QuantizerOutput
+from ..metrics.codebook import code_statistics
 from .codebook import (
-    all_reduce_sum_,
-    broadcast_,
-    code_statistics,
     flatten_latents,
-    is_distributed,
     kmeans,
     nearest_code,
     quantize_with_losses,

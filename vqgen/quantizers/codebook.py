@@ -12,9 +12,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
-import torch.distributed as dist
 from einops import rearrange
 from torch import Tensor
+
+from ..distributed import all_reduce_sum_, broadcast_, is_distributed
+from ..metrics.codebook import code_statistics
 
 __all__ = [
     "KMEANS_MAX_POINTS",
@@ -184,45 +186,6 @@ def quantize_with_losses(z: Tensor, codebook: Tensor, codes: Tensor) -> tuple[Te
         path, in the forward and the backward pass.
     """
     return _QuantizeWithLosses.apply(z, codebook, codes)
-
-
-# --------------------------------------------------------------------------------------------- statistics
-
-
-def code_statistics(counts: Tensor) -> tuple[Tensor, Tensor]:
-    """Perplexity and usage from a code histogram ``counts`` ``(K,)`` (``torch.bincount(codes, minlength=K)``).
-
-    Returns:
-        ``perplexity`` = ``exp(−Σ p log p)`` with ``p = counts / Σ counts`` (``0 log 0 = 0``), the effective number of
-        codes in use, in ``[1, K]``; ``usage`` = fraction of codes with a non-zero count, in ``[0, 1]``. Both float32
-        scalars.
-    """
-    counts = counts.float()
-    p = counts / counts.sum().clamp_min(1.0)  # (K,)
-    entropy = -torch.special.xlogy(p, p).sum()
-    return entropy.exp(), (counts > 0).float().mean()
-
-
-# --------------------------------------------------------------------------------------------- distributed
-
-
-def is_distributed() -> bool:
-    """True inside an initialised ``torch.distributed`` process group."""
-    return dist.is_available() and dist.is_initialized()
-
-
-def all_reduce_sum_(*tensors: Tensor) -> None:
-    """Sum each tensor over all processes, in place (no-op outside ``torch.distributed``)."""
-    if is_distributed():
-        for tensor in tensors:
-            dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
-
-
-def broadcast_(tensor: Tensor, src: int = 0) -> Tensor:
-    """Overwrite ``tensor`` on every process with rank ``src``'s copy, in place (no-op when not distributed)."""
-    if is_distributed():
-        dist.broadcast(tensor, src=src)
-    return tensor
 
 
 # --------------------------------------------------------------------------------------------- initialisation

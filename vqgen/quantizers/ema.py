@@ -5,9 +5,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from ..distributed import all_reduce_sum_
 from ..registry import register
 from .base import CodebookQuantizer, _check_number
-from .codebook import all_reduce_sum_, code_sums
+from .codebook import code_sums
 
 __all__ = ["EMAVectorQuantizer"]
 

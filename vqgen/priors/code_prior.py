@@ -1,0 +1,85 @@
+"""The one way to build "a prior over VQ-VAE code grids", shared by :class:`~vqgen.TwoStageModel` and the CLI.
+
+A prior over codes models grids ``(B, 1, h, w)`` of ``K`` = codebook-size categories. What that fixes, whoever asks:
+
+- ``num_categories = num_codes`` and ``channels = 1`` (set when absent; a different value given explicitly is left
+  for the caller's own check to reject, with its own message);
+- ``input_mode="embed"`` for priors that take it: code indices carry no order, so a learned embedding per code is
+  the right input whatever ``K`` is. (``"auto"`` would pick ``"scale"`` for a 256-code codebook, treating code 17 as
+  "close to" code 18.) Pass ``input_mode`` explicitly to override;
+- ``height``/``width`` from ``grid_shape`` for priors tied to one grid size (the ``independent`` baseline);
+- optionally, the input embedding starts from the trained quantizer's codebook ``(K, D)`` (``embed_dim = D``).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from torch import Tensor
+
+from ..config import is_spec
+from ..interfaces import AutoregressivePrior
+from ..registry import registry
+
+__all__ = ["build_code_prior", "named_config"]
+
+
+def named_config(value: Any, *, kind: str) -> tuple[str, dict[str, Any]]:
+    """``"conv"``, ``{"name": "conv", **config}`` or a spec ``{"kind", "name", "config"}`` → ``(name, config)``."""
+    if isinstance(value, str):
+        return value, {}
+    if is_spec(value):
+        return value["name"], dict(value["config"])
+    if isinstance(value, Mapping) and "name" in value:
+        config = dict(value)
+        return config.pop("name"), config
+    raise TypeError(f"the {kind} must be a name or a dict with a 'name' key, got {value!r}")
+
+
+def build_code_prior(
+    spec: Any,
+    *,
+    num_codes: int,
+    num_classes: int | None = None,
+    grid_shape: Sequence[int] | None = None,
+    codebook: Tensor | None = None,
+    tiny: bool = False,
+) -> AutoregressivePrior:
+    """Build the prior ``spec`` (a name, ``{"name": ..., **options}`` or a spec) over ``(1, h, w)`` code grids.
+
+    Options given in ``spec`` win over everything filled in here (see the module docstring).
+
+    Args:
+        spec: which prior, with any constructor options.
+        num_codes: K, the codebook size: the prior's ``num_categories``.
+        num_classes: make the prior class-conditional on this many labels.
+        grid_shape: ``(h, w)`` of the code grids, for priors that model one grid size only.
+        codebook: a trained codebook ``(K, D)`` to start the input embedding from (sets ``embed_dim = D``).
+        tiny: start from the prior's :meth:`~vqgen.interfaces.Component.tiny_config` (tests, smoke runs).
+
+    Raises:
+        ValueError: the prior cannot be conditioned on classes, or cannot start from a codebook.
+    """
+    name, options = named_config(spec, kind="prior")
+    cls = registry("prior").get(name)
+    accepted = inspect.signature(cls.__init__).parameters
+    config = dict(cls.tiny_config()) if tiny else {}
+    config |= {"num_categories": num_codes, "channels": 1}
+    if "input_mode" in accepted:
+        config["input_mode"] = "embed"
+    if grid_shape is not None and "height" in accepted and "width" in accepted:
+        config["height"], config["width"] = (int(s) for s in grid_shape)
+    if num_classes is not None:
+        if "num_classes" not in accepted:
+            raise ValueError(f"prior {name!r} takes no num_classes, so it cannot be class-conditional")
+        config["num_classes"] = num_classes
+    if codebook is not None:
+        if "embed_dim" not in accepted or not hasattr(cls, "init_embedding_from"):
+            raise ValueError(f"prior {name!r} has no input embedding to start from a codebook; pass codebook=None")
+        config["embed_dim"] = int(codebook.shape[-1])
+    prior = registry("prior").build(name, **(config | options))
+    if codebook is not None:
+        prior.init_embedding_from(codebook)
+    return prior

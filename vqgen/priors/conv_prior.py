@@ -1,0 +1,60 @@
+"""The base of the convolutional priors (PixelCNN, Gated PixelCNN): index input, colour groups, logits layout.
+
+What it adds to :class:`~vqgen.AutoregressivePrior` (which already owns ``num_categories``, ``channels``,
+``num_classes``, ``cond_dim``, ``channel_order`` and the input checks):
+
+- ``input``, the :class:`~vqgen.priors.embedding.IndexInput` through which indices enter the network;
+- ``colour_groups``: with sequential colour channels every feature map belongs to one of C groups (R → G → B masks);
+- :meth:`~ConvPrior.logits_from_head`, the one place the head's ``(B, C * K, H, W)`` becomes ``(B, K, C, H, W)``;
+- cached sampling: subclasses set ``stepper_class``, a :class:`~vqgen.priors.cached.CachedStepper`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from einops import rearrange
+from torch import Tensor
+
+from ..interfaces import AutoregressivePrior
+from .cached import CachedStepper
+from .embedding import IndexInput
+
+__all__ = ["ConvPrior"]
+
+
+class ConvPrior(AutoregressivePrior):
+    """What the convolutional priors share: the index input, colour ordering and cached sampling.
+
+    Subclasses build their network after calling this ``__init__`` and set ``stepper_class``, a
+    :class:`~vqgen.priors.cached.CachedStepper` subclass that :meth:`incremental` instantiates.
+    """
+
+    stepper_class: type[CachedStepper]
+
+    def __init__(
+        self,
+        num_categories: int,
+        channels: int,
+        channel_order: str = "sequential",
+        input_mode: str = "auto",
+        embed_dim: int = 32,
+        num_classes: int | None = None,
+        cond_dim: int | None = None,
+    ) -> None:
+        super().__init__(num_categories, channels, num_classes, cond_dim, channel_order)
+        self.input = IndexInput(num_categories, channels, input_mode, embed_dim)  # validates K >= 2
+        # Sequential colour channels split every feature map into C groups; parallel ones (or C = 1) need no split.
+        self.colour_groups = channels if channel_order == "sequential" else 1
+
+    def init_embedding_from(self, codebook: Tensor) -> None:
+        """Start the input embedding from a quantizer's codebook ``(K, D)`` (needs ``input_mode="embed"``)."""
+        self.input.init_embedding_from(codebook)
+
+    def logits_from_head(self, out: Tensor) -> Tensor:
+        """Head output ``(B, C * K, H, W)`` (channel groups contiguous) → logits ``(B, K, C, H, W)``."""
+        return rearrange(out, "b (c k) h w -> b k c h w", c=self.channels)
+
+    def incremental(self, cond: Tensor | None, shape: Sequence[int]) -> CachedStepper:
+        """A cached stepper (arXiv:1704.06001): per-layer activation caches, one position computed per step."""
+        return self.stepper_class(self, cond, shape)

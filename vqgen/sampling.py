@@ -1,0 +1,256 @@
+"""Autoregressive sampling: one loop for every prior, naive or cached.
+
+Sampling visits the values of a ``(C, H, W)`` grid in raster order (row by row, left to right, channel by channel)
+and draws each from the prior's logits given everything drawn before. Where those logits come from is a
+:class:`Stepper`:
+
+- :class:`NaiveStepper` runs the whole network for every value — ``H·W·C`` forward passes. It is the reference.
+- A prior's own stepper (``prior.incremental(cond, shape)``) computes only what the next value needs and caches the
+  rest, as in Ramachandran et al., "Fast Generation for Convolutional Autoregressive Models" (arXiv:1704.06001).
+
+Both feed the same loop and the same random draws, so with one ``torch.Generator`` seed the two methods return
+identical samples whenever their logits agree.
+
+How to draw (temperature, top-k, top-p, method, generator, progress) is one frozen :class:`SamplingOptions`, defined
+and validated here once; every entry point (:meth:`vqgen.AutoregressivePrior.sample`, :class:`vqgen.TwoStageModel`'s
+``sample``, ``sample_codes`` and ``complete``, the ``vqgen sample`` and ``vqgen complete`` commands) takes either an
+``options=SamplingOptions(...)`` or the same fields as keywords. Sampling runs under ``torch.inference_mode``.
+
+This module sits beside :mod:`vqgen.interfaces`, whose :meth:`~vqgen.AutoregressivePrior.sample` it implements; it
+imports no prior, so the interface needs no lazy import.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+import torch
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from . import checks
+
+if TYPE_CHECKING:
+    from .interfaces import AutoregressivePrior
+
+__all__ = ["METHODS", "NaiveStepper", "SamplingMethod", "SamplingOptions", "Stepper", "draw", "filter_logits", "sample"]
+
+METHODS = ("cached", "naive")
+SamplingMethod = Literal["cached", "naive"]
+
+
+@dataclass(frozen=True)
+class SamplingOptions:
+    """How values are drawn from a prior's logits: the one definition of the sampling options, validated once.
+
+    Attributes:
+        temperature: logits are divided by it; must be > 0 (< 1: more typical samples, > 1: more varied).
+        top_k: keep only the k most likely categories at each step (``None``: all).
+        top_p: keep the smallest set of categories whose probability reaches ``top_p`` (nucleus sampling,
+            arXiv:1904.09751; ``None``: all).
+        method: ``"cached"`` (fast incremental generation, arXiv:1704.06001) or ``"naive"`` (a full forward pass per
+            value: the reference). Both return the same samples for the same generator seed.
+        generator: a ``torch.Generator`` on the prior's device, for reproducible draws.
+        progress: show a progress bar over rows.
+    """
+
+    temperature: float = 1.0
+    top_k: int | None = None
+    top_p: float | None = None
+    method: SamplingMethod = "cached"
+    generator: torch.Generator | None = None
+    progress: bool = False
+
+    def __post_init__(self) -> None:
+        checks.check_positive(self.temperature, name="temperature")
+        if self.top_k is not None:
+            checks.check_positive(self.top_k, name="top_k", integer=True)
+        if self.top_p is not None:
+            checks.check_probability(self.top_p, name="top_p")
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {list(METHODS)}, got {self.method!r}")
+        if self.generator is not None and not isinstance(self.generator, torch.Generator):
+            raise TypeError(f"generator must be a torch.Generator, got {type(self.generator).__name__}")
+
+    @classmethod
+    def of(cls, options: SamplingOptions | None = None, **fields: Any) -> SamplingOptions:
+        """``options`` (default: all defaults) with ``fields`` replaced; an unknown field is a ``TypeError``."""
+        if options is not None and not isinstance(options, SamplingOptions):
+            raise TypeError(f"options must be a SamplingOptions, got {type(options).__name__}")
+        known = {field.name for field in dataclasses.fields(cls)}
+        unknown = sorted(set(fields) - known)
+        if unknown:
+            raise TypeError(f"unknown sampling options {unknown}; the options are {sorted(known)}")
+        return dataclasses.replace(options or cls(), **fields)
+
+
+class Stepper(Protocol):
+    """Produces the logits of one value at a time, in raster order."""
+
+    def logits(self, x: Tensor, i: int, j: int, c: int) -> Tensor:
+        """Logits ``(n, K)`` for channel ``c`` at row ``i``, column ``j``.
+
+        ``x`` ``(n, C, H, W)`` int64 holds final values at every earlier position (raster order) and at channels
+        ``< c`` of ``(i, j)``; later entries are undefined and must not be read. Calls come in raster order, each
+        value once.
+        """
+        ...
+
+
+class NaiveStepper:
+    """The reference: a full forward pass for every value, slicing out the one needed."""
+
+    def __init__(self, prior: AutoregressivePrior, cond: Tensor | None) -> None:
+        self.prior, self.cond = prior, cond
+
+    def logits(self, x: Tensor, i: int, j: int, c: int) -> Tensor:
+        return self.prior(x, self.cond)[:, :, c, i, j]
+
+
+def filter_logits(logits: Tensor, *, temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None):
+    """Scale ``logits`` ``(n, K)`` by ``1 / temperature`` and mask all but the top-k / nucleus (top-p) categories.
+
+    Masked categories get ``-inf``. Nucleus sampling keeps the smallest set of most likely categories whose
+    probability mass reaches ``top_p`` (Holtzman et al., arXiv:1904.09751); the most likely category always stays.
+    """
+    logits = logits.float() / temperature
+    if top_k is not None and top_k < logits.shape[-1]:
+        kth = torch.topk(logits, top_k, dim=-1).values[:, -1:]  # (n, 1)
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if top_p is not None and top_p < 1.0:
+        sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
+        mass_before = sorted_logits.softmax(-1).cumsum(-1) - sorted_logits.softmax(-1)
+        drop_sorted = mass_before >= top_p  # never drops the first (most likely) category
+        drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)
+        logits = logits.masked_fill(drop, float("-inf"))
+    return logits
+
+
+def draw(logits: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    """One category per row of ``logits`` ``(n, K)`` → ``(n,)`` int64, by inverting the CDF at a uniform draw.
+
+    Exactly one uniform number is drawn per row, so two samplers that consume the generator in the same order and
+    see the same probabilities draw the same categories.
+    """
+    cdf = logits.softmax(-1).cumsum(-1)  # (n, K)
+    u = torch.rand(logits.shape[0], 1, generator=generator, device=logits.device, dtype=cdf.dtype)
+    u = u * cdf[:, -1:]  # guards against a last CDF value a rounding error below 1
+    return torch.searchsorted(cdf, u).squeeze(1).clamp_(max=logits.shape[-1] - 1)
+
+
+def _check_shape(shape: object) -> tuple[int, int]:
+    if (
+        not isinstance(shape, Sequence)
+        or len(shape) != 2
+        or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in shape)
+    ):
+        raise ValueError(f"shape must be (H, W) with two positive ints, got {shape!r}")
+    return int(shape[0]), int(shape[1])
+
+
+def _prepare_prefix(
+    prior: AutoregressivePrior, n: int, height: int, width: int, prefix: object, prefix_mask: object
+) -> tuple[Tensor | None, Tensor | None]:
+    """Validate ``prefix``/``prefix_mask`` and return them as full ``(n, C, H, W)`` tensors (or ``None``)."""
+    channels = prior.channels
+    if prefix is None:
+        if prefix_mask is not None:
+            raise ValueError("prefix_mask was given without prefix; pass the values to keep as prefix")
+        return None, None
+    prefix = checks.check_tensor(prefix, name="prefix", ndim=4)
+    checks.check_indices(prefix, num_categories=prior.num_categories, name="prefix")
+    if prefix_mask is None:
+        rows = prefix.shape[2]
+        if prefix.shape[0] != n or prefix.shape[1] != channels or prefix.shape[3] != width or rows > height:
+            raise ValueError(
+                f"prefix must have shape ({n}, {channels}, h0, {width}) with h0 <= {height} (the first rows to "
+                f"keep), or ({n}, {channels}, {height}, {width}) with a prefix_mask; got {tuple(prefix.shape)}"
+            )
+        full = torch.zeros(n, channels, height, width, dtype=torch.long, device=prefix.device)
+        full[:, :, :rows] = prefix
+        mask = torch.zeros(n, channels, height, width, dtype=torch.bool, device=prefix.device)
+        mask[:, :, :rows] = True
+        return full, mask
+    if tuple(prefix.shape) != (n, channels, height, width):
+        raise ValueError(
+            f"with a prefix_mask, prefix must have shape {(n, channels, height, width)}, got {tuple(prefix.shape)}"
+        )
+    prefix_mask = checks.check_tensor(prefix_mask, name="prefix_mask", ndim=4)
+    if prefix_mask.dtype != torch.bool:
+        raise TypeError(f"prefix_mask must be a bool tensor (True = keep), got {prefix_mask.dtype}")
+    if (
+        prefix_mask.shape[1] not in (1, channels)
+        or tuple(prefix_mask.shape[2:]) != (height, width)
+        or (prefix_mask.shape[0] != n)
+    ):
+        raise ValueError(
+            f"prefix_mask must have shape ({n}, 1 or {channels}, {height}, {width}), got {tuple(prefix_mask.shape)}"
+        )
+    return prefix.long(), prefix_mask.expand(n, channels, height, width)
+
+
+def sample(
+    prior: AutoregressivePrior,
+    n: int,
+    shape: Sequence[int],
+    cond: Tensor | None = None,
+    *,
+    prefix: Tensor | None = None,
+    prefix_mask: Tensor | None = None,
+    options: SamplingOptions | None = None,
+) -> Tensor:
+    """Draw ``n`` grids from ``prior``; see :meth:`vqgen.AutoregressivePrior.sample` for the arguments.
+
+    The loop runs under ``torch.inference_mode``; the result is an ordinary tensor (usable in autograd later).
+
+    Returns:
+        ``(n, C, H, W)`` int64 values in ``[0, K)``.
+    """
+    options = SamplingOptions.of(options)
+    checks.check_positive(n, name="n", integer=True)
+    height, width = _check_shape(shape)
+    prior.check_cond(cond, batch=n)
+    prefix, prefix_mask = _prepare_prefix(prior, n, height, width, prefix, prefix_mask)
+
+    device, generator = prior.device, options.generator
+    if generator is not None and generator.device.type != device.type:
+        raise ValueError(f"generator is on {generator.device}, but the prior is on {device}; create it there")
+    if cond is not None:
+        cond = cond.to(device)
+    x = torch.zeros(n, prior.channels, height, width, dtype=torch.long, device=device)
+    if prefix is not None:
+        prefix, prefix_mask = prefix.to(device), prefix_mask.to(device)
+        x = torch.where(prefix_mask, prefix, x)
+
+    with torch.inference_mode():
+        x = _sample_loop(prior, x, cond, prefix_mask, options)
+    return x.clone()  # outside inference mode: an ordinary tensor
+
+
+def _sample_loop(
+    prior: AutoregressivePrior, x: Tensor, cond: Tensor | None, prefix_mask: Tensor | None, options: SamplingOptions
+) -> Tensor:
+    """Fill ``x`` ``(n, C, H, W)`` in raster order (keeping it where ``prefix_mask``), in eval mode; returns it."""
+    height, width = x.shape[2:]
+    generator, method = options.generator, options.method
+    was_training = prior.training
+    prior.eval()
+    try:
+        stepper = prior.incremental(cond, (height, width)) if method == "cached" else NaiveStepper(prior, cond)
+        for i in tqdm(range(height), desc=f"sampling ({method})", disable=not options.progress, leave=False):
+            for j in range(width):
+                for c in range(prior.channels):
+                    logits = stepper.logits(x, i, j, c)
+                    logits = filter_logits(
+                        logits, temperature=options.temperature, top_k=options.top_k, top_p=options.top_p
+                    )
+                    values = draw(logits, generator)
+                    if prefix_mask is not None:
+                        values = torch.where(prefix_mask[:, c, i, j], x[:, c, i, j], values)
+                    x[:, c, i, j] = values
+    finally:
+        prior.train(was_training)
+    return x
