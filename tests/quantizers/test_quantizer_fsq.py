@@ -103,6 +103,20 @@ def test_bf16_autocast_computes_in_float32():
     assert torch.equal(out.codes, expected.codes)
 
 
+def test_a_module_cast_to_bf16_still_quantizes_in_float32():
+    levels = [300, 3]  # 299 is not a bf16 number: the grid constants must not be cast
+    reference = FiniteScalarQuantizer(levels=levels, dim=8)
+    rounded = {k: v.to(torch.bfloat16).float() for k, v in reference.state_dict().items()}
+    reference.load_state_dict(rounded)  # the weights a bf16 module holds, in float32
+    cast = FiniteScalarQuantizer(levels=levels, dim=8).to(torch.bfloat16)
+    cast.load_state_dict(rounded)
+    z = (torch.randn(4, 8, 6, 6) * 3).to(torch.bfloat16)
+    out = cast(z)
+    assert out.quantized.dtype == torch.bfloat16
+    assert torch.equal(out.codes, reference(z.float()).codes)
+    assert int(out.codes.max()) < cast.num_codes
+
+
 def test_matches_vector_quantize_pytorch():
     vqp = pytest.importorskip("vector_quantize_pytorch")
     levels = [8, 5, 5, 5]

@@ -82,7 +82,8 @@ class FiniteScalarQuantizer(Quantizer):
         self.levels = tuple(levels)
         basis = [math.prod(levels[:i]) for i in range(len(levels))]  # (d,): Π_{j<i} L_j
         # Constants of the grid, derived from the config: not saved, so a checkpoint holds only learned weights.
-        self.register_buffer("_levels", torch.tensor(levels, dtype=torch.float32), persistent=False)
+        # Integer buffers, so that casting the module (.half()) cannot round them.
+        self.register_buffer("_levels", torch.tensor(levels, dtype=torch.long), persistent=False)
         self.register_buffer("_basis", torch.tensor(basis, dtype=torch.long), persistent=False)
         self.project_in = self.project_out = None
         if self._dim != len(levels):
@@ -124,7 +125,8 @@ class FiniteScalarQuantizer(Quantizer):
             if not bool(torch.isfinite(flat.sum())):  # NaN or inf reaches the sum: one reduction, not a mask
                 checks.check_finite(z, name="z")
                 raise ValueError("projecting z onto the FSQ dimensions overflows float32; z holds huge values")
-            levels, half_width = self._levels, torch.div(self._levels, 2, rounding_mode="floor")  # (d,), (d,)
+            levels = self._levels.float()  # (d,)
+            half_width = torch.div(self._levels, 2, rounding_mode="floor").float()  # (d,)
             half_l = (levels - 1) * (1 + _EPS) / 2
             offset = (levels % 2 == 0).float() * 0.5  # 0.5 for even L: the integers in range are −L/2 … L/2 − 1
             bounded = torch.tanh(flat + torch.atanh(offset / half_l)) * half_l - offset  # (N, d)
@@ -154,9 +156,8 @@ class FiniteScalarQuantizer(Quantizer):
         """
         checks.check_tensor(codes, name="codes", min_ndim=1)
         checks.check_indices(codes, num_categories=self.num_codes, name="codes")
-        levels = self._levels.long()  # (d,)
-        digits = torch.div(codes.long().unsqueeze(-1), self._basis, rounding_mode="floor") % levels  # (B, *spatial, d)
-        half_width = torch.div(levels, 2, rounding_mode="floor")
+        digits = torch.div(codes.long().unsqueeze(-1), self._basis, rounding_mode="floor") % self._levels  # (..., d)
+        half_width = torch.div(self._levels, 2, rounding_mode="floor")
         vectors = (digits - half_width).float() / half_width  # (B, *spatial, d) in [−1, 1]
         if self.project_out is not None:
             vectors = self._linear(self.project_out, vectors)  # (B, *spatial, D)
