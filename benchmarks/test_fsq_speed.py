@@ -13,13 +13,19 @@ that pytest-benchmark groups apart:
 
 Before timing, the codes and quantized outputs of both are checked to be identical. The run ends with a "benchmark
 summary" section giving, per setting, both medians (and minima) and the ratio ``vector-quantize-pytorch median /
-vqgen median`` (above 1: vqgen is faster). The machine may be shared and noisy: compare ratios within one run.
+vqgen median`` (above 1: vqgen is faster). pytest-benchmark times one contestant after the other, so on a shared
+machine a change of load between them skews that ratio; the summary therefore also times ``INTERLEAVED`` steps of
+each, alternating (vqgen, reference, vqgen, ...), and reports the ratio of those medians, which load drift affects
+alike.
 
 Note that vqgen's step does work the reference does not: it checks ``z`` for NaN/inf and computes the perplexity and
 codebook usage of the batch (a ``bincount`` over K codes).
 """
 
 from __future__ import annotations
+
+import statistics
+import time
 
 import pytest
 import torch
@@ -28,7 +34,8 @@ import vqgen
 
 LEVELS = [8, 5, 5, 5]
 DIMS = (4, 64)
-ROUNDS = 7
+ROUNDS = 15
+INTERLEAVED = 30
 
 _medians: dict[tuple[int, str], float] = {}
 _minima: dict[tuple[int, str], float] = {}
@@ -90,3 +97,25 @@ def test_fsq_speed_summary(benchmark, summary_line):
         times = ", ".join(f"{n} {1e3 * _medians[d, n]:.2f} ({1e3 * _minima[d, n]:.2f})" for n in ("vqp", "vqgen"))
         ratio = _medians[d, "vqp"] / _medians[d, "vqgen"]
         summary_line(f"D={d}: {times}; vector-quantize-pytorch / vqgen (median ratio) {ratio:.2f}x")
+        alternate = _interleaved(d)
+        summary_line(
+            f"D={d}, {INTERLEAVED} interleaved steps each: vqp {alternate['vqp']:.2f} ms, vqgen "
+            f"{alternate['vqgen']:.2f} ms (medians); vector-quantize-pytorch / vqgen "
+            f"{alternate['vqp'] / alternate['vqgen']:.2f}x"
+        )
+
+
+def _interleaved(dim: int) -> dict[str, float]:
+    """Median ms of ``INTERLEAVED`` steps of each contestant, run alternately on the same input."""
+    ours, reference = _pair(dim)
+    z = torch.randn(16, dim, 32, 32, generator=torch.Generator().manual_seed(0)) * 2
+    steps = {"vqgen": _step("vqgen", ours, z), "vqp": _step("vqp", reference, z)}
+    times: dict[str, list[float]] = {name: [] for name in steps}
+    for step in steps.values():  # warm-up
+        step()
+    for _ in range(INTERLEAVED):
+        for name, step in steps.items():
+            started = time.perf_counter()
+            step()
+            times[name].append(time.perf_counter() - started)
+    return {name: 1e3 * statistics.median(values) for name, values in times.items()}
