@@ -56,6 +56,18 @@ def test_bound_keeps_every_value_on_the_grid():
     assert int(out.codes.min()) == 0 and int(out.codes.max()) == quantizer.num_codes - 1
 
 
+def test_huge_finite_values_are_bounded_not_rejected():
+    quantizer = FiniteScalarQuantizer(levels=[8, 5])
+    z = torch.full((4096, 2), 3e37)  # finite, but their sum overflows float32
+    z[::2] *= -1
+    out = quantizer(z)
+    assert set(out.codes.tolist()) == {0, quantizer.num_codes - 1}  # the two extreme grid points
+    projected = FiniteScalarQuantizer(levels=[8, 5], dim=4)
+    torch.nn.init.ones_(projected.project_in.weight)
+    with pytest.raises(ValueError, match="projected onto the FSQ dimensions"):
+        projected(torch.full((2, 4), 3e38))  # 4 · 3e38 overflows float32
+
+
 def test_gradient_is_the_bounds_derivative_and_losses_are_zero():
     levels = torch.tensor([8.0, 5.0])
     quantizer = FiniteScalarQuantizer(levels=[8, 5])

@@ -124,7 +124,8 @@ class FiniteScalarQuantizer(Quantizer):
                 flat = self._linear(self.project_in, flat)  # (N, d)
             if not bool(torch.isfinite(flat.sum())):  # NaN or inf reaches the sum: one reduction, not a mask
                 checks.check_finite(z, name="z")
-                raise ValueError("projecting z onto the FSQ dimensions overflows float32; z holds huge values")
+                # z is finite: either the projection overflowed, or only the sum did (then carry on: tanh bounds it).
+                checks.check_finite(flat, name="z projected onto the FSQ dimensions (z holds huge values)")
             levels = self._levels.float()  # (d,)
             half_width = torch.div(self._levels, 2, rounding_mode="floor").float()  # (d,)
             half_l = (levels - 1) * (1 + _EPS) / 2
