@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 import vqgen
-from vqgen.persistence import CONFIG_NAME, WEIGHTS_NAME
+from vqgen.persistence import CONFIG_NAME, WEIGHTS_NAME, CheckpointWarning, config_digest
 
 
 @vqgen.register("model", "_test_pair")
@@ -31,6 +31,20 @@ class _Leaf(vqgen.Component):
         if tied:
             self.b.weight = self.a.weight
         self.register_buffer("steps", torch.zeros((), dtype=torch.long))
+
+
+def _edit_config(directory, change, *, checksums: str = "restamp") -> None:
+    """Apply ``change(config)`` to ``config.json``; then ``restamp`` its config_sha256 (as a newer vqgen writing the
+    file would), ``keep`` the stale one, or ``drop`` both checksums (a checkpoint written before they existed)."""
+    path = directory / CONFIG_NAME
+    config = json.loads(path.read_text())
+    change(config)
+    if checksums == "restamp":
+        config["config_sha256"] = config_digest(config)
+    elif checksums == "drop":
+        config.pop("config_sha256", None)
+        config.pop("weights_sha256", None)
+    path.write_text(json.dumps(config, indent=2))
 
 
 def _assert_same_state(x: nn.Module, y: nn.Module) -> None:
@@ -84,9 +98,7 @@ def test_wrong_class_in_from_pretrained(tmp_path):
 
 def test_weights_of_another_config_name_the_tensors(tmp_path):
     _Leaf(width=4).save_pretrained(tmp_path)
-    config = json.loads((tmp_path / CONFIG_NAME).read_text())
-    config["config"]["width"] = 8
-    (tmp_path / CONFIG_NAME).write_text(json.dumps(config))
+    _edit_config(tmp_path, lambda config: config["config"].update(width=8))
     with pytest.raises(ValueError, match=r"(?s)do not fit.*a\.weight: checkpoint \(4, 4\) vs model \(8, 8\)"):
         vqgen.from_pretrained(tmp_path)
 
@@ -95,11 +107,12 @@ def test_missing_and_unexpected_tensors_are_named(tmp_path):
     _Leaf().save_pretrained(tmp_path)
     other = tmp_path / "other"
     _Pair(first=_Leaf(), second=_Leaf()).save_pretrained(other)
-    (tmp_path / WEIGHTS_NAME).replace(tmp_path / "x")
     (other / WEIGHTS_NAME).replace(tmp_path / WEIGHTS_NAME)
-    (tmp_path / "x").unlink()
+    with pytest.raises(ValueError, match=r"model\.safetensors does not match the weights_sha256 in .*config\.json"):
+        vqgen.from_pretrained(tmp_path)
+    _edit_config(tmp_path, lambda config: None, checksums="drop")  # without checksums, the strict load names them
     expected = r"(?s)missing from the checkpoint: \['a.bias'.*not in the model: \['first.a.bias'"
-    with pytest.raises(ValueError, match=expected):
+    with pytest.warns(CheckpointWarning, match="no config_sha256"), pytest.raises(ValueError, match=expected):
         vqgen.from_pretrained(tmp_path)
 
 
@@ -144,12 +157,82 @@ def test_corrupt_or_foreign_config(tmp_path):
         vqgen.from_pretrained(tmp_path)
 
 
-def test_unknown_config_key_in_checkpoint(tmp_path):
+def test_unknown_config_key_in_checkpoint_warns_and_is_ignored(tmp_path):
+    leaf = _Leaf(width=3)
+    leaf.save_pretrained(tmp_path)
+    _edit_config(tmp_path, lambda config: config["config"].update(depth=3))  # an option of a newer vqgen
+    with pytest.warns(CheckpointWarning, match=r"_test_leaf' at the top level takes no \['depth'\].*newer"):
+        loaded = vqgen.from_pretrained(tmp_path)
+    assert loaded.config == leaf.config
+    _assert_same_state(leaf, loaded)
+
+
+def test_unknown_keys_in_nested_components_and_at_the_top_warn(tmp_path):
+    pair = _Pair(first=_Leaf(width=3), second=_Leaf(width=2))
+    pair.save_pretrained(tmp_path)
+
+    def newer(config):
+        config["config"]["second"]["config"]["dropout"] = 0.1
+        config["license"] = "MIT"
+
+    _edit_config(tmp_path, newer)
+    with pytest.warns(CheckpointWarning) as record:
+        loaded = vqgen.from_pretrained(tmp_path)
+    messages = [str(w.message) for w in record]
+    assert any("['license']" in m and CONFIG_NAME in m for m in messages), messages
+    assert any("_test_leaf' at config['second'] takes no ['dropout']" in m for m in messages), messages
+    _assert_same_state(pair, loaded)
+
+
+def test_newer_format_version_is_still_refused(tmp_path):
     _Leaf().save_pretrained(tmp_path)
-    config = json.loads((tmp_path / CONFIG_NAME).read_text())
-    config["config"]["depth"] = 3
-    (tmp_path / CONFIG_NAME).write_text(json.dumps(config))
-    with pytest.raises(TypeError, match=r"unknown config keys \['depth'\]"):
+    _edit_config(tmp_path, lambda config: config.update(format_version=2, new_section={}))
+    with pytest.raises(ValueError, match=r"config\.json has checkpoint format 2, but this vqgen .* reads format 1"):
+        vqgen.from_pretrained(tmp_path)
+    _edit_config(tmp_path, lambda config: config.update(format_version="1"))
+    with pytest.raises(ValueError, match="checkpoint format '1'"):
+        vqgen.from_pretrained(tmp_path)
+
+
+def test_hand_edit_is_detected_and_accepted_once_the_checksum_line_is_deleted(tmp_path):
+    _Leaf(width=4).save_pretrained(tmp_path)
+    _edit_config(tmp_path, lambda config: config["config"].update(tied=True), checksums="keep")
+    with pytest.raises(ValueError, match=r"config\.json does not match its config_sha256.*delete the 'config_sha256'"):
+        vqgen.from_pretrained(tmp_path)
+    _edit_config(tmp_path, lambda config: config.pop("config_sha256"), checksums="keep")
+    with pytest.warns(CheckpointWarning, match="no config_sha256"):
+        loaded = vqgen.from_pretrained(tmp_path)
+    assert loaded.config["tied"] is True and loaded.a.weight is loaded.b.weight
+
+
+def test_save_is_atomic_and_leaves_no_temporary_files(tmp_path, monkeypatch):
+    _Leaf(width=4).save_pretrained(tmp_path)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+
+    def crash(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(json, "dumps", crash)  # the save dies after writing the weights, before the config
+    with pytest.raises(OSError, match="disk full"):
+        _Leaf(width=4).save_pretrained(tmp_path)
+    monkeypatch.undo()
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before  # the old checkpoint, untouched
+    vqgen.from_pretrained(tmp_path)
+
+
+def test_integer_weights_are_not_converted_from_floats(tmp_path):
+    from safetensors.torch import save_file
+
+    leaf = _Leaf()
+    leaf.save_pretrained(tmp_path)
+    state = {k: v.clone() for k, v in leaf.state_dict().items()}
+    state["steps"] = state["steps"].double()
+    save_file(state, str(tmp_path / WEIGHTS_NAME))
+    _edit_config(tmp_path, lambda config: None, checksums="drop")
+    with (
+        pytest.warns(CheckpointWarning),
+        pytest.raises(ValueError, match=r"dtype mismatches: steps: checkpoint torch\.float64 vs model torch\.int64"),
+    ):
         vqgen.from_pretrained(tmp_path)
 
 

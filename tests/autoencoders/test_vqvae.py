@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
 
 import pytest
 import torch
@@ -13,12 +14,20 @@ from vqgen.autoencoders import VQVAE, VQVAEOutput
 TINY = {"hidden_channels": 8, "residual_channels": 4, "num_downsamples": 1}
 
 
+def _quantizer(name: str, *, dim: int, num_codes: int) -> vqgen.Quantizer:
+    """``num_codes`` where the quantizer takes it; otherwise (FSQ: K is implied by its levels) its tiny config."""
+    cls = vqgen.registry("quantizer").get(name)
+    if "num_codes" in inspect.signature(cls.__init__).parameters:
+        return vqgen.build("quantizer", name, num_codes=num_codes, dim=dim)
+    return vqgen.build("quantizer", name, **{**cls.tiny_config(), "dim": dim})
+
+
 def _model(quantizer: str = "vq", *, dim: int = 4, channels: int = 1, num_codes: int = 16) -> VQVAE:
     return vqgen.build(
         "model",
         "vqvae",
         encoder=vqgen.build("encoder", "conv", in_channels=channels, latent_dim=dim, **TINY),
-        quantizer=vqgen.build("quantizer", quantizer, num_codes=num_codes, dim=dim),
+        quantizer=_quantizer(quantizer, dim=dim, num_codes=num_codes),
         decoder=vqgen.build("decoder", "conv", out_channels=channels, latent_dim=dim, **TINY),
     )
 
@@ -36,13 +45,19 @@ def test_forward_output(quantizer):
     assert int(out.codes.max()) < model.num_codes
     torch.testing.assert_close(out.reconstruction_loss, (out.reconstruction - x).square().mean())
     z = model.encoder(x)
-    expected_quantizer_loss = out.codebook_loss + model.quantizer.beta * out.commitment_loss
+    beta = getattr(model.quantizer, "beta", 0.0)  # quantizers without a commitment loss (FSQ) have no beta
+    expected_quantizer_loss = out.codebook_loss + beta * out.commitment_loss
     torch.testing.assert_close(out.loss, out.reconstruction_loss + expected_quantizer_loss)
     assert z.shape == (2, 4, 4, 4)
     assert 1 <= float(out.perplexity) <= model.num_codes and 0 < float(out.usage) <= 1
     out.loss.backward()
     assert model.encoder.to_latent.weight.grad is not None and model.decoder.from_latent.weight.grad is not None
-    assert (model.num_codes, model.latent_dim, model.in_channels, model.downsample) == (16, 4, 3, 2)
+    assert (model.num_codes, model.latent_dim, model.in_channels, model.downsample) == (
+        model.quantizer.num_codes,
+        4,
+        3,
+        2,
+    )
     assert model.code_shape((3, 8, 8)) == (4, 4)
 
 

@@ -1,7 +1,8 @@
 """Quantizers: map encoder outputs ``(B, D, *spatial)`` to the nearest of K codebook vectors (VQ-VAE, arXiv:1711.00937).
 
-Two are registered: ``"vq"`` (:class:`VectorQuantizer`, codebook learned by its loss) and ``"ema"``
-(:class:`EMAVectorQuantizer`, codebook learned by exponential moving averages). Build them by name::
+Three are registered: ``"vq"`` (:class:`VectorQuantizer`, codebook learned by its loss), ``"ema"``
+(:class:`EMAVectorQuantizer`, codebook learned by exponential moving averages) and ``"fsq"``
+(:class:`FiniteScalarQuantizer`, per-dimension rounding onto an implicit grid, arXiv:2309.15505). Build them by name::
 
     quantizer = vqgen.build("quantizer", "ema", num_codes=512, dim=64)
     out = quantizer(z)          # z (B, 64, h, w) -> out.quantized (B, 64, h, w), out.codes (B, h, w)
@@ -12,6 +13,7 @@ The shared pure helpers (nearest-code search, fused losses, statistics, k-means)
 
 from .base import CodebookQuantizer
 from .ema import EMAVectorQuantizer
+from .fsq import FiniteScalarQuantizer
 from .vq import VectorQuantizer
 
-__all__ = ["CodebookQuantizer", "EMAVectorQuantizer", "VectorQuantizer"]
+__all__ = ["CodebookQuantizer", "EMAVectorQuantizer", "FiniteScalarQuantizer", "VectorQuantizer"]

@@ -14,6 +14,7 @@ from ..distributed import all_reduce_sum_, broadcast_, is_distributed
 from ..interfaces import Quantizer, QuantizerOutput
 from ..metrics.codebook import code_statistics
 from .codebook import (
+    check_latents,
     flatten_latents,
     kmeans,
     nearest_code,
@@ -148,16 +149,7 @@ class CodebookQuantizer(Quantizer, abc.ABC):
     # ------------------------------------------------------------------------------------------ internals
 
     def _check_latents(self, z: object) -> None:
-        checks.check_tensor(z, name="z", min_ndim=2)
-        if not z.is_floating_point():
-            raise TypeError(f"z must be a floating-point tensor of encoder outputs, got {z.dtype}")
-        if z.shape[1] != self.dim:
-            raise ValueError(
-                f"z must have dim={self.dim} channels on axis 1 (B, D, *spatial), got {z.shape[1]} "
-                f"(shape {tuple(z.shape)}); the encoder's latent_dim must equal the quantizer's dim"
-            )
-        if z.numel() == 0:
-            raise ValueError(f"z must hold at least one vector, got shape {tuple(z.shape)}")
+        check_latents(z, self.dim)
 
     def _search_workspace(self, flat: Tensor) -> Tensor:
         """The scratch buffer of the nearest-code search, kept between calls (not saved; at most 64 MiB)."""

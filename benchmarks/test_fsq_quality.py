@@ -1,0 +1,174 @@
+"""Two-stage quality on real MNIST with each quantizer: ``fsq`` vs ``vq`` vs ``ema`` at the same budget.
+
+Run with::
+
+    pytest benchmarks/test_fsq_quality.py --benchmark-only -s
+
+Skipped when the MNIST files are absent from ``$VQGEN_DATA`` or ``../shared/data`` beside the repository. For each
+quantizer (``QUANTIZERS`` below), all with K = 64 codes (FSQ: levels ``[4, 4, 4]``) and everything else identical:
+
+1. stage 1: the same conv VQ-VAE (28x28 → 7x7 codes, D = 16), seed 0, ``VQVAE_STEPS`` steps of batch ``VQVAE_BATCH``,
+   Adam at ``VQVAE_LR``, on the first ``TRAIN`` training images; ``vq`` and ``ema`` with k-means initialisation and
+   dead-code restarts (FSQ has no codebook to initialise and no code can die);
+2. stage 2: the same ``gated_pixelcnn`` prior on the codes, seed 0, ``PRIOR_STEPS`` steps (or ``PRIOR_SECONDS``) of
+   batch ``PRIOR_BATCH``, Adam at ``PRIOR_LR``;
+3. :func:`vqgen.evaluation.evaluate_two_stage` on the first ``HELD_OUT`` test images with ONE FID classifier
+   (``CLASSIFIER_EPOCHS`` epochs on the first ``CLASSIFIER_TRAIN`` training images): held-out reconstruction MSE,
+   codebook usage and perplexity, held-out bits per code of the prior (and of the ``independent`` baseline, for
+   scale), and the classifier-feature FID of ``NUM_SAMPLES`` decoded samples.
+
+The default budget is deliberately small (a few CPU-minutes on a shared machine), so the figures compare the
+quantizers at an early point of training, not at convergence. ``results.json`` and sample grids go to
+``$VQGEN_BENCH_OUT/fsq-quality/`` (default ``<tmp>/vqgen-bench/fsq-quality/``). CPU, ``torch.set_num_threads(1)``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from vqgen import TwoStageModel
+from vqgen.classifier import train_classifier
+from vqgen.evaluation import evaluate_two_stage
+from vqgen.images import save_grid, to_uint8
+
+TRAIN, HELD_OUT, CLASSIFIER_TRAIN, CLASSIFIER_EPOCHS = 6_000, 1_000, 10_000, 1
+THREADS = 1
+ENCODER = {"name": "conv", "in_channels": 1, "hidden_channels": 32, "residual_channels": 16, "latent_dim": 16,
+           "num_downsamples": 2}  # fmt: skip
+QUANTIZERS = {
+    "vq": {"name": "vq", "num_codes": 64, "kmeans_init": True, "restart_after": 100},
+    "ema": {"name": "ema", "num_codes": 64, "kmeans_init": True, "restart_after": 100},
+    "fsq": {"name": "fsq", "levels": [4, 4, 4]},  # 64 codes; projections 16 → 3 → 16
+}
+PRIOR = {"name": "gated_pixelcnn", "hidden_channels": 32, "num_layers": 5, "head_channels": 64}
+VQVAE_STEPS, VQVAE_BATCH, VQVAE_LR = 400, 64, 1e-3
+PRIOR_STEPS, PRIOR_SECONDS, PRIOR_BATCH, PRIOR_LR = 400, 90.0, 64, 2e-3
+NUM_SAMPLES, GRID_SAMPLES = 500, 64
+
+RESULTS: dict[str, dict] = {}
+
+
+def _data_root() -> Path:
+    repo = Path(__file__).resolve().parents[1]
+    for candidate in (os.environ.get("VQGEN_DATA"), repo.parent / "shared" / "data"):
+        if candidate and (Path(candidate) / "mnist" / "t10k-images-idx3-ubyte.gz").is_file():
+            return Path(candidate)
+    pytest.skip("real mnist not found: set VQGEN_DATA to a folder holding mnist/")
+
+
+def _out_dir() -> Path:
+    root = os.environ.get("VQGEN_BENCH_OUT") or Path(tempfile.gettempdir()) / "vqgen-bench"
+    out = Path(root) / "fsq-quality"
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+@pytest.fixture(scope="module")
+def mnist():
+    """``(train, test, classifier)``: the data subsets and the one FID classifier every quantizer is scored with."""
+    from vqgen.data import from_arrays, load_dataset
+
+    root = _data_root()
+    full = load_dataset("mnist", split="train", root=root)
+    train = from_arrays(full.images[:TRAIN], full.labels[:TRAIN])
+    test_full = load_dataset("mnist", split="test", root=root)
+    test = from_arrays(test_full.images[:HELD_OUT], test_full.labels[:HELD_OUT])
+    previous = torch.get_num_threads()
+    torch.set_num_threads(THREADS)
+    try:
+        classifier = train_classifier(
+            full.images[:CLASSIFIER_TRAIN], full.labels[:CLASSIFIER_TRAIN], test=test, epochs=CLASSIFIER_EPOCHS,
+            seed=0, device="cpu",
+        )  # fmt: skip
+    finally:
+        torch.set_num_threads(previous)
+    return train, test, classifier
+
+
+def _run(name: str, train, test, classifier) -> dict:
+    torch.manual_seed(0)
+    model = TwoStageModel.from_config({"encoder": ENCODER, "quantizer": QUANTIZERS[name], "prior": PRIOR})
+    started = time.perf_counter()
+    model.fit_stage1(
+        train, epochs=100, max_steps=VQVAE_STEPS, batch_size=VQVAE_BATCH, lr=VQVAE_LR, seed=0, device="cpu",
+        progress=False,
+    )  # fmt: skip
+    stage1_seconds = time.perf_counter() - started
+    torch.manual_seed(0)
+    started = time.perf_counter()
+    history = model.fit_prior(
+        train, epochs=1_000, max_steps=PRIOR_STEPS, max_seconds=PRIOR_SECONDS, batch_size=PRIOR_BATCH, lr=PRIOR_LR,
+        seed=0, device="cpu", progress=False,
+    )  # fmt: skip
+    prior_seconds = time.perf_counter() - started
+    metrics = evaluate_two_stage(model, train, test, classifier=classifier.model, num_samples=NUM_SAMPLES, seed=0)
+    generator = torch.Generator().manual_seed(0)
+    save_grid(_out_dir() / f"samples-{name}.png", to_uint8(model.sample(GRID_SAMPLES, generator=generator)), scale=2)
+    return {
+        "num_codes": model.num_codes,
+        "stage1_seconds": stage1_seconds,
+        "prior_steps": history[-1]["step"],
+        "prior_seconds": prior_seconds,
+        "reconstruction_mse": metrics["stage1"]["reconstruction_mse"],
+        "perplexity": metrics["stage1"]["perplexity"],
+        "usage": metrics["stage1"]["usage"],
+        "bits_per_code": metrics["bits_per_code"]["prior"],
+        "bits_per_code_independent": metrics["bits_per_code"]["independent"],
+        "fid": metrics["fid_classifier"]["prior"],
+        "classifier_test_accuracy": metrics["classifier_test_accuracy"],
+    }
+
+
+@pytest.mark.parametrize("name", list(QUANTIZERS))
+def test_quantizer_quality(benchmark, mnist, name):
+    train, test, classifier = mnist
+
+    def run():
+        previous = torch.get_num_threads()
+        torch.set_num_threads(THREADS)
+        try:
+            RESULTS[name] = _run(name, train, test, classifier)
+        finally:
+            torch.set_num_threads(previous)
+
+    benchmark.pedantic(run, rounds=1, iterations=1)
+    benchmark.extra_info.update(RESULTS[name])
+    assert RESULTS[name]["bits_per_code"] < RESULTS[name]["bits_per_code_independent"], RESULTS[name]
+
+
+def test_quantizer_quality_summary(benchmark, summary_line, capsys):
+    benchmark.pedantic(lambda: None, rounds=1)  # a benchmark, so that --benchmark-only runs this test too
+    missing = [name for name in QUANTIZERS if name not in RESULTS]
+    if missing:
+        pytest.skip(f"run the whole file: no results for {missing}")
+    budget = {
+        "train_images": TRAIN, "held_out_images": HELD_OUT, "encoder": ENCODER, "quantizers": QUANTIZERS,
+        "prior": PRIOR, "vqvae_steps": VQVAE_STEPS, "vqvae_batch": VQVAE_BATCH, "vqvae_lr": VQVAE_LR,
+        "prior_steps": PRIOR_STEPS, "prior_seconds": PRIOR_SECONDS, "prior_batch": PRIOR_BATCH, "prior_lr": PRIOR_LR,
+        "classifier_train_images": CLASSIFIER_TRAIN, "classifier_epochs": CLASSIFIER_EPOCHS,
+        "num_samples": NUM_SAMPLES, "threads": THREADS,
+    }  # fmt: skip
+    (_out_dir() / "results.json").write_text(json.dumps({"budget": budget, "results": RESULTS}, indent=2) + "\n")
+    lines = [
+        f"MNIST, K = 64, {VQVAE_STEPS} VQ-VAE steps, gated_pixelcnn {PRIOR_STEPS} steps, FID over {NUM_SAMPLES} "
+        f"samples (classifier accuracy {RESULTS['vq']['classifier_test_accuracy']:.3f})",
+        f"{'quantizer':<10}{'recon MSE':>11}{'usage':>8}{'perplexity':>12}{'bits/code':>11}{'indep.':>8}"
+        f"{'FID':>8}{'stage1 s':>10}{'prior s':>9}",
+    ]
+    for name, r in RESULTS.items():
+        lines.append(
+            f"{name:<10}{r['reconstruction_mse']:>11.4f}{r['usage']:>8.0%}{r['perplexity']:>12.1f}"
+            f"{r['bits_per_code']:>11.3f}{r['bits_per_code_independent']:>8.3f}{r['fid']:>8.2f}"
+            f"{r['stage1_seconds']:>10.0f}{r['prior_seconds']:>9.0f}"
+        )
+    for line in lines:
+        summary_line(line)
+    with capsys.disabled():
+        print("\n" + "\n".join(lines) + f"\nresults.json and sample grids in {_out_dir()}")
