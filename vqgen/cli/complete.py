@@ -76,6 +76,8 @@ def run(args: argparse.Namespace) -> int:
     cond = test.labels[: args.n].to(device) if model.prior.num_classes is not None else None
     generator = torch.Generator(device).manual_seed(args.seed)
     completed = model.complete(images, mask, cond, temperature=args.temperature, generator=generator)
-    path = save_reconstructions(args.output, images * mask, completed.cpu(), scale=args.scale)
+    path = save_reconstructions(
+        args.output, images * mask, completed.cpu(), scale=args.scale, labels=("given", "completed")
+    )
     print(f"wrote {path}: {len(images)} inputs (top {args.keep:.0%} kept) above their completions")
     return 0
