@@ -133,6 +133,8 @@ def test_row_labels_and_captions(tmp_path):
     # row 0 of tiles at 6..30, its captions below, row 1 shifted down by one strip
     assert (captioned[6:30, 6:30] == 100).all() and _ink(captioned[30 : 30 + strip, 6:30]) > 0
     assert (captioned[6 + 30 + strip : 30 + 30 + strip, 6:30] == 100).all()
+    long = label_grid(bare, tile_shape=(8, 8), scale=3, captions=["automobile" * 3] * 4, ncols=2, padding=2)
+    assert _ink(long[30 : 30 + strip, 30:36]) == 0  # a long caption is cut at its tile's edge, not spilled over
     with pytest.raises(ValueError, match="row_labels must have one label per row of tiles \\(2\\), got 1"):
         label_grid(bare, tile_shape=(8, 8), row_labels=["x"])
     with pytest.raises(ValueError, match="captions need ncols"):

@@ -119,6 +119,15 @@ def _text_width(text: str, font) -> int:
     return int(math.ceil(right - left))
 
 
+def _fit(text: str, width: int, font) -> str:
+    """``text`` cut at the end (marked with ``.``) until it is at most ``width`` pixels wide."""
+    if _text_width(text, font) <= width:
+        return text
+    while len(text) > 1 and _text_width(text + ".", font) > width:
+        text = text[:-1]
+    return text + "."
+
+
 def _strip(width: int, height: int, channels: int, pad_value: int) -> np.ndarray:
     return np.full((height, width) + ((3,) if channels == 3 else ()), pad_value, np.uint8)
 
@@ -153,7 +162,8 @@ def label_grid(
         scale: enlarge each pixel to ``scale x scale`` (nearest neighbour) before labelling.
         title: a line above the grid (e.g. ``"prior samples"``).
         row_labels: one label per row of tiles, written left of the row (e.g. ``"originals"``).
-        captions: one caption per tile (row-major, e.g. class names), written under it; needs ``ncols``.
+        captions: one caption per tile (row-major, e.g. class names), written under it (cut to the tile's
+            width); needs ``ncols``.
         ncols: tiles per row of the grid (only for ``captions``).
         pad_value: grey level of the label strips.
 
@@ -180,7 +190,8 @@ def label_grid(
         for row, cut in enumerate(cuts):
             parts += [grid[(cuts[row - 1] if row else 0) : cut], _strip(grid.shape[1], strip, channels, pad_value)]
             for col, caption in enumerate(captions[row * ncols : (row + 1) * ncols]):
-                texts.append(((padding + col * (width + padding)) * scale + 1, cut + row * strip + 3, str(caption)))
+                x, text = (padding + col * (width + padding)) * scale + 1, _fit(str(caption), width * scale - 2, font)
+                texts.append((x, cut + row * strip + 3, text))
         parts.append(grid[cuts[-1] :])
         grid = np.concatenate(parts)
         row_tops = [top + row * (pitch + strip) for row in range(rows)]
