@@ -40,7 +40,7 @@ docs: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check vqgen tests benchmarks
+	$(BIN)/ruff format --check vqgen tests benchmarks scripts
 
 clean:
 	rm -rf $(VENV) site .pytest_cache .benchmarks
