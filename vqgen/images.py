@@ -338,9 +338,22 @@ def make_panels(
     return np.concatenate(parts[:-1], axis=1)
 
 
-def save_panels(path: str | Path, panels: Mapping[str, Tensor], **kwargs) -> Path:
-    """Save ``make_panels`` ``(panels, **kwargs)`` as a PNG; returns the path."""
-    return save_png(path, make_panels(panels, **kwargs))
+def save_panels(
+    path: str | Path,
+    panels: Mapping[str, Tensor],
+    *,
+    ncols: int = 8,
+    padding: int = 2,
+    pad_value: int = 255,
+    scale: int | None = None,
+    gap: int = 12,
+    captions: Mapping[str, Sequence[str]] | None = None,
+) -> Path:
+    """Save titled grids side by side as one PNG (see ``make_panels`` for the arguments); returns the path."""
+    canvas = make_panels(
+        panels, ncols=ncols, padding=padding, pad_value=pad_value, scale=scale, gap=gap, captions=captions
+    )
+    return save_png(path, canvas)
 
 
 def save_reconstructions(
