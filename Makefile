@@ -32,7 +32,7 @@ bench-data: $(STAMP)  ## rerun the charted benchmarks, writing docs/data/*.json 
 		benchmarks/test_quantizer_speed.py benchmarks/test_prior_quality.py benchmarks/test_two_stage_quality.py \
 		--benchmark-only -p no:cacheprovider
 
-figures: $(STAMP)  ## regenerate every picture of the README and docs (fixed seeds; reads $$VQGEN_DATA, about 10 min)
+figures: $(STAMP)  ## regenerate every picture of the README and docs (fixed seeds; reads $$VQGEN_DATA; 34 min on a busy 2-core machine)
 	$(BIN)/python scripts/make_figures.py
 
 docs: $(STAMP)
