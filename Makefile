@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test slow bench docs lint clean
+.PHONY: setup demo test slow bench bench-data figures docs lint clean
 
 # torch is pinned through constraints.txt: a fresh machine gets the local CPU wheel, never a CUDA build.
 $(STAMP): pyproject.toml constraints.txt
@@ -26,12 +26,21 @@ slow: $(STAMP)  ## the quality tests on real data
 bench: $(STAMP)  ## speed, NLL and FID benchmarks
 	$(BIN)/python -m pytest benchmarks/ --benchmark-only
 
+# The benchmarks whose JSON feeds the charts of docs/benchmarks.md; run on a quiet machine (check `uptime`).
+bench-data: $(STAMP)  ## rerun the charted benchmarks, writing docs/data/*.json (needs $$VQGEN_DATA for the quality ones)
+	VQGEN_BENCH_JSON=docs/data $(BIN)/python -m pytest benchmarks/test_sampling_speed.py \
+		benchmarks/test_quantizer_speed.py benchmarks/test_prior_quality.py benchmarks/test_two_stage_quality.py \
+		--benchmark-only -p no:cacheprovider
+
+figures: $(STAMP)  ## regenerate every picture of the README and docs (fixed seeds; reads $$VQGEN_DATA; 34 min on a busy 2-core machine)
+	$(BIN)/python scripts/make_figures.py
+
 docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check vqgen tests benchmarks
+	$(BIN)/ruff format --check vqgen tests benchmarks scripts
 
 clean:
 	rm -rf $(VENV) site .pytest_cache .benchmarks

@@ -1,14 +1,56 @@
-"""Shared benchmark helpers: a ``summary_line`` fixture whose lines are printed at the end of the run.
+"""Shared benchmark helpers: a ``summary_line`` fixture and ``write_results``.
 
 Benchmarks report ratios measured in one run; ``summary_line("...")`` collects a line that appears in a
-"benchmark summary" section after pytest-benchmark's table, without ``-s``.
+"benchmark summary" section after pytest-benchmark's table, without ``-s``. ``write_results(name, results)`` writes
+the figures of a whole run as ``<name>.json`` with the command, machine and date, into ``$VQGEN_BENCH_JSON``
+(default ``$VQGEN_BENCH_OUT``, else ``<tmp>/vqgen-bench``); ``make bench-data`` points it at ``docs/data/``, from
+which ``scripts/make_figures.py`` draws the charts of ``docs/benchmarks.md``.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import platform
+import sys
+import tempfile
 from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
 
 import pytest
+import torch
+
+
+def machine() -> str:
+    """``"AMD EPYC, 2 torch threads, Linux, torch 2.x"``."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"{cpu}, {torch.get_num_threads()} torch threads, {platform.system()}, torch {torch.__version__}"
+
+
+def write_results(name: str, results: Any, **fields: Any) -> Path:
+    """Write ``{"benchmark", "command", "machine", "load_average", "date", **fields, "results"}`` as ``<name>.json``."""
+    root = os.environ.get("VQGEN_BENCH_JSON") or os.environ.get("VQGEN_BENCH_OUT")
+    folder = Path(root or Path(tempfile.gettempdir()) / "vqgen-bench")
+    folder.mkdir(parents=True, exist_ok=True)
+    record = {
+        "benchmark": name,
+        "command": " ".join(["pytest", *sys.argv[1:]]),
+        "machine": machine(),
+        "load_average": [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None,
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        **fields,
+        "results": results,
+    }
+    path = folder / f"{name}.json"
+    path.write_text(json.dumps(record, indent=2) + "\n")
+    return path
+
 
 _SUMMARY = pytest.StashKey[list]()
 

@@ -32,6 +32,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import write_results
 
 import vqgen
 from vqgen.images import save_grid
@@ -125,6 +126,8 @@ def test_expected_order(benchmark, capsys):
     budget = dict(train_images=TRAIN_IMAGES, eval_images=EVAL_IMAGES, batch=BATCH, lr=LR, max_steps=MAX_STEPS,
                   max_seconds=MAX_SECONDS, threads=2)  # fmt: skip
     (out / "results.json").write_text(json.dumps({"budget": budget, "results": RESULTS}, indent=2) + "\n")
+    rows = [{"prior": name, "bits_per_dim": r["eval_bits_per_dim"], **r} for name, r in RESULTS.items()]
+    write_results("prior-quality", rows, budget=f"{MAX_STEPS} Adam steps each", settings=budget)
     lines = [f"{'prior':<16}{'params':>9}{'steps':>7}{'train s':>9}{'test bits/dim':>15}{'sample s':>10}"]
     for name, r in RESULTS.items():
         lines.append(

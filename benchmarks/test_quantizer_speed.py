@@ -33,11 +33,13 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import write_results
 from einops import rearrange
 
 import vqgen
 
 SIZES = (512, 4096)
+NAMES = ("plain", "vq", "ema", "vqp")  # vqp: vector-quantize-pytorch
 SHAPE = (16, 64, 32, 32)  # (B, D, H, W): 16,384 vectors of D = 64
 BETA = 0.25
 ROUNDS = 5
@@ -132,7 +134,7 @@ def _check_codes(name: str, codes: torch.Tensor, expected: torch.Tensor, z: torc
 
 
 @pytest.mark.parametrize("k", SIZES)
-@pytest.mark.parametrize("name", ["plain", "vq", "ema", "vqp"])
+@pytest.mark.parametrize("name", NAMES)
 def test_quantizer_speed(benchmark, inputs, name, k):
     z, codebook = inputs[k]
     if name == "plain":
@@ -178,4 +180,10 @@ def test_speed_goals(benchmark, summary_line):
         summary_line(f"K={k}: speed-up (median ratios) " + ", ".join(f"{key} {v:.2f}x" for key, v in ratios.items()))
         if ratios["plain/vq"] < GOAL_VS_PLAIN:
             failures.append(f"K={k}: vq only {ratios['plain/vq']:.2f}x faster than the plain reference")
+    records = [
+        {"codes": k, **{f"{n}_ms": 1e3 * _medians[k, n] for n in NAMES if (k, n) in _medians},
+         **{f"{n}_min_ms": 1e3 * _minima[k, n] for n in NAMES if (k, n) in _minima}}
+        for k in SIZES
+    ]  # fmt: skip
+    write_results("quantizer-speed", records, shape=list(SHAPE), rounds=ROUNDS, statistic="median of the rounds")
     assert not failures, "; ".join(failures)

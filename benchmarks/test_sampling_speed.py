@@ -43,6 +43,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import write_results
 
 import vqgen
 from vqgen.priors import NaiveStepper, draw, filter_logits
@@ -242,6 +243,17 @@ def summary() -> str:
     return "\n".join(lines)
 
 
+def _record(case: Case) -> dict:
+    """One case of ``RESULTS`` for the JSON file (the charts of docs/benchmarks.md read ``label``, ``*_s``)."""
+    k, channels = case.config["num_categories"], case.config.get("channels", 1)
+    size = "x".join(map(str, case.shape)) + (f"x{channels}" if channels > 1 else "")
+    r = RESULTS[case.name]
+    record = {"case": case.name, "label": f"{case.prior} {size}, K={k}, batch {case.batch}", "batch": case.batch}
+    record.update({f"{key.replace('-', '_')}{'' if 'mib' in key else '_s'}": value for key, value in r.items()})
+    record["naive_extrapolated_from_values"] = case.naive_values  # naive_s = fastest value x H*W*C
+    return record
+
+
 def test_speed_goals(benchmark, capsys):
     """Prints the summary table, then asserts the goals on ratios only (the machine is shared and noisy)."""
     benchmark.pedantic(lambda: None, rounds=1)  # a benchmark, so that --benchmark-only runs this test too
@@ -250,6 +262,7 @@ def test_speed_goals(benchmark, capsys):
         pytest.skip("run the whole module: the goals need the forward, cached and naive timings of the gated cases")
     with capsys.disabled():
         print("\n" + summary())
+    write_results("sampling-speed", [_record(case) for case in CASES if case.name in RESULTS], threads=THREADS)
     r = RESULTS
     assert r["gated-codes-7x7"]["cached"] <= 10 * r["gated-codes-7x7"]["forward"]
     assert r["gated-codes-16x16"]["cached"] <= 15 * r["gated-codes-16x16"]["forward"]

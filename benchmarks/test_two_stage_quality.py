@@ -35,6 +35,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import write_results
 
 from vqgen import TwoStageModel, build
 from vqgen.classifier import train_classifier
@@ -193,6 +194,8 @@ def test_two_stage_quality(benchmark, dataset, capsys, summary_line):
         summary_line(line)
     with capsys.disabled():
         print("\n" + table + f"\nPNGs and results.json in {_out_dir(dataset)}")
+    rows = {ds: {**r["priors"], **r["baselines"]} for ds, r in RESULTS.items()}  # dataset -> model -> figures
+    write_results("two-stage-quality", rows, budget=record["budget"])
     # Every prior must model the codes better than the per-position frequencies do.
     for name, p in record["priors"].items():
         assert p["bits_per_code"] < record["baselines"]["independent"]["bits_per_code"], (name, p)

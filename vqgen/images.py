@@ -1,27 +1,50 @@
-"""Image grids as PNG files (Pillow), e.g. originals above their reconstructions.
+"""Labelled image grids as PNG files (Pillow), e.g. originals above their reconstructions.
 
 Images are ``(N, C, H, W)`` tensors with ``C`` = 1 (grey) or 3 (colour), either uint8 in ``[0, 255]`` or float in
 ``[0, 1]`` (values outside are clamped, so raw decoder outputs can be passed directly)::
 
-    from vqgen.images import save_reconstructions
+    from vqgen.images import save_panels, save_reconstructions
     save_reconstructions("reconstructions.png", originals, model.reconstruct(originals), ncols=8)
+    save_panels("samples.png", {"prior samples": a, "uniform codes": b})
+
+Every PNG written here says what it shows: a title strip above the grid, a label left of each row, a caption under
+each tile, whichever are given (Pillow's default font, black on white). Small images are enlarged by default
+(nearest neighbour) until the grid is at least ``MIN_WIDTH`` pixels wide; the data pixels are only repeated,
+never resampled.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 from einops import rearrange
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 from torch import Tensor
 
 from . import checks
 
-__all__ = ["make_grid", "save_grid", "save_reconstructions", "to_uint8"]
+__all__ = [
+    "MIN_WIDTH",
+    "auto_scale",
+    "label_grid",
+    "make_grid",
+    "make_panels",
+    "save_grid",
+    "save_panels",
+    "save_png",
+    "save_reconstructions",
+    "to_uint8",
+]
+
+MIN_WIDTH = 400
+"""Default scaling enlarges a grid (by a whole factor, at most ``MAX_SCALE``) to at least this many pixels wide."""
+MAX_SCALE = 8
+FONT_SIZE = 14
+"""Pixel size of the label font; strips are ``FONT_SIZE + 8`` pixels high."""
 
 
 def to_uint8(images: Tensor) -> Tensor:
@@ -75,27 +98,262 @@ def make_grid(images: Tensor, *, ncols: int = 8, padding: int = 2, pad_value: in
     return canvas[..., 0] if channels == 1 else canvas
 
 
+def auto_scale(width: int, *, min_width: int = MIN_WIDTH) -> int:
+    """The smallest whole factor (1 to ``MAX_SCALE``) that enlarges ``width`` pixels to at least ``min_width``.
+
+    Eight 28x28 tiles (242 pixels with padding) get 2, eight 8x8 tiles get 5, anything ``>= min_width`` gets 1.
+    """
+    checks.check_positive(width, name="width", integer=True)
+    return max(1, min(MAX_SCALE, math.ceil(min_width / width)))
+
+
+def _font(size: int = FONT_SIZE) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:  # Pillow < 10.1: one fixed-size bitmap font
+        return ImageFont.load_default()
+
+
+def _text_width(text: str, font) -> int:
+    left, _, right, _ = font.getbbox(text)
+    return int(math.ceil(right - left))
+
+
+def _fit(text: str, width: int, font) -> str:
+    """``text`` cut at the end (marked with ``.``) until it is at most ``width`` pixels wide."""
+    if _text_width(text, font) <= width:
+        return text
+    while len(text) > 1 and _text_width(text + ".", font) > width:
+        text = text[:-1]
+    return text + "."
+
+
+def _strip(width: int, height: int, channels: int, pad_value: int) -> np.ndarray:
+    return np.full((height, width) + ((3,) if channels == 3 else ()), pad_value, np.uint8)
+
+
+def _draw(canvas: np.ndarray, texts: list[tuple[int, int, str]], font) -> np.ndarray:
+    """Write ``(x, y, text)`` items in black onto a copy of ``canvas``."""
+    image = Image.fromarray(canvas)
+    draw = ImageDraw.Draw(image)
+    for x, y, text in texts:
+        draw.text((x, y), text, fill=0 if canvas.ndim == 2 else (0, 0, 0), font=font)
+    return np.asarray(image).copy()
+
+
+def label_grid(
+    grid: np.ndarray,
+    *,
+    tile_shape: tuple[int, int],
+    padding: int = 2,
+    scale: int = 1,
+    title: str | None = None,
+    row_labels: Sequence[str] | None = None,
+    captions: Sequence[str] | None = None,
+    ncols: int | None = None,
+    pad_value: int = 255,
+) -> np.ndarray:
+    """Enlarge a grid from ``make_grid`` by ``scale`` and add its labels.
+
+    Args:
+        grid: ``(height, width)`` or ``(height, width, 3)`` uint8, as ``make_grid`` returns it.
+        tile_shape: ``(H, W)`` of one tile before scaling (to find the rows and tiles).
+        padding: the padding the grid was made with.
+        scale: enlarge each pixel to ``scale x scale`` (nearest neighbour) before labelling.
+        title: a line above the grid (e.g. ``"prior samples"``).
+        row_labels: one label per row of tiles, written left of the row (e.g. ``"originals"``).
+        captions: one caption per tile (row-major, e.g. class names), written under it (cut to the tile's
+            width); needs ``ncols``.
+        ncols: tiles per row of the grid (only for ``captions``).
+        pad_value: grey level of the label strips.
+
+    Returns:
+        The labelled uint8 array. Without labels it is the scaled grid; the tiles keep their pixels, only shifted
+        right by the row-label column and down by the title strip and the captions above them.
+    """
+    checks.check_positive(scale, name="scale", integer=True)
+    height, width = tile_shape
+    rows = (grid.shape[0] - padding) // (height + padding)
+    if row_labels is not None and len(row_labels) != rows:
+        raise ValueError(f"row_labels must have one label per row of tiles ({rows}), got {len(row_labels)}")
+    grid = grid.repeat(scale, axis=0).repeat(scale, axis=1)
+    pitch, top = (height + padding) * scale, padding * scale  # row of tiles r starts at top + r * pitch
+    channels = 3 if grid.ndim == 3 else 1
+    font, strip = _font(), FONT_SIZE + 8
+    texts: list[tuple[int, int, str]] = []
+    if captions is not None:
+        if ncols is None:
+            raise ValueError("captions need ncols, the number of tiles per row")
+        if len(captions) > rows * ncols:
+            raise ValueError(f"captions must have at most one caption per tile ({rows * ncols}), got {len(captions)}")
+        parts, cuts = [], [top + row * pitch + height * scale for row in range(rows)]  # under each row of tiles
+        for row, cut in enumerate(cuts):
+            parts += [grid[(cuts[row - 1] if row else 0) : cut], _strip(grid.shape[1], strip, channels, pad_value)]
+            for col, caption in enumerate(captions[row * ncols : (row + 1) * ncols]):
+                x, text = (padding + col * (width + padding)) * scale + 1, _fit(str(caption), width * scale - 2, font)
+                texts.append((x, cut + row * strip + 3, text))
+        parts.append(grid[cuts[-1] :])
+        grid = np.concatenate(parts)
+        row_tops = [top + row * (pitch + strip) for row in range(rows)]
+    else:
+        row_tops = [top + row * pitch for row in range(rows)]
+    grid = _draw(grid, texts, font) if texts else grid
+    if row_labels is not None:
+        label_width = max(_text_width(str(label), font) for label in row_labels) + 10
+        column = _strip(label_width, grid.shape[0], channels, pad_value)
+        row_height = height * scale
+        column = _draw(
+            column,
+            [(4, y + max(0, (row_height - FONT_SIZE) // 2), str(label)) for y, label in zip(row_tops, row_labels)],
+            font,
+        )
+        grid = np.concatenate([column, grid], axis=1)
+    if title is not None:
+        width_needed = _text_width(title, font) + 8
+        if width_needed > grid.shape[1]:  # widen a narrow grid so the title fits
+            extra = _strip(width_needed - grid.shape[1], grid.shape[0], channels, pad_value)
+            grid = np.concatenate([grid, extra], axis=1)
+        header = _draw(_strip(grid.shape[1], strip, channels, pad_value), [(4, 3, title)], font)
+        grid = np.concatenate([header, grid])
+    return grid
+
+
+def save_png(path: str | Path, array: np.ndarray) -> Path:
+    """Write a uint8 array ``(height, width)`` or ``(height, width, 3)`` as a PNG (parent folders created)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(array).save(path, format="PNG", optimize=True)
+    return path
+
+
+def _grid_and_labels(
+    images: Tensor,
+    *,
+    ncols: int,
+    padding: int,
+    pad_value: int,
+    scale: int | None,
+    title: str | None,
+    row_labels: Sequence[str] | None,
+    captions: Sequence[str] | None,
+) -> np.ndarray:
+    grid = make_grid(images, ncols=ncols, padding=padding, pad_value=pad_value)
+    if scale is None:
+        scale = auto_scale(grid.shape[1])
+    return label_grid(
+        grid,
+        tile_shape=tuple(images.shape[2:]),
+        padding=padding,
+        scale=scale,
+        title=title,
+        row_labels=row_labels,
+        captions=captions,
+        ncols=min(ncols, images.shape[0]),
+        pad_value=pad_value,
+    )
+
+
 def save_grid(
-    path: str | Path, images: Tensor, *, ncols: int = 8, padding: int = 2, pad_value: int = 255, scale: int = 1
+    path: str | Path,
+    images: Tensor,
+    *,
+    ncols: int = 8,
+    padding: int = 2,
+    pad_value: int = 255,
+    scale: int | None = None,
+    title: str | None = None,
+    row_labels: Sequence[str] | None = None,
+    captions: Sequence[str] | None = None,
 ) -> Path:
-    """Save images ``(N, C, H, W)`` as one PNG grid (see :func:`make_grid`); returns the path.
+    """Save images ``(N, C, H, W)`` as one labelled PNG grid (see :func:`make_grid`); returns the path.
 
     Args:
         path: the PNG file to write (parent folders are created).
         images: ``(N, C, H, W)`` uint8, or float in ``[0, 1]`` (clamped).
         ncols: images per row.
         padding: pixels between and around the tiles.
-        pad_value: grey level of the padding.
-        scale: enlarge each pixel to ``scale x scale`` (nearest neighbour), handy for 8x8 or 28x28 images.
+        pad_value: grey level of the padding and the label strips.
+        scale: enlarge each pixel to ``scale x scale`` (nearest neighbour); ``None`` picks the smallest factor that
+            makes the grid at least ``MIN_WIDTH`` pixels wide (see ``auto_scale``).
+        title: a line above the grid, e.g. ``"prior samples"``.
+        row_labels: one label per row of tiles, left of the row.
+        captions: one caption per image, under its tile (e.g. the class each sample was drawn for).
     """
-    grid = make_grid(images, ncols=ncols, padding=padding, pad_value=pad_value)
-    checks.check_positive(scale, name="scale", integer=True)
-    if scale > 1:
-        grid = grid.repeat(scale, axis=0).repeat(scale, axis=1)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(grid).save(path, format="PNG")
-    return path
+    grid = _grid_and_labels(
+        images, ncols=ncols, padding=padding, pad_value=pad_value, scale=scale, title=title, row_labels=row_labels,
+        captions=captions,
+    )  # fmt: skip
+    return save_png(path, grid)
+
+
+def make_panels(
+    panels: Mapping[str, Tensor],
+    *,
+    ncols: int = 8,
+    padding: int = 2,
+    pad_value: int = 255,
+    scale: int | None = None,
+    gap: int = 12,
+    captions: Mapping[str, Sequence[str]] | None = None,
+) -> np.ndarray:
+    """Grids of images side by side, each titled with its key, e.g. ``{"prior samples": x, "uniform codes": y}``.
+
+    Args:
+        panels: title → images ``(N, C, H, W)``; all with the same ``C``.
+        ncols: images per row in each panel.
+        padding: pixels between and around the tiles.
+        pad_value: grey level of the padding, the gaps and the label strips.
+        scale: as in ``save_grid``; ``None`` sizes the whole figure to at least ``MIN_WIDTH`` pixels.
+        gap: pixels (after scaling) between two panels.
+        captions: title → one caption per image of that panel.
+
+    Returns:
+        ``(height, width)`` or ``(height, width, 3)`` uint8.
+    """
+    if not panels:
+        raise ValueError("panels is empty: nothing to draw")
+    if scale is None:
+        width = sum(make_grid(images[:ncols], ncols=ncols, padding=padding).shape[1] for images in panels.values())
+        scale = auto_scale(width)
+    grids = [
+        _grid_and_labels(
+            images,
+            ncols=ncols,
+            padding=padding,
+            pad_value=pad_value,
+            scale=scale,
+            title=str(title),
+            row_labels=None,
+            captions=(captions or {}).get(title),
+        )  # fmt: skip
+        for title, images in panels.items()
+    ]
+    if len({g.ndim for g in grids}) > 1:
+        raise ValueError("panels must all be grey or all colour, got a mix")
+    height = max(g.shape[0] for g in grids)
+    parts: list[np.ndarray] = []
+    for grid in grids:
+        below = np.full((height - grid.shape[0], *grid.shape[1:]), pad_value, np.uint8)
+        parts += [np.concatenate([grid, below]), np.full((height, gap, *grid.shape[2:]), pad_value, np.uint8)]
+    return np.concatenate(parts[:-1], axis=1)
+
+
+def save_panels(
+    path: str | Path,
+    panels: Mapping[str, Tensor],
+    *,
+    ncols: int = 8,
+    padding: int = 2,
+    pad_value: int = 255,
+    scale: int | None = None,
+    gap: int = 12,
+    captions: Mapping[str, Sequence[str]] | None = None,
+) -> Path:
+    """Save titled grids side by side as one PNG (see ``make_panels`` for the arguments); returns the path."""
+    canvas = make_panels(
+        panels, ncols=ncols, padding=padding, pad_value=pad_value, scale=scale, gap=gap, captions=captions
+    )
+    return save_png(path, canvas)
 
 
 def save_reconstructions(
@@ -106,13 +364,16 @@ def save_reconstructions(
     ncols: int = 8,
     padding: int = 2,
     pad_value: int = 255,
-    scale: int = 1,
+    scale: int | None = None,
+    labels: Sequence[str] | None = None,
+    title: str | None = None,
 ) -> Path:
     """Save a PNG with each row of originals directly above the same images' reconstructions.
 
     With ``N`` images and ``ncols`` columns the grid has ``2 * ceil(N / ncols)`` rows of tiles: originals
     ``0..ncols-1``, their reconstructions, originals ``ncols..2*ncols-1``, and so on. Pass several reconstruction
-    tensors (a list) to stack more rows under each row of originals (e.g. two models compared).
+    tensors (a list) to stack more rows under each row of originals (e.g. two models compared). Each row is labelled
+    on the left with ``labels``.
 
     Args:
         path: the PNG file to write.
@@ -121,7 +382,11 @@ def save_reconstructions(
         ncols: images per row.
         padding: pixels between and around the tiles.
         pad_value: grey level of the padding and of blank tiles.
-        scale: enlarge each pixel to ``scale x scale``.
+        scale: enlarge each pixel to ``scale x scale``; ``None`` picks it as ``save_grid`` does.
+        labels: the row labels: one for the originals, then one per reconstruction tensor (e.g.
+            ``("masked", "completed")``); by default ``"originals"`` and ``"reconstructions"`` (numbered when there
+            are several).
+        title: an optional line above the grid.
     """
     originals = checks.check_tensor(originals, name="originals", ndim=4)
     others = [reconstructions] if isinstance(reconstructions, Tensor) else list(reconstructions)
@@ -131,9 +396,18 @@ def save_reconstructions(
             raise ValueError(
                 f"reconstructions must have the shape of originals {tuple(originals.shape)}, got {tuple(other.shape)}"
             )
+    if labels is None:
+        numbered = [f"reconstructions {i + 1}" for i in range(len(others))] if len(others) > 1 else ["reconstructions"]
+        labels = ["originals", *numbered]
+    labels = list(labels)
+    if len(labels) != 1 + len(others):
+        raise ValueError(
+            f"labels must name the originals and each of the {len(others)} reconstruction tensors "
+            f"({1 + len(others)} labels), got {labels!r}"
+        )
     checks.check_positive(ncols, name="ncols", integer=True)
     ncols = min(ncols, originals.shape[0])
-    rows = []
+    rows, row_labels = [], []
     for start in range(0, originals.shape[0], ncols):
         for block in [originals, *others]:
             chunk = to_uint8(block[start : start + ncols]).cpu()
@@ -141,4 +415,8 @@ def save_reconstructions(
                 blank = torch.full((ncols - chunk.shape[0], *chunk.shape[1:]), pad_value, dtype=torch.uint8)
                 chunk = torch.cat([chunk, blank])
             rows.append(chunk)
-    return save_grid(path, torch.cat(rows), ncols=ncols, padding=padding, pad_value=pad_value, scale=scale)
+        row_labels += labels
+    return save_grid(
+        path, torch.cat(rows), ncols=ncols, padding=padding, pad_value=pad_value, scale=scale, title=title,
+        row_labels=row_labels,
+    )  # fmt: skip

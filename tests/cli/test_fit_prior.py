@@ -10,6 +10,7 @@ import torch
 from PIL import Image
 
 import vqgen
+import vqgen.images
 from vqgen.cli import main
 
 TINY = ["--dataset", "digits", "--train-subset", "24", "--eval-subset", "8", "--batch-size", "8", "--no-progress"]
@@ -40,8 +41,8 @@ def test_sample_writes_a_png_grid(pixel_run, tmp_path, method, capsys):
     args = ["sample", str(pixel_run), "--n", "3", "--shape", "4", "5", "--seed", "3", "--method", method]
     assert main([*args, "--top-k", "20", "--temperature", "0.9", "--ncols", "3", "-o", str(png)]) == 0
     assert "wrote 3 samples" in capsys.readouterr().out
-    # 3 tiles of 5x4 pixels with 2-pixel padding.
-    assert Image.open(png).size == (3 * 7 + 2, 4 + 4)
+    # 3 tiles of 5x4 pixels with 2-pixel padding, enlarged 8x by default, under a title strip.
+    assert Image.open(png).size == (8 * (3 * 7 + 2), 8 * (4 + 4) + (vqgen.images.FONT_SIZE + 8))
 
 
 def test_cached_and_naive_sampling_give_the_same_picture(pixel_run, tmp_path):
@@ -69,7 +70,10 @@ def test_codes_from_a_vqvae_and_conditional_sampling(tmp_path, capsys):
     assert metrics["settings"]["metadata"]["codes_from"] == str((tmp_path / "vqvae").resolve())
     png = tmp_path / "threes.png"
     assert main(["sample", str(out), "--n", "2", "--label", "3", "-o", str(png)]) == 0
-    assert Image.open(png).size == (2 * 18 + 2, 18 + 2)  # decoded back to 16x16 images
+    assert Image.open(png).size == (
+        8 * (2 * 18 + 2),
+        8 * (18 + 2) + 2 * (vqgen.images.FONT_SIZE + 8),
+    )  # 16x16 images, title, classes
 
 
 def test_user_errors_exit_with_status_1(pixel_run, tmp_path, capsys):
@@ -107,4 +111,7 @@ def test_sample_a_two_stage_model(tmp_path, capsys):
     model.save_pretrained(tmp_path / "two-stage")
     png = tmp_path / "two-stage.png"
     assert main(["sample", str(tmp_path / "two-stage"), "--n", "2", "--ncols", "2", "-o", str(png)]) == 0
-    assert Image.open(png).size == (2 * 10 + 2, 10 + 2)  # two decoded 8x8 images
+    assert Image.open(png).size == (
+        8 * (2 * 10 + 2),
+        8 * (10 + 2) + (vqgen.images.FONT_SIZE + 8),
+    )  # two decoded 8x8 images, title

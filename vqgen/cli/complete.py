@@ -75,6 +75,8 @@ def run(args: argparse.Namespace) -> int:
     mask[: max(1, round(args.keep * images.shape[2]))] = True
     cond = test.labels[: args.n].to(device) if model.prior.num_classes is not None else None
     completed = model.complete(images, mask, cond, options=sampling_options(args, device))
-    path = save_reconstructions(args.output, images * mask, completed.cpu(), scale=args.scale)
+    path = save_reconstructions(
+        args.output, images * mask, completed.cpu(), scale=args.scale, labels=("given", "completed")
+    )
     print(f"wrote {path}: {len(images)} inputs (top {args.keep:.0%} kept) above their completions")
     return 0

@@ -20,9 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
-from PIL import Image
 
 from . import DefaultsHelpFormatter
 
@@ -104,28 +102,12 @@ def _preset(args: argparse.Namespace, channels: int) -> dict[str, Any]:
     return preset
 
 
-def _panels(path: Path, panels: list[torch.Tensor], *, ncols: int, scale: int, gap: int = 12) -> None:
-    """Save grids of images side by side, separated by a white gap (one panel per model)."""
-    from ..images import make_grid
-
-    grids = [make_grid(images, ncols=ncols) for images in panels]
-    height = max(g.shape[0] for g in grids)
-    shape = (height, gap) + grids[0].shape[2:]
-    parts: list[np.ndarray] = []
-    for grid in grids:
-        pad = np.full((height - grid.shape[0], *grid.shape[1:]), 255, np.uint8)
-        parts += [np.concatenate([grid, pad]), np.full(shape, 255, np.uint8)]
-    canvas = np.concatenate(parts[:-1], axis=1)
-    canvas = canvas.repeat(scale, axis=0).repeat(scale, axis=1)
-    Image.fromarray(canvas).save(path, format="PNG")
-
-
 def run(args: argparse.Namespace) -> int:
     """Train, evaluate and write the demo outputs; prints a short summary."""
     from .. import TwoStageModel, data
     from ..classifier import train_classifier
     from ..evaluation import baseline_priors, class_cycle, evaluate_two_stage
-    from ..images import save_reconstructions
+    from ..images import save_panels, save_reconstructions
     from ..training.common import resolve_device, seed_everything
 
     started = time.perf_counter()
@@ -160,13 +142,16 @@ def run(args: argparse.Namespace) -> int:
     baselines = baseline_priors(model, train)
     for name, prior in baselines.items():
         shown[name] = model.sample(n_show, prior=prior, generator=generator).cpu()
-    _panels(output / "samples.png", list(shown.values()), ncols=8, scale=3)
+    titles = {"prior": "prior samples", "independent": "independent codes", "uniform": "uniform codes"}
+    save_panels(output / "samples.png", {titles.get(k, k): v for k, v in shown.items()}, ncols=8, scale=3)
 
     mask = torch.zeros(test.images.shape[2:], dtype=torch.bool)
     mask[: mask.shape[0] // 2] = True
     halves = test.images[:16]
     completed = model.complete(halves, mask, test.labels[:16].to(device) if model.prior.num_classes else None)
-    save_reconstructions(output / "completions.png", halves * mask, completed.cpu(), scale=3)
+    save_reconstructions(
+        output / "completions.png", halves * mask, completed.cpu(), scale=3, labels=("given", "completed")
+    )
 
     classifier = train_classifier(train, test=test, seed=args.seed, progress=args.progress).model
     classifier.save_pretrained(output / "classifier")

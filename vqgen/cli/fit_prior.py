@@ -218,7 +218,13 @@ def run(args: argparse.Namespace) -> int:
         cond = torch.arange(args.num_samples, device=device) % train.num_classes if args.conditional else None
         generator = torch.Generator(device=device).manual_seed(args.seed)
         values = saved.sample(args.num_samples, tuple(train_grids.shape[2:]), cond, generator=generator)
-        save_grid(output / "samples.png", decode_samples(values, saved, vqvae), ncols=min(8, args.num_samples))
+        save_grid(
+            output / "samples.png",
+            decode_samples(values, saved, vqvae),
+            ncols=min(8, args.num_samples),
+            title="prior samples" if cond is None else "prior samples (class under each)",
+            captions=None if cond is None else [str(c) for c in cond.tolist()],
+        )
         written += " and samples.png"
     print(f"wrote {output}/{written}")
     return 0

@@ -61,7 +61,7 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--vqvae", metavar="DIR", help="VQ-VAE that decodes code samples (default: from metrics.json)")
     parser.add_argument("--device", help="cpu, cuda, ... (default: CUDA when available, else cpu)")
     parser.add_argument("--ncols", type=int, default=8, help="images per row of the grid")
-    parser.add_argument("--scale", type=int, default=1, help="enlarge each pixel to SCALE x SCALE")
+    parser.add_argument("--scale", type=int, help="enlarge each pixel to SCALE x SCALE (default: to >= 400 px wide)")
     parser.set_defaults(func=run)
 
 
@@ -154,6 +154,13 @@ def run(args: argparse.Namespace) -> int:
     elif args.label:
         raise ValueError(f"--label was given, but the prior in {checkpoint} is not class-conditional")
     values = prior.sample(args.n, tuple(int(s) for s in shape), cond, options=sampling_options(args, device))
-    path = save_grid(args.output, decode_samples(values, prior, vqvae), ncols=min(args.ncols, args.n), scale=args.scale)
+    path = save_grid(
+        args.output,
+        decode_samples(values, prior, vqvae),
+        ncols=min(args.ncols, args.n),
+        scale=args.scale,
+        title="samples (class under each)" if cond is not None else "samples",
+        captions=None if cond is None else [str(c) for c in cond.tolist()],
+    )
     print(f"wrote {args.n} samples to {path}")
     return 0

@@ -1,0 +1,381 @@
+"""Regenerate every picture of the README and the docs (``make figures``); nothing is drawn by hand.
+
+Run from the repository root::
+
+    python scripts/make_figures.py                  # everything: pictures of trained models, then the charts
+    python scripts/make_figures.py --only charts    # only the charts (seconds; reads docs/data/*.json)
+    python scripts/make_figures.py --only readme gallery --quick   # tiny budgets, to check the script itself
+
+``readme`` and ``gallery`` train small two-stage models through the public API
+(``TwoStageModel.from_config(...).fit(...)``) with fixed seeds on MNIST, Fashion-MNIST, the CIFAR-10 subset (read
+from ``$VQGEN_DATA``; a missing dataset is reported and skipped) and the offline ``digits``, then write labelled
+PNGs: prior samples beside samples of the ``independent`` and ``uniform`` baselines over the same codes, and
+completions of held-out images whose lower half was hidden. ``charts`` turns the benchmark results in
+``docs/data/*.json`` (written by ``benchmarks/``, see ``docs/benchmarks.md``) into matplotlib charts.
+
+Every figure carries a footer with the command that made it, the machine and the date. PNGs are stored with an
+adaptive palette (at most 256 colours), which keeps each one well under 200 KB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+import vqgen
+from vqgen import TwoStageModel
+from vqgen.data import DatasetNotFoundError
+from vqgen.evaluation import baseline_priors
+from vqgen.images import FONT_SIZE, label_grid, make_grid, make_panels
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "docs" / "images"
+DATA = ROOT / "docs" / "data"
+SEED = 0
+THREADS = 2
+MAX_BYTES = 200_000
+
+# Small models that train in about a minute each on two CPU threads. The code grids and codebook sizes follow the
+# demo presets (vqgen/cli/demo.py); the priors are class-conditional so each sample can be captioned with its class.
+CONV = {"name": "conv", "hidden_channels": 64, "residual_channels": 32, "latent_dim": 16}
+GATED = {"name": "gated_pixelcnn", "hidden_channels": 48, "num_layers": 6, "head_channels": 64, "num_classes": 10}
+MODELS = {
+    "digits": {
+        "title": "digits (8x8 scikit-learn digits at 16x16, offline)",
+        "config": {
+            "encoder": {**CONV, "num_downsamples": 1},  # 16x16 -> 8x8 codes
+            "quantizer": {"name": "ema", "num_codes": 32, "kmeans_init": True, "restart_after": 25},
+            "prior": GATED,
+        },
+        "train": None,  # all 1,442 training images
+        "stage1": {"epochs": 15},
+        "stage2": {"epochs": 15},
+    },
+    "mnist": {
+        "title": "MNIST",
+        "config": {
+            "encoder": {**CONV, "num_downsamples": 2},  # 28x28 -> 7x7 codes
+            "quantizer": {"name": "ema", "num_codes": 64, "kmeans_init": True},
+            "prior": GATED,
+        },
+        "train": 12_000,
+        "stage1": {"epochs": 100, "max_steps": 600},
+        "stage2": {"epochs": 100, "max_steps": 800},
+    },
+    "fashion-mnist": {
+        "title": "Fashion-MNIST",
+        "config": {
+            "encoder": {**CONV, "num_downsamples": 2},
+            "quantizer": {"name": "ema", "num_codes": 64, "kmeans_init": True},
+            "prior": GATED,
+        },
+        "train": 12_000,
+        "stage1": {"epochs": 100, "max_steps": 600},
+        "stage2": {"epochs": 100, "max_steps": 800},
+    },
+    "cifar10": {
+        "title": "CIFAR-10 (4,000-image subset)",
+        "config": {
+            "encoder": {**CONV, "num_downsamples": 2, "in_channels": 3, "latent_dim": 32},  # 32x32 -> 8x8 codes
+            "quantizer": {"name": "ema", "num_codes": 128, "kmeans_init": True},
+            "prior": GATED,
+        },
+        "train": None,
+        "stage1": {"epochs": 100, "max_steps": 600},
+        "stage2": {"epochs": 100, "max_steps": 800},
+    },
+}
+# Budgets are counted in steps, never in seconds, so that a run on a busy machine draws the same pictures.
+QUICK = {"stage1": {"epochs": 1, "max_steps": 5}, "stage2": {"epochs": 1, "max_steps": 5}}
+
+
+def machine() -> str:
+    """``"AMD EPYC, 2 torch threads, Linux"``: what the footer and the JSON say about the machine."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {torch.get_num_threads()} torch threads, {platform.system()}"
+
+
+def stamp(command: str) -> str:
+    today = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return f"{command} | {machine()} | {today}"
+
+
+def with_footer(canvas: np.ndarray, text: str) -> np.ndarray:
+    """``canvas`` above a strip that says how it was made (the title of an otherwise empty one-row grid)."""
+    channels = canvas.shape[2:] if canvas.ndim == 3 else ()
+    strip = label_grid(np.full((1, canvas.shape[1], *channels), 255, np.uint8), tile_shape=(1, 1), padding=0,
+                       title=text)  # fmt: skip
+    strip = strip[: FONT_SIZE + 8]
+    width = max(canvas.shape[1], strip.shape[1])
+    parts = [np.pad(p, [(0, 0), (0, width - p.shape[1])] + [(0, 0)] * len(channels), constant_values=255)
+             for p in (canvas, strip)]  # fmt: skip
+    return np.concatenate(parts)
+
+
+def stack(parts: list[np.ndarray], gap: int = 16) -> np.ndarray:
+    """Arrays one above the other, left-aligned, padded white; grey arrays are made RGB when any is colour."""
+    if any(p.ndim == 3 for p in parts):
+        parts = [np.repeat(p[..., None], 3, axis=2) if p.ndim == 2 else p for p in parts]
+    width = max(p.shape[1] for p in parts)
+    out = []
+    for p in parts:
+        pad = [(0, gap), (0, width - p.shape[1])] + [(0, 0)] * (p.ndim - 2)
+        out.append(np.pad(p, pad, constant_values=255))
+    return np.concatenate(out)[:-gap]
+
+
+def save_small_png(path: Path, canvas: np.ndarray) -> Path:
+    """Save with an adaptive palette (grey stays 8-bit grey); checks the size limit."""
+    image = Image.fromarray(canvas)
+    if image.mode == "RGB":
+        image = image.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.save(path, format="PNG", optimize=True)
+    size = path.stat().st_size
+    if size > MAX_BYTES:
+        raise RuntimeError(f"{path} is {size} bytes, over the {MAX_BYTES}-byte limit for committed figures")
+    print(f"wrote {path} ({size / 1000:.0f} KB, {canvas.shape[1]}x{canvas.shape[0]})")
+    return path
+
+
+def train(name: str, quick: bool) -> tuple[TwoStageModel, object, object]:
+    """Fit the model of ``MODELS[name]`` on its dataset; returns (model, train set, test set)."""
+    spec = MODELS[name]
+    train_set = vqgen.data.load_dataset(name, split="train")
+    test_set = vqgen.data.load_dataset(name, split="test")
+    if spec["train"]:
+        train_set = vqgen.data.from_arrays(train_set.images[: spec["train"]], train_set.labels[: spec["train"]],
+                                           class_names=train_set.class_names)  # fmt: skip
+    torch.manual_seed(SEED)
+    model = TwoStageModel.from_config(spec["config"])
+    common = {"seed": SEED, "progress": False}
+    stage1, stage2 = (QUICK["stage1"], QUICK["stage2"]) if quick else (spec["stage1"], spec["stage2"])
+    started = time.perf_counter()
+    model.fit(train_set, stage1={**stage1, **common}, stage2={**stage2, **common})
+    print(f"{name}: trained in {time.perf_counter() - started:.0f} s")
+    return model, train_set, test_set
+
+
+def class_names(dataset, labels: torch.Tensor) -> list[str]:
+    names = getattr(dataset, "class_names", None)
+    return [str(names[i]) if names else str(i) for i in labels.tolist()]
+
+
+def samples_figure(model: TwoStageModel, train_set, *, per_panel: int, ncols: int) -> np.ndarray:
+    """prior samples | independent codes | uniform codes, side by side; prior samples captioned with their class."""
+    cond = torch.arange(per_panel) % 10
+    generator = torch.Generator().manual_seed(SEED)
+    panels = {"prior samples": model.sample(per_panel, cond, generator=generator)}
+    for base, prior in baseline_priors(model, train_set).items():
+        panels[f"{base} codes"] = model.sample(per_panel, prior=prior, generator=generator)
+    captions = {"prior samples": class_names(train_set, cond)}
+    return make_panels(panels, ncols=ncols, captions=captions, scale=3 if panels["uniform codes"].shape[-1] <= 16
+                       else 2)  # fmt: skip
+
+
+def completions_figure(model: TwoStageModel, test_set, *, n: int) -> np.ndarray:
+    """Held-out images with the lower half hidden (row "given") above the model's completions."""
+    images, labels = test_set.images[:n], test_set.labels[:n]
+    mask = torch.zeros(images.shape[2:], dtype=torch.bool)
+    mask[: images.shape[2] // 2] = True  # keep the top half
+    generator = torch.Generator().manual_seed(SEED)
+    completed = model.complete(images, mask, labels, generator=generator)
+    rows = torch.cat([(images * mask).float() / 255, completed.cpu()])
+    grid = make_grid(rows, ncols=n)
+    scale = 3 if images.shape[-1] <= 16 else 2
+    return label_grid(grid, tile_shape=tuple(images.shape[2:]), scale=scale, row_labels=["given", "completed"],
+                      title="completions of held-out images (top half given)")  # fmt: skip
+
+
+def make_pictures(which: set[str], quick: bool) -> None:
+    command = "make figures (python scripts/make_figures.py" + (" --quick)" if quick else ")")
+    names = ["mnist", "fashion-mnist", "digits", "cifar10"] if "gallery" in which else ["mnist"]
+    for name in names:
+        try:
+            model, train_set, test_set = train(name, quick)
+        except DatasetNotFoundError as error:
+            print(f"skipping {name}: {error}", file=sys.stderr)
+            continue
+        samples = samples_figure(model, train_set, per_panel=20, ncols=5)
+        completions = completions_figure(model, test_set, n=10)
+        if name == "mnist" and "readme" in which:
+            readme = stack([samples, completions])
+            save_small_png(OUT / "readme.png", with_footer(readme, stamp(command)))
+        if "gallery" in which:
+            title = label_grid(np.full((1, 1), 255, np.uint8), tile_shape=(1, 1), padding=0,
+                               title=MODELS[name]["title"])[: FONT_SIZE + 8]  # fmt: skip
+            figure = stack([title, samples, completions], gap=4)
+            save_small_png(OUT / f"gallery-{name}.png", with_footer(figure, stamp(command)))
+
+
+# --- charts from the benchmark JSON -------------------------------------------------------------------------------
+
+
+def _load(name: str) -> dict | None:
+    path = DATA / f"{name}.json"
+    if not path.exists():
+        print(f"no {path}: skipping its chart", file=sys.stderr)
+        return None
+    return json.loads(path.read_text())
+
+
+def _footer(fig, record: dict) -> None:
+    text = f"data: {record['command']} | {record['machine']} | {record['date']}"
+    if record.get("source"):
+        text += f"\n{record['source']}"
+    fig.text(0.01, 0.01, text, fontsize=7, color="0.3", ha="left", va="bottom", wrap=True)
+
+
+def _save_chart(fig, name: str) -> None:
+    path = OUT / f"{name}.png"
+    fig.canvas.draw()
+    canvas = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    save_small_png(path, canvas)
+
+
+def chart_sampling(record: dict) -> None:
+    import matplotlib.pyplot as plt
+
+    cases = record["results"]
+    labels = [c["label"] for c in cases]
+    y = np.arange(len(cases))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 4), dpi=100, gridspec_kw={"width_ratios": [3, 2]})
+    for offset, key, colour in ((-0.2, "cached_s", "tab:blue"), (0.2, "naive_s", "tab:orange")):
+        left.barh(y + offset, [c[key] for c in cases], height=0.38, color=colour, label=key[:-2])
+    left.set_xscale("log")
+    left.set_xlim(right=max(c["naive_s"] for c in cases) * 30)  # room for the legend right of the bars
+    left.set_yticks(y, labels, fontsize=8)
+    left.invert_yaxis()
+    left.set_xlabel("seconds per batch (log scale)")
+    left.legend(loc="upper right", fontsize=8)
+    left.set_title("sampling time: cached vs naive", fontsize=10)
+    speedup = [c["naive_s"] / c["cached_s"] for c in cases]
+    right.barh(y, speedup, color="tab:green")
+    for yi, s in zip(y, speedup):
+        right.text(s, yi, f" {s:.0f}x", va="center", fontsize=8)
+    right.set_yticks(y, [""] * len(y))
+    right.invert_yaxis()
+    right.set_xlim(0, max(speedup) * 1.25)
+    right.set_xlabel("naive / cached")
+    right.set_title("speed-up of cached sampling", fontsize=10)
+    fig.tight_layout(rect=(0, 0.12, 1, 1))
+    _footer(fig, record)
+    _save_chart(fig, "chart-sampling")
+
+
+def chart_quantizer(record: dict) -> None:
+    import matplotlib.pyplot as plt
+
+    results = record["results"]
+    names = [("vector-quantize-pytorch", "vqp_ms"), ("plain addmm+argmin", "plain_ms"), ("vqgen vq", "vq_ms"),
+             ("vqgen ema", "ema_ms")]  # fmt: skip
+    fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
+    width = 0.8 / len(names)
+    x = np.arange(len(results))
+    for i, (label, key) in enumerate(names):
+        values = [r[key] for r in results]
+        bars = ax.bar(x + (i - 1.5) * width, values, width, label=label)
+        ax.bar_label(bars, [f"{v:.0f}" for v in values], fontsize=7)
+    ax.set_xticks(x, [f"K = {r['codes']}" for r in results])
+    ax.set_yscale("log")
+    ax.set_ylabel("ms per training step (log)")
+    ax.set_title(f"quantizer step, z {tuple(record['shape'])}: lower is faster", fontsize=10)
+    ax.set_ylim(top=max(r["vqp_ms"] for r in results) * 8)  # room for the legend above the bars
+    ax.legend(fontsize=8, ncols=2, loc="upper left")
+    fig.tight_layout(rect=(0, 0.15, 1, 1))
+    _footer(fig, record)
+    _save_chart(fig, "chart-quantizer")
+
+
+def chart_prior_quality(record: dict) -> None:
+    import matplotlib.pyplot as plt
+
+    rows = record["results"]
+    fig, ax = plt.subplots(figsize=(5, 3.6), dpi=100)
+    bars = ax.bar([r["prior"] for r in rows], [r["bits_per_dim"] for r in rows], color="tab:purple", width=0.6)
+    ax.bar_label(bars, [f"{r['bits_per_dim']:.3f}" for r in rows], fontsize=8)
+    ax.set_ylim(0, max(r["bits_per_dim"] for r in rows) * 1.15)
+    ax.set_ylabel("test bits/dim (lower is better)")
+    ax.set_title(f"pixel priors on MNIST, {record['budget']}", fontsize=10)
+    fig.tight_layout(rect=(0, 0.2, 1, 1))
+    _footer(fig, record)
+    _save_chart(fig, "chart-prior-quality")
+
+
+def chart_two_stage(record: dict) -> None:
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.8), dpi=100)
+    datasets = list(record["results"])
+    models = list(record["results"][datasets[0]])
+    width = 0.8 / len(datasets)
+    x = np.arange(len(models))
+    for ax, (metric, label) in zip(axes, (("bits_per_code", "held-out bits per code"), ("fid", "FID (classifier)"))):
+        for i, dataset in enumerate(datasets):
+            values = [record["results"][dataset][m][metric] for m in models]
+            bars = ax.bar(x + (i - (len(datasets) - 1) / 2) * width, values, width, label=dataset)
+            ax.bar_label(bars, [f"{v:.2f}" if metric == "bits_per_code" else f"{v:.1f}" for v in values], fontsize=6)
+        ax.set_xticks(x, models, fontsize=8)
+        ax.set_ylim(0, ax.get_ylim()[1] * 1.1)
+        ax.set_title(f"two-stage models: {label}, lower is better", fontsize=10)
+        ax.legend(fontsize=8, loc="upper left")
+    fig.tight_layout(rect=(0, 0.14, 1, 1))
+    _footer(fig, record)
+    _save_chart(fig, "chart-two-stage")
+
+
+def make_charts() -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    if (record := _load("sampling-speed")) is not None:
+        chart_sampling(record)
+    if (record := _load("quantizer-speed")) is not None:
+        chart_quantizer(record)
+    if (record := _load("prior-quality")) is not None:
+        chart_prior_quality(record)
+    if (record := _load("two-stage-quality")) is not None:
+        chart_two_stage(record)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", nargs="+", choices=["readme", "gallery", "charts"], default=None,
+                        help="which figures (default: all)")  # fmt: skip
+    parser.add_argument("--quick", action="store_true", help="a few training steps only: checks the script, ugly")
+    parser.add_argument("--out", type=Path, default=None, help="output folder (default: docs/images)")
+    args = parser.parse_args(argv)
+    global OUT
+    OUT = args.out or OUT
+    which = set(args.only or ["readme", "gallery", "charts"])
+    torch.set_num_threads(THREADS)
+    started = time.perf_counter()
+    if which & {"readme", "gallery"}:
+        make_pictures(which, args.quick)
+    if "charts" in which:
+        make_charts()
+    print(f"done in {time.perf_counter() - started:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
