@@ -185,6 +185,9 @@ def train(
     Returns:
         The per-epoch history: ``{"epoch", "step", "train": {...}, "eval": {...}, "train_seconds", "seconds"}``.
     """
+    wants_states = config.save_states or config.save_every is not None
+    if wants_states and not config.checkpoint_dir:
+        raise ValueError("save_states / save_every need checkpoint_dir: the directory to write training states to")
     ctx = setup(config.device, config.backend)
     _check_precision(config, ctx.device)
     device = ctx.device
@@ -235,9 +238,6 @@ def train(
         epoch_state = state["epoch_state"] if skip else None
         restore_rng(state["rng_rank"][ctx.rank])
         logger.info("resumed from %s at step %d (epoch %d, %d batches in)", state["path"], step, epoch, skip)
-    wants_states = config.save_states or config.save_every is not None
-    if wants_states and not config.checkpoint_dir:
-        raise ValueError("save_states / save_every need checkpoint_dir: the directory to write training states to")
     state_dir = Path(config.checkpoint_dir) / STATE_DIR if wants_states else None
     writer = _tensorboard(config, ctx)
 
