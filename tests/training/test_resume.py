@@ -66,6 +66,7 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
+@pytest.mark.slow  # a fresh Python process importing torch: ~8 s on a busy 2-core machine
 def test_kill_9_mid_epoch_then_resume_is_bit_identical(tmp_path, one_thread):
     run = tmp_path / "run"
     child = SETUP + textwrap.dedent(
