@@ -306,7 +306,7 @@ def train(
                 stop_here = (config.max_steps is not None and step >= config.max_steps) or (
                     config.max_seconds is not None and elapsed >= config.max_seconds
                 )
-                if config.save_every and step % config.save_every == 0 and not stop_here:
+                if config.save_every and step % config.save_every == 0:  # every rank, or all_gather would hang
                     save(done, epoch, means)
         if pending:  # the epoch ended inside an accumulation group: step with what was accumulated
             _optimizer_step(model, optimizer, scaler, config)
