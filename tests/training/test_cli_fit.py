@@ -12,7 +12,7 @@ from vqgen.cli import main
 
 RUN = """
 dataset: digits
-train_subset: 64
+train_subset: 32
 eval_subset: 16
 model:
   encoder: {name: conv, hidden_channels: 8, residual_channels: 4, latent_dim: 4, num_downsamples: 2}
@@ -20,7 +20,7 @@ model:
   prior: {name: gated_pixelcnn, hidden_channels: 8, num_layers: 2, head_channels: 16}
 train: {progress: false, seed: 1}
 stage1: {epochs: 2, batch_size: 16, lr: 3.0e-3}
-stage2: {epochs: 5, batch_size: 16}
+stage2: {epochs: 5, batch_size: 8}
 output: will-be-overridden
 """
 
@@ -46,7 +46,7 @@ def test_fit_writes_a_two_stage_model_that_sample_complete_and_evaluate_accept(f
     assert json.loads((out / "run.json").read_text())["output"] == str(out)  # the flag overrode the file
     assert main(["sample", str(out), "--n", "4", "--output", str(root / "s.png")]) == 0
     assert main(["complete", str(out), "--n", "2", "--output", str(root / "c.png")]) == 0
-    assert main(["evaluate", str(out), "--num-samples", "20", "--output", str(root / "e.json")]) == 0
+    assert main(["evaluate", str(out), "--num-samples", "10", "--output", str(root / "e.json")]) == 0
     assert (root / "s.png").is_file() and (root / "c.png").is_file() and (root / "e.json").is_file()
 
 
@@ -57,7 +57,7 @@ def test_resume_continues_the_prior_from_its_state(fitted):
                  "--set", "stage2.max_steps=5"])  # fmt: skip
     assert code == 0
     history = json.loads((out / "stage2" / "metrics.json").read_text())["history"]
-    # epoch 1 (4 batches of 16) completed from where it stopped, then one step of epoch 2
+    # epoch 1 (4 batches of 8) completed from where it stopped, then one step of epoch 2
     assert [(r["epoch"], r["step"]) for r in history] == [(1, 4), (2, 5)]
 
 
