@@ -142,4 +142,9 @@ def test_tensorboard_without_the_package_warns_and_trains(tmp_path, caplog):
     else:
         fit_prior(rnn(num_categories=256, channels=1), striped(16), eval_data=striped(8), epochs=1, batch_size=8,
                   checkpoint_dir=tmp_path, tensorboard=True, progress=False)  # fmt: skip
-        assert any((tmp_path / "tensorboard").iterdir())
+        from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+        events = EventAccumulator(str(tmp_path / "tensorboard"))
+        events.Reload()
+        tags = events.Tags()
+        assert {"train/bits_per_dim", "eval/bits_per_dim"} <= set(tags["scalars"]) and "images" in tags["images"]
