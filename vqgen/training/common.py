@@ -1,21 +1,11 @@
-"""Pieces shared by the training loops of both stages.
+"""Pieces shared by the training engine (:mod:`vqgen.training.engine`) and the fits that feed it.
 
-A loop built from these looks like::
-
-    config = TrainConfig(epochs=5, batch_size=64).replace(**overrides)   # validated, JSON-able settings
-    generator = seed_everything(config.seed)                             # same seed -> same run
-    device = resolve_device(config.device)                               # "cuda" when available, else "cpu"
-    images = as_images(train_data, name="train_data")                    # (N, C, H, W) uint8 or float, on CPU
-    optimizer = make_adam(model, config)
-    history, keeper = MetricsHistory(), CheckpointKeeper(config.checkpoint_dir, keep=config.keep, monitor=...)
-    for epoch in range(1, config.epochs + 1):
-        means = RunningMeans()
-        for index in progress(batch_indices(len(images), config.batch_size, generator=generator), ...):
-            x = images_to_float(images[index], device)                   # (B, C, H, W) float in [0, 1]
-            ...                                                          # forward, backward, optimizer.step()
-            means.add({"loss": loss.item()}, weight=len(index))
-        history.append({"epoch": epoch, "train": means.means(), "eval": {...}})
-        keeper.update(model, history)                                    # save_pretrained + metrics.json
+- :class:`TrainConfig`: validated, JSON-able settings of a run, one for every stage;
+- :func:`seed_everything`, :func:`resolve_device`: same seed, same run; ``"cuda"`` when available, else ``"cpu"``;
+- :func:`as_images`, :func:`images_to_float`, :func:`batch_indices`: in-memory data and its batches (evaluation);
+- :func:`make_adam`, :func:`make_schedule`: Adam, linear warm-up then constant or cosine learning rate;
+- :class:`RunningMeans`, :class:`MetricsHistory`, :class:`CheckpointKeeper`: epoch means, the per-epoch history, and
+  the kept (best or last) model with ``metrics.json``.
 
 Nothing here knows about VQ-VAEs or priors.
 """
