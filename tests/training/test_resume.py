@@ -108,9 +108,10 @@ def test_kill_9_mid_epoch_then_resume_is_bit_identical(tmp_path, one_thread):
     assert [r["epoch"] for r in metrics["history"]] == [1, 2, 3]
 
 
-def test_resume_after_max_steps_continues_where_it_stopped(tmp_path):
+@pytest.mark.parametrize("ema_decay", [None, 0.9])
+def test_resume_after_max_steps_continues_where_it_stopped(tmp_path, ema_decay):
     # A constant rate: with "cosine", max_steps sets the decay horizon, so a larger budget is another schedule.
-    options = {**OPTIONS, "save_every": None, "save_states": True, "schedule": "constant"}
+    options = {**OPTIONS, "save_every": None, "save_states": True, "schedule": "constant", "ema_decay": ema_decay}
     reference = model()
     fit_vqvae(reference, images(), checkpoint_dir=tmp_path / "ref", **options)
     first = model()

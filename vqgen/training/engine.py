@@ -12,7 +12,8 @@ evaluate`); the engine does the rest, the same way for every model::
   every stop (``max_steps``, ``max_seconds``, a rank out of data) is agreed by all ranks, so none waits forever;
 - precision: ``bf16`` autocast (CPU and CUDA) or ``fp16`` autocast with a gradient scaler (CUDA);
 - optimisation: Adam, linear warm-up then constant or cosine learning rate, gradient accumulation and clipping, an
-  optional exponential moving average of the weights (evaluated, saved and copied into the model at the end);
+  optional exponential moving average of the weights (:class:`WeightAverage`: evaluated, saved and copied into the
+  model at the end);
 - checkpoints: the kept model (``save_pretrained``, best or last epoch) and ``metrics.json`` as before, plus
   resumable training states (:mod:`vqgen.training.state`) every ``save_every`` steps and at every epoch end;
   ``resume=`` continues bit for bit where a state was written (same seed, one process, same device and build).
@@ -20,6 +21,7 @@ evaluate`); the engine does the rest, the same way for every model::
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import time
@@ -48,7 +50,7 @@ from .common import (
 from .distributed import DistContext, all_reduce_, any_rank, setup
 from .state import STATE_DIR, capture_rng, load_state, restore_rng, save_state
 
-__all__ = ["StepOutput", "Task", "train"]
+__all__ = ["StepOutput", "Task", "WeightAverage", "train"]
 
 logger = logging.getLogger(__name__)
 
@@ -113,6 +115,39 @@ class Task:
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Restore what :meth:`state_dict` returned."""
+
+
+class WeightAverage:
+    """An exponential moving average of a model's parameters, for evaluation, saving and sampling.
+
+    After update ``n`` the average is ``a ← d·a + (1 − d)·θ`` with ``d = min(decay, (1 + n) / (10 + n))``: the
+    warm-up of TensorFlow's ``ExponentialMovingAverage(num_updates=...)``, so that short runs are not dominated by
+    the initial weights. Buffers (batch-norm statistics, EMA codebooks, counters) are copied, not averaged.
+
+    Args:
+        model: the trained model; ``module`` is a frozen copy of it holding the average.
+        decay: the largest decay, e.g. 0.999.
+    """
+
+    def __init__(self, model: nn.Module, decay: float) -> None:
+        self.module = copy.deepcopy(model).requires_grad_(False)
+        self.decay, self.updates = decay, 0
+
+    @torch.no_grad()
+    def update(self, model: nn.Module) -> None:
+        self.updates += 1
+        decay = min(self.decay, (1 + self.updates) / (10 + self.updates))
+        for average, current in zip(self.module.parameters(), model.parameters(), strict=True):
+            average.lerp_(current.detach(), 1.0 - decay)
+        for average, current in zip(self.module.buffers(), model.buffers(), strict=True):
+            average.copy_(current)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"module": self.module.state_dict(), "updates": self.updates}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.module.load_state_dict(state["module"])
+        self.updates = int(state["updates"])
 
 
 def _autocast(config: TrainConfig, device: torch.device):
@@ -202,11 +237,7 @@ def train(
         total_steps = planned if total_steps is None else min(total_steps, planned)
     schedule = make_schedule(optimizer, config, total_steps)
     scaler = torch.amp.GradScaler(device.type, enabled=config.precision == "fp16")
-    average = None
-    if config.ema_decay is not None:
-        from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
-
-        average = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay), use_buffers=True)
+    average = WeightAverage(model, config.ema_decay) if config.ema_decay is not None else None
     forward: Callable[..., Any] = model
     if ctx.distributed:
         ids = [device.index] if device.type == "cuda" else None
@@ -298,7 +329,7 @@ def train(
                 _optimizer_step(model, optimizer, scaler, config)
                 schedule.step()
                 if average is not None:
-                    average.update_parameters(model)
+                    average.update(model)
                 step, pending = step + 1, 0
                 if step % 10 == 0:
                     bar.set_postfix({k: f"{float(v):.4g}" for k, v in list(out.terms.items())[:2]})
@@ -312,7 +343,7 @@ def train(
             _optimizer_step(model, optimizer, scaler, config)
             schedule.step()
             if average is not None:
-                average.update_parameters(model)
+                average.update(model)
             step += 1
         bar.close()
         stop = stop_here or (config.max_steps is not None and step >= config.max_steps)
