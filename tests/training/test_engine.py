@@ -148,3 +148,14 @@ def test_tensorboard_without_the_package_warns_and_trains(tmp_path, caplog):
         events.Reload()
         tags = events.Tags()
         assert {"train/bits_per_dim", "eval/bits_per_dim"} <= set(tags["scalars"]) and "images" in tags["images"]
+
+
+@pytest.mark.slow  # compiling takes about 2 minutes on a busy 2-core CPU
+def test_compile_is_opt_in_and_trains_like_eager():
+    images = rectangles(64)
+    eager, compiled = vqvae(), vqvae()
+    fit_vqvae(eager, images, epochs=1, batch_size=16, progress=False)
+    fit_vqvae(compiled, images, epochs=1, batch_size=16, progress=False, compile=True)
+    for a, b in zip(eager.parameters(), compiled.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+    assert not any(key.startswith("_orig_mod") for key in compiled.state_dict())  # saved without the wrapper
