@@ -4,8 +4,8 @@ Run with::
 
     pytest benchmarks/test_training_ema.py --benchmark-only -s
 
-The budget, identical for every run: a gated PixelCNN (about 11k parameters) as a 256-way pixel model of the offline
-8x8 "digits" (scikit-learn), ``STEPS`` Adam steps at ``LR`` on batches of ``BATCH``, seeds ``SEEDS`` (the same
+The budget, identical for every run: a gated PixelCNN (4 layers x 16 channels) as a 256-way pixel model of the offline
+16x16 "digits" (scikit-learn), ``STEPS`` Adam steps at ``LR`` on batches of ``BATCH``, seeds ``SEEDS`` (the same
 batches in the same order for every decay), evaluated on the whole test split. ``ema_decay=None`` evaluates the raw
 weights of the last step; otherwise the engine evaluates (and leaves in the model) the average. The figures are
 printed in the benchmark summary and written as JSON to ``$VQGEN_BENCH_OUT/training-ema.json`` (default: the
