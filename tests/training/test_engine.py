@@ -159,3 +159,10 @@ def test_compile_is_opt_in_and_trains_like_eager():
     for a, b in zip(eager.parameters(), compiled.parameters()):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
     assert not any(key.startswith("_orig_mod") for key in compiled.state_dict())  # saved without the wrapper
+
+
+def test_worker_processes_give_the_same_batches():
+    images = rectangles(24)
+    serial = [x for (x,) in make_loader(images, batch_size=8, seed=2).epoch(1, skip=1)]
+    parallel = [x for (x,) in make_loader(images, batch_size=8, seed=2, num_workers=2).epoch(1, skip=1)]
+    assert len(serial) == 2 and all(torch.equal(a, b) for a, b in zip(serial, parallel, strict=True))
