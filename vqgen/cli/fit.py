@@ -75,6 +75,7 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--config", metavar="FILE", help="YAML or JSON run file (see 'vqgen fit' in the docs)")
     parser.add_argument("--dataset", help="digits, mnist, fashion-mnist, cifar10, or a folder / array file")
     parser.add_argument("--data-root", metavar="DIR", help="folder holding the datasets (default: $VQGEN_DATA)")
+    parser.add_argument("--download", action="store_true", default=None, help="download a named dataset if missing")
     parser.add_argument("--train-subset", type=int, metavar="N", help="train on the first N training images only")
     parser.add_argument("--eval-subset", type=int, metavar="N", help="evaluate on the first N held-out images only")
     parser.add_argument("--output", "-o", metavar="DIR", help="output directory (required, as a flag or in the file)")
@@ -137,7 +138,7 @@ def resolve_run(args: argparse.Namespace) -> dict[str, Any]:
             options[key] = value if value is not None or key not in ("model", "train", "stage1", "stage2") else {}
     for assignment in args.set:
         _set(options, assignment)
-    for key in ("dataset", "data_root", "train_subset", "eval_subset", "output"):
+    for key in ("dataset", "data_root", "download", "train_subset", "eval_subset", "output"):
         if getattr(args, key) is not None:
             options[key] = getattr(args, key)
     for key in SHARED_FLAGS:
