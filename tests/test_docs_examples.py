@@ -69,6 +69,8 @@ def _run_page(page: Path, tmp_path: Path, monkeypatch) -> int:
             continue
         try:
             exec(compile(code, f"{page.relative_to(ROOT)}:{line}", "exec"), namespace)
+        except vqgen.data.DatasetNotFoundError as error:  # real data absent: skip cleanly, as every real-data test
+            pytest.skip(f"the Python block at {page.relative_to(ROOT)}:{line} needs data that is not here: {error}")
         except Exception as error:
             raise AssertionError(f"the Python block at {page.relative_to(ROOT)}:{line} failed: {error!r}") from error
         ran += 1

@@ -24,7 +24,7 @@ pool → features ``(B, widths[-1])`` → linear → class logits.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -34,6 +34,10 @@ from . import checks
 from .interfaces import Component
 from .metrics.frechet import check_uint8_images
 from .registry import register
+from .training.batches import loader_for
+from .training.common import TrainConfig, images_to_float, seed_everything
+from .training.engine import StepOutput, Task
+from .training.engine import train as run_engine
 
 __all__ = ["ClassifierFeatures", "ClassifierResult", "FeatureClassifier", "train_classifier"]
 
@@ -208,9 +212,6 @@ def train_classifier(
         device: where to train; ``None`` picks CUDA when available.
         progress: show a progress bar per epoch.
     """
-    from .training.common import batch_indices, images_to_float, resolve_device, seed_everything
-    from .training.common import progress as progress_bar
-
     images, labels = _images_and_labels(train, labels, name="train")
     checks.check_positive(epochs, name="epochs", integer=True)
     checks.check_positive(batch_size, name="batch_size", integer=True)
@@ -225,28 +226,15 @@ def train_classifier(
     else:
         test_images, test_labels_ = _images_and_labels(test, test_labels, name="test")
     num_classes = getattr(train, "num_classes", None) or int(max(labels.max(), test_labels_.max())) + 1
-    device = resolve_device(device)
-
-    model = FeatureClassifier(in_channels=images.shape[1], num_classes=num_classes, widths=list(widths)).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    steps = epochs * -(-images.shape[0] // batch_size)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
-    history: list[dict] = []
-    for epoch in range(1, epochs + 1):
-        model.train()
-        total, seen = 0.0, 0
-        batches = batch_indices(images.shape[0], batch_size, generator=generator)
-        for index in progress_bar(batches, desc=f"classifier epoch {epoch}", enabled=progress):
-            x = images_to_float(images[index], device)  # (B, C, H, W) in [0, 1]
-            loss = nn.functional.cross_entropy(model(x), labels[index].to(device))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-            total, seen = total + loss.item() * len(index), seen + len(index)
-        accuracy = model.accuracy(test_images, test_labels_)
-        history.append({"epoch": epoch, "loss": total / seen, "test_accuracy": accuracy})
-        logger.info("classifier epoch %d: loss %.4f, test accuracy %.4f", epoch, total / seen, accuracy)
+    model = FeatureClassifier(in_channels=images.shape[1], num_classes=num_classes, widths=list(widths))
+    config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=None if device is None
+                         else str(device), progress=progress, schedule="cosine")  # fmt: skip
+    task = _ClassifierTask(model, test_images, test_labels_)
+    records = run_engine(model, task, loader_for(images, labels, config=config), config)
+    history = [
+        {"epoch": record["epoch"], "loss": record["train"]["loss"], "test_accuracy": record["eval"]["accuracy"]}
+        for record in records
+    ]
     model.eval()
     return ClassifierResult(
         model=model,
@@ -254,3 +242,24 @@ def train_classifier(
         train_accuracy=model.accuracy(images, labels),
         history=history,
     )
+
+
+class _ClassifierTask(Task):
+    """The classifier's step (cross-entropy) and evaluation (test accuracy) for the training engine."""
+
+    name = "classifier"
+    monitor = "error"
+    has_eval = True
+
+    def __init__(self, model: FeatureClassifier, test_images: Tensor, test_labels: Tensor) -> None:
+        self.model, self.test_images, self.test_labels = model, test_images, test_labels
+
+    def step(self, forward: Callable[[Tensor], Tensor], batch: tuple[Tensor, Tensor]) -> StepOutput:
+        images, labels = batch
+        x = images_to_float(images, self.model.device)  # (B, C, H, W) in [0, 1]
+        loss = nn.functional.cross_entropy(forward(x).float(), labels.to(self.model.device))
+        return StepOutput(loss, {"loss": loss.detach()}, weight=x.shape[0])
+
+    def evaluate(self, model: nn.Module) -> dict[str, float]:
+        accuracy = model.accuracy(self.test_images, self.test_labels)
+        return {"accuracy": accuracy, "error": 1.0 - accuracy}

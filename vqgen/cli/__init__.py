@@ -28,7 +28,7 @@ class DefaultsHelpFormatter(argparse.HelpFormatter):
         return help
 
 
-SUBCOMMANDS: list[str] = ["fit_vqvae", "fit_prior", "sample", "complete", "evaluate", "demo"]
+SUBCOMMANDS: list[str] = ["fit", "fit_vqvae", "fit_prior", "sample", "complete", "evaluate", "demo"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,21 +1,11 @@
-"""Pieces shared by the training loops of both stages.
+"""Pieces shared by the training engine (:mod:`vqgen.training.engine`) and the fits that feed it.
 
-A loop built from these looks like::
-
-    config = TrainConfig(epochs=5, batch_size=64).replace(**overrides)   # validated, JSON-able settings
-    generator = seed_everything(config.seed)                             # same seed -> same run
-    device = resolve_device(config.device)                               # "cuda" when available, else "cpu"
-    images = as_images(train_data, name="train_data")                    # (N, C, H, W) uint8 or float, on CPU
-    optimizer = make_adam(model, config)
-    history, keeper = MetricsHistory(), CheckpointKeeper(config.checkpoint_dir, keep=config.keep, monitor=...)
-    for epoch in range(1, config.epochs + 1):
-        means = RunningMeans()
-        for index in progress(batch_indices(len(images), config.batch_size, generator=generator), ...):
-            x = images_to_float(images[index], device)                   # (B, C, H, W) float in [0, 1]
-            ...                                                          # forward, backward, optimizer.step()
-            means.add({"loss": loss.item()}, weight=len(index))
-        history.append({"epoch": epoch, "train": means.means(), "eval": {...}})
-        keeper.update(model, history)                                    # save_pretrained + metrics.json
+- :class:`TrainConfig`: validated, JSON-able settings of a run, one for every stage;
+- :func:`seed_everything`, :func:`resolve_device`: same seed, same run; ``"cuda"`` when available, else ``"cpu"``;
+- :func:`as_images`, :func:`images_to_float`, :func:`batch_indices`: in-memory data and its batches (evaluation);
+- :func:`make_adam`, :func:`make_schedule`: Adam, linear warm-up then constant or cosine learning rate;
+- :class:`RunningMeans`, :class:`MetricsHistory`, :class:`CheckpointKeeper`: epoch means, the per-epoch history, and
+  the kept (best or last) model with ``metrics.json``.
 
 Nothing here knows about VQ-VAEs or priors.
 """
@@ -50,6 +40,7 @@ __all__ = [
     "batch_indices",
     "images_to_float",
     "make_adam",
+    "make_schedule",
     "num_batches",
     "progress",
     "resolve_device",
@@ -82,6 +73,26 @@ class TrainConfig:
             there is no held-out data); ``"last"`` overwrites it after every epoch.
         progress: show a tqdm progress bar per epoch.
         eval_batch_size: batch size for evaluation; ``None`` uses ``batch_size``.
+        max_seconds: stop after this much training time (evaluation excluded; checked after every step and agreed
+            by all processes); ``None`` for no limit.
+        save_states: write resumable training states under ``checkpoint_dir/train_state`` at every epoch end (and
+            every ``save_every`` steps), to continue with ``resume=``.
+        save_every: also write a training state every this many steps (implies ``save_states``).
+        keep_states: how many training states to keep (the newest ones); at least 2 keeps a good one while the
+            next is written.
+        precision: ``"fp32"``; ``"bf16"`` (autocast, CPU and CUDA); ``"fp16"`` (autocast + gradient scaler, CUDA
+            only). The nearest-code search of the quantizers stays float32 in every case.
+        grad_accum: accumulate gradients over this many batches per optimisation step.
+        schedule: learning-rate schedule after warm-up: ``"constant"`` or ``"cosine"`` (decay to 0 at the last
+            step of ``epochs`` or ``max_steps``).
+        warmup_steps: linear warm-up from 0 to ``lr`` over this many steps.
+        ema_decay: keep an exponential moving average of the weights with this decay (e.g. 0.999) and evaluate and
+            save it instead of the raw weights; ``None`` for none.
+        compile: run the forward pass through ``torch.compile``.
+        backend: the ``torch.distributed`` backend under torchrun: ``None`` picks NCCL on CUDA, gloo on the CPU.
+        num_workers: DataLoader worker processes.
+        tensorboard: also log scalars (and images, where the fit draws some) to ``checkpoint_dir/tensorboard``
+            when the ``tensorboard`` package is installed.
     """
 
     epochs: int = 10
@@ -96,6 +107,19 @@ class TrainConfig:
     keep: Literal["best", "last"] = "best"
     progress: bool = True
     eval_batch_size: int | None = None
+    max_seconds: float | None = None
+    save_states: bool = False
+    save_every: int | None = None
+    keep_states: int = 2
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    grad_accum: int = 1
+    schedule: Literal["constant", "cosine"] = "constant"
+    warmup_steps: int = 0
+    ema_decay: float | None = None
+    compile: bool = False
+    backend: Literal["gloo", "nccl"] | None = None
+    num_workers: int = 0
+    tensorboard: bool = False
 
     def __post_init__(self) -> None:
         checks.check_positive(self.epochs, name="epochs", integer=True)
@@ -111,6 +135,26 @@ class TrainConfig:
             checks.check_positive(self.max_steps, name="max_steps", integer=True)
         if self.eval_batch_size is not None:
             checks.check_positive(self.eval_batch_size, name="eval_batch_size", integer=True)
+        if self.max_seconds is not None:
+            checks.check_positive(self.max_seconds, name="max_seconds")
+        if self.save_every is not None:
+            checks.check_positive(self.save_every, name="save_every", integer=True)
+        checks.check_positive(self.keep_states, name="keep_states", integer=True)
+        checks.check_positive(self.grad_accum, name="grad_accum", integer=True)
+        if isinstance(self.warmup_steps, bool) or not isinstance(self.warmup_steps, int) or self.warmup_steps < 0:
+            raise ValueError(f"warmup_steps must be an int >= 0, got {self.warmup_steps!r}")
+        if isinstance(self.num_workers, bool) or not isinstance(self.num_workers, int) or self.num_workers < 0:
+            raise ValueError(f"num_workers must be an int >= 0, got {self.num_workers!r}")
+        choices = {
+            "precision": ("fp32", "bf16", "fp16"),
+            "schedule": ("constant", "cosine"),
+            "backend": (None, "gloo", "nccl"),
+        }
+        for key, allowed in choices.items():
+            if getattr(self, key) not in allowed:
+                raise ValueError(f"{key} must be one of {list(allowed)}, got {getattr(self, key)!r}")
+        if self.ema_decay is not None and not (isinstance(self.ema_decay, float) and 0.0 < self.ema_decay < 1.0):
+            raise ValueError(f"ema_decay must be a float in (0, 1) such as 0.999, or None; got {self.ema_decay!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise TypeError(f"seed must be an int, got {type(self.seed).__name__}")
         if self.keep not in ("best", "last"):
@@ -209,6 +253,29 @@ def make_adam(model: nn.Module, config: TrainConfig) -> torch.optim.Adam:
     return torch.optim.Adam(parameters, lr=config.lr, weight_decay=config.weight_decay)
 
 
+def make_schedule(
+    optimizer: torch.optim.Optimizer, config: TrainConfig, total_steps: int | None
+) -> torch.optim.lr_scheduler.LambdaLR:
+    """Linear warm-up over ``config.warmup_steps``, then constant or cosine decay to 0 at ``total_steps``.
+
+    The multiplier of the learning rate at step ``t`` (0-based) is ``(t + 1) / warmup`` during warm-up, then 1
+    (``"constant"``) or ``(1 + cos(π · (t − warmup) / (total − warmup))) / 2`` (``"cosine"``, SGDR, arXiv:1608.03983).
+    """
+    warmup, cosine = config.warmup_steps, config.schedule == "cosine"
+    if cosine and total_steps is None:
+        raise ValueError("schedule='cosine' needs a known number of steps: set max_steps, or use a sized dataset")
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        if not cosine:
+            return 1.0
+        progress = min(1.0, (step - warmup) / max(1, total_steps - warmup))  # type: ignore[operator]
+        return 0.5 * (1.0 + math.cos(math.pi * progress))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
 class RunningMeans:
     """Weighted running means of named scalars (e.g. per-batch losses weighted by batch size)."""
 
@@ -228,6 +295,14 @@ class RunningMeans:
         if not self._weight:
             return {}
         return {key: total / self._weight for key, total in self._sums.items()}
+
+    def state_dict(self) -> dict[str, Any]:
+        """The sums and the total weight (JSON-able), to resume an epoch part-way."""
+        return {"sums": dict(self._sums), "weight": self._weight}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self._sums = {str(key): float(value) for key, value in state["sums"].items()}
+        self._weight = float(state["weight"])
 
 
 class MetricsHistory(list):

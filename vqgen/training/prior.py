@@ -23,9 +23,8 @@ nats.
 from __future__ import annotations
 
 import logging
-import math
-import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -33,20 +32,12 @@ from torch import Tensor, nn
 
 from .. import checks
 from ..interfaces import AutoregressivePrior, Component
-from .common import (
-    CheckpointKeeper,
-    MetricsHistory,
-    RunningMeans,
-    TrainConfig,
-    batch_indices,
-    make_adam,
-    num_batches,
-    progress,
-    resolve_device,
-    seed_everything,
-)
+from ..metrics.likelihood import LN2, BitsPerDim, bits_per_dim
+from .batches import is_stream, loader_for
+from .common import MetricsHistory, TrainConfig, batch_indices, resolve_device
+from .engine import StepOutput, Task, train
 
-__all__ = ["as_grids", "encode_codes", "evaluate_prior", "fit_prior"]
+__all__ = ["PriorTask", "as_grids", "encode_codes", "evaluate_prior", "fit_prior"]
 
 logger = logging.getLogger(__name__)
 
@@ -92,12 +83,6 @@ def _resolve_cond(prior: AutoregressivePrior, data: Any, cond: Any, n: int, *, n
     return cond
 
 
-def _nll_terms(prior: AutoregressivePrior, x: Tensor, cond: Tensor | None) -> Tensor:
-    """Mean negative log-likelihood per value in nats over the batch (the training loss)."""
-    logits = prior(x, cond)  # (B, K, C, H, W)
-    return nn.functional.cross_entropy(logits, x)
-
-
 @torch.no_grad()
 def evaluate_prior(
     prior: AutoregressivePrior,
@@ -123,16 +108,68 @@ def evaluate_prior(
     prior.to(device)
     was_training = prior.training
     prior.eval()
-    means = RunningMeans()
+    metric = BitsPerDim(sync_on_compute=False).to(device)  # every rank evaluates everything
     try:
         for index in batch_indices(len(grids), batch_size, shuffle=False):
             x = grids[index].to(device).long()  # (B, C, H, W)
             c = cond[index].to(device) if cond is not None else None
-            means.add({"nll": _nll_terms(prior, x, c)}, weight=len(index))
+            logits = prior(x, c).float()  # (B, K, C, H, W)
+            nll = nn.functional.cross_entropy(logits, x, reduction="none").flatten(1).sum(1)  # (B,) nats
+            metric.update(nll, num_dims=x[0].numel())
     finally:
         prior.train(was_training)
-    nll = means.means()["nll"]
-    return {"bits_per_dim": nll / math.log(2.0), "nll": nll}
+    bits = float(metric.compute())
+    return {"bits_per_dim": bits, "nll": bits * LN2}
+
+
+class PriorTask(Task):
+    """Stage 2 for the engine: the mean cross-entropy of the prior's logits against the values (teacher forcing);
+    held-out bits/dim by :func:`evaluate_prior`."""
+
+    name = "prior"
+    monitor = "bits_per_dim"
+
+    def __init__(
+        self,
+        prior: AutoregressivePrior,
+        held_out: Tensor | None = None,
+        held_out_cond: Tensor | None = None,
+        *,
+        conditional: bool = False,
+        eval_batch_size: int = 256,
+    ) -> None:
+        self.prior, self.held_out, self.held_out_cond = prior, held_out, held_out_cond
+        self.conditional, self.eval_batch_size = conditional, eval_batch_size
+        self.has_eval = held_out is not None
+
+    def step(self, forward: Any, batch: Any) -> StepOutput:
+        device = self.prior.device
+        values = batch if isinstance(batch, Tensor) else batch[0]
+        if values.ndim == 3:
+            values = values[:, None]  # (B, 1, h, w) code grids
+        x = values.to(device, non_blocking=True).long()  # (B, C, H, W)
+        c = batch[1].to(device) if self.conditional and not isinstance(batch, Tensor) else None
+        loss = _nll_terms_forward(forward, x, c)
+        return StepOutput(loss, {"nll": loss.detach()}, weight=x.shape[0])
+
+    def epoch_metrics(self, means: dict[str, float]) -> dict[str, float]:
+        return {"bits_per_dim": bits_per_dim(means["nll"], 1), "nll": means["nll"]}  # nll is per value already
+
+    def evaluate(self, model: Any) -> dict[str, float] | None:
+        return evaluate_prior(model, self.held_out, cond=self.held_out_cond, batch_size=self.eval_batch_size)
+
+    def images(self, model: Any) -> Tensor | None:
+        if model.num_categories != 256 or model.channels not in (1, 3) or self.held_out is None:
+            return None  # only pixel priors draw images by themselves
+        generator = torch.Generator(device=model.device).manual_seed(0)
+        cond = self.held_out_cond[:8] if self.held_out_cond is not None else None
+        samples = model.sample(8, tuple(self.held_out.shape[2:]), cond, generator=generator)
+        return samples.float() / 255
+
+
+def _nll_terms_forward(forward: Any, x: Tensor, cond: Tensor | None) -> Tensor:
+    logits = forward(x, cond)  # (B, K, C, H, W)
+    return nn.functional.cross_entropy(logits.float(), x)
 
 
 def fit_prior(
@@ -145,6 +182,7 @@ def fit_prior(
     max_seconds: float | None = None,
     metadata: Mapping[str, Any] | None = None,
     config: TrainConfig | None = None,
+    resume: str | Path | None = None,
     **options: Any,
 ) -> MetricsHistory:
     """Train ``prior`` in place by maximum likelihood with Adam; returns the per-epoch history.
@@ -161,6 +199,8 @@ def fit_prior(
             evaluated and recorded); ``None`` for no limit. Evaluation time does not count.
         metadata: extra JSON-able facts written into ``metrics.json`` under ``"settings"`` (e.g. the dataset name).
         config: a :class:`~vqgen.training.TrainConfig`; defaults to ``TrainConfig()``.
+        resume: continue from a training state (a ``checkpoint_dir`` of an earlier run, or one of its
+            ``train_state/step-*`` directories); see :mod:`vqgen.training.engine`.
         **options: overrides of ``config`` fields: ``epochs``, ``batch_size``, ``lr``, ``device``, ``seed``,
             ``checkpoint_dir``, ``keep``, ``progress``, ``max_steps``, ``grad_clip``, ...
 
@@ -177,82 +217,33 @@ def fit_prior(
         raise TypeError(f"prior must be a vqgen AutoregressivePrior, got {type(prior).__name__}")
     config = (config or TrainConfig()).replace(**options)
     if max_seconds is not None:
-        checks.check_positive(max_seconds, name="max_seconds")
-    grids = as_grids(train_data, name="train_data")
-    if grids.shape[1] != prior.channels:
-        raise ValueError(
-            f"train_data has {grids.shape[1]} channels (shape {tuple(grids.shape)}) but the prior models "
-            f"{prior.channels}; build it with channels={grids.shape[1]}"
-        )
-    checks.check_indices(grids, num_categories=prior.num_categories, name="train_data")
-    cond = _resolve_cond(prior, train_data, cond, len(grids), name="train_data")
+        config = config.replace(max_seconds=max_seconds)
+    if is_stream(train_data):
+        source, shape, cond = train_data, None, None  # labels come with each batch
+        conditional = prior.num_classes is not None
+    else:
+        grids = as_grids(train_data, name="train_data")
+        if grids.shape[1] != prior.channels:
+            raise ValueError(
+                f"train_data has {grids.shape[1]} channels (shape {tuple(grids.shape)}) but the prior models "
+                f"{prior.channels}; build it with channels={grids.shape[1]}"
+            )
+        checks.check_indices(grids, num_categories=prior.num_categories, name="train_data")
+        cond = _resolve_cond(prior, train_data, cond, len(grids), name="train_data")
+        source, shape, conditional = grids, list(grids.shape[1:]), cond is not None
     held_out = held_out_cond = None
     if eval_data is not None:
         held_out = as_grids(eval_data, name="eval_data")
-        if held_out.shape[1:] != grids.shape[1:]:
-            raise ValueError(f"eval_data has grids {tuple(held_out.shape[1:])}, train_data {tuple(grids.shape[1:])}")
+        if shape is not None and list(held_out.shape[1:]) != shape:
+            raise ValueError(f"eval_data has grids {tuple(held_out.shape[1:])}, train_data {tuple(shape)}")
         checks.check_indices(held_out, num_categories=prior.num_categories, name="eval_data")
         held_out_cond = _resolve_cond(prior, eval_data, eval_cond, len(held_out), name="eval_data")
-
-    generator = seed_everything(config.seed)
-    device = resolve_device(config.device)
-    prior.to(device).train()
-    optimizer = make_adam(prior, config)
-    monitor = ("eval", "bits_per_dim") if held_out is not None else ("train", "bits_per_dim")
-    settings = {**config.to_dict(), "grid_shape": list(grids.shape[1:]), "max_seconds": max_seconds}
-    settings["metadata"] = dict(metadata or {})
-    keeper = CheckpointKeeper(config.checkpoint_dir, keep=config.keep, monitor=monitor, settings=settings)
-    history = MetricsHistory()
-    step, train_seconds, started = 0, 0.0, time.perf_counter()
-    logger.info("training %s on %d grids %s for %d epochs on %s", type(prior).__name__, len(grids),
-                "x".join(map(str, grids.shape[1:])), config.epochs, device)  # fmt: skip
-    stop = False
-    for epoch in range(1, config.epochs + 1):
-        prior.train()
-        means = RunningMeans()
-        batches = progress(
-            batch_indices(len(grids), config.batch_size, generator=generator),
-            total=num_batches(len(grids), config.batch_size),
-            desc=f"epoch {epoch}/{config.epochs}",
-            enabled=config.progress,
-        )
-        epoch_start = time.perf_counter()
-        for index in batches:
-            x = grids[index].to(device, non_blocking=True).long()  # (B, C, H, W)
-            c = cond[index].to(device) if cond is not None else None
-            loss = _nll_terms(prior, x, c)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if config.grad_clip is not None:
-                nn.utils.clip_grad_norm_(prior.parameters(), config.grad_clip)
-            optimizer.step()
-            step += 1
-            means.add({"nll": loss.detach()}, weight=len(index))
-            if step % 10 == 0:
-                batches.set_postfix(bits_per_dim=f"{float(loss.detach()) / math.log(2.0):.4f}")
-            elapsed = train_seconds + time.perf_counter() - epoch_start
-            if (config.max_steps is not None and step >= config.max_steps) or (
-                max_seconds is not None and elapsed >= max_seconds
-            ):
-                stop = True
-                break
-        batches.close()
-        train_seconds += time.perf_counter() - epoch_start
-        nll = means.means()["nll"]
-        train = {"bits_per_dim": nll / math.log(2.0), "nll": nll}
-        record: dict[str, Any] = {"epoch": epoch, "step": step, "train": train}
-        if held_out is not None:
-            record["eval"] = evaluate_prior(
-                prior, held_out, cond=held_out_cond, batch_size=config.eval_batch_size or config.batch_size
-            )
-        record["train_seconds"] = train_seconds
-        record["seconds"] = time.perf_counter() - started
-        history.append(record)
-        _log_epoch(record)
-        keeper.update(prior, history)
-        if stop:
-            break
-    return history
+    if shape is None and held_out is not None:
+        shape = list(held_out.shape[1:])
+    task = PriorTask(prior, held_out, held_out_cond, conditional=conditional,
+                     eval_batch_size=config.eval_batch_size or config.batch_size)  # fmt: skip
+    settings = {"grid_shape": shape, "metadata": dict(metadata or {})}
+    return train(prior, task, loader_for(source, cond, config=config), config, resume=resume, settings=settings)
 
 
 @torch.no_grad()
@@ -278,11 +269,3 @@ def encode_codes(vqvae: Component, data: Any, *, batch_size: int = 256, device: 
     finally:
         vqvae.train(was_training)
     return torch.cat(codes)[:, None]  # (N, 1, h, w)
-
-
-def _log_epoch(record: dict[str, Any]) -> None:
-    parts = [f"epoch {record['epoch']} (step {record['step']}, {record['seconds']:.1f}s)"]
-    for split in ("train", "eval"):
-        if split in record:
-            parts.append(f"{split}: {record[split]['bits_per_dim']:.4f} bits/dim")
-    logger.info(" | ".join(parts))

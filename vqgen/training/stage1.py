@@ -19,37 +19,21 @@ split, the model in eval mode):
 from __future__ import annotations
 
 import logging
-import time
+from pathlib import Path
 from typing import Any
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from ..autoencoders.vqvae import VQVAE
-from ..metrics.codebook import perplexity
-from .common import (
-    CheckpointKeeper,
-    MetricsHistory,
-    RunningMeans,
-    TrainConfig,
-    as_images,
-    batch_indices,
-    images_to_float,
-    make_adam,
-    num_batches,
-    progress,
-    resolve_device,
-    seed_everything,
-)
+from ..metrics.codebook import CodebookUsage
+from .batches import first_tensor, is_stream, loader_for
+from .common import MetricsHistory, RunningMeans, TrainConfig, as_images, batch_indices, images_to_float, resolve_device
+from .engine import StepOutput, Task, train
 
-__all__ = ["evaluate_vqvae", "fit_vqvae"]
+__all__ = ["VQVAETask", "evaluate_vqvae", "fit_vqvae"]
 
 logger = logging.getLogger(__name__)
-
-
-def _histogram_statistics(counts: Tensor) -> dict[str, float]:
-    """Perplexity and usage of a ``(K,)`` code histogram."""
-    return {"perplexity": float(perplexity(counts)), "usage": float((counts > 0).double().mean())}
 
 
 def _check_model(model: object) -> VQVAE:
@@ -72,11 +56,16 @@ def _check_images_fit(model: VQVAE, images: Tensor, *, name: str) -> None:
 
 def _batch_terms(out: Any) -> dict[str, Tensor]:
     return {
-        "loss": out.loss,
-        "reconstruction_mse": out.reconstruction_loss,
-        "codebook_loss": out.codebook_loss,
-        "commitment_loss": out.commitment_loss,
+        "loss": out.loss.detach(),
+        "reconstruction_mse": out.reconstruction_loss.detach(),
+        "codebook_loss": out.codebook_loss.detach(),
+        "commitment_loss": out.commitment_loss.detach(),
     }
+
+
+def _usage(usage: CodebookUsage) -> dict[str, float]:
+    figures = usage.compute()
+    return {"perplexity": float(figures["perplexity"]), "usage": float(figures["usage"])}
 
 
 @torch.no_grad()
@@ -100,31 +89,86 @@ def evaluate_vqvae(
     was_training = model.training
     model.eval()
     means = RunningMeans()
-    counts = torch.zeros(model.num_codes, dtype=torch.long, device=device)
+    usage = CodebookUsage(model.num_codes, sync_on_compute=False).to(device)  # every rank evaluates everything
     try:
         for index in batch_indices(len(images), batch_size, shuffle=False):
             x = images_to_float(images[index], device)  # (B, C, H, W)
             out = model(x)
             means.add(_batch_terms(out), weight=len(index))
-            counts += torch.bincount(out.codes.flatten(), minlength=model.num_codes)
+            usage.update(out.codes)
     finally:
         model.train(was_training)
-    return {**means.means(), **_histogram_statistics(counts)}
+    return {**means.means(), **_usage(usage)}
+
+
+class VQVAETask(Task):
+    """Stage 1 for the engine: equation 3 of arXiv:1711.00937 per batch; the epoch's code histogram; held-out
+    metrics by :func:`evaluate_vqvae`."""
+
+    name = "vqvae"
+    monitor = "reconstruction_mse"
+
+    def __init__(self, model: VQVAE, held_out: Tensor | None = None, *, eval_batch_size: int = 256) -> None:
+        self.model, self.held_out, self.eval_batch_size = model, held_out, eval_batch_size
+        self.has_eval = held_out is not None
+        self.usage = CodebookUsage(model.num_codes)  # summed over ranks: the histogram of the global batches
+
+    def start_epoch(self) -> None:
+        self.usage = self.usage.to(self.model.device)
+        self.usage.reset()
+
+    def step(self, forward: Any, batch: Any) -> StepOutput:
+        x = images_to_float(first_tensor(batch), self.model.device)  # (B, C, H, W) in [0, 1]
+        out = forward(x)
+        self.usage.update(out.codes)
+        return StepOutput(out.loss, _batch_terms(out), weight=x.shape[0])
+
+    def epoch_metrics(self, means: dict[str, float]) -> dict[str, float]:
+        return {**means, **_usage(self.usage)}
+
+    def evaluate(self, model: Any) -> dict[str, float] | None:
+        return evaluate_vqvae(model, self.held_out, batch_size=self.eval_batch_size)
+
+    def images(self, model: Any) -> Tensor | None:
+        if self.held_out is None:
+            return None
+        originals = images_to_float(self.held_out[:8], model.device)
+        with torch.no_grad():
+            model.eval()
+            reconstructions = model.reconstruct(originals)
+            model.train()
+        return torch.cat([originals, reconstructions.clamp(0, 1)])  # (16, C, H, W): originals above reconstructions
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"histogram": self.usage.histogram}
+
+    def load_state_dict(self, state: Any) -> None:
+        self.usage.histogram.copy_(state["histogram"])
 
 
 def fit_vqvae(
-    model: VQVAE, train_data: Any, *, eval_data: Any = None, config: TrainConfig | None = None, **options: Any
+    model: VQVAE,
+    train_data: Any,
+    *,
+    eval_data: Any = None,
+    config: TrainConfig | None = None,
+    resume: str | Path | None = None,
+    **options: Any,
 ) -> MetricsHistory:
     """Train ``model`` in place with Adam; returns the per-epoch history (also logged and saved in checkpoints).
 
     Args:
         model: a :class:`~vqgen.autoencoders.VQVAE`.
         train_data: a :mod:`vqgen.data` dataset or images ``(N, C, H, W)`` uint8 (or float in ``[0, 1]``); scaled
-            to ``[0, 1]`` floats batch by batch, on the training device.
+            to ``[0, 1]`` floats batch by batch, on the training device. A ``torch.utils.data`` dataset without
+            in-memory ``.images`` (e.g. a lazily decoded folder), an ``IterableDataset`` or a ``DataLoader`` is
+            streamed (its items: images, or ``(images, labels)``).
         eval_data: held-out data of the same kind, evaluated after every epoch; it decides the ``"best"`` checkpoint.
         config: a :class:`~vqgen.training.TrainConfig`; defaults to ``TrainConfig()``.
+        resume: continue from a training state (a ``checkpoint_dir`` of an earlier run, or one of its
+            ``train_state/step-*`` directories); see :mod:`vqgen.training.engine`.
         **options: overrides of ``config`` fields, e.g. ``epochs=5, batch_size=128, lr=2e-4, device="cuda",
-            seed=1, checkpoint_dir="runs/x", keep="last", progress=False, max_steps=100``.
+            seed=1, checkpoint_dir="runs/x", keep="last", progress=False, max_steps=100, precision="bf16"``.
 
     Returns:
         A :class:`~vqgen.training.MetricsHistory` (a list) of ``{"epoch", "step", "seconds", "train": {...},
@@ -132,77 +176,22 @@ def fit_vqvae(
         ``commitment_loss``, ``perplexity`` and ``usage`` (``"eval"`` only with ``eval_data``).
 
     With ``checkpoint_dir`` set, the directory receives ``config.json`` + ``model.safetensors`` (the model of the best
-    epoch by held-out reconstruction MSE, or of the last epoch, see ``keep``) and ``metrics.json`` (the settings, the
-    history and the saved epoch). The model object keeps the weights of the *last* step.
+    epoch by held-out reconstruction MSE, or of the last epoch, see ``keep``), ``metrics.json`` (the settings, the
+    history and the saved epoch) and ``train_state/`` (resumable states). The model object keeps the weights of the
+    *last* step.
     """
     model = _check_model(model)
     config = (config or TrainConfig()).replace(**options)
-    images = as_images(train_data, name="train_data")
-    _check_images_fit(model, images, name="train_data")
+    if is_stream(train_data):
+        source, shape = train_data, None
+    else:
+        source = as_images(train_data, name="train_data")
+        _check_images_fit(model, source, name="train_data")
+        shape = list(source.shape[1:])
     held_out = None
     if eval_data is not None:
         held_out = as_images(eval_data, name="eval_data")
         _check_images_fit(model, held_out, name="eval_data")
-    generator = seed_everything(config.seed)
-    device = resolve_device(config.device)
-    model.to(device).train()
-    optimizer = make_adam(model, config)
-    monitor = ("eval", "reconstruction_mse") if held_out is not None else ("train", "reconstruction_mse")
-    keeper = CheckpointKeeper(config.checkpoint_dir, keep=config.keep, monitor=monitor, settings=config.to_dict())
-    history = MetricsHistory()
-    step, started = 0, time.perf_counter()
-    logger.info("training %s on %d images (%s) for %d epochs on %s", type(model).__name__, len(images),
-                "x".join(map(str, images.shape[1:])), config.epochs, device)  # fmt: skip
-    for epoch in range(1, config.epochs + 1):
-        model.train()
-        means = RunningMeans()
-        counts = torch.zeros(model.num_codes, dtype=torch.long, device=device)
-        batches = progress(
-            batch_indices(len(images), config.batch_size, generator=generator),
-            total=num_batches(len(images), config.batch_size),
-            desc=f"epoch {epoch}/{config.epochs}",
-            enabled=config.progress,
-        )
-        for index in batches:
-            x = images_to_float(images[index], device)  # (B, C, H, W) in [0, 1]
-            out = model(x)
-            optimizer.zero_grad(set_to_none=True)
-            out.loss.backward()
-            if config.grad_clip is not None:
-                nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-            optimizer.step()
-            step += 1
-            terms = {key: value.detach() for key, value in _batch_terms(out).items()}
-            means.add(terms, weight=len(index))
-            counts += torch.bincount(out.codes.detach().flatten(), minlength=model.num_codes)
-            if step % 10 == 0:
-                batches.set_postfix(loss=f"{float(terms['loss']):.4f}", mse=f"{float(terms['reconstruction_mse']):.4f}")
-            if config.max_steps is not None and step >= config.max_steps:
-                break
-        batches.close()
-        record: dict[str, Any] = {
-            "epoch": epoch,
-            "step": step,
-            "train": {**means.means(), **_histogram_statistics(counts)},
-        }
-        if held_out is not None:
-            record["eval"] = evaluate_vqvae(model, held_out, batch_size=config.eval_batch_size or config.batch_size)
-        record["seconds"] = time.perf_counter() - started
-        history.append(record)
-        _log_epoch(record)
-        keeper.update(model, history)
-        if config.max_steps is not None and step >= config.max_steps:
-            break
-    return history
-
-
-def _log_epoch(record: dict[str, Any]) -> None:
-    parts = [f"epoch {record['epoch']} (step {record['step']}, {record['seconds']:.1f}s)"]
-    for split in ("train", "eval"):
-        if split in record:
-            m = record[split]
-            parts.append(
-                f"{split}: loss {m['loss']:.4f} mse {m['reconstruction_mse']:.5f} "
-                f"perplexity {m['perplexity']:.1f} usage {m['usage']:.2f}"
-            )
-    logger.info(" | ".join(parts))
+    task = VQVAETask(model, held_out, eval_batch_size=config.eval_batch_size or config.batch_size)
+    return train(model, task, loader_for(source, config=config), config, resume=resume,
+                 settings={"image_shape": shape})  # fmt: skip

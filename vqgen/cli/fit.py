@@ -1,0 +1,199 @@
+"""``vqgen fit``: train a whole :class:`~vqgen.TwoStageModel` (stage 1, then the prior) from one file.
+
+Example ``run.yaml``::
+
+    dataset: digits                 # a name (digits, mnist, fashion-mnist, cifar10) or a folder / array file
+    train_subset: 1000              # optional: the first N training images
+    model:                          # TwoStageModel.from_config: each part a name or {name: ..., options}
+      encoder: {name: conv, latent_dim: 16, num_downsamples: 2}
+      quantizer: {name: ema, num_codes: 64}
+      prior: {name: gated_pixelcnn, num_layers: 6}
+    train:                          # TrainConfig options shared by both stages
+      seed: 0
+      precision: bf16
+    stage1: {epochs: 5, batch_size: 64, lr: 1e-3}
+    stage2: {epochs: 10, batch_size: 64, lr: 2e-3, max_seconds: 600}
+    output: runs/digits
+
+Then::
+
+    vqgen fit --config run.yaml
+    vqgen fit --config run.yaml --epochs 1 --output runs/quick      # flags override the file (both stages)
+    vqgen fit --config run.yaml --set stage2.lr=1e-3 --set model.quantizer.num_codes=128
+    vqgen fit --config run.yaml --resume runs/digits                 # continue an interrupted run
+    torchrun --nproc_per_node 4 -m vqgen fit --config run.yaml       # DistributedDataParallel, one GPU a process
+
+The output directory receives the TwoStageModel (``config.json`` + ``model.safetensors``: the weights of the last
+step of each stage), which ``vqgen sample``, ``vqgen complete`` and ``vqgen evaluate`` accept, plus ``stage1/`` and
+``stage2/``, each with ``metrics.json``, the stage's kept checkpoint and its resumable ``train_state/``, and
+``run.json``, the resolved options.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+__all__ = ["add_parser", "resolve_run", "run"]
+
+logger = logging.getLogger(__name__)
+
+#: The keys of a run file; ``model``, ``train``, ``stage1`` and ``stage2`` are mappings.
+DEFAULTS: dict[str, Any] = {
+    "dataset": "digits",
+    "data_root": None,
+    "download": False,
+    "train_subset": None,
+    "eval_subset": None,
+    "model": {"encoder": "conv", "quantizer": "ema", "prior": "gated_pixelcnn"},
+    "train": {},
+    "stage1": {},
+    "stage2": {},
+    "output": None,
+}
+
+#: Flags that set a training option of both stages (the same spelling as in ``vqgen fit-vqvae``/``fit-prior``).
+SHARED_FLAGS = ("epochs", "batch_size", "lr", "max_steps", "max_seconds", "seed", "device", "precision", "save_every")
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "fit",
+        help="train a whole two-stage model (VQ-VAE, then the prior) from one config file",
+        description=(
+            "Train stage 1 and then the prior of a TwoStageModel as a run file (--config) says, and write the model "
+            "(config.json + model.safetensors) that vqgen sample, complete and evaluate accept. Flags override the "
+            "file. Works alone and under torchrun (DistributedDataParallel)."
+        ),
+    )
+    parser.add_argument("--config", metavar="FILE", help="YAML or JSON run file (see 'vqgen fit' in the docs)")
+    parser.add_argument("--dataset", help="digits, mnist, fashion-mnist, cifar10, or a folder / array file")
+    parser.add_argument("--data-root", metavar="DIR", help="folder holding the datasets (default: $VQGEN_DATA)")
+    parser.add_argument("--download", action="store_true", default=None, help="download a named dataset if missing")
+    parser.add_argument("--train-subset", type=int, metavar="N", help="train on the first N training images only")
+    parser.add_argument("--eval-subset", type=int, metavar="N", help="evaluate on the first N held-out images only")
+    parser.add_argument("--output", "-o", metavar="DIR", help="output directory (required, as a flag or in the file)")
+    group = parser.add_argument_group("training (both stages; per stage with --set stage1.KEY=VALUE)")
+    group.add_argument("--epochs", type=int, metavar="N", help="passes over the training data")
+    group.add_argument("--batch-size", type=int, metavar="N", help="examples per step and process")
+    group.add_argument("--lr", type=float, help="Adam learning rate")
+    group.add_argument("--max-steps", type=int, metavar="N", help="stop each stage after N steps")
+    group.add_argument("--max-seconds", type=float, metavar="S", help="stop each stage after S seconds of training")
+    group.add_argument("--seed", type=int, help="random seed (same seed, same weights)")
+    group.add_argument("--device", help="cpu, cuda, ... (default: CUDA when available; cuda:LOCAL_RANK under torchrun)")
+    group.add_argument("--precision", choices=["fp32", "bf16", "fp16"], help="autocast precision (fp16: CUDA only)")
+    group.add_argument("--save-every", type=int, metavar="N", help="write a resumable training state every N steps")
+    group.add_argument("--resume", metavar="DIR", help="continue the run whose output directory is DIR")
+    group.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE",
+        help="override any key of the run file by its dotted path, e.g. stage2.lr=1e-3 (VALUE is read as YAML)",
+    )  # fmt: skip
+    parser.set_defaults(func=run)
+
+
+def _load_file(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"--config file {path} does not exist")
+    text = path.read_text()
+    options = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+    if not isinstance(options, dict):
+        raise ValueError(f"--config file {path} must hold a mapping of options, got {type(options).__name__}")
+    options = {str(key).replace("-", "_"): value for key, value in options.items()}
+    unknown = sorted(set(options) - set(DEFAULTS))
+    if unknown:
+        raise ValueError(f"--config file {path} has unknown keys {unknown}; known keys: {sorted(DEFAULTS)}")
+    for key in ("model", "train", "stage1", "stage2"):
+        if options.get(key) is not None and not isinstance(options[key], dict):
+            raise ValueError(f"--config file {path}: {key!r} must be a mapping, got {options[key]!r}")
+    return options
+
+
+def _set(options: dict[str, Any], assignment: str) -> None:
+    key, sep, text = assignment.partition("=")
+    if not sep or not key:
+        raise ValueError(f"--set takes KEY=VALUE (e.g. stage2.lr=1e-3), got {assignment!r}")
+    path = key.replace("-", "_").split(".")
+    if path[0] not in DEFAULTS:
+        raise ValueError(f"--set {key}: unknown key {path[0]!r}; known keys: {sorted(DEFAULTS)}")
+    target = options
+    for part in path[:-1]:
+        target = target.setdefault(part, {})
+        if not isinstance(target, dict):
+            raise ValueError(f"--set {key}: {part!r} is not a mapping")
+    target[path[-1]] = yaml.safe_load(text)
+
+
+def resolve_run(args: argparse.Namespace) -> dict[str, Any]:
+    """Defaults, overridden by the ``--config`` file, by ``--set`` and then by the flags given."""
+    options = copy.deepcopy(DEFAULTS)
+    if args.config:
+        for key, value in _load_file(args.config).items():
+            options[key] = value if value is not None or key not in ("model", "train", "stage1", "stage2") else {}
+    for assignment in args.set:
+        _set(options, assignment)
+    for key in ("dataset", "data_root", "download", "train_subset", "eval_subset", "output"):
+        if getattr(args, key) is not None:
+            options[key] = getattr(args, key)
+    for key in SHARED_FLAGS:
+        if getattr(args, key) is not None:
+            for stage in ("stage1", "stage2"):
+                options[stage][key] = getattr(args, key)
+    if not options["output"]:
+        raise ValueError("--output is required (the directory to write the model to), as a flag or in --config")
+    return options
+
+
+def _load(options: dict[str, Any], split: str, subset: int | None) -> Any:
+    from ..data import ImageDataset, load_dataset
+
+    dataset = load_dataset(options["dataset"], split=split, root=options["data_root"], download=options["download"])
+    if subset:
+        dataset = ImageDataset(dataset.images[:subset], dataset.labels[:subset], num_classes=dataset.num_classes)
+    return dataset
+
+
+def run(args: argparse.Namespace) -> int:
+    """Train as the run file and flags say; prints where the model went."""
+    import torch.distributed as dist
+
+    from ..two_stage import TwoStageModel
+
+    options = resolve_run(args)
+    output = Path(options["output"])
+    train = _load(options, "train", options["train_subset"])
+    try:
+        held_out = _load(options, "test", options["eval_subset"])
+    except ValueError as error:  # a folder or array file without a test split
+        logger.warning("no held-out split (%s); training without evaluation", error)
+        held_out = None
+    model_config = copy.deepcopy(options["model"])
+    encoder = model_config.get("encoder", "conv")
+    encoder = {"name": encoder} if isinstance(encoder, str) else dict(encoder)
+    encoder.setdefault("in_channels", train.images.shape[1])  # the dataset's channels
+    model_config["encoder"] = encoder
+    model = TwoStageModel.from_config(model_config)
+    stages = {}
+    for stage in ("stage1", "stage2"):
+        stage_options = {"progress": True, **options["train"], **options[stage]}
+        stage_options["checkpoint_dir"] = str(output / stage)
+        stage_options.setdefault("save_states", True)
+        if args.resume:
+            state = Path(args.resume) / stage / "train_state"
+            if state.is_dir() and any(state.iterdir()):
+                stage_options["resume"] = str(state)
+            elif stage == "stage1":
+                raise FileNotFoundError(f"--resume {args.resume}: no stage-1 training state in {state}")
+        stages[stage] = stage_options
+    model.fit(train, eval_data=held_out, stage1=stages["stage1"], stage2=stages["stage2"])
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0:
+        model.save_pretrained(output)
+        (output / "run.json").write_text(json.dumps(options, indent=2, sort_keys=True, default=str) + "\n")
+        print(f"wrote the two-stage model to {output} (config.json, model.safetensors; stage1/, stage2/, run.json)")
+    return 0
