@@ -11,8 +11,11 @@ its codes, and samples are decoded by the autoencoder.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import logging
+import os
+import tempfile
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,11 +24,13 @@ from torch import Tensor
 
 from . import checks
 from .autoencoders.vqvae import VQVAE, _component
+from .data.codes import encode_to_disk
 from .interfaces import AutoregressivePrior, Component
 from .metrics import prior_bits_per_dim
 from .priors.code_prior import build_code_prior, named_config
 from .registry import register, registry
 from .sampling import SamplingOptions
+from .training.batches import is_stream
 from .training.common import MetricsHistory, as_images, images_to_float
 from .training.prior import encode_codes, fit_prior
 from .training.stage1 import fit_vqvae
@@ -33,6 +38,17 @@ from .training.stage1 import fit_vqvae
 __all__ = ["NotFittedError", "TwoStageModel"]
 
 logger = logging.getLogger(__name__)
+
+
+def _image_shape(data: Any) -> tuple[int, int, int]:
+    """``(C, H, W)`` of the images of in-memory or streamed training data."""
+    if not is_stream(data):
+        return tuple(as_images(data, name="train_data").shape[1:])
+    shape = getattr(data, "image_shape", None)
+    if shape is None:
+        first = next(iter(data))
+        shape = (first[0] if isinstance(first, (tuple, list)) else first).shape[-3:]
+    return tuple(int(s) for s in shape)
 
 
 class NotFittedError(ValueError, AttributeError):
@@ -171,15 +187,21 @@ class TwoStageModel(Component):
 
     def fit_stage1(self, train_data: Any, *, eval_data: Any = None, **options: Any) -> MetricsHistory:
         """Train the encoder, quantizer and decoder (see :func:`~vqgen.training.fit_vqvae` for ``options``)."""
-        images = as_images(train_data, name="train_data")
+        image_shape = _image_shape(train_data)
         history = fit_vqvae(self.vqvae, train_data, eval_data=eval_data, **options)
-        self.image_shape_.copy_(torch.tensor(images.shape[1:]))
+        self.image_shape_.copy_(torch.tensor(image_shape))
         self.fitted_[0] = True
         self.fitted_[1] = False  # new codes: an earlier prior no longer matches
         return history
 
     def fit_prior(
-        self, train_data: Any, *, eval_data: Any = None, prior: AutoregressivePrior | None = None, **options: Any
+        self,
+        train_data: Any,
+        *,
+        eval_data: Any = None,
+        prior: AutoregressivePrior | None = None,
+        codes_dir: str | os.PathLike[str] | None = None,
+        **options: Any,
     ) -> MetricsHistory:
         """Encode ``train_data`` with the trained autoencoder and fit the prior on its codes.
 
@@ -187,6 +209,10 @@ class TwoStageModel(Component):
             train_data: as for :meth:`fit`; its ``.labels`` condition class-conditional priors.
             eval_data: held-out data of the same kind.
             prior: replace the model's prior by this one first (refit another prior on a trained autoencoder).
+            codes_dir: for streamed ``train_data`` (a dataset without in-memory ``.images``, such as
+                :class:`~vqgen.data.ImageFolderDataset`), where its code grids are written, memory-mapped
+                (:func:`~vqgen.data.encode_to_disk`); ``None`` uses a temporary directory removed afterwards.
+                In-memory data is encoded in memory.
             **options: options of :func:`~vqgen.training.fit_prior` (``epochs``, ``max_seconds``, ...).
 
         A prior without trainable parameters is not trained by gradient: the ``independent`` baseline is fit in
@@ -197,14 +223,24 @@ class TwoStageModel(Component):
         if prior is not None:
             self._check_prior(prior)
             self.prior = prior
-        codes = encode_codes(self.vqvae, train_data)  # (N, 1, h, w)
-        held_out = encode_codes(self.vqvae, eval_data) if eval_data is not None else None
-        cond = self._labels(train_data) if self.prior.num_classes is not None else None
-        eval_cond = self._labels(eval_data) if eval_data is not None and cond is not None else None
-        if any(p.requires_grad for p in self.prior.parameters()):
-            history = fit_prior(self.prior, codes, eval_data=held_out, cond=cond, eval_cond=eval_cond, **options)
+        conditional = self.prior.num_classes is not None
+        held_out = encode_codes(self.vqvae, eval_data) if eval_data is not None else None  # (N, 1, h, w)
+        eval_cond = self._labels(eval_data) if eval_data is not None and conditional else None
+        trainable = any(p.requires_grad for p in self.prior.parameters())
+        if trainable and is_stream(train_data):
+            with contextlib.ExitStack() as stack:
+                if codes_dir is None:
+                    codes_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="vqgen-codes-"))
+                self.vqvae.eval()
+                codes = encode_to_disk(self.encode, train_data, codes_dir, num_codes=self.num_codes)
+                history = fit_prior(self.prior, codes, eval_data=held_out, eval_cond=eval_cond, **options)
         else:
-            history = self._fit_closed_form(codes, held_out, cond, eval_cond)
+            codes = encode_codes(self.vqvae, train_data)  # (N, 1, h, w)
+            cond = self._labels(train_data) if conditional else None
+            if trainable:
+                history = fit_prior(self.prior, codes, eval_data=held_out, cond=cond, eval_cond=eval_cond, **options)
+            else:
+                history = self._fit_closed_form(codes, held_out, cond, eval_cond)
         self.fitted_[1] = True
         return history
 

@@ -29,6 +29,7 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
+from torch.utils.data import DataLoader
 
 from .. import checks
 from ..interfaces import AutoregressivePrior, Component
@@ -253,19 +254,25 @@ def encode_codes(vqvae: Component, data: Any, *, batch_size: int = 256, device: 
     Args:
         vqvae: a stage-1 component with ``encode(images (B, C, H, W)) -> codes (B, h, w)``, e.g.
             :class:`~vqgen.autoencoders.vqvae.VQVAE`.
-        data: a :mod:`vqgen.data` dataset or images ``(N, C, H, W)`` (uint8, or float in ``[0, 1]``).
+        data: a :mod:`vqgen.data` dataset, images ``(N, C, H, W)`` (uint8, or float in ``[0, 1]``), or a streamed
+            dataset of ``(uint8 (C, H, W), label)`` items (e.g. :class:`~vqgen.data.ImageFolderDataset`), read in
+            order. For training sets too large to hold as codes, see :func:`vqgen.data.encode_to_disk`.
         batch_size: images per forward pass.
         device: where to encode; ``None`` uses the model's device.
     """
-    images = getattr(data, "images", data)
-    checks.check_tensor(images, name="data", ndim=4)
     checks.check_positive(batch_size, name="batch_size", integer=True)
+    if is_stream(data) and not isinstance(data, DataLoader):
+        batches: Any = (images for images, _ in DataLoader(data, batch_size=batch_size, shuffle=False))
+    else:
+        images = getattr(data, "images", data)
+        checks.check_tensor(images, name="data", ndim=4)
+        batches = (images[i : i + batch_size] for i in range(0, len(images), batch_size))
     device = vqvae.device if device is None else resolve_device(device)
     vqvae.to(device)
     was_training = vqvae.training
     vqvae.eval()
     try:
-        codes = [vqvae.encode(images[i : i + batch_size].to(device)).cpu() for i in range(0, len(images), batch_size)]
+        codes = [vqvae.encode(batch.to(device)).cpu() for batch in batches]
     finally:
         vqvae.train(was_training)
     return torch.cat(codes)[:, None]  # (N, 1, h, w)
