@@ -173,3 +173,43 @@ def test_resuming_another_model_config_or_world_size_is_refused(tmp_path):
         fit_vqvae(model(), images(16), **{**options, "checkpoint_dir": None})
     with pytest.raises(FileNotFoundError, match="does not exist"):
         fit_vqvae(model(), images(16), resume=tmp_path / "missing", **options)
+
+
+class _FailingImages(torch.utils.data.Dataset):
+    """Items ``(uint8 (1, 8, 8), 0)``; reading item ``bad`` raises (a corrupt file), or kills the worker process."""
+
+    def __init__(self, bad: int, kill: bool = False) -> None:
+        self.data, self.bad, self.kill = images(), bad, kill  # no .images: streamed item by item
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __getitem__(self, index: int):
+        if index == self.bad:
+            if self.kill:
+                os.kill(os.getpid(), signal.SIGKILL)  # the worker dies without a word
+            raise OSError(f"image {index} is unreadable")
+        return self.data[index], 0
+
+
+@pytest.mark.parametrize("kill", [False, True], ids=["raises", "killed"])
+def test_a_crashing_worker_is_a_clear_error_and_the_last_state_resumes(tmp_path, kill):
+    options = {**OPTIONS, "save_every": 2, "schedule": "constant"}
+    reference = model()
+    fit_vqvae(reference, _FailingImages(bad=-1), checkpoint_dir=tmp_path / "ref", **options)
+    fit_vqvae(model(), _FailingImages(bad=-1), checkpoint_dir=tmp_path, max_steps=10, **options)
+    # The order depends only on (seed, epoch): break the 8th batch of epoch 2 (step 16), read after the resume.
+    sampler = vqgen.training.batches.EpochBatchSampler(64, 8, seed=OPTIONS["seed"])
+    sampler.set_epoch(2)  # epochs count from 1
+    bad = list(sampler)[7][0]
+    expected = "killed by signal" if kill else f"image {bad} is unreadable"
+    with pytest.raises((RuntimeError, OSError), match=expected):
+        fit_vqvae(
+            model(), _FailingImages(bad, kill), checkpoint_dir=tmp_path, resume=tmp_path, num_workers=2, **options
+        )
+    # The states written before the crash are intact (a killed worker is noticed while prefetching, a little early).
+    step = load_state(tmp_path)["step"]
+    assert step == 14 or (kill and 10 <= step < 14), step
+    resumed = model()
+    fit_vqvae(resumed, _FailingImages(bad=-1), checkpoint_dir=tmp_path, resume=tmp_path, **options)
+    assert same_weights(resumed, reference)
