@@ -4,7 +4,8 @@ Run with::
 
     pytest benchmarks/test_prior_flops.py --benchmark-only
 
-Every figure is a ratio measured in one run, on the same machine and threads (``torch.set_num_threads(2)``):
+Every figure is a ratio measured in one run, on the same machine and threads (``torch.set_num_threads(2)``, or
+``PRIOR_FLOPS_THREADS``; figures with another thread count go to ``prior_flops_<n>t.json``):
 
 - **Utilisation** (``test_flop_utilisation``): the FLOPs of one training step (forward, cross-entropy, backward, Adam)
   and of one forward pass (eval mode, no autograd), counted by ``torch.utils.flop_counter.FlopCounterMode`` (matrix
@@ -33,11 +34,13 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
-from test_sampling_speed import BY_NAME, THREADS, _seconds, build
+from test_sampling_speed import BY_NAME, _seconds, build
 from torch.utils.flop_counter import FlopCounterMode
 
 import vqgen
 
+#: Intra-op threads of every timing (2, as in test_sampling_speed.py; ``PRIOR_FLOPS_THREADS=1`` for comparison).
+THREADS = int(os.environ.get("PRIOR_FLOPS_THREADS", "2"))
 SGEMM_SIZE = 2048
 ROUNDS = 5
 PRIORS = {
@@ -46,7 +49,9 @@ PRIORS = {
 }
 BATCH, GRID = 128, (7, 7)
 SAMPLING_CASES = ["gated-codes-7x7", "gated-codes-16x16", "gated-pixels-28x28"]
-OUTPUT = Path(__file__).resolve().parents[1] / "docs" / "data" / "prior_flops.json"
+OUTPUT = (
+    Path(__file__).resolve().parents[1] / "docs" / "data" / f"prior_flops{'' if THREADS == 2 else f'_{THREADS}t'}.json"
+)
 
 #: Figures of this run: UTILISATION[prior][key] and SAMPLING[case][key] (seconds, FLOPs, ratios).
 UTILISATION: dict[str, dict[str, float]] = {}
@@ -189,7 +194,7 @@ def test_goals(benchmark, summary_line):
         pytest.skip("run the whole module: the goals need every figure of this run")
     OUTPUT.parent.mkdir(parents=True, exist_ok=True)
     record = {
-        "command": "pytest " + " ".join(sys.argv[1:]),
+        "command": ("" if THREADS == 2 else f"PRIOR_FLOPS_THREADS={THREADS} ") + "pytest " + " ".join(sys.argv[1:]),
         "machine": machine(),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "rounds": ROUNDS,
