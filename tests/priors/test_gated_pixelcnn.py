@@ -189,7 +189,7 @@ def test_one_thread_restores_the_thread_count():
         torch.set_num_threads(threads)
 
 
-def test_cached_sampling_runs_on_one_thread_and_restores_the_count():
+def test_cached_steps_run_on_one_thread_and_restore_the_count():
     prior = tiny()
     seen = []
     prior.cond_bias.register_forward_hook(lambda *_: seen.append(torch.get_num_threads()))
