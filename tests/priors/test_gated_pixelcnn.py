@@ -189,17 +189,23 @@ def test_one_thread_restores_the_thread_count():
         torch.set_num_threads(threads)
 
 
-def test_cached_steps_run_on_one_thread_and_restore_the_count():
+def test_cached_sampling_runs_on_one_thread_and_restores_the_count(monkeypatch):
+    """The whole cached loop (steps and draws) runs on one thread; naive sampling keeps every thread."""
+    import vqgen.sampling
+
     prior = tiny()
     seen = []
-    prior.cond_bias.register_forward_hook(lambda *_: seen.append(torch.get_num_threads()))
+    real_draw = vqgen.sampling.draw
+    monkeypatch.setattr(
+        vqgen.sampling, "draw", lambda *a, **k: seen.append(torch.get_num_threads()) or real_draw(*a, **k)
+    )
     threads = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
         cached = prior.sample(3, (2, 3), method="cached", generator=torch.Generator().manual_seed(0))
-        assert seen == [1] and torch.get_num_threads() == 2
+        assert seen == [1] * 6 and torch.get_num_threads() == 2
         naive = prior.sample(3, (2, 3), method="naive", generator=torch.Generator().manual_seed(0))
-        assert seen[1:] == [2] * 6 and torch.get_num_threads() == 2  # one forward pass per value, every thread
+        assert seen[6:] == [2] * 6 and torch.get_num_threads() == 2
         assert torch.equal(cached, naive)
     finally:
         torch.set_num_threads(threads)

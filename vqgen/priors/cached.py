@@ -35,8 +35,8 @@ def one_thread(batch: int) -> Iterator[None]:
     A cached step is a chain of small operations (a ``(B, ~200) @ (~200, 2h)`` product, a gate, ...). Split over
     threads, each one waits for all of them: a synchronisation per operation that costs more than it saves at these
     sizes, and far more on a busy machine, where a waiting thread may not be scheduled for milliseconds. The per-row
-    work (products of ``W * B`` rows) keeps every thread: on an idle machine it gains from them (measured in
-    ``benchmarks/test_prior_flops.py``; on a busy one the whole loop is faster on one thread).
+    work (products of ``W * B`` rows) runs on one thread too: on an idle machine two threads make it up to 1.3x
+    faster, on a busy one (load 4 on 2 cores) they made whole-grid sampling 8-20x slower (docs/benchmarks.md).
     """
     threads = torch.get_num_threads()
     if threads == 1 or batch > ONE_THREAD_BATCH:
@@ -115,9 +115,9 @@ class CachedStepper:
             elif (i, j) != (0, 0):
                 pi, pj = (i, j - 1) if j > 0 else (i - 1, self.width - 1)
                 self.write(x[:, :, pi, pj], pi, pj, 0)
-            if j == 0 and c == 0:
-                self.row(i)
             with one_thread(self.batch):
+                if j == 0 and c == 0:
+                    self.row(i)
                 self.last = self.pixel(i, j).view(self.batch, self.channels, self.num_categories)  # (B, C, K)
             return self.last[:, c]
 

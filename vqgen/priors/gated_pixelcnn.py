@@ -221,14 +221,17 @@ def _with_bias_row(weight: Tensor, bias: Tensor) -> Tensor:
 class GatedPixelCNNStepper(CachedStepper):
     """Cached sampling for :class:`GatedPixelCNN` (arXiv:1704.06001).
 
-    At the start of row ``i`` the vertical stack of every layer is computed for the whole row (one convolution over
-    the ``k//2 + 1`` cached rows it reads), and with it each layer's row term: link + horizontal bias + condition
-    ``(B, W, 2h)``. A step then runs the horizontal stack at ``(i, j)`` only, in five operations per layer on
-    preallocated buffers: a ``(B, (k//2+1) * in)`` window of the channels-last cache (a view, no copy) times the
-    masked kernel plus the row term, ``tanh`` and ``sigmoid`` in place, their product written into the layer's slot
-    of one gate buffer ``(B, L, h + 1)`` (whose last column is a constant 1), and the residual 1x1 layer (bias as its
-    last row) written straight into the next layer's cache. The skip outputs of all layers are one matrix product
-    of the whole gate buffer at the end: ``Σ_l 1x1_l(gate_l) = gates (B, L (h+1)) @ stacked skip kernels``.
+    At the start of row ``i`` the vertical stack of every layer is computed for the whole row: the ``(k//2+1, k)``
+    patches of the ``k//2 + 1`` cached rows it reads (channels-last, one copy) times the kernel as a matrix, then the
+    link, into each layer's row term: link + horizontal bias + condition ``(W, B, 2h)`` — two matrix products of
+    ``W * B`` rows per layer instead of two small convolutions and their reorders. A step then runs the horizontal
+    stack at ``(i, j)`` only, in five operations per layer on preallocated buffers (on one thread, see
+    :func:`~vqgen.priors.cached.one_thread`): a ``(B, (k//2+1) * in)`` window of the channels-last cache (a view,
+    no copy) times the masked kernel plus the row term, ``tanh`` and ``sigmoid`` in place, their product written
+    into the layer's slot of one gate buffer ``(B, L, h + 1)`` (whose last column is a constant 1), and the residual
+    1x1 layer (bias as its last row) written straight into the next layer's cache. The skip outputs of all layers
+    are one matrix product of the whole gate buffer at the end: ``Σ_l 1x1_l(gate_l) = gates (B, L (h+1)) @ skips``
+    (the skip kernels and biases of all layers stacked).
     """
 
     def start(self, batch: int, dtype: torch.dtype, device: torch.device) -> None:
@@ -240,7 +243,8 @@ class GatedPixelCNNStepper(CachedStepper):
         features = prior.input.out_channels
         hidden = layers[0].link.in_channels // 2
         zeros = dict(dtype=dtype, device=device)
-        # Input features: channels-last for the horizontal stack (left pad), channels-first for the vertical one.
+        # Input features, channels-last: padded on the left for the horizontal stack, on top and both sides for the
+        # vertical one (whose first layer reads rows i-p0-1 .. i-1).
         self.h_in = torch.zeros(batch, H, W + pads[0], features, **zeros)
         self.v_in = torch.zeros(batch, H + pads[0] + 1, W + 2 * pads[0], features, **zeros)
         self.p0 = pads[0]
