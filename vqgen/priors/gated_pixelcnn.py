@@ -156,19 +156,16 @@ class GatedLayerRow(NamedTuple):
 
     Attributes:
         rows: the vertical kernel's height ``k//2 + 1``.
-        kernel_size: its width k.
-        v_weight: ``((k//2+1) * in * k, 2h)``, the vertical kernel as a matrix for ``(r c k)`` patches.
-        v_const: ``(2h,)`` or ``(W * B, 2h)``: the vertical bias plus its condition bias.
-        link: ``(2h, 2h)``, the vertical → horizontal 1x1 kernel as a step matrix.
-        h_const: ``(2h,)`` or ``(W * B, 2h)``: horizontal bias + link bias + condition bias.
+        v_weight: ``(2h, in, k//2+1, k)``, the vertical kernel.
+        v_const: ``(2h,)`` or ``(B, 2h)``: the vertical bias plus its condition bias.
+        link: ``(2h, 2h, 1, 1)``, the vertical → horizontal 1x1 kernel.
+        h_const: ``(2h,)`` or ``(B, 2h)``: horizontal bias + link bias + condition bias.
         row: ``(W, B, 2h)``, written here, read by every step of the row (shared with :class:`GatedLayerStep`).
-        v_out: ``(B, H + p, W + 2p, h)`` channels-last cache of this layer's gated vertical output (``None`` for the
-            last layer).
+        v_out: ``(B, h, H + p, W + 2p)`` cache of this layer's gated vertical output (``None`` for the last layer).
         next_pad: the next layer's ``k // 2`` (``None`` for the last layer).
     """
 
     rows: int
-    kernel_size: int
     v_weight: Tensor
     v_const: Tensor
     link: Tensor
@@ -206,13 +203,6 @@ class GatedLayerStep(NamedTuple):
     next_pad: int | None
 
 
-def _per_row(bias: Tensor, cond_bias: Tensor | None, width: int) -> Tensor:
-    """A bias ``(D,)`` plus a condition bias ``(B, D)`` at every position of a row: ``(D,)`` or ``(W * B, D)``."""
-    if cond_bias is None:
-        return bias
-    return (bias + cond_bias).repeat(width, 1)  # row j * B + b holds example b's bias
-
-
 def _with_bias_row(weight: Tensor, bias: Tensor) -> Tensor:
     """Step matrix ``(in, out)`` and bias ``(out,)`` → ``(in + 1, out)``, for an input with a trailing constant 1."""
     return torch.cat([weight, bias[None]]).contiguous()
@@ -221,17 +211,17 @@ def _with_bias_row(weight: Tensor, bias: Tensor) -> Tensor:
 class GatedPixelCNNStepper(CachedStepper):
     """Cached sampling for :class:`GatedPixelCNN` (arXiv:1704.06001).
 
-    At the start of row ``i`` the vertical stack of every layer is computed for the whole row: the ``(k//2+1, k)``
-    patches of the ``k//2 + 1`` cached rows it reads (channels-last, one copy) times the kernel as a matrix, then the
-    link, into each layer's row term: link + horizontal bias + condition ``(W, B, 2h)`` — two matrix products of
-    ``W * B`` rows per layer instead of two small convolutions and their reorders. A step then runs the horizontal
-    stack at ``(i, j)`` only, in five operations per layer on preallocated buffers (on one thread, see
-    :func:`~vqgen.priors.cached.one_thread`): a ``(B, (k//2+1) * in)`` window of the channels-last cache (a view,
-    no copy) times the masked kernel plus the row term, ``tanh`` and ``sigmoid`` in place, their product written
-    into the layer's slot of one gate buffer ``(B, L, h + 1)`` (whose last column is a constant 1), and the residual
-    1x1 layer (bias as its last row) written straight into the next layer's cache. The skip outputs of all layers
-    are one matrix product of the whole gate buffer at the end: ``Σ_l 1x1_l(gate_l) = gates (B, L (h+1)) @ skips``
-    (the skip kernels and biases of all layers stacked).
+    At the start of row ``i`` the vertical stack of every layer is computed for the whole row (one convolution over
+    the ``k//2 + 1`` cached rows it reads), and with it each layer's row term: link + horizontal bias + condition
+    ``(W, B, 2h)`` (patches of channels-last caches times the kernel as one matrix product measured slower).
+
+    A step then runs the horizontal stack at ``(i, j)`` only, in five operations per layer on preallocated buffers
+    (on one thread, see :func:`~vqgen.priors.cached.one_thread`): a ``(B, (k//2+1) * in)`` window of the
+    channels-last cache (a view, no copy) times the masked kernel plus the row term; ``tanh`` and ``sigmoid`` in
+    place; their product written into the layer's slot of one gate buffer ``(B, L, h + 1)`` (whose last column is a
+    constant 1); the residual 1x1 layer (bias as its last row) written straight into the next layer's cache. The skip
+    outputs of all layers are one matrix product of the whole gate buffer at the end:
+    ``Σ_l 1x1_l(gate_l) = gates (B, L (h+1)) @ skips``, the skip kernels and biases of all layers stacked.
     """
 
     def start(self, batch: int, dtype: torch.dtype, device: torch.device) -> None:
@@ -243,10 +233,9 @@ class GatedPixelCNNStepper(CachedStepper):
         features = prior.input.out_channels
         hidden = layers[0].link.in_channels // 2
         zeros = dict(dtype=dtype, device=device)
-        # Input features, channels-last: padded on the left for the horizontal stack, on top and both sides for the
-        # vertical one (whose first layer reads rows i-p0-1 .. i-1).
+        # Input features: channels-last for the horizontal stack (left pad), channels-first for the vertical one.
         self.h_in = torch.zeros(batch, H, W + pads[0], features, **zeros)
-        self.v_in = torch.zeros(batch, H + pads[0] + 1, W + 2 * pads[0], features, **zeros)
+        self.v_in = torch.zeros(batch, features, H + pads[0] + 1, W + 2 * pads[0], **zeros)
         self.p0 = pads[0]
         self.gates = torch.ones(batch, len(layers), hidden + 1, **zeros)  # [..., :h] gates, [..., h] the constant 1
         skips = []
@@ -254,7 +243,7 @@ class GatedPixelCNNStepper(CachedStepper):
         self.steps: list[GatedLayerStep] = []
         for index, layer in enumerate(layers):
             nxt = pads[index + 1] if index + 1 < len(layers) else None
-            v_out = torch.zeros(batch, H + nxt, W + 2 * nxt, hidden, **zeros) if nxt is not None else None
+            v_out = torch.zeros(batch, hidden, H + nxt, W + 2 * nxt, **zeros) if nxt is not None else None
             h_out = torch.zeros(batch, H, W + nxt, hidden, **zeros) if nxt is not None else None
             v_bias, h_bias = biases[2 * index], biases[2 * index + 1]
             h_const = layer.horizontal.bias + layer.link.bias  # (2h,)
@@ -262,11 +251,10 @@ class GatedPixelCNNStepper(CachedStepper):
             self.rows.append(
                 GatedLayerRow(
                     rows=layer.vertical.kernel_size[0],
-                    kernel_size=layer.vertical.kernel_size[1],
-                    v_weight=rearrange(layer.vertical.weight, "o c r k -> (r c k) o").contiguous(),
-                    v_const=_per_row(layer.vertical.bias, v_bias, W),  # (2h,) or (W * B, 2h)
-                    link=step_matrix(layer.link.weight),  # (2h, 2h)
-                    h_const=_per_row(h_const, h_bias, W),  # (2h,) or (W * B, 2h)
+                    v_weight=layer.vertical.weight,
+                    v_const=layer.vertical.bias if v_bias is None else layer.vertical.bias + v_bias,  # (2h,)|(B, 2h)
+                    link=layer.link.weight,
+                    h_const=h_const if h_bias is None else h_bias + h_const,  # (2h,) or (B, 2h)
                     row=row,
                     v_out=v_out,
                     next_pad=nxt,
@@ -296,20 +284,19 @@ class GatedPixelCNNStepper(CachedStepper):
     def store(self, features: Tensor, i: int, j: int, channels: slice) -> None:
         p0 = self.p0
         self.h_in[:, i, j + p0, channels] = features
-        self.v_in[:, i + p0 + 1, j + p0, channels] = features
+        self.v_in[:, channels, i + p0 + 1, j + p0] = features
 
     def row(self, i: int) -> None:
         width = self.width
         v = self.v_in
-        for rows, k, v_weight, v_const, link, h_const, row, v_out, p in self.rows:
-            patches = rearrange(v[:, i : i + rows].unfold(2, k, 1), "b r w c k -> (w b) (r c k)")  # (W*B, r*in*k)
-            v_pre = torch.addmm(v_const, patches, v_weight)  # (W*B, 2h)
-            torch.addmm(h_const, v_pre, link, out=row.view(-1, row.shape[-1]))  # (W*B, 2h): the row term
-            if v_out is not None:
-                v_pre = rearrange(v_pre, "(w b) c -> b w c", w=width)  # a view
-                f, g = v_pre.chunk(2, dim=-1)
-                torch.mul(torch.tanh(f), torch.sigmoid(g), out=v_out[:, i + p, p : p + width])  # (B, W, h)
-                v = v_out
+        for layer in self.rows:
+            v_pre = F.conv2d(v[:, :, i : i + layer.rows], layer.v_weight) + layer.v_const[..., None, None]  # (B,2h,1,W)
+            row = F.conv2d(v_pre, layer.link) + layer.h_const[..., None, None]  # (B, 2h, 1, W)
+            layer.row.copy_(rearrange(row, "b c 1 w -> w b c"))
+            if layer.v_out is not None:
+                p = layer.next_pad
+                layer.v_out[:, :, i + p, p : p + width] = gate(v_pre[:, :, 0])
+                v = layer.v_out
 
     def pixel(self, i: int, j: int) -> Tensor:
         batch, p0 = self.batch, self.p0
