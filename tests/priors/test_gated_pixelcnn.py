@@ -111,3 +111,101 @@ def test_cached_sampling_works_in_the_models_dtype():
 def test_bad_arguments_raise(overrides, match):
     with pytest.raises((ValueError, TypeError), match=match):
         tiny(**overrides)
+
+
+def paper_layer(layer: GatedLayer, v, h):
+    """Figure 2 of arXiv:1606.05328 written out from the layer's weights, independently of its forward pass."""
+    p, height = layer.pad, v.shape[2]
+    top = p + 1 if layer.first else p  # the first layer reads rows i-p-1 .. i-1, later ones rows i-p .. i
+    v_pre = torch.nn.functional.conv2d(torch.nn.functional.pad(v, (p, p, top, 0)), layer.vertical.weight)
+    v_pre = v_pre[:, :, :height] + layer.vertical.bias[:, None, None]
+    h_weight = layer.horizontal.weight * layer.horizontal.mask
+    h_pre = torch.nn.functional.conv2d(torch.nn.functional.pad(h, (p, 0, 0, 0)), h_weight, layer.horizontal.bias)
+    h_pre = h_pre + torch.nn.functional.conv2d(v_pre, layer.link.weight, layer.link.bias)
+    f, g = h_pre.chunk(2, dim=1)
+    out = torch.nn.functional.conv2d(
+        torch.tanh(f) * torch.sigmoid(g), layer.out.weight * layer.out.mask, layer.out.bias
+    )
+    residual, skip = out.chunk(2, dim=1)
+    f, g = v_pre.chunk(2, dim=1)
+    return torch.tanh(f) * torch.sigmoid(g), residual if layer.first else h + residual, skip
+
+
+@pytest.mark.parametrize(("first", "kernel_size"), [(True, 7), (False, 3), (False, 5)])
+def test_layer_equals_the_paper_shaped_layer(first, kernel_size):
+    torch.manual_seed(0)
+    layer = GatedLayer(16 if first else 24, 24, kernel_size, first=first, colour_groups=1)
+    v, h = torch.randn(2, 3, 16 if first else 24, 7, 9)  # different inputs of the two stacks
+    for ours, paper in zip(layer(v, h), paper_layer(layer, v, h)):
+        torch.testing.assert_close(ours, paper, rtol=0, atol=1e-5)
+
+
+def test_checkpoints_of_the_paper_shaped_layers_still_load():
+    """The parameter names of every layer are those of the paper-shaped layer (vertical, horizontal, link, out)."""
+    prior = tiny()
+    expected = {f"layers.{i}.{name}.{kind}" for i in range(3) for name in ("vertical", "horizontal", "link", "out")
+                for kind in ("weight", "bias")}  # fmt: skip
+    assert expected <= set(prior.state_dict())
+    assert all(key.startswith(("layers.", "head.", "input.", "cond_bias.")) for key in prior.state_dict())
+    torch.manual_seed(1)
+    other = tiny()
+    other.load_state_dict(prior.state_dict(), strict=True)
+    x = torch.randint(0, 16, (2, 1, 5, 6))
+    assert torch.equal(other(x), prior(x))
+
+
+def test_cached_steps_equal_the_forward_pass_at_benchmark_width():
+    """Per-step logits of the stepper (fused products, one skip product) equal the forward pass within 1e-5."""
+    torch.manual_seed(0)
+    prior = vqgen.build("prior", "gated_pixelcnn", num_categories=64, hidden_channels=32, num_layers=5, num_classes=3)
+    prior.eval()
+    with torch.no_grad():
+        for parameter in prior.cond_bias.parameters():
+            parameter.normal_()
+    x, cond = torch.randint(0, 64, (5, 1, 4, 6)), torch.tensor([0, 1, 2, 1, 0])
+    with torch.no_grad():
+        full = prior(x, cond)
+    stepper = prior.incremental(cond, (4, 6))
+    for i in range(4):
+        for j in range(6):
+            torch.testing.assert_close(stepper.logits(x, i, j, 0), full[:, :, 0, i, j], rtol=0, atol=1e-5)
+
+
+def test_one_thread_restores_the_thread_count():
+    from vqgen.priors.cached import ONE_THREAD_BATCH, one_thread
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with one_thread(4):
+            assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 2
+        with one_thread(ONE_THREAD_BATCH + 1):  # large batches keep every thread
+            assert torch.get_num_threads() == 2
+        with pytest.raises(RuntimeError), one_thread(4):
+            raise RuntimeError
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_cached_sampling_runs_on_one_thread_and_restores_the_count(monkeypatch):
+    """The whole cached loop (steps and draws) runs on one thread; naive sampling keeps every thread."""
+    import vqgen.sampling
+
+    prior = tiny()
+    seen = []
+    real_draw = vqgen.sampling.draw
+    monkeypatch.setattr(
+        vqgen.sampling, "draw", lambda *a, **k: seen.append(torch.get_num_threads()) or real_draw(*a, **k)
+    )
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        cached = prior.sample(3, (2, 3), method="cached", generator=torch.Generator().manual_seed(0))
+        assert seen == [1] * 6 and torch.get_num_threads() == 2
+        naive = prior.sample(3, (2, 3), method="naive", generator=torch.Generator().manual_seed(0))
+        assert seen[6:] == [2] * 6 and torch.get_num_threads() == 2
+        assert torch.equal(cached, naive)
+    finally:
+        torch.set_num_threads(threads)

@@ -9,7 +9,8 @@ The weights a step multiplies by are named tuples (:class:`StepLinear`, :class:`
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
 import torch
@@ -21,6 +22,31 @@ if TYPE_CHECKING:
     from ..interfaces import AutoregressivePrior
 
 __all__ = ["CachedStepper", "HeadStep", "StepLinear"]
+
+
+#: Up to this batch size a step's operations (matrices of ``batch`` rows, a few hundred columns) run on one thread.
+ONE_THREAD_BATCH = 256
+
+
+@contextlib.contextmanager
+def one_thread(batch: int) -> Iterator[None]:
+    """Run the block on one intra-op thread when ``batch <= ONE_THREAD_BATCH`` (the thread count is restored after).
+
+    A cached step is a chain of small operations (a ``(B, ~200) @ (~200, 2h)`` product, a gate, ...). Split over
+    threads, each one waits for all of them: a synchronisation per operation that costs more than it saves at these
+    sizes, and far more on a busy machine, where a waiting thread may not be scheduled for milliseconds. The per-row
+    work (products of ``W * B`` rows) runs on one thread too: on an idle machine two threads make it up to 1.3x
+    faster, on a busy one (load 4 on 2 cores) they made whole-grid sampling 8-20x slower (docs/benchmarks.md).
+    """
+    threads = torch.get_num_threads()
+    if threads == 1 or batch > ONE_THREAD_BATCH:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 class StepLinear(NamedTuple):
@@ -80,7 +106,8 @@ class CachedStepper:
             if (i, j, c) == (0, 0, 0) or self.batch != x.shape[0]:
                 self.batch = x.shape[0]
                 param = next(self.prior.parameters())
-                self.start(self.batch, param.dtype, param.device)
+                with one_thread(self.batch):
+                    self.start(self.batch, param.dtype, param.device)
             if c > 0:
                 if not self.sequential:
                     return self.last[:, c]
@@ -88,9 +115,10 @@ class CachedStepper:
             elif (i, j) != (0, 0):
                 pi, pj = (i, j - 1) if j > 0 else (i - 1, self.width - 1)
                 self.write(x[:, :, pi, pj], pi, pj, 0)
-            if j == 0 and c == 0:
-                self.row(i)
-            self.last = self.pixel(i, j).view(self.batch, self.channels, self.num_categories)  # (B, C, K)
+            with one_thread(self.batch):
+                if j == 0 and c == 0:
+                    self.row(i)
+                self.last = self.pixel(i, j).view(self.batch, self.channels, self.num_categories)  # (B, C, K)
             return self.last[:, c]
 
     def write(self, values: Tensor, i: int, j: int, first: int) -> None:

@@ -6,18 +6,23 @@ What it adds to :class:`~vqgen.AutoregressivePrior` (which already owns ``num_ca
 - ``input``, the :class:`~vqgen.priors.embedding.IndexInput` through which indices enter the network;
 - ``colour_groups``: with sequential colour channels every feature map belongs to one of C groups (R → G → B masks);
 - :meth:`~ConvPrior.logits_from_head`, the one place the head's ``(B, C * K, H, W)`` becomes ``(B, K, C, H, W)``;
-- cached sampling: subclasses set ``stepper_class``, a :class:`~vqgen.priors.cached.CachedStepper`.
+- cached sampling: subclasses set ``stepper_class``, a :class:`~vqgen.priors.cached.CachedStepper`; the whole
+  cached sampling loop of a batch up to :data:`~vqgen.priors.cached.ONE_THREAD_BATCH` runs on one intra-op thread
+  (:func:`~vqgen.priors.cached.one_thread`): every operation of a step is too small to gain from splitting.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
+from typing import Any
 
 from einops import rearrange
 from torch import Tensor
 
 from ..interfaces import AutoregressivePrior
-from .cached import CachedStepper
+from ..sampling import SamplingOptions
+from .cached import CachedStepper, one_thread
 from .embedding import IndexInput
 
 __all__ = ["ConvPrior"]
@@ -58,3 +63,25 @@ class ConvPrior(AutoregressivePrior):
     def incremental(self, cond: Tensor | None, shape: Sequence[int]) -> CachedStepper:
         """A cached stepper (arXiv:1704.06001): per-layer activation caches, one position computed per step."""
         return self.stepper_class(self, cond, shape)
+
+    def sample(
+        self,
+        n: int,
+        shape: Sequence[int],
+        cond: Tensor | None = None,
+        *,
+        prefix: Tensor | None = None,
+        prefix_mask: Tensor | None = None,
+        options: SamplingOptions | None = None,
+        **settings: Any,
+    ) -> Tensor:
+        """:meth:`vqgen.AutoregressivePrior.sample`; cached sampling of ``n <= ONE_THREAD_BATCH`` runs on one thread.
+
+        The drawing between steps (softmax, cumulative sum, search over ``(n, K)``) is split over threads by
+        PyTorch just like the steps would be, and pays the same synchronisation per operation; one thread for the
+        whole loop avoids both (see :func:`~vqgen.priors.cached.one_thread`). Naive sampling keeps every thread.
+        """
+        options = SamplingOptions.of(options, **settings)
+        small = isinstance(n, int) and options.method == "cached"
+        with one_thread(n) if small else contextlib.nullcontext():
+            return super().sample(n, shape, cond, prefix=prefix, prefix_mask=prefix_mask, options=options)

@@ -181,20 +181,31 @@ class GatedLayerStep(NamedTuple):
     Attributes:
         h_weight: ``((k//2+1) * in, 2h)``, the masked horizontal kernel as a step matrix.
         row: ``(W, B, 2h)``, the row term (vertical link + horizontal bias + condition) of the current row.
-        out_weight: ``(h, 2h)``, the residual-and-skip 1x1 layer as a step matrix.
-        out_bias: ``(2h,)``.
-        hidden: h.
+        pre: ``(B, 2h)``, the pre-activation buffer of the step.
+        tanh_half: ``(B, h)``, a view of ``pre``'s first half (``tanh`` in place); ``sigmoid_half`` its second half.
+        gate_out: ``(B, h)``, where the gate is written: the first ``h`` columns of ``gated``.
+        gated: ``(B, h + 1)``: this layer's slot of the gate buffer (the gate, then a constant 1 for the biases).
+        residual: ``(h + 1, h)``, the residual half of the masked 1x1 output layer with its bias as the last row
+            (``None`` for the last layer, whose residual stream nothing reads).
         h_out: ``(B, H, W + p, h)`` channels-last cache of this layer's horizontal output (``None`` for the last).
         next_pad: the next layer's ``k // 2`` (``None`` for the last layer).
     """
 
     h_weight: Tensor
     row: Tensor
-    out_weight: Tensor
-    out_bias: Tensor
-    hidden: int
+    pre: Tensor
+    tanh_half: Tensor
+    sigmoid_half: Tensor
+    gate_out: Tensor
+    gated: Tensor
+    residual: Tensor | None
     h_out: Tensor | None
     next_pad: int | None
+
+
+def _with_bias_row(weight: Tensor, bias: Tensor) -> Tensor:
+    """Step matrix ``(in, out)`` and bias ``(out,)`` → ``(in + 1, out)``, for an input with a trailing constant 1."""
+    return torch.cat([weight, bias[None]]).contiguous()
 
 
 class GatedPixelCNNStepper(CachedStepper):
@@ -202,8 +213,15 @@ class GatedPixelCNNStepper(CachedStepper):
 
     At the start of row ``i`` the vertical stack of every layer is computed for the whole row (one convolution over
     the ``k//2 + 1`` cached rows it reads), and with it each layer's row term: link + horizontal bias + condition
-    ``(B, W, 2h)``. A step then runs the horizontal stack at ``(i, j)`` only: a ``(B, (k//2+1) * in)`` window of the
-    channels-last cache (a view, no copy) times the masked kernel, the gate, one matrix for residual and skip.
+    ``(W, B, 2h)`` (patches of channels-last caches times the kernel as one matrix product measured slower).
+
+    A step then runs the horizontal stack at ``(i, j)`` only, in five operations per layer on preallocated buffers
+    (on one thread, see :func:`~vqgen.priors.cached.one_thread`): a ``(B, (k//2+1) * in)`` window of the
+    channels-last cache (a view, no copy) times the masked kernel plus the row term; ``tanh`` and ``sigmoid`` in
+    place; their product written into the layer's slot of one gate buffer ``(B, L, h + 1)`` (whose last column is a
+    constant 1); the residual 1x1 layer (bias as its last row) written straight into the next layer's cache. The skip
+    outputs of all layers are one matrix product of the whole gate buffer at the end:
+    ``Σ_l 1x1_l(gate_l) = gates (B, L (h+1)) @ skips``, the skip kernels and biases of all layers stacked.
     """
 
     def start(self, batch: int, dtype: torch.dtype, device: torch.device) -> None:
@@ -213,15 +231,17 @@ class GatedPixelCNNStepper(CachedStepper):
         layers = prior.layers
         pads = [layer.pad for layer in layers]
         features = prior.input.out_channels
+        hidden = layers[0].link.in_channels // 2
         zeros = dict(dtype=dtype, device=device)
         # Input features: channels-last for the horizontal stack (left pad), channels-first for the vertical one.
         self.h_in = torch.zeros(batch, H, W + pads[0], features, **zeros)
         self.v_in = torch.zeros(batch, features, H + pads[0] + 1, W + 2 * pads[0], **zeros)
         self.p0 = pads[0]
+        self.gates = torch.ones(batch, len(layers), hidden + 1, **zeros)  # [..., :h] gates, [..., h] the constant 1
+        skips = []
         self.rows: list[GatedLayerRow] = []
         self.steps: list[GatedLayerStep] = []
         for index, layer in enumerate(layers):
-            hidden = layer.link.in_channels // 2
             nxt = pads[index + 1] if index + 1 < len(layers) else None
             v_out = torch.zeros(batch, hidden, H + nxt, W + 2 * nxt, **zeros) if nxt is not None else None
             h_out = torch.zeros(batch, H, W + nxt, hidden, **zeros) if nxt is not None else None
@@ -240,17 +260,25 @@ class GatedPixelCNNStepper(CachedStepper):
                     next_pad=nxt,
                 )
             )
+            out = _with_bias_row(step_matrix(layer.out.masked_weight()), layer.out.bias)  # (h + 1, 2h)
+            residual, skip = out[:, :hidden], out[:, hidden:]
+            skips.append(skip)
+            pre = torch.empty(batch, 2 * hidden, **zeros)
             self.steps.append(
                 GatedLayerStep(
                     h_weight=step_matrix(layer.horizontal.masked_weight()),  # ((k//2+1)*in, 2h)
                     row=row,
-                    out_weight=step_matrix(layer.out.masked_weight()),  # (h, 2h)
-                    out_bias=layer.out.bias,
-                    hidden=hidden,
+                    pre=pre,
+                    tanh_half=pre[:, :hidden],
+                    sigmoid_half=pre[:, hidden:],
+                    gate_out=self.gates[:, index, :hidden],
+                    gated=self.gates[:, index],
+                    residual=residual.contiguous() if nxt is not None else None,
                     h_out=h_out,
                     next_pad=nxt,
                 )
             )
+        self.skip = torch.cat(skips).contiguous()  # (L (h + 1), h): every layer's skip kernel and bias
         self.head = HeadStep.of(prior.head)
 
     def store(self, features: Tensor, i: int, j: int, channels: slice) -> None:
@@ -273,15 +301,20 @@ class GatedPixelCNNStepper(CachedStepper):
     def pixel(self, i: int, j: int) -> Tensor:
         batch, p0 = self.batch, self.p0
         window = self.h_in[:, i, j : j + p0 + 1].reshape(batch, -1)  # (B, (p0+1)*C*E), a view
-        h = skip = None
-        for h_weight, row, out_weight, out_bias, hidden, h_out, p in self.steps:
-            a = torch.addmm(row[j], window, h_weight)  # (B, 2h)
-            out = torch.addmm(out_bias, gate(a), out_weight)  # (B, 2h): residual | skip
-            h = out[:, :hidden] if h is None else h + out[:, :hidden]
-            skip = out[:, hidden:] if skip is None else skip + out[:, hidden:]
-            if h_out is not None:
-                h_out[:, i, j + p] = h
-                window = h_out[:, i, j : j + p + 1].reshape(batch, -1)  # (B, (p+1)*h), a view
+        h = None
+        for h_weight, row, pre, tanh_half, sigmoid_half, gate_out, gated, residual, h_out, p in self.steps:
+            torch.addmm(row[j], window, h_weight, out=pre)  # (B, 2h)
+            tanh_half.tanh_()
+            sigmoid_half.sigmoid_()
+            torch.mul(tanh_half, sigmoid_half, out=gate_out)  # (B, h) into this layer's slot of the gate buffer
+            if residual is not None:
+                target = h_out[:, i, j + p]  # (B, h): the next layer's input, written in place
+                if h is None:
+                    torch.mm(gated, residual, out=target)
+                else:
+                    torch.addmm(h, gated, residual, out=target)
+                h, window = target, h_out[:, i, j : j + p + 1].reshape(batch, -1)  # (B, (p+1)*h), a view
+        skip = self.gates.view(batch, -1) @ self.skip  # (B, h): Σ over layers of skip 1x1 + bias
         return self.head(skip)  # (B, C*K)
 
 
