@@ -1,7 +1,7 @@
 """Registries of interchangeable components, and the one door to build them.
 
-There is one :class:`Registry` per kind of component (``quantizer``, ``encoder``, ``decoder``, ``prior``, ``model``).
-Implementations register under a short name::
+There is one [`Registry`][Registry] per kind of component (``quantizer``, ``encoder``, ``decoder``, ``prior``,
+``model``). Implementations register under a short name::
 
     @vqgen.register("prior", "my_prior")
     class MyPrior(AutoregressivePrior): ...

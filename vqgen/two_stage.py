@@ -47,8 +47,8 @@ def _accepted(kind: str, name: str) -> list[str]:
 class TwoStageModel(Component):
     """A VQ-VAE and an autoregressive prior over its codes, trained and sampled as one model.
 
-    Build it from components, or by names with :meth:`from_config`, where swapping ``vq`` for ``ema`` or ``rnn`` for
-    ``gated_pixelcnn`` is one word::
+    Build it from components, or by names with [`from_config`][from_config], where swapping ``vq`` for ``ema`` or
+    ``rnn`` for ``gated_pixelcnn`` is one word::
 
         model = TwoStageModel.from_config({
             "encoder": {"name": "conv", "in_channels": 1, "latent_dim": 16},
@@ -59,10 +59,10 @@ class TwoStageModel(Component):
         images = model.sample(16)                   # (16, C, H, W) float in [0, 1]
 
     Args:
-        encoder: the stage-1 encoder (instance or spec), as for :class:`~vqgen.autoencoders.VQVAE`.
+        encoder: the stage-1 encoder (instance or spec), as for [`VQVAE`][vqgen.autoencoders.VQVAE].
         quantizer: the stage-1 quantizer (instance or spec).
         decoder: the stage-1 decoder (instance or spec).
-        prior: an :class:`~vqgen.AutoregressivePrior` (or its spec) with one channel and
+        prior: an [`AutoregressivePrior`][vqgen.AutoregressivePrior] (or its spec) with one channel and
             ``num_categories == quantizer.num_codes``.
 
     Raises:
@@ -86,8 +86,8 @@ class TwoStageModel(Component):
         (``"conv"``) or a dict ``{"name": ..., **options}``. Filled in when absent: the quantizer's ``dim`` (the
         encoder's ``latent_dim``), the decoder (same name and options as the encoder, ``in_channels`` becoming
         ``out_channels``), and what every prior over code grids gets from
-        :func:`~vqgen.priors.code_prior.build_code_prior`: ``num_categories`` (the codebook size), ``channels`` (1)
-        and ``input_mode="embed"``.
+        [`build_code_prior`][vqgen.priors.code_prior.build_code_prior]: ``num_categories`` (the codebook size),
+        ``channels`` (1) and ``input_mode="embed"``.
         """
         unknown = sorted(set(config) - {"encoder", "quantizer", "decoder", "prior"})
         if unknown:
@@ -108,7 +108,7 @@ class TwoStageModel(Component):
         return cls(encoder=encoder, quantizer=quantizer, decoder=decoder, prior=prior)
 
     def config_child(self, argument: str) -> Component | None:
-        """``encoder``, ``quantizer`` and ``decoder`` live in :attr:`vqvae`; ``prior`` is :attr:`prior`."""
+        """``encoder``, ``quantizer`` and ``decoder`` live in ``vqvae``; ``prior`` is ``prior``."""
         return self.prior if argument == "prior" else self.vqvae.config_child(argument)
 
     # ----------------------------------------------------------------------------------------------- properties
@@ -159,18 +159,18 @@ class TwoStageModel(Component):
         """Train stage 1, encode the dataset to codes, then train the prior; returns both histories.
 
         Args:
-            train_data: a :mod:`vqgen.data` dataset (labels are used by class-conditional priors) or uint8 images
-                ``(N, C, H, W)``.
+            train_data: a [`vqgen.data`][vqgen.data] dataset (labels are used by class-conditional priors) or uint8
+                images ``(N, C, H, W)``.
             eval_data: held-out data of the same kind, evaluated after every epoch of both stages.
-            stage1: options of :func:`~vqgen.training.fit_vqvae` (``epochs``, ``batch_size``, ``lr``, ...).
-            stage2: options of :func:`~vqgen.training.fit_prior`.
+            stage1: options of [`fit_vqvae`][vqgen.training.fit_vqvae] (``epochs``, ``batch_size``, ``lr``, ...).
+            stage2: options of [`fit_prior`][vqgen.training.fit_prior].
         """
         first = self.fit_stage1(train_data, eval_data=eval_data, **dict(stage1 or {}))
         second = self.fit_prior(train_data, eval_data=eval_data, **dict(stage2 or {}))
         return {"stage1": first, "stage2": second}
 
     def fit_stage1(self, train_data: Any, *, eval_data: Any = None, **options: Any) -> MetricsHistory:
-        """Train the encoder, quantizer and decoder (see :func:`~vqgen.training.fit_vqvae` for ``options``)."""
+        """Train the encoder, quantizer and decoder (see [`fit_vqvae`][vqgen.training.fit_vqvae] for ``options``)."""
         images = as_images(train_data, name="train_data")
         history = fit_vqvae(self.vqvae, train_data, eval_data=eval_data, **options)
         self.image_shape_.copy_(torch.tensor(images.shape[1:]))
@@ -184,13 +184,13 @@ class TwoStageModel(Component):
         """Encode ``train_data`` with the trained autoencoder and fit the prior on its codes.
 
         Args:
-            train_data: as for :meth:`fit`; its ``.labels`` condition class-conditional priors.
+            train_data: as for [`fit`][fit]; its ``.labels`` condition class-conditional priors.
             eval_data: held-out data of the same kind.
             prior: replace the model's prior by this one first (refit another prior on a trained autoencoder).
-            **options: options of :func:`~vqgen.training.fit_prior` (``epochs``, ``max_seconds``, ...).
+            **options: options of [`fit_prior`][vqgen.training.fit_prior] (``epochs``, ``max_seconds``, ...).
 
         A prior without trainable parameters is not trained by gradient: the ``independent`` baseline is fit in
-        closed form (its per-position frequencies, :meth:`~vqgen.priors.baselines.IndependentPrior.fit`), the
+        closed form (its per-position frequencies, [`fit`][vqgen.priors.baselines.IndependentPrior.fit]), the
         ``uniform`` one has nothing to learn; ``options`` do not apply, and the history holds one record of bits/dim.
         """
         self._require(0, "fit_prior")
@@ -266,9 +266,9 @@ class TwoStageModel(Component):
             cond: ``(n,)`` class labels for a class-conditional prior.
             prior: sample from this prior instead (e.g. the ``independent`` or ``uniform`` baselines).
             prefix: ``(n, 1, h, w)`` codes to keep, and ``prefix_mask`` where (see
-                :meth:`vqgen.AutoregressivePrior.sample`).
+                [`vqgen.AutoregressivePrior.sample`][vqgen.interfaces.AutoregressivePrior.sample]).
             prefix_mask: ``(n, 1, h, w)`` bool, True where ``prefix`` is kept.
-            options: a :class:`~vqgen.sampling.SamplingOptions`.
+            options: a [`SamplingOptions`][vqgen.sampling.SamplingOptions].
             **settings: its fields as keywords (``temperature``, ``top_k``, ``top_p``, ``method``, ``generator``,
                 ``progress``).
         """
@@ -297,7 +297,7 @@ class TwoStageModel(Component):
             n: number of images.
             cond: ``(n,)`` class labels for a class-conditional prior.
             prior: sample codes from this prior instead (e.g. the ``independent`` or ``uniform`` baselines).
-            options: a :class:`~vqgen.sampling.SamplingOptions`.
+            options: a [`SamplingOptions`][vqgen.sampling.SamplingOptions].
             **settings: its fields as keywords (``temperature``, ``top_k``, ``generator``, ...).
         """
         codes = self.sample_codes(n, cond, prior=prior, options=SamplingOptions.of(options, **settings))
@@ -323,7 +323,7 @@ class TwoStageModel(Component):
             images: ``(B, C, H, W)`` uint8 or float in ``[0, 1]``.
             mask: ``(B, 1, H, W)``, ``(B, H, W)`` or ``(H, W)`` bool, True where the pixel is known.
             cond: class labels for a class-conditional prior.
-            options: a :class:`~vqgen.sampling.SamplingOptions`.
+            options: a [`SamplingOptions`][vqgen.sampling.SamplingOptions].
             **settings: its fields as keywords (``temperature``, ``generator``, ...).
 
         Returns:

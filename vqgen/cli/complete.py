@@ -44,7 +44,7 @@ def add_parser(subparsers: Any) -> None:
 
 
 def load_two_stage(checkpoint: str | Path, device: Any = None) -> Any:
-    """Load a :class:`~vqgen.TwoStageModel` directory, with a clear error for any other checkpoint."""
+    """Load a [`TwoStageModel`][vqgen.TwoStageModel] directory, with a clear error for any other checkpoint."""
     from .. import TwoStageModel, from_pretrained
 
     model = from_pretrained(checkpoint, device=device)

@@ -6,7 +6,7 @@ Example::
 
 Reports the reconstruction MSE and codebook usage, held-out bits per code for the prior and the independent
 baseline, and the FID with classifier features (a classifier trained on the dataset's labels, see
-:mod:`vqgen.classifier`) of samples from the prior, the independent-position baseline and uniform codes.
+[`vqgen.classifier`][vqgen.classifier]) of samples from the prior, the independent-position baseline and uniform codes.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""``vqgen fit``: train a whole :class:`~vqgen.TwoStageModel` (stage 1, then the prior) from one file.
+"""``vqgen fit``: train a whole [`TwoStageModel`][vqgen.TwoStageModel] (stage 1, then the prior) from one file.
 
 Example ``run.yaml``::
 

@@ -121,9 +121,10 @@ def build_prior(
 ) -> Any:
     """Build prior ``name`` for the data: K, C and the class count set from it, then ``options`` (which win).
 
-    A prior over code grids (``codes=True``) is built by :func:`vqgen.priors.build_code_prior`, exactly as
-    :meth:`vqgen.TwoStageModel.from_config` builds one (``num_categories`` = codebook size, ``channels=1``,
-    ``input_mode="embed"``); a pixel prior gets ``num_categories`` and ``channels`` from the images.
+    A prior over code grids (``codes=True``) is built by
+    [`vqgen.priors.build_code_prior`][vqgen.priors.build_code_prior], exactly as
+    [`vqgen.TwoStageModel.from_config`][vqgen.TwoStageModel.from_config] builds one (``num_categories`` = codebook size,
+    ``channels=1``, ``input_mode="embed"``); a pixel prior gets ``num_categories`` and ``channels`` from the images.
     """
     spec = {"name": name, **dict(options or {})}
     if codes:

@@ -8,7 +8,7 @@ Examples::
 
 The grid shape and, for priors over VQ-VAE codes, the VQ-VAE that decodes the codes into images are read from the
 checkpoint's ``metrics.json`` (written by ``vqgen fit-prior``); ``--shape`` and ``--vqvae`` override them. A
-:class:`~vqgen.two_stage.TwoStageModel` checkpoint brings its own prior, code-grid shape and VQ-VAE.
+[`TwoStageModel`][vqgen.two_stage.TwoStageModel] checkpoint brings its own prior, code-grid shape and VQ-VAE.
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ def add_parser(subparsers: Any) -> None:
 
 
 def add_sampling_arguments(parser: argparse.ArgumentParser) -> None:
-    """The flags of :class:`~vqgen.sampling.SamplingOptions`, shared by every command that samples."""
+    """The flags of [`SamplingOptions`][vqgen.sampling.SamplingOptions], shared by every command that samples."""
     group = parser.add_argument_group("sampling")
     group.add_argument(
         "--temperature", type=float, default=1.0, metavar="T", help="divide the logits by T (< 1: more typical)"
@@ -84,7 +84,8 @@ def add_sampling_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def sampling_options(args: argparse.Namespace, device: Any) -> SamplingOptions:
-    """The :class:`~vqgen.sampling.SamplingOptions` that the flags of :func:`add_sampling_arguments` say."""
+    """The [`SamplingOptions`][vqgen.sampling.SamplingOptions] that the flags of
+    [`add_sampling_arguments`][add_sampling_arguments] say."""
     return SamplingOptions(
         temperature=args.temperature,
         top_k=args.top_k,

@@ -1,11 +1,14 @@
-"""Pieces shared by the training engine (:mod:`vqgen.training.engine`) and the fits that feed it.
+"""Pieces shared by the training engine ([`vqgen.training.engine`][vqgen.training.engine]) and the fits that feed it.
 
-- :class:`TrainConfig`: validated, JSON-able settings of a run, one for every stage;
-- :func:`seed_everything`, :func:`resolve_device`: same seed, same run; ``"cuda"`` when available, else ``"cpu"``;
-- :func:`as_images`, :func:`images_to_float`, :func:`batch_indices`: in-memory data and its batches (evaluation);
-- :func:`make_adam`, :func:`make_schedule`: Adam, linear warm-up then constant or cosine learning rate;
-- :class:`RunningMeans`, :class:`MetricsHistory`, :class:`CheckpointKeeper`: epoch means, the per-epoch history, and
-  the kept (best or last) model with ``metrics.json``.
+- [`TrainConfig`][TrainConfig]: validated, JSON-able settings of a run, one for every stage;
+- [`seed_everything`][seed_everything], [`resolve_device`][resolve_device]: same seed, same run; ``"cuda"`` when
+available, else ``"cpu"``;
+- [`as_images`][as_images], [`images_to_float`][images_to_float], [`batch_indices`][batch_indices]: in-memory data and
+its batches (evaluation);
+- [`make_adam`][make_adam], [`make_schedule`][make_schedule]: Adam, linear warm-up then constant or cosine learning
+rate;
+- [`RunningMeans`][RunningMeans], [`MetricsHistory`][MetricsHistory], [`CheckpointKeeper`][CheckpointKeeper]: epoch
+  means, the per-epoch history, and the kept (best or last) model with ``metrics.json``.
 
 Nothing here knows about VQ-VAEs or priors.
 """
@@ -203,10 +206,10 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
 
 
 def as_images(data: Any, *, name: str = "data") -> Tensor:
-    """Images ``(N, C, H, W)`` from a :mod:`vqgen.data` dataset (its ``.images``) or a tensor.
+    """Images ``(N, C, H, W)`` from a [`vqgen.data`][vqgen.data] dataset (its ``.images``) or a tensor.
 
     uint8 images (``[0, 255]``) and float images (``[0, 1]``) are accepted; they are returned unchanged (not copied,
-    not moved), and converted per batch by :func:`images_to_float`.
+    not moved), and converted per batch by [`images_to_float`][images_to_float].
     """
     images = getattr(data, "images", data)
     if not isinstance(images, Tensor):
@@ -236,7 +239,7 @@ def batch_indices(
 
 
 def num_batches(n: int, batch_size: int) -> int:
-    """``ceil(n / batch_size)``, the number of batches :func:`batch_indices` yields."""
+    """``ceil(n / batch_size)``, the number of batches [`batch_indices`][batch_indices] yields."""
     return math.ceil(n / batch_size)
 
 
@@ -331,7 +334,7 @@ class CheckpointKeeper:
     """Saves a model with ``save_pretrained`` plus ``metrics.json`` after each epoch, keeping the best or the last.
 
     Args:
-        directory: the checkpoint directory; ``None`` makes :meth:`update` a no-op.
+        directory: the checkpoint directory; ``None`` makes [`update`][update] a no-op.
         keep: ``"best"`` saves only when ``record[monitor[0]][monitor[1]]`` improves; ``"last"`` saves every time.
         monitor: ``(split, key)`` of the metric to minimise, e.g. ``("eval", "reconstruction_mse")``.
         settings: written into ``metrics.json`` beside the history (e.g. ``TrainConfig.to_dict()``).
