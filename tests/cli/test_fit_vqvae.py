@@ -31,7 +31,15 @@ def test_help_lists_the_options_with_defaults(capsys):
         main(["fit-vqvae", "--help"])
     assert exit_info.value.code == 0
     text = capsys.readouterr().out
-    for needle in ["--dataset", "(default: digits)", "--quantizer", "--num-codes K", "(default: 512;", "--levels", "--resume"]:
+    for needle in [
+        "--dataset",
+        "(default: digits)",
+        "--quantizer",
+        "--num-codes K",
+        "(default: 512;",
+        "--levels",
+        "--resume",
+    ]:
         assert needle in text
 
 

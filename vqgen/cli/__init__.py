@@ -57,7 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _message(error: BaseException) -> str:
     """The error's message, with the library's hints turned into the command line's spelling."""
-    return str(error).replace("pass download=True", "pass --download").replace("(download=True)", "(--download)")
+    text = str(error).replace("pass download=True", "pass --download").replace("(download=True)", "(--download)")
+    return text.replace("point root= / $VQGEN_DATA", "point --data-root or $VQGEN_DATA")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
