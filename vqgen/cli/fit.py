@@ -38,9 +38,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from .options import non_negative_int, positive_float, positive_int
+from .options import load_yaml, non_negative_int, positive_float, positive_int
 
 __all__ = ["add_parser", "resolve_run", "run"]
 
@@ -119,7 +117,7 @@ def _load_file(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise FileNotFoundError(f"--config file {path} does not exist")
     text = path.read_text()
-    options = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+    options = json.loads(text) if path.suffix.lower() == ".json" else load_yaml(text)
     if not isinstance(options, dict):
         raise ValueError(f"--config file {path} must hold a mapping of options, got {type(options).__name__}")
     options = {str(key).replace("-", "_"): value for key, value in options.items()}
@@ -144,7 +142,7 @@ def _set(options: dict[str, Any], assignment: str) -> None:
         target = target.setdefault(part, {})
         if not isinstance(target, dict):
             raise ValueError(f"--set {key}: {part!r} is not a mapping")
-    target[path[-1]] = yaml.safe_load(text)
+    target[path[-1]] = load_yaml(text)
 
 
 def resolve_run(args: argparse.Namespace) -> dict[str, Any]:

@@ -25,7 +25,7 @@ import torch
 
 from .. import build, registry
 from .fit_prior import add_engine_arguments, engine_options, resume_state
-from .options import non_negative_int, positive_float, positive_int
+from .options import load_yaml, non_negative_int, positive_float, positive_int
 
 __all__ = ["DEFAULTS", "add_parser", "run"]
 
@@ -148,9 +148,7 @@ def load_options(path: str | Path) -> dict[str, Any]:
     if path.suffix.lower() == ".json":
         options = json.loads(text)
     else:
-        import yaml
-
-        options = yaml.safe_load(text)
+        options = load_yaml(text)
     if not isinstance(options, dict):
         raise ValueError(f"--config file {path} must hold a mapping of options, got {type(options).__name__}")
     options = {str(key).replace("-", "_"): value for key, value in options.items()}

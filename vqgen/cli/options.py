@@ -15,6 +15,7 @@ Numbers are checked by ``argparse`` types, so a bad number is a usage error (exi
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -28,6 +29,7 @@ __all__ = [
     "add_deprecated_alias",
     "add_progress_argument",
     "fraction",
+    "load_yaml",
     "non_negative_int",
     "positive_float",
     "positive_int",
@@ -113,3 +115,28 @@ def add_deprecated_alias(
         old, dest=dest, type=type, action=_DeprecatedAlias, new=new, factor=factor, default=argparse.SUPPRESS,
         help=argparse.SUPPRESS,
     )  # fmt: skip
+
+
+def load_yaml(text: str) -> Any:
+    """``yaml.safe_load``, but ``1e-3`` is a float (YAML 1.2), not the string PyYAML's YAML 1.1 rules make it."""
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.yaml_implicit_resolvers = {
+        key: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:float"]
+        for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+    Loader.add_implicit_resolver("tag:yaml.org,2002:float", _YAML_FLOAT, list("-+0123456789."))
+    return yaml.load(text, Loader=Loader)  # noqa: S506 - a SafeLoader subclass
+
+
+_YAML_FLOAT = re.compile(
+    r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+    |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+    |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+    |[-+]?\.(?:inf|Inf|INF)
+    |\.(?:nan|NaN|NAN))$""",
+    re.X,
+)
