@@ -24,7 +24,7 @@ from .interfaces import AutoregressivePrior
 from .metrics import fid, prior_bits_per_dim
 from .priors.baselines import IndependentPrior, UniformPrior
 from .sampling import SamplingOptions
-from .training.common import as_images
+from .training.common import InMemoryData, as_images
 from .training.prior import encode_codes
 from .training.stage1 import evaluate_vqvae
 from .two_stage import TwoStageModel
@@ -34,7 +34,7 @@ __all__ = ["baseline_priors", "class_cycle", "evaluate_two_stage"]
 logger = logging.getLogger(__name__)
 
 
-def baseline_priors(model: TwoStageModel, train_data: Any) -> dict[str, Any]:
+def baseline_priors(model: TwoStageModel, train_data: InMemoryData) -> dict[str, AutoregressivePrior]:
     """The ``independent`` (fit on the codes of ``train_data``) and ``uniform`` baselines for ``model``'s codes."""
     codes = encode_codes(model.vqvae, train_data)  # (N, 1, h, w)
     independent = IndependentPrior.from_data(codes, num_categories=model.num_codes)
@@ -51,8 +51,8 @@ def class_cycle(model: TwoStageModel, n: int) -> torch.Tensor | None:
 
 def evaluate_two_stage(
     model: TwoStageModel,
-    train_data: Any,
-    test_data: Any,
+    train_data: InMemoryData,
+    test_data: InMemoryData,
     *,
     classifier: FeatureClassifier | None = None,
     baselines: Mapping[str, AutoregressivePrior] | None = None,

@@ -21,12 +21,12 @@ from torch import Tensor
 
 from . import checks
 from .autoencoders.vqvae import VQVAE, _component
-from .interfaces import AutoregressivePrior, Component
+from .interfaces import AutoregressivePrior, Component, Decoder, Encoder, Quantizer
 from .metrics import prior_bits_per_dim
 from .priors.code_prior import build_code_prior, named_config
 from .registry import register, registry
 from .sampling import SamplingOptions
-from .training.common import MetricsHistory, as_images, images_to_float
+from .training.common import InMemoryData, MetricsHistory, as_images, images_to_float
 from .training.prior import encode_codes, fit_prior
 from .training.stage1 import fit_vqvae
 
@@ -69,7 +69,13 @@ class TwoStageModel(Component):
         ValueError: if the parts do not fit together (latent sizes, codebook size vs the prior's categories).
     """
 
-    def __init__(self, encoder: Any = None, quantizer: Any = None, decoder: Any = None, prior: Any = None) -> None:
+    def __init__(
+        self,
+        encoder: Encoder | Mapping[str, Any] | None = None,
+        quantizer: Quantizer | Mapping[str, Any] | None = None,
+        decoder: Decoder | Mapping[str, Any] | None = None,
+        prior: AutoregressivePrior | Mapping[str, Any] | None = None,
+    ) -> None:
         super().__init__()
         self.vqvae = VQVAE(encoder=encoder, quantizer=quantizer, decoder=decoder)
         self.prior: AutoregressivePrior = _component(prior, AutoregressivePrior, name="prior")
@@ -150,9 +156,9 @@ class TwoStageModel(Component):
 
     def fit(
         self,
-        train_data: Any,
+        train_data: InMemoryData,
         *,
-        eval_data: Any = None,
+        eval_data: InMemoryData | None = None,
         stage1: Mapping[str, Any] | None = None,
         stage2: Mapping[str, Any] | None = None,
     ) -> dict[str, MetricsHistory]:
@@ -169,7 +175,9 @@ class TwoStageModel(Component):
         second = self.fit_prior(train_data, eval_data=eval_data, **dict(stage2 or {}))
         return {"stage1": first, "stage2": second}
 
-    def fit_stage1(self, train_data: Any, *, eval_data: Any = None, **options: Any) -> MetricsHistory:
+    def fit_stage1(
+        self, train_data: InMemoryData, *, eval_data: InMemoryData | None = None, **options: Any
+    ) -> MetricsHistory:
         """Train the encoder, quantizer and decoder (see [`fit_vqvae`][vqgen.training.fit_vqvae] for ``options``)."""
         images = as_images(train_data, name="train_data")
         history = fit_vqvae(self.vqvae, train_data, eval_data=eval_data, **options)
@@ -179,7 +187,12 @@ class TwoStageModel(Component):
         return history
 
     def fit_prior(
-        self, train_data: Any, *, eval_data: Any = None, prior: AutoregressivePrior | None = None, **options: Any
+        self,
+        train_data: InMemoryData,
+        *,
+        eval_data: InMemoryData | None = None,
+        prior: AutoregressivePrior | None = None,
+        **options: Any,
     ) -> MetricsHistory:
         """Encode ``train_data`` with the trained autoencoder and fit the prior on its codes.
 

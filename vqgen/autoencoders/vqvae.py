@@ -85,7 +85,12 @@ class VQVAE(Component):
         ValueError: if the latent dimensions, channel counts or scale factors of the parts disagree.
     """
 
-    def __init__(self, encoder: Any = None, quantizer: Any = None, decoder: Any = None) -> None:
+    def __init__(
+        self,
+        encoder: Encoder | Mapping[str, Any] | None = None,
+        quantizer: Quantizer | Mapping[str, Any] | None = None,
+        decoder: Decoder | Mapping[str, Any] | None = None,
+    ) -> None:
         super().__init__()
         self.encoder: Encoder = _component(encoder, Encoder, name="encoder")
         self.quantizer: Quantizer = _component(quantizer, Quantizer, name="quantizer")

@@ -2,13 +2,12 @@
 
 - [`TrainConfig`][TrainConfig]: validated, JSON-able settings of a run, one for every stage;
 - [`seed_everything`][seed_everything], [`resolve_device`][resolve_device]: same seed, same run; ``"cuda"`` when
-available, else ``"cpu"``;
-- [`as_images`][as_images], [`images_to_float`][images_to_float], [`batch_indices`][batch_indices]: in-memory data and
-its batches (evaluation);
-- [`make_adam`][make_adam], [`make_schedule`][make_schedule]: Adam, linear warm-up then constant or cosine learning
-rate;
-- [`RunningMeans`][RunningMeans], [`MetricsHistory`][MetricsHistory], [`CheckpointKeeper`][CheckpointKeeper]: epoch
-  means, the per-epoch history, and the kept (best or last) model with ``metrics.json``.
+  available, else ``"cpu"``;
+- [`MetricsHistory`][MetricsHistory]: the per-epoch history, saved in ``metrics.json``;
+- [`InMemoryData`][InMemoryData], [`TrainData`][TrainData]: the types of data arguments;
+- internal helpers: ``as_images``, ``images_to_float``, ``batch_indices`` (in-memory data and its batches, for
+  evaluation); ``make_adam``, ``make_schedule`` (Adam, linear warm-up then constant or cosine learning rate);
+  ``RunningMeans`` (epoch means) and ``CheckpointKeeper`` (the kept, best or last, model).
 
 Nothing here knows about VQ-VAEs or priors.
 """
@@ -23,7 +22,7 @@ import random
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 import numpy as np
 import torch
@@ -33,7 +32,14 @@ from tqdm.auto import tqdm
 from .. import checks
 from ..persistence import save_pretrained
 
+if TYPE_CHECKING:
+    from torch.utils.data import DataLoader, Dataset
+
+    from ..data import ImageDataset
+
 __all__ = [
+    "InMemoryData",
+    "TrainData",
     "METRICS_NAME",
     "CheckpointKeeper",
     "MetricsHistory",
@@ -49,6 +55,15 @@ __all__ = [
     "resolve_device",
     "seed_everything",
 ]
+
+InMemoryData: TypeAlias = "ImageDataset | Tensor"
+"""Data held in memory: a [`vqgen.data`][vqgen.data] dataset (its ``.images`` and ``.labels``) or a tensor
+``(N, C, H, W)``: uint8 images (or float in ``[0, 1]``), or integer code grids for a prior."""
+
+TrainData: TypeAlias = "ImageDataset | Tensor | Dataset | DataLoader"
+"""What the fits train on: [`InMemoryData`][vqgen.training.common.InMemoryData], or any ``torch.utils.data``
+``Dataset`` (e.g. a lazily decoded [`ImageFolderDataset`][vqgen.data.ImageFolderDataset]), ``IterableDataset`` or
+``DataLoader``, streamed batch by batch (items: images, or ``(images, labels)``)."""
 
 logger = logging.getLogger(__name__)
 

@@ -34,7 +34,7 @@ from .. import checks
 from ..interfaces import AutoregressivePrior, Component
 from ..metrics.likelihood import LN2, BitsPerDim, bits_per_dim
 from .batches import is_stream, loader_for
-from .common import MetricsHistory, TrainConfig, batch_indices, resolve_device
+from .common import InMemoryData, MetricsHistory, TrainConfig, TrainData, batch_indices, resolve_device
 from .engine import StepOutput, Task, train
 
 __all__ = ["PriorTask", "as_grids", "encode_codes", "evaluate_prior", "fit_prior"]
@@ -42,7 +42,7 @@ __all__ = ["PriorTask", "as_grids", "encode_codes", "evaluate_prior", "fit_prior
 logger = logging.getLogger(__name__)
 
 
-def as_grids(data: Any, *, name: str = "data") -> Tensor:
+def as_grids(data: InMemoryData, *, name: str = "data") -> Tensor:
     """Integer grids ``(N, C, H, W)`` from a [`vqgen.data`][vqgen.data] dataset (``.images``) or a tensor.
 
     uint8 pixels and int64 codes are returned unchanged (not copied, not moved); ``(N, h, w)`` code grids, as
@@ -86,7 +86,7 @@ def _resolve_cond(prior: AutoregressivePrior, data: Any, cond: Any, n: int, *, n
 @torch.no_grad()
 def evaluate_prior(
     prior: AutoregressivePrior,
-    data: Any,
+    data: InMemoryData,
     *,
     cond: Tensor | None = None,
     batch_size: int = 256,
@@ -174,9 +174,9 @@ def _nll_terms_forward(forward: Any, x: Tensor, cond: Tensor | None) -> Tensor:
 
 def fit_prior(
     prior: AutoregressivePrior,
-    train_data: Any,
+    train_data: TrainData,
     *,
-    eval_data: Any = None,
+    eval_data: TrainData | None = None,
     cond: Tensor | None = None,
     eval_cond: Tensor | None = None,
     max_seconds: float | None = None,
@@ -248,7 +248,9 @@ def fit_prior(
 
 
 @torch.no_grad()
-def encode_codes(vqvae: Component, data: Any, *, batch_size: int = 256, device: str | torch.device | None = None):
+def encode_codes(
+    vqvae: Component, data: InMemoryData, *, batch_size: int = 256, device: str | torch.device | None = None
+):
     """Code grids ``(N, 1, h, w)`` int64 (on the CPU) of a dataset's images, by a trained VQ-VAE in eval mode.
 
     Args:

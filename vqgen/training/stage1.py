@@ -28,7 +28,17 @@ from torch import Tensor
 from ..autoencoders.vqvae import VQVAE
 from ..metrics.codebook import CodebookUsage
 from .batches import first_tensor, is_stream, loader_for
-from .common import MetricsHistory, RunningMeans, TrainConfig, as_images, batch_indices, images_to_float, resolve_device
+from .common import (
+    InMemoryData,
+    MetricsHistory,
+    RunningMeans,
+    TrainConfig,
+    TrainData,
+    as_images,
+    batch_indices,
+    images_to_float,
+    resolve_device,
+)
 from .engine import StepOutput, Task, train
 
 __all__ = ["VQVAETask", "evaluate_vqvae", "fit_vqvae"]
@@ -70,7 +80,7 @@ def _usage(usage: CodebookUsage) -> dict[str, float]:
 
 @torch.no_grad()
 def evaluate_vqvae(
-    model: VQVAE, data: Any, *, batch_size: int = 256, device: str | torch.device | None = None
+    model: VQVAE, data: InMemoryData, *, batch_size: int = 256, device: str | torch.device | None = None
 ) -> dict[str, float]:
     """Held-out metrics of a VQ-VAE over a whole dataset, in eval mode (see the module docstring for the keys).
 
@@ -148,9 +158,9 @@ class VQVAETask(Task):
 
 def fit_vqvae(
     model: VQVAE,
-    train_data: Any,
+    train_data: TrainData,
     *,
-    eval_data: Any = None,
+    eval_data: TrainData | None = None,
     config: TrainConfig | None = None,
     resume: str | Path | None = None,
     **options: Any,
