@@ -26,7 +26,7 @@ from ..registry import registry
 __all__ = ["build_code_prior", "named_config"]
 
 
-def named_config(value: Any, *, kind: str) -> tuple[str, dict[str, Any]]:
+def named_config(value: str | Mapping[str, Any], *, kind: str) -> tuple[str, dict[str, Any]]:
     """``"conv"``, ``{"name": "conv", **config}`` or a spec ``{"kind", "name", "config"}`` → ``(name, config)``."""
     if isinstance(value, str):
         return value, {}
@@ -39,7 +39,7 @@ def named_config(value: Any, *, kind: str) -> tuple[str, dict[str, Any]]:
 
 
 def build_code_prior(
-    spec: Any,
+    spec: str | Mapping[str, Any],
     *,
     num_codes: int,
     num_classes: int | None = None,
