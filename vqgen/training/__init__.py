@@ -2,12 +2,12 @@
 shares.
 
 - [`fit_vqvae`][fit_vqvae] / [`evaluate_vqvae`][evaluate_vqvae] train and evaluate a
-[`VQVAE`][vqgen.autoencoders.VQVAE].
+  [`VQVAE`][vqgen.autoencoders.VQVAE].
 - [`fit_prior`][fit_prior] / [`evaluate_prior`][evaluate_prior] train and evaluate any
   [`AutoregressivePrior`][vqgen.AutoregressivePrior] on pixels or code grids; [`encode_codes`][encode_codes] turns a
   dataset into code grids.
 - [`TrainConfig`][TrainConfig] holds the settings of a run (epochs, batch size, learning rate, device, seed,
-checkpoints).
+  checkpoints).
 - [`train`][vqgen.training.engine.train] is the one loop behind all of them (and the FID classifier): each fit supplies
   a [`Task`][vqgen.training.engine.Task] (its step and its evaluation); the engine reads a ``DataLoader``, runs under
   ``torchrun`` with ``DistributedDataParallel``, mixes precision and resumes from crash-safe training states.
