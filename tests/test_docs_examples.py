@@ -5,7 +5,8 @@ a temporary working directory. The default run shrinks the work, not the code: d
 ``SMALL`` images, never downloaded (offline, the README falls back to ``digits`` as its text says), and
 ``TwoStageModel.fit`` stops each stage after ``STEPS`` steps. The ``slow`` run uses the whole datasets.
 
-A block preceded by ``<!-- docs-test: skip -->`` is not run (e.g. a fragment with ``...`` or one that registers a
+Registrations a page makes (the plugin guide registers a prior) are undone after its test. A block preceded by
+``<!-- docs-test: skip -->`` is not run (e.g. a fragment with ``...`` or one that registers a
 plugin globally); say why next to the marker.
 """
 
@@ -18,6 +19,7 @@ import pytest
 
 import vqgen
 from vqgen import TwoStageModel
+from vqgen.registry import KINDS, registry
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -62,6 +64,8 @@ def _shrink(monkeypatch, *, small: int | None, steps: int) -> None:
 def _run_page(page: Path, tmp_path: Path, monkeypatch) -> int:
     blocks = python_blocks(page.read_text())
     monkeypatch.chdir(tmp_path)
+    for kind in KINDS:  # a page may register a plugin (the plugin guide does): for this test only
+        monkeypatch.setattr(registry(kind), "_entries", dict(registry(kind)._entries))
     namespace: dict = {"__name__": f"docs_example_{page.stem}"}
     ran = 0
     for line, code, skipped in blocks:

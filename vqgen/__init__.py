@@ -1,8 +1,8 @@
 """vqgen: two-stage generative image models.
 
-A VQ-VAE (an :class:`Encoder`, a :class:`Quantizer` and a :class:`Decoder`) compresses images into grids of discrete
-codes; an :class:`AutoregressivePrior` learns to generate those grids. Every part is registered by name and can be
-swapped with one word::
+A VQ-VAE (an [`Encoder`][Encoder], a [`Quantizer`][Quantizer] and a [`Decoder`][Decoder]) compresses images into grids
+of discrete codes; an [`AutoregressivePrior`][AutoregressivePrior] learns to generate those grids. Every part is
+registered by name and can be swapped with one word::
 
     import vqgen
     vqgen.available("prior")                  # ['gated_pixelcnn', 'pixelcnn', 'rnn', ...]

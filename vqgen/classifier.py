@@ -3,9 +3,9 @@
 The standard FID uses Inception-v3 features (arXiv:1706.08500), which need weights that cannot be downloaded here
 and were trained on natural colour photographs, not 28×28 digits. The offline alternative is a classifier trained on
 the dataset itself: its penultimate layer (after global average pooling) gives ``num_features``-d image features
-that separate the dataset's classes, and :func:`vqgen.metrics.fid` computes the Fréchet distance between real and
-generated images in that space. Such figures rank models trained on the same data, but they are on another scale
-than Inception FIDs and depend on the classifier: compare them only with figures computed with the *same*
+that separate the dataset's classes, and [`vqgen.metrics.fid`][vqgen.metrics.fid] computes the Fréchet distance between
+real and generated images in that space. Such figures rank models trained on the same data, but they are on another
+scale than Inception FIDs and depend on the classifier: compare them only with figures computed with the *same*
 classifier checkpoint and the same number of images, and never with published FIDs.
 
 ```python
@@ -121,12 +121,14 @@ class FeatureClassifier(Component):
         return float((predicted == labels.cpu()).double().mean())
 
     def feature_extractor(self) -> ClassifierFeatures:
-        """This classifier as an FID feature extractor for :func:`vqgen.metrics.fid` (shares the weights)."""
+        """This classifier as an FID feature extractor for [`vqgen.metrics.fid`][vqgen.metrics.fid] (shares the
+        weights)."""
         return ClassifierFeatures(self)
 
 
 class ClassifierFeatures(nn.Module):
-    """A :class:`FeatureClassifier` as the FID extractor: uint8 ``(B, C, H, W)`` → features ``(B, num_features)``.
+    """A [`FeatureClassifier`][FeatureClassifier] as the FID extractor: uint8 ``(B, C, H, W)`` → features ``(B,
+    num_features)``.
 
     Always in eval mode (batch-norm statistics are frozen) and without gradients, as torchmetrics' FID expects.
     Grey images are repeated to 3 channels for a colour classifier. Sharing: the classifier is a submodule, so
@@ -153,7 +155,7 @@ class ClassifierFeatures(nn.Module):
 
 @dataclass(frozen=True)
 class ClassifierResult:
-    """What :func:`train_classifier` returns.
+    """What [`train_classifier`][train_classifier] returns.
 
     Attributes:
         model: the trained classifier, in eval mode.
@@ -195,10 +197,10 @@ def train_classifier(
     device: str | torch.device | None = None,
     progress: bool = False,
 ) -> ClassifierResult:
-    """Train a :class:`FeatureClassifier` with Adam and cross-entropy; report its test accuracy.
+    """Train a [`FeatureClassifier`][FeatureClassifier] with Adam and cross-entropy; report its test accuracy.
 
     Args:
-        train: a :class:`vqgen.data.ImageDataset`, or uint8 images ``(N, C, H, W)`` with ``labels``.
+        train: a [`vqgen.data.ImageDataset`][vqgen.data.ImageDataset], or uint8 images ``(N, C, H, W)`` with ``labels``.
         labels: ``(N,)`` int64 labels when ``train`` is a tensor.
         test: test images (dataset or uint8 tensor with ``test_labels``); if ``None``, a random ``holdout``
             fraction of ``train`` is held out instead.

@@ -1,9 +1,10 @@
 """Configuration captured from ``__init__`` arguments.
 
 Every vqgen component is rebuilt from a small JSON dict, so the dict must be exactly what the constructor was called
-with. Rather than asking each class to write ``get_config()`` by hand (and forget an argument), :class:`Configurable`
-binds the arguments of the outermost ``__init__`` call through :func:`inspect.signature`, fills in the defaults and
-freezes them into ``self.config`` — the approach of diffusers' ``register_to_config``, without per-model special cases.
+with. Rather than asking each class to write ``get_config()`` by hand (and forget an argument),
+[`Configurable`][Configurable] binds the arguments of the outermost ``__init__`` call through ``inspect.signature``,
+fills in the defaults and freezes them into ``self.config`` — the approach of diffusers' ``register_to_config``, without
+per-model special cases.
 
 A component passed to another component's constructor (an encoder handed to ``TwoStageModel``, say) is stored as its
 *spec* ``{"kind": ..., "name": ..., "config": {...}}``, so compositions nest naturally.
@@ -54,10 +55,10 @@ def to_jsonable(value: Any, *, where: str) -> Any:
 
 
 class Configurable:
-    """Mixin that records the arguments of ``__init__`` as a read-only :attr:`config` mapping.
+    """Mixin that records the arguments of ``__init__`` as a read-only [`config`][config] mapping.
 
     Subclasses write an ordinary ``__init__`` with keyword arguments (no ``*args``/``**kwargs``). The registry sets
-    ``_registry_kind`` and ``_registry_name`` on registered classes, which :meth:`to_spec` needs.
+    ``_registry_kind`` and ``_registry_name`` on registered classes, which [`to_spec`][to_spec] needs.
     """
 
     _registry_kind: str | None = None
@@ -98,7 +99,8 @@ class Configurable:
         return MappingProxyType(self.__dict__.get("_config", {}))
 
     def to_spec(self) -> dict[str, Any]:
-        """``{"kind", "name", "config"}``: everything :func:`vqgen.build_from_spec` needs to rebuild this component."""
+        """``{"kind", "name", "config"}``: everything [`vqgen.build_from_spec`][vqgen.build_from_spec] needs to rebuild
+        this component."""
         if self._registry_kind is None or self._registry_name is None:
             raise TypeError(
                 f"{type(self).__name__} is not registered, so it cannot be saved or rebuilt by name; "

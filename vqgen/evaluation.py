@@ -1,4 +1,4 @@
-"""Evaluate a trained :class:`~vqgen.TwoStageModel` against the baselines the seed warns about.
+"""Evaluate a trained [`TwoStageModel`][vqgen.TwoStageModel] against the baselines the seed warns about.
 
 One call gives the numbers that say whether the prior learnt anything:
 
@@ -7,7 +7,7 @@ One call gives the numbers that say whether the prior learnt anything:
   ``independent`` baseline (each position drawn from its own marginal code frequencies, fit on the training codes);
 - samples: FID of decoded samples against held-out images, for the prior, the ``independent`` baseline and
   ``uniform`` random codes, with the features of a classifier trained on the dataset's labels
-  (:mod:`vqgen.classifier`: "FID with classifier features", comparable only with itself).
+  ([`vqgen.classifier`][vqgen.classifier]: "FID with classifier features", comparable only with itself).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from .interfaces import AutoregressivePrior
 from .metrics import fid, prior_bits_per_dim
 from .priors.baselines import IndependentPrior, UniformPrior
 from .sampling import SamplingOptions
-from .training.common import as_images
+from .training.common import InMemoryData, as_images
 from .training.prior import encode_codes
 from .training.stage1 import evaluate_vqvae
 from .two_stage import TwoStageModel
@@ -34,7 +34,7 @@ __all__ = ["baseline_priors", "class_cycle", "evaluate_two_stage"]
 logger = logging.getLogger(__name__)
 
 
-def baseline_priors(model: TwoStageModel, train_data: Any) -> dict[str, Any]:
+def baseline_priors(model: TwoStageModel, train_data: InMemoryData) -> dict[str, AutoregressivePrior]:
     """The ``independent`` (fit on the codes of ``train_data``) and ``uniform`` baselines for ``model``'s codes."""
     codes = encode_codes(model.vqvae, train_data)  # (N, 1, h, w)
     independent = IndependentPrior.from_data(codes, num_categories=model.num_codes)
@@ -51,8 +51,8 @@ def class_cycle(model: TwoStageModel, n: int) -> torch.Tensor | None:
 
 def evaluate_two_stage(
     model: TwoStageModel,
-    train_data: Any,
-    test_data: Any,
+    train_data: InMemoryData,
+    test_data: InMemoryData,
     *,
     classifier: FeatureClassifier | None = None,
     baselines: Mapping[str, AutoregressivePrior] | None = None,
@@ -65,18 +65,18 @@ def evaluate_two_stage(
     """Held-out metrics of a trained model and of its baselines, as a JSON-able dict.
 
     Args:
-        model: a fitted :class:`~vqgen.TwoStageModel`.
+        model: a fitted [`TwoStageModel`][vqgen.TwoStageModel].
         train_data: the training data (fits the ``independent`` baseline, and the classifier when none is given).
         test_data: held-out images (dataset or uint8 ``(N, C, H, W)``); FID compares samples with them.
         classifier: the FID feature classifier; trained on ``train_data``'s labels when ``None``.
-        baselines: ``{"independent": ..., "uniform": ...}`` from :func:`baseline_priors`, if already built (saves
-            encoding ``train_data`` again).
+        baselines: ``{"independent": ..., "uniform": ...}`` from [`baseline_priors`][baseline_priors], if already built
+            (saves encoding ``train_data`` again).
         num_samples: samples drawn from the prior and from each baseline for FID.
         temperature: the prior's sampling temperature (replaces that of ``options``).
         seed: seeds the samplers: each prior draws from its own ``torch.Generator`` seeded with it.
         progress: show progress bars.
-        options: how to sample (:class:`~vqgen.sampling.SamplingOptions`); its ``generator`` is replaced as ``seed``
-            says, so every prior draws from the same stream.
+        options: how to sample ([`SamplingOptions`][vqgen.sampling.SamplingOptions]); its ``generator`` is replaced as
+            ``seed`` says, so every prior draws from the same stream.
 
     Returns:
         ``{"stage1": {...}, "bits_per_code": {...}, "fid_classifier": {...}, "classifier_test_accuracy": ...}``.

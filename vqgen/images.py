@@ -265,7 +265,7 @@ def save_grid(
     row_labels: Sequence[str] | None = None,
     captions: Sequence[str] | None = None,
 ) -> Path:
-    """Save images ``(N, C, H, W)`` as one labelled PNG grid (see :func:`make_grid`); returns the path.
+    """Save images ``(N, C, H, W)`` as one labelled PNG grid (see [`make_grid`][make_grid]); returns the path.
 
     Args:
         path: the PNG file to write (parent folders are created).

@@ -5,9 +5,9 @@ images (B,C,H,W) ──► Encoder ──► z (B,D,h,w) ──► Quantizer ─
                                                                    AutoregressivePrior models p(codes) (or p(pixels))
 ```
 
-Each interface is an abstract ``torch.nn.Module`` that is also :class:`~vqgen.config.Configurable`: implementations are
-registered by name (:func:`vqgen.register`) and rebuilt from their captured constructor arguments. Outputs are
-frozen dataclasses, read by name (``out.codes``), never by position.
+Each interface is an abstract ``torch.nn.Module`` that is also [`Configurable`][vqgen.config.Configurable]:
+implementations are registered by name ([`vqgen.register`][vqgen.register]) and rebuilt from their captured constructor
+arguments. Outputs are frozen dataclasses, read by name (``out.codes``), never by position.
 """
 
 from __future__ import annotations
@@ -46,8 +46,9 @@ class Component(Configurable, nn.Module):
         """The constructor arguments as plain JSON types, read-only; component arguments as their *current* specs.
 
         An argument that was a component (an encoder handed to a composite, say) is described by the spec of the
-        submodule that now fills its place (:meth:`config_child`), not by a copy taken at construction: replacing a
-        part (``model.prior = other``) can never leave a checkpoint whose ``config.json`` disagrees with its weights.
+        submodule that now fills its place ([`config_child`][config_child]), not by a copy taken at construction:
+        replacing a part (``model.prior = other``) can never leave a checkpoint whose ``config.json`` disagrees with its
+        weights.
         """
         captured = dict(super().config)
         for key, value in captured.items():
@@ -70,12 +71,14 @@ class Component(Configurable, nn.Module):
         return tensor.device if tensor is not None else torch.device("cpu")
 
     def save_pretrained(self, directory: str, *, overwrite: bool = True) -> None:
-        """Write ``config.json`` and ``model.safetensors`` to ``directory`` (see :mod:`vqgen.persistence`)."""
+        """Write ``config.json`` and ``model.safetensors`` to ``directory`` (see
+        [`vqgen.persistence`][vqgen.persistence])."""
         persistence.save_pretrained(self, directory, overwrite=overwrite)
 
     @classmethod
     def from_pretrained(cls, directory: str, *, device: str | torch.device | None = None) -> Component:
-        """Rebuild a component saved with :meth:`save_pretrained`; checks that it is an instance of ``cls``."""
+        """Rebuild a component saved with [`save_pretrained`][save_pretrained]; checks that it is an instance of
+        ``cls``."""
         module = persistence.from_pretrained(directory, device=device)
         if not isinstance(module, cls):
             raise TypeError(
@@ -87,7 +90,7 @@ class Component(Configurable, nn.Module):
 
 @dataclass(frozen=True)
 class QuantizerOutput:
-    """What a :class:`Quantizer` returns.
+    """What a [`Quantizer`][Quantizer] returns.
 
     Attributes:
         quantized: ``(B, D, *spatial)`` nearest codebook vectors, passed through the straight-through estimator
@@ -130,7 +133,7 @@ class Quantizer(Component, abc.ABC):
 
     @abc.abstractmethod
     def forward(self, z: Tensor) -> QuantizerOutput:
-        """Quantize ``z`` of shape ``(B, D, *spatial)``; see :class:`QuantizerOutput`."""
+        """Quantize ``z`` of shape ``(B, D, *spatial)``; see [`QuantizerOutput`][QuantizerOutput]."""
 
     @abc.abstractmethod
     def embed(self, codes: Tensor) -> Tensor:
@@ -211,12 +214,13 @@ class AutoregressivePrior(Component, abc.ABC):
 
     The base stores what every prior is (``num_categories``, ``channels``, ``num_classes``, ``cond_dim``,
     ``channel_order``), validates them, and checks inputs and conditions; it samples with one loop
-    (:mod:`vqgen.sampling`). A new prior is one file: call ``super().__init__(...)`` with those facts, build the
-    network, write :meth:`forward` (and, for fast sampling, :meth:`incremental`), and register it.
+    ([`vqgen.sampling`][vqgen.sampling]). A new prior is one file: call ``super().__init__(...)`` with those facts,
+    build the network, write [`forward`][forward] (and, for fast sampling, [`incremental`][incremental]), and register
+    it.
 
     Args:
         num_categories: K, the number of categories per value (``None`` only for subclasses that override the
-            :attr:`num_categories` property themselves, as plugins written for vqgen 0.x did).
+            [`num_categories`][num_categories] property themselves, as plugins written for vqgen 0.x did).
         channels: C, the number of values per position.
         num_classes: the number of class labels the prior is conditioned on (``cond`` ``(B,)`` int64), or ``None``.
         cond_dim: the width of the conditioning vectors (``cond`` ``(B, cond_dim)`` float), or ``None``.
@@ -327,7 +331,7 @@ class AutoregressivePrior(Component, abc.ABC):
         return bits_per_dim(-self.log_prob(x, cond), x[0].numel())
 
     def incremental(self, cond: Tensor | None, shape: Sequence[int]) -> Stepper:
-        """A :class:`~vqgen.sampling.Stepper` for ``method="cached"`` sampling of grids of ``shape`` ``(H, W)``.
+        """A [`Stepper`][vqgen.sampling.Stepper] for ``method="cached"`` sampling of grids of ``shape`` ``(H, W)``.
 
         The default recomputes the whole network per value (like ``"naive"``); fast priors return a stepper that
         computes only what the next value needs and caches the rest (arXiv:1704.06001).
@@ -358,7 +362,7 @@ class AutoregressivePrior(Component, abc.ABC):
                 Without ``prefix_mask`` the whole prefix is kept, and it may be shorter: ``(n, C, h0, W)`` keeps the
                 first ``h0`` rows.
             prefix_mask: ``(n, C, H, W)`` or ``(n, 1, H, W)`` bool, True where ``prefix`` is kept.
-            options: a :class:`~vqgen.sampling.SamplingOptions`.
+            options: a [`SamplingOptions`][vqgen.sampling.SamplingOptions].
             **settings: its fields as keywords, replacing those of ``options``: ``temperature``, ``top_k``,
                 ``top_p``, ``method`` (``"cached"`` or ``"naive"``), ``generator``, ``progress``.
         """

@@ -7,8 +7,9 @@ A checkpoint directory holds exactly two files::
     model.safetensors   the state dict (tensors only: loading never executes code, unlike pickle)
 
 Both are written to temporary names and renamed into place, so an interrupted save never leaves a half-written file
-under either name. ``from_pretrained`` rebuilds the component from its spec (:func:`vqgen.build_from_spec`) and loads
-the weights with a strict check that names every missing, unexpected or mis-shaped tensor.
+under either name. ``from_pretrained`` rebuilds the component from its spec
+([`vqgen.build_from_spec`][vqgen.build_from_spec]) and loads the weights with a strict check that names every missing,
+unexpected or mis-shaped tensor.
 
 **Integrity.** ``weights_sha256`` is the SHA-256 of ``model.safetensors``; ``config_sha256`` that of the canonical
 JSON of every other key of ``config.json`` (``sort_keys``, no whitespace). Loading verifies both before building
@@ -19,7 +20,7 @@ load with that warning.
 
 **Forward compatibility** (as diffusers' ``from_config``): a key this vqgen does not know — at the top of
 ``config.json`` or in the config of any (nested) component, as written by a newer vqgen with a new option — is ignored
-with a :class:`CheckpointWarning` naming it, and the option takes this version's default. A different
+with a [`CheckpointWarning`][CheckpointWarning] naming it, and the option takes this version's default. A different
 ``format_version`` is refused.
 """
 

@@ -1,7 +1,7 @@
 """Registries of interchangeable components, and the one door to build them.
 
-There is one :class:`Registry` per kind of component (``quantizer``, ``encoder``, ``decoder``, ``prior``, ``model``).
-Implementations register under a short name::
+There is one [`Registry`][Registry] per kind of component (``quantizer``, ``encoder``, ``decoder``, ``prior``,
+``model``). Implementations register under a short name::
 
     @vqgen.register("prior", "my_prior")
     class MyPrior(AutoregressivePrior): ...
@@ -22,9 +22,12 @@ import logging
 import re
 from collections.abc import Callable, Mapping
 from importlib import metadata
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 from .config import Configurable, is_spec
+
+if TYPE_CHECKING:
+    from .interfaces import AutoregressivePrior, Component, Decoder, Encoder, Quantizer
 
 __all__ = ["ENTRY_POINT_GROUP", "KINDS", "Registry", "available", "build", "build_from_spec", "register", "registry"]
 
@@ -93,7 +96,7 @@ class Registry:
             raise ValueError(f"unknown {self.kind} {name!r}; available {self.kind}s: {known}")
         return self._entries[name]
 
-    def build(self, name: str, **config: Any) -> Any:
+    def build(self, name: str, **config: Any) -> Configurable:
         """Instantiate ``name`` with ``config``; ``None`` values are dropped so that unset options keep defaults."""
         cls = self.get(name)
         config = {k: v for k, v in config.items() if v is not None}
@@ -141,7 +144,19 @@ def register(kind: str, name: str) -> Callable[[T], T]:
     return registry(kind).register(name)
 
 
-def build(kind: str, name: str, **config: Any) -> Any:
+@overload
+def build(kind: Literal["quantizer"], name: str, **config: Any) -> Quantizer: ...
+@overload
+def build(kind: Literal["encoder"], name: str, **config: Any) -> Encoder: ...
+@overload
+def build(kind: Literal["decoder"], name: str, **config: Any) -> Decoder: ...
+@overload
+def build(kind: Literal["prior"], name: str, **config: Any) -> AutoregressivePrior: ...
+@overload
+def build(kind: Literal["model"], name: str, **config: Any) -> Component: ...
+@overload
+def build(kind: str, name: str, **config: Any) -> Configurable: ...
+def build(kind: str, name: str, **config: Any) -> Configurable:
     """Build a registered component by kind and name: ``build("prior", "gated_pixelcnn", num_categories=512)``."""
     return registry(kind).build(name, **config)
 
@@ -151,7 +166,7 @@ def available(kind: str, pattern: str | None = None) -> list[str]:
     return registry(kind).names(pattern)
 
 
-def build_from_spec(spec: Mapping[str, Any]) -> Any:
+def build_from_spec(spec: Mapping[str, Any]) -> Configurable:
     """Rebuild a component from ``{"kind", "name", "config"}`` as produced by ``component.to_spec()``."""
     if not is_spec(spec):
         raise ValueError(f"a component spec needs exactly the keys 'kind', 'name' and 'config', got {sorted(spec)}")

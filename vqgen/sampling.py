@@ -2,22 +2,25 @@
 
 Sampling visits the values of a ``(C, H, W)`` grid in raster order (row by row, left to right, channel by channel)
 and draws each from the prior's logits given everything drawn before. Where those logits come from is a
-:class:`Stepper`:
+[`Stepper`][Stepper]:
 
-- :class:`NaiveStepper` runs the whole network for every value — ``H·W·C`` forward passes. It is the reference.
+- [`NaiveStepper`][NaiveStepper] runs the whole network for every value — ``H·W·C`` forward passes. It is the reference.
 - A prior's own stepper (``prior.incremental(cond, shape)``) computes only what the next value needs and caches the
   rest, as in Ramachandran et al., "Fast Generation for Convolutional Autoregressive Models" (arXiv:1704.06001).
 
 Both feed the same loop and the same random draws, so with one ``torch.Generator`` seed the two methods return
 identical samples whenever their logits agree.
 
-How to draw (temperature, top-k, top-p, method, generator, progress) is one frozen :class:`SamplingOptions`, defined
-and validated here once; every entry point (:meth:`vqgen.AutoregressivePrior.sample`, :class:`vqgen.TwoStageModel`'s
-``sample``, ``sample_codes`` and ``complete``, the ``vqgen sample`` and ``vqgen complete`` commands) takes either an
-``options=SamplingOptions(...)`` or the same fields as keywords. Sampling runs under ``torch.inference_mode``.
+How to draw (temperature, top-k, top-p, method, generator, progress) is one frozen [`SamplingOptions`][SamplingOptions],
+defined and validated here once; every entry point
+([`vqgen.AutoregressivePrior.sample`][vqgen.interfaces.AutoregressivePrior.sample],
+[`vqgen.TwoStageModel`][vqgen.TwoStageModel]'s ``sample``, ``sample_codes`` and ``complete``, the ``vqgen sample`` and
+``vqgen complete`` commands) takes either an ``options=SamplingOptions(...)`` or the same fields as keywords. Sampling
+runs under ``torch.inference_mode``.
 
-This module sits beside :mod:`vqgen.interfaces`, whose :meth:`~vqgen.AutoregressivePrior.sample` it implements; it
-imports no prior, so the interface needs no lazy import.
+This module sits beside [`vqgen.interfaces`][vqgen.interfaces], whose
+[`sample`][vqgen.interfaces.AutoregressivePrior.sample] it implements; it imports no prior, so the interface needs no
+lazy import.
 """
 
 from __future__ import annotations
@@ -202,7 +205,8 @@ def sample(
     prefix_mask: Tensor | None = None,
     options: SamplingOptions | None = None,
 ) -> Tensor:
-    """Draw ``n`` grids from ``prior``; see :meth:`vqgen.AutoregressivePrior.sample` for the arguments.
+    """Draw ``n`` grids from ``prior``; see
+    [`vqgen.AutoregressivePrior.sample`][vqgen.interfaces.AutoregressivePrior.sample] for the arguments.
 
     The loop runs under ``torch.inference_mode``; the result is an ordinary tensor (usable in autograd later).
 

@@ -21,17 +21,18 @@ from typing import Any
 
 import torch
 from torch import Tensor
+from torch.utils.data import DataLoader
 
 from . import checks
 from .autoencoders.vqvae import VQVAE, _component
 from .data.codes import encode_to_disk
-from .interfaces import AutoregressivePrior, Component
+from .interfaces import AutoregressivePrior, Component, Decoder, Encoder, Quantizer
 from .metrics import prior_bits_per_dim
 from .priors.code_prior import build_code_prior, named_config
 from .registry import register, registry
 from .sampling import SamplingOptions
 from .training.batches import is_stream
-from .training.common import MetricsHistory, as_images, images_to_float
+from .training.common import InMemoryData, MetricsHistory, TrainData, as_images, images_to_float
 from .training.prior import encode_codes, fit_prior
 from .training.stage1 import fit_vqvae
 
@@ -63,8 +64,8 @@ def _accepted(kind: str, name: str) -> list[str]:
 class TwoStageModel(Component):
     """A VQ-VAE and an autoregressive prior over its codes, trained and sampled as one model.
 
-    Build it from components, or by names with :meth:`from_config`, where swapping ``vq`` for ``ema`` or ``rnn`` for
-    ``gated_pixelcnn`` is one word::
+    Build it from components, or by names with [`from_config`][from_config], where swapping ``vq`` for ``ema`` or
+    ``rnn`` for ``gated_pixelcnn`` is one word::
 
         model = TwoStageModel.from_config({
             "encoder": {"name": "conv", "in_channels": 1, "latent_dim": 16},
@@ -75,17 +76,23 @@ class TwoStageModel(Component):
         images = model.sample(16)                   # (16, C, H, W) float in [0, 1]
 
     Args:
-        encoder: the stage-1 encoder (instance or spec), as for :class:`~vqgen.autoencoders.VQVAE`.
+        encoder: the stage-1 encoder (instance or spec), as for [`VQVAE`][vqgen.autoencoders.VQVAE].
         quantizer: the stage-1 quantizer (instance or spec).
         decoder: the stage-1 decoder (instance or spec).
-        prior: an :class:`~vqgen.AutoregressivePrior` (or its spec) with one channel and
+        prior: an [`AutoregressivePrior`][vqgen.AutoregressivePrior] (or its spec) with one channel and
             ``num_categories == quantizer.num_codes``.
 
     Raises:
         ValueError: if the parts do not fit together (latent sizes, codebook size vs the prior's categories).
     """
 
-    def __init__(self, encoder: Any = None, quantizer: Any = None, decoder: Any = None, prior: Any = None) -> None:
+    def __init__(
+        self,
+        encoder: Encoder | Mapping[str, Any] | None = None,
+        quantizer: Quantizer | Mapping[str, Any] | None = None,
+        decoder: Decoder | Mapping[str, Any] | None = None,
+        prior: AutoregressivePrior | Mapping[str, Any] | None = None,
+    ) -> None:
         super().__init__()
         self.vqvae = VQVAE(encoder=encoder, quantizer=quantizer, decoder=decoder)
         self.prior: AutoregressivePrior = _component(prior, AutoregressivePrior, name="prior")
@@ -102,8 +109,8 @@ class TwoStageModel(Component):
         (``"conv"``) or a dict ``{"name": ..., **options}``. Filled in when absent: the quantizer's ``dim`` (the
         encoder's ``latent_dim``), the decoder (same name and options as the encoder, ``in_channels`` becoming
         ``out_channels``), and what every prior over code grids gets from
-        :func:`~vqgen.priors.code_prior.build_code_prior`: ``num_categories`` (the codebook size), ``channels`` (1)
-        and ``input_mode="embed"``.
+        [`build_code_prior`][vqgen.priors.code_prior.build_code_prior]: ``num_categories`` (the codebook size),
+        ``channels`` (1) and ``input_mode="embed"``.
         """
         unknown = sorted(set(config) - {"encoder", "quantizer", "decoder", "prior"})
         if unknown:
@@ -124,7 +131,7 @@ class TwoStageModel(Component):
         return cls(encoder=encoder, quantizer=quantizer, decoder=decoder, prior=prior)
 
     def config_child(self, argument: str) -> Component | None:
-        """``encoder``, ``quantizer`` and ``decoder`` live in :attr:`vqvae`; ``prior`` is :attr:`prior`."""
+        """``encoder``, ``quantizer`` and ``decoder`` live in ``vqvae``; ``prior`` is ``prior``."""
         return self.prior if argument == "prior" else self.vqvae.config_child(argument)
 
     # ----------------------------------------------------------------------------------------------- properties
@@ -166,27 +173,31 @@ class TwoStageModel(Component):
 
     def fit(
         self,
-        train_data: Any,
+        train_data: TrainData,
         *,
-        eval_data: Any = None,
+        eval_data: InMemoryData | None = None,
         stage1: Mapping[str, Any] | None = None,
         stage2: Mapping[str, Any] | None = None,
     ) -> dict[str, MetricsHistory]:
         """Train stage 1, encode the dataset to codes, then train the prior; returns both histories.
 
         Args:
-            train_data: a :mod:`vqgen.data` dataset (labels are used by class-conditional priors) or uint8 images
-                ``(N, C, H, W)``.
+            train_data: a [`vqgen.data`][vqgen.data] dataset (labels are used by class-conditional priors), uint8
+                images ``(N, C, H, W)``, or a streamed dataset such as
+                [`ImageFolderDataset`][vqgen.data.ImageFolderDataset] (its codes go to disk, see
+                [`fit_prior`][vqgen.TwoStageModel.fit_prior]).
             eval_data: held-out data of the same kind, evaluated after every epoch of both stages.
-            stage1: options of :func:`~vqgen.training.fit_vqvae` (``epochs``, ``batch_size``, ``lr``, ...).
-            stage2: options of :func:`~vqgen.training.fit_prior`.
+            stage1: options of [`fit_vqvae`][vqgen.training.fit_vqvae] (``epochs``, ``batch_size``, ``lr``, ...).
+            stage2: options of [`fit_prior`][vqgen.training.fit_prior].
         """
         first = self.fit_stage1(train_data, eval_data=eval_data, **dict(stage1 or {}))
         second = self.fit_prior(train_data, eval_data=eval_data, **dict(stage2 or {}))
         return {"stage1": first, "stage2": second}
 
-    def fit_stage1(self, train_data: Any, *, eval_data: Any = None, **options: Any) -> MetricsHistory:
-        """Train the encoder, quantizer and decoder (see :func:`~vqgen.training.fit_vqvae` for ``options``)."""
+    def fit_stage1(
+        self, train_data: TrainData, *, eval_data: InMemoryData | None = None, **options: Any
+    ) -> MetricsHistory:
+        """Train the encoder, quantizer and decoder (see [`fit_vqvae`][vqgen.training.fit_vqvae] for ``options``)."""
         image_shape = _image_shape(train_data)
         history = fit_vqvae(self.vqvae, train_data, eval_data=eval_data, **options)
         self.image_shape_.copy_(torch.tensor(image_shape))
@@ -196,9 +207,9 @@ class TwoStageModel(Component):
 
     def fit_prior(
         self,
-        train_data: Any,
+        train_data: TrainData,
         *,
-        eval_data: Any = None,
+        eval_data: TrainData | None = None,
         prior: AutoregressivePrior | None = None,
         codes_dir: str | os.PathLike[str] | None = None,
         **options: Any,
@@ -206,17 +217,17 @@ class TwoStageModel(Component):
         """Encode ``train_data`` with the trained autoencoder and fit the prior on its codes.
 
         Args:
-            train_data: as for :meth:`fit`; its ``.labels`` condition class-conditional priors.
+            train_data: as for [`fit`][fit]; its ``.labels`` condition class-conditional priors.
             eval_data: held-out data of the same kind.
             prior: replace the model's prior by this one first (refit another prior on a trained autoencoder).
             codes_dir: for streamed ``train_data`` (a dataset without in-memory ``.images``, such as
-                :class:`~vqgen.data.ImageFolderDataset`), where its code grids are written, memory-mapped
-                (:func:`~vqgen.data.encode_to_disk`); ``None`` uses a temporary directory removed afterwards.
-                In-memory data is encoded in memory.
-            **options: options of :func:`~vqgen.training.fit_prior` (``epochs``, ``max_seconds``, ...).
+                [`ImageFolderDataset`][vqgen.data.ImageFolderDataset]), where its code grids are written,
+                memory-mapped ([`encode_to_disk`][vqgen.data.encode_to_disk]); ``None`` uses a temporary directory
+                removed afterwards. In-memory data is encoded in memory.
+            **options: options of [`fit_prior`][vqgen.training.fit_prior] (``epochs``, ``max_seconds``, ...).
 
         A prior without trainable parameters is not trained by gradient: the ``independent`` baseline is fit in
-        closed form (its per-position frequencies, :meth:`~vqgen.priors.baselines.IndependentPrior.fit`), the
+        closed form (its per-position frequencies, [`fit`][vqgen.priors.baselines.IndependentPrior.fit]), the
         ``uniform`` one has nothing to learn; ``options`` do not apply, and the history holds one record of bits/dim.
         """
         self._require(0, "fit_prior")
@@ -232,7 +243,8 @@ class TwoStageModel(Component):
                 if codes_dir is None:
                     codes_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="vqgen-codes-"))
                 self.vqvae.eval()
-                codes = encode_to_disk(self.encode, train_data, codes_dir, num_codes=self.num_codes)
+                dataset = train_data.dataset if isinstance(train_data, DataLoader) else train_data
+                codes = encode_to_disk(self.encode, dataset, codes_dir, num_codes=self.num_codes)
                 history = fit_prior(self.prior, codes, eval_data=held_out, eval_cond=eval_cond, **options)
         else:
             codes = encode_codes(self.vqvae, train_data)  # (N, 1, h, w)
@@ -302,9 +314,9 @@ class TwoStageModel(Component):
             cond: ``(n,)`` class labels for a class-conditional prior.
             prior: sample from this prior instead (e.g. the ``independent`` or ``uniform`` baselines).
             prefix: ``(n, 1, h, w)`` codes to keep, and ``prefix_mask`` where (see
-                :meth:`vqgen.AutoregressivePrior.sample`).
+                [`vqgen.AutoregressivePrior.sample`][vqgen.interfaces.AutoregressivePrior.sample]).
             prefix_mask: ``(n, 1, h, w)`` bool, True where ``prefix`` is kept.
-            options: a :class:`~vqgen.sampling.SamplingOptions`.
+            options: a [`SamplingOptions`][vqgen.sampling.SamplingOptions].
             **settings: its fields as keywords (``temperature``, ``top_k``, ``top_p``, ``method``, ``generator``,
                 ``progress``).
         """
@@ -333,7 +345,7 @@ class TwoStageModel(Component):
             n: number of images.
             cond: ``(n,)`` class labels for a class-conditional prior.
             prior: sample codes from this prior instead (e.g. the ``independent`` or ``uniform`` baselines).
-            options: a :class:`~vqgen.sampling.SamplingOptions`.
+            options: a [`SamplingOptions`][vqgen.sampling.SamplingOptions].
             **settings: its fields as keywords (``temperature``, ``top_k``, ``generator``, ...).
         """
         codes = self.sample_codes(n, cond, prior=prior, options=SamplingOptions.of(options, **settings))
@@ -359,7 +371,7 @@ class TwoStageModel(Component):
             images: ``(B, C, H, W)`` uint8 or float in ``[0, 1]``.
             mask: ``(B, 1, H, W)``, ``(B, H, W)`` or ``(H, W)`` bool, True where the pixel is known.
             cond: class labels for a class-conditional prior.
-            options: a :class:`~vqgen.sampling.SamplingOptions`.
+            options: a [`SamplingOptions`][vqgen.sampling.SamplingOptions].
             **settings: its fields as keywords (``temperature``, ``generator``, ...).
 
         Returns:

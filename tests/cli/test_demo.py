@@ -14,8 +14,8 @@ from vqgen.cli import main
 @pytest.fixture(scope="module")
 def demo_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo")
-    argv = ["demo", "-o", str(out), "--vqvae-epochs", "1", "--prior-epochs", "1", "--train-limit", "96"]
-    assert main([*argv, "--samples", "16", "--no-progress"]) == 0
+    argv = ["demo", "-o", str(out), "--vqvae-epochs", "1", "--prior-epochs", "1", "--train-subset", "96"]
+    assert main([*argv, "--num-samples", "16", "--no-progress"]) == 0
     return out
 
 
@@ -51,6 +51,17 @@ def test_wrong_checkpoint_kind_is_a_clear_error(demo_dir, capsys):
     assert "not a TwoStageModel" in capsys.readouterr().err
 
 
-def test_bad_keep_fraction(demo_dir, capsys):
-    assert main(["complete", str(demo_dir / "model"), "--keep", "1.5"]) == 1
-    assert "--keep must lie in (0, 1)" in capsys.readouterr().err
+def test_bad_keep_fraction_is_a_usage_error(demo_dir, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["complete", str(demo_dir / "model"), "--keep-fraction", "1.5"])
+    assert exit_info.value.code == 2
+    assert "argument --keep-fraction: expected a number in (0, 1), got 1.5" in capsys.readouterr().err
+
+
+def test_old_spellings_still_work_and_warn(demo_dir, tmp_path, capsys):
+    png = tmp_path / "c.png"
+    assert main(["complete", str(demo_dir / "model"), "--n", "2", "--keep", "0.25", "-o", str(png)]) == 0
+    captured = capsys.readouterr()
+    assert "--n is deprecated; use --num-images" in captured.err
+    assert "--keep is deprecated; use --keep-fraction" in captured.err
+    assert "2 inputs (top 25% kept)" in captured.out

@@ -92,7 +92,7 @@ def test_help_lists_the_options(capsys):
         with pytest.raises(SystemExit):
             main([command, "--help"])
     text = capsys.readouterr().out
-    for flag in ("--codes-from", "--conditional", "--max-minutes", "--top-p", "--method", "--temperature"):
+    for flag in ("--codes-from", "--conditional", "--max-seconds", "--resume", "--top-p", "--method", "--temperature"):
         assert flag in text
 
 

@@ -31,7 +31,15 @@ def test_help_lists_the_options_with_defaults(capsys):
         main(["fit-vqvae", "--help"])
     assert exit_info.value.code == 0
     text = capsys.readouterr().out
-    for needle in ["--dataset", "(default: digits)", "--quantizer", "--num-codes K", "(default: 512)", "--config"]:
+    for needle in [
+        "--dataset",
+        "(default: digits)",
+        "--quantizer",
+        "--num-codes K",
+        "(default: 512;",
+        "--levels",
+        "--resume",
+    ]:
         assert needle in text
 
 
@@ -46,6 +54,7 @@ def test_trains_and_writes_checkpoint_metrics_and_grid(tmp_path, capsys, quantiz
         "model.safetensors",
         "metrics.json",
         "reconstructions.png",
+        "train_state",  # resumable with --resume
     }
     model = vqgen.from_pretrained(out)
     assert model.num_codes == 16 and model.config["quantizer"]["name"] == quantizer

@@ -1,4 +1,4 @@
-"""Autoencoders for stage 1: encoder/decoder pairs registered under the same name, and the :class:`VQVAE`.
+"""Autoencoders for stage 1: encoder/decoder pairs registered under the same name, and the [`VQVAE`][VQVAE].
 
 | name   | latents for ``(B, C, H, W)`` images | what it is                                                          |
 | ------ | ----------------------------------- | ------------------------------------------------------------------- |

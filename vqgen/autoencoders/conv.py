@@ -12,7 +12,7 @@ on a CPU in minutes; pass ``hidden_channels=256, residual_channels=256, latent_d
 
 Pixels: the encoder takes float images in ``[0, 1]`` and centres them (``x - 0.5``) itself; the decoder outputs
 pixel *values* (not logits) that approximate ``[0, 1]`` without a squashing non-linearity, trained with MSE against
-the ``[0, 1]`` images. Clamp them (or use :func:`vqgen.images.to_uint8`) before display.
+the ``[0, 1]`` images. Clamp them (or use [`vqgen.images.to_uint8`][vqgen.images.to_uint8]) before display.
 """
 
 from __future__ import annotations
@@ -139,7 +139,7 @@ class ConvEncoder(Encoder):
 
 @register("decoder", "conv")
 class ConvDecoder(Decoder):
-    """Mirror of :class:`ConvEncoder`: ``(B, D, h, w)`` → ``(B, C, h * 2**n, w * 2**n)`` pixel values.
+    """Mirror of [`ConvEncoder`][ConvEncoder]: ``(B, D, h, w)`` → ``(B, C, h * 2**n, w * 2**n)`` pixel values.
 
     A 3x3 convolution from ``D`` to ``hidden_channels``, the residual stack, then ``n`` 4x4 stride-2 transposed
     convolutions. The output is linear (no sigmoid): pixel values approximating ``[0, 1]``, not logits.

@@ -2,7 +2,7 @@
 
 The baseline of the seed experiment: a VQ-VAE whose latent grid is ``1 x 1``, so each image is represented by one
 of ``K`` codebook vectors (at most ``K`` distinct reconstructions). It shows why spatial code grids matter: with the
-same codebook size, the :mod:`conv <vqgen.autoencoders.conv>` model's ``h x w`` grid of codes reconstructs far
+same codebook size, the [`conv`][vqgen.autoencoders.conv] model's ``h x w`` grid of codes reconstructs far
 better. The latents keep the ``(B, D, 1, 1)`` layout of the interfaces, so quantizers and priors treat it as a
 ``1 x 1`` grid.
 
@@ -103,7 +103,7 @@ class FlatEncoder(Encoder):
         return 1, 1
 
     def check_input(self, x: Tensor) -> None:
-        """Like :meth:`Encoder.check_input`, but the images must be exactly ``S x S``."""
+        """Like [`Encoder.check_input`][Encoder.check_input], but the images must be exactly ``S x S``."""
         checks.check_images(x, channels=self.in_channels, name="x")
         self._check_size(x.shape[-2], x.shape[-1])
 
@@ -163,7 +163,7 @@ class FlatDecoder(Decoder):
         return self.image_size
 
     def check_input(self, z: Tensor) -> None:
-        """Like :meth:`Decoder.check_input`, but the latent grid must be ``1 x 1``."""
+        """Like [`Decoder.check_input`][Decoder.check_input], but the latent grid must be ``1 x 1``."""
         checks.check_images(z, channels=self.latent_dim, name="z")
         if tuple(z.shape[-2:]) != (1, 1):
             raise ValueError(f"FlatDecoder takes one latent per image, shape (B, D, 1, 1); got {tuple(z.shape)}")

@@ -28,7 +28,7 @@ __all__ = ["VQVAE", "VQVAEOutput"]
 
 @dataclass(frozen=True)
 class VQVAEOutput:
-    """What :meth:`VQVAE.forward` returns.
+    """What [`VQVAE.forward`][VQVAE.forward] returns.
 
     Attributes:
         reconstruction: ``(B, C, H, W)`` decoder output, pixel values approximating ``[0, 1]`` (not clamped).
@@ -76,16 +76,21 @@ class VQVAE(Component):
         )
 
     Args:
-        encoder: an :class:`~vqgen.Encoder` (or its spec).
-        quantizer: a :class:`~vqgen.Quantizer` (or its spec) whose ``dim`` equals the encoder's ``latent_dim``.
-        decoder: a :class:`~vqgen.Decoder` (or its spec) with the same ``latent_dim``, producing as many channels as
+        encoder: an [`Encoder`][vqgen.Encoder] (or its spec).
+        quantizer: a [`Quantizer`][vqgen.Quantizer] (or its spec) whose ``dim`` equals the encoder's ``latent_dim``.
+        decoder: a [`Decoder`][vqgen.Decoder] (or its spec) with the same ``latent_dim``, producing as many channels as
             the encoder takes and upsampling by the encoder's downsampling factor.
 
     Raises:
         ValueError: if the latent dimensions, channel counts or scale factors of the parts disagree.
     """
 
-    def __init__(self, encoder: Any = None, quantizer: Any = None, decoder: Any = None) -> None:
+    def __init__(
+        self,
+        encoder: Encoder | Mapping[str, Any] | None = None,
+        quantizer: Quantizer | Mapping[str, Any] | None = None,
+        decoder: Decoder | Mapping[str, Any] | None = None,
+    ) -> None:
         super().__init__()
         self.encoder: Encoder = _component(encoder, Encoder, name="encoder")
         self.quantizer: Quantizer = _component(quantizer, Quantizer, name="quantizer")
@@ -172,7 +177,7 @@ class VQVAE(Component):
         """Codes ``(B, h, w)`` int64 → pixel values ``(B, C, H, W)`` approximating ``[0, 1]``.
 
         The one way from indices back to images: ``decoder(quantizer.embed(codes))``. Clamp the result, or convert
-        it with :func:`vqgen.images.to_uint8`, before display.
+        it with [`vqgen.images.to_uint8`][vqgen.images.to_uint8], before display.
         """
         checks.check_indices(codes, num_categories=self.num_codes, name="codes")
         return self.decoder(self.quantizer.embed(codes))  # (B, C, H, W)

@@ -2,7 +2,11 @@
 
 Each subcommand lives in its own module of this package, which defines ``add_parser(subparsers)`` (registering the
 subcommand, its help and its options, and setting ``func``) and the function that runs it. Add a new module's name to
-``SUBCOMMANDS`` below.
+``SUBCOMMANDS`` below. The flags that several subcommands share are spelt once, in ``vqgen.cli.options``.
+
+Exit status: 0 success; 1 a runtime error (missing data, a corrupt or wrong checkpoint, an invalid setting found while
+running: the message, without a traceback unless ``-v``); 2 a usage error (argparse: unknown flag, missing argument, bad
+number); 130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -12,6 +16,8 @@ import importlib
 import logging
 import sys
 from collections.abc import Sequence
+
+from .options import EXIT_INTERRUPTED, EXIT_OK, EXIT_RUNTIME_ERROR, EXIT_USAGE, add_common_arguments
 
 __all__ = ["DefaultsHelpFormatter", "build_parser", "main"]
 
@@ -40,17 +46,19 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Run 'vqgen <command> --help' for the options of one command.",
     )
     parser.add_argument("--version", action="version", version=f"vqgen {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log debugging details")
-    parser.add_argument(
-        "--threads",
-        type=int,
-        metavar="N",
-        help="torch CPU threads (default: torch's choice; 1 is often fastest for small models on a busy machine)",
-    )
+    add_common_arguments(parser, top_level=True)
     subparsers = parser.add_subparsers(title="commands", dest="command", metavar="<command>")
     for name in SUBCOMMANDS:
         importlib.import_module(f"{__name__}.{name}").add_parser(subparsers)
+    for subparser in subparsers.choices.values():  # -v and --threads after the subcommand too
+        add_common_arguments(subparser.add_argument_group("general"), top_level=False)
     return parser
+
+
+def _message(error: BaseException) -> str:
+    """The error's message, with the library's hints turned into the command line's spelling."""
+    text = str(error).replace("pass download=True", "pass --download").replace("(download=True)", "(--download)")
+    return text.replace("point root= / $VQGEN_DATA", "point --data-root or $VQGEN_DATA")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -59,22 +67,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s")
     if args.threads is not None:
-        if args.threads < 1:
-            parser.error(f"--threads must be >= 1, got {args.threads}")
         import torch
 
         torch.set_num_threads(args.threads)
     if not getattr(args, "func", None):
         parser.print_help()
-        return 2
+        return EXIT_USAGE
     try:
-        return int(args.func(args) or 0)
-    except (ValueError, TypeError, FileNotFoundError, FileExistsError) as error:
-        # User errors: print the message, not a traceback (run with -v for the traceback).
+        return int(args.func(args) or EXIT_OK)
+    except (ValueError, TypeError, OSError, RuntimeError) as error:
+        # Runtime errors: print the message, not a traceback (run with -v for the traceback).
         if args.verbose:
             raise
-        print(f"vqgen {args.command}: error: {error}", file=sys.stderr)
-        return 1
+        print(f"vqgen {args.command}: error: {_message(error)}", file=sys.stderr)
+        return EXIT_RUNTIME_ERROR
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED

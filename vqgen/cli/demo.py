@@ -23,6 +23,7 @@ from typing import Any
 import torch
 
 from . import DefaultsHelpFormatter
+from .options import add_deprecated_alias, add_progress_argument, non_negative_int, positive_float, positive_int
 
 __all__ = ["PRESETS", "add_parser", "run"]
 
@@ -71,21 +72,28 @@ def add_parser(subparsers: Any) -> None:
     )
     parser.add_argument("--dataset", default="digits", help="digits, mnist, fashion-mnist, cifar10, or a folder/.npz")
     parser.add_argument("--data-root", metavar="DIR", help="where the dataset files are (default: $VQGEN_DATA)")
+    parser.add_argument("--download", action="store_true", help="download a named dataset if it is missing")
     parser.add_argument("--output", "-o", default="demo-output", metavar="DIR", help="folder for PNGs, metrics, model")
     parser.add_argument("--quantizer", help="quantizer name (default: the preset's, ema)")
     parser.add_argument("--prior", help="prior name (default: the preset's, gated_pixelcnn)")
-    parser.add_argument("--num-codes", type=int, metavar="K", help="codebook size (default: the preset's)")
-    parser.add_argument("--vqvae-epochs", type=int, default=15, metavar="N", help="stage-1 epochs")
-    parser.add_argument("--prior-epochs", type=int, default=15, metavar="N", help="stage-2 epochs")
+    parser.add_argument("--num-codes", type=positive_int, metavar="K", help="codebook size (default: the preset's)")
+    parser.add_argument("--vqvae-epochs", type=positive_int, default=15, metavar="N", help="stage-1 epochs")
+    parser.add_argument("--prior-epochs", type=positive_int, default=15, metavar="N", help="stage-2 epochs")
     parser.add_argument(
-        "--max-seconds", type=float, default=60.0, metavar="S", help="training-time cap of the prior (seconds)"
+        "--max-seconds", type=positive_float, default=60.0, metavar="S", help="training-time cap of the prior (seconds)"
     )
-    parser.add_argument("--train-limit", type=int, metavar="N", help="train on the first N training images only")
-    parser.add_argument("--samples", type=int, default=200, metavar="N", help="samples per model for FID")
-    parser.add_argument("--temperature", type=float, default=1.0, help="the prior's sampling temperature")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (same seed, same run)")
+    parser.add_argument(
+        "--train-subset", type=positive_int, metavar="N", help="train on the first N training images only"
+    )
+    add_deprecated_alias(parser, "--train-limit", new="--train-subset", dest="train_subset", type=positive_int)
+    parser.add_argument(
+        "--num-samples", "-n", type=positive_int, default=200, metavar="N", help="samples per model for FID"
+    )
+    add_deprecated_alias(parser, "--samples", new="--num-samples", dest="num_samples", type=positive_int)
+    parser.add_argument("--temperature", type=positive_float, default=1.0, help="the prior's sampling temperature")
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="random seed (same seed, same run)")
     parser.add_argument("--device", help="cpu, cuda, ... (default: CUDA when available, else cpu)")
-    parser.add_argument("--no-progress", dest="progress", action="store_false", help="hide progress bars")
+    add_progress_argument(parser, default=True)
     parser.set_defaults(func=run)
 
 
@@ -113,10 +121,10 @@ def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     output = Path(args.output)
     output.mkdir(parents=True, exist_ok=True)
-    train = data.load_dataset(args.dataset, split="train", root=args.data_root)
-    test = data.load_dataset(args.dataset, split="test", root=args.data_root)
-    if args.train_limit:
-        train = data.from_arrays(train.images[: args.train_limit], train.labels[: args.train_limit])
+    train = data.load_dataset(args.dataset, split="train", root=args.data_root, download=args.download)
+    test = data.load_dataset(args.dataset, split="test", root=args.data_root, download=args.download)
+    if args.train_subset:
+        train = data.from_arrays(train.images[: args.train_subset], train.labels[: args.train_subset])
     device = resolve_device(args.device)
     seed_everything(args.seed)
     config = _preset(args, channels=train.images.shape[1])
@@ -156,7 +164,7 @@ def run(args: argparse.Namespace) -> int:
     classifier = train_classifier(train, test=test, seed=args.seed, progress=args.progress).model
     classifier.save_pretrained(output / "classifier")
     metrics = evaluate_two_stage(
-        model, train, test, classifier=classifier, baselines=baselines, num_samples=args.samples,
+        model, train, test, classifier=classifier, baselines=baselines, num_samples=args.num_samples,
         temperature=args.temperature, seed=args.seed,
     )  # fmt: skip
     metrics.update(

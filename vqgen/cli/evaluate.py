@@ -6,7 +6,7 @@ Example::
 
 Reports the reconstruction MSE and codebook usage, held-out bits per code for the prior and the independent
 baseline, and the FID with classifier features (a classifier trained on the dataset's labels, see
-:mod:`vqgen.classifier`) of samples from the prior, the independent-position baseline and uniform codes.
+[`vqgen.classifier`][vqgen.classifier]) of samples from the prior, the independent-position baseline and uniform codes.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from . import DefaultsHelpFormatter
+from .options import positive_int
 from .sample import add_sampling_arguments, sampling_options
 
 __all__ = ["add_parser", "run"]
@@ -35,8 +36,11 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("checkpoint", metavar="CHECKPOINT", help="a TwoStageModel directory (e.g. demo-output/model)")
     parser.add_argument("--dataset", default="digits", help="digits, mnist, fashion-mnist, cifar10, or a folder/.npz")
     parser.add_argument("--data-root", metavar="DIR", help="where the dataset files are (default: $VQGEN_DATA)")
+    parser.add_argument("--download", action="store_true", help="download a named dataset if it is missing")
     parser.add_argument("--classifier", metavar="DIR", help="a saved FeatureClassifier (default: train one now)")
-    parser.add_argument("--num-samples", type=int, default=500, help="samples per model for FID")
+    parser.add_argument(
+        "--num-samples", "-n", type=positive_int, default=500, metavar="N", help="samples per model for FID"
+    )
     parser.add_argument("--device", help="cpu, cuda, ... (default: CUDA when available, else cpu)")
     parser.add_argument("--output", "-o", metavar="JSON", help="also write the metrics to this file")
     add_sampling_arguments(parser)
@@ -44,17 +48,16 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .. import checks, data, from_pretrained
+    from .. import data, from_pretrained
     from ..classifier import FeatureClassifier
     from ..evaluation import evaluate_two_stage
     from ..training.common import resolve_device
     from .complete import load_two_stage
 
-    checks.check_positive(args.num_samples, name="--num-samples", integer=True)
     device = resolve_device(args.device)
     model = load_two_stage(args.checkpoint, device)
-    train = data.load_dataset(args.dataset, split="train", root=args.data_root)
-    test = data.load_dataset(args.dataset, split="test", root=args.data_root)
+    train = data.load_dataset(args.dataset, split="train", root=args.data_root, download=args.download)
+    test = data.load_dataset(args.dataset, split="test", root=args.data_root, download=args.download)
     classifier = None
     if args.classifier:
         classifier = from_pretrained(args.classifier, device=device)

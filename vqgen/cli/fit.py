@@ -1,4 +1,4 @@
-"""``vqgen fit``: train a whole :class:`~vqgen.TwoStageModel` (stage 1, then the prior) from one file.
+"""``vqgen fit``: train a whole [`TwoStageModel`][vqgen.TwoStageModel] (stage 1, then the prior) from one file.
 
 Example ``run.yaml``::
 
@@ -38,7 +38,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import yaml
+from .options import load_yaml, non_negative_int, positive_float, positive_int
 
 __all__ = ["add_parser", "resolve_run", "run"]
 
@@ -59,7 +59,10 @@ DEFAULTS: dict[str, Any] = {
 }
 
 #: Flags that set a training option of both stages (the same spelling as in ``vqgen fit-vqvae``/``fit-prior``).
-SHARED_FLAGS = ("epochs", "batch_size", "lr", "max_steps", "max_seconds", "seed", "device", "precision", "save_every")
+SHARED_FLAGS = (
+    "epochs", "batch_size", "lr", "max_steps", "max_seconds", "seed", "device", "precision", "save_every", "keep",
+    "progress",
+)  # fmt: skip
 
 
 def add_parser(subparsers: Any) -> None:
@@ -76,20 +79,32 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--dataset", help="digits, mnist, fashion-mnist, cifar10, or a folder / array file")
     parser.add_argument("--data-root", metavar="DIR", help="folder holding the datasets (default: $VQGEN_DATA)")
     parser.add_argument("--download", action="store_true", default=None, help="download a named dataset if missing")
-    parser.add_argument("--train-subset", type=int, metavar="N", help="train on the first N training images only")
-    parser.add_argument("--eval-subset", type=int, metavar="N", help="evaluate on the first N held-out images only")
+    parser.add_argument(
+        "--train-subset", type=positive_int, metavar="N", help="train on the first N training images only"
+    )
+    parser.add_argument(
+        "--eval-subset", type=positive_int, metavar="N", help="evaluate on the first N held-out images only"
+    )
     parser.add_argument("--output", "-o", metavar="DIR", help="output directory (required, as a flag or in the file)")
     group = parser.add_argument_group("training (both stages; per stage with --set stage1.KEY=VALUE)")
-    group.add_argument("--epochs", type=int, metavar="N", help="passes over the training data")
-    group.add_argument("--batch-size", type=int, metavar="N", help="examples per step and process")
-    group.add_argument("--lr", type=float, help="Adam learning rate")
-    group.add_argument("--max-steps", type=int, metavar="N", help="stop each stage after N steps")
-    group.add_argument("--max-seconds", type=float, metavar="S", help="stop each stage after S seconds of training")
-    group.add_argument("--seed", type=int, help="random seed (same seed, same weights)")
+    group.add_argument("--epochs", type=positive_int, metavar="N", help="passes over the training data")
+    group.add_argument("--batch-size", type=positive_int, metavar="N", help="examples per step and process")
+    group.add_argument("--lr", type=positive_float, help="Adam learning rate")
+    group.add_argument("--max-steps", type=positive_int, metavar="N", help="stop each stage after N steps")
+    group.add_argument(
+        "--max-seconds", type=positive_float, metavar="S", help="stop each stage after S seconds of training"
+    )
+    group.add_argument("--seed", type=non_negative_int, help="random seed (same seed, same weights)")
     group.add_argument("--device", help="cpu, cuda, ... (default: CUDA when available; cuda:LOCAL_RANK under torchrun)")
     group.add_argument("--precision", choices=["fp32", "bf16", "fp16"], help="autocast precision (fp16: CUDA only)")
-    group.add_argument("--save-every", type=int, metavar="N", help="write a resumable training state every N steps")
+    group.add_argument(
+        "--save-every", type=positive_int, metavar="N", help="write a resumable training state every N steps"
+    )
     group.add_argument("--resume", metavar="DIR", help="continue the run whose output directory is DIR")
+    group.add_argument(
+        "--keep", choices=["best", "last"], help="checkpoint kept in stage1/ and stage2/ (default: best held-out)"
+    )
+    group.add_argument("--progress", action=argparse.BooleanOptionalAction, help="show progress bars (default: on)")
     group.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE",
         help="override any key of the run file by its dotted path, e.g. stage2.lr=1e-3 (VALUE is read as YAML)",
@@ -102,7 +117,7 @@ def _load_file(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise FileNotFoundError(f"--config file {path} does not exist")
     text = path.read_text()
-    options = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+    options = json.loads(text) if path.suffix.lower() == ".json" else load_yaml(text)
     if not isinstance(options, dict):
         raise ValueError(f"--config file {path} must hold a mapping of options, got {type(options).__name__}")
     options = {str(key).replace("-", "_"): value for key, value in options.items()}
@@ -127,7 +142,7 @@ def _set(options: dict[str, Any], assignment: str) -> None:
         target = target.setdefault(part, {})
         if not isinstance(target, dict):
             raise ValueError(f"--set {key}: {part!r} is not a mapping")
-    target[path[-1]] = yaml.safe_load(text)
+    target[path[-1]] = load_yaml(text)
 
 
 def resolve_run(args: argparse.Namespace) -> dict[str, Any]:

@@ -4,7 +4,8 @@ Examples::
 
     vqgen fit-prior --prior gated_pixelcnn --dataset mnist --epochs 5 --output runs/mnist-pixels
     vqgen fit-prior --prior rnn --dataset mnist --codes-from runs/mnist-vqvae --conditional --output runs/codes-rnn
-    vqgen fit-prior --prior pixelcnn --prior-config '{"hidden_channels": 32}' --max-minutes 5 --output runs/small
+    vqgen fit-prior --prior pixelcnn --prior-config '{"hidden_channels": 32}' --max-seconds 300 --output runs/small
+    vqgen fit-prior --dataset mnist --save-every 500 --output runs/long     # interrupted? add --resume runs/long
 
 Without ``--codes-from`` the prior models the dataset's uint8 pixels (K = 256 categories per sub-pixel). With it, the
 images are first encoded by the trained VQ-VAE saved in that directory (``vqgen fit-vqvae``), and the prior models
@@ -25,6 +26,7 @@ from typing import Any
 from .. import build, registry
 from ..priors.code_prior import build_code_prior
 from . import DefaultsHelpFormatter
+from .options import add_deprecated_alias, add_progress_argument, non_negative_int, positive_float, positive_int
 
 __all__ = ["add_parser", "build_prior", "run"]
 
@@ -47,7 +49,7 @@ def add_parser(subparsers: Any) -> None:
         "--prior-config",
         metavar="JSON",
         default=None,
-        help="constructor options of the prior, as a JSON object or a .json file, e.g. '{\"hidden_size\": 64}'",
+        help="constructor options of the prior, as a JSON object or a .json file, e.g. '{\"hidden_channels\": 64}'",
     )
     parser.add_argument("--tiny", action="store_true", help="start from the prior's tiny configuration (smoke tests)")
     parser.add_argument("--conditional", action="store_true", help="condition the prior on the dataset's class labels")
@@ -61,20 +63,27 @@ def add_parser(subparsers: Any) -> None:
         "--data-root", metavar="DIR", help="folder holding the datasets (default: $VQGEN_DATA, else the cache)"
     )
     data.add_argument("--download", action="store_true", help="download a named dataset if it is missing")
-    data.add_argument("--train-subset", type=int, metavar="N", help="train on the first N training images only")
-    data.add_argument("--eval-subset", type=int, metavar="N", help="evaluate on the first N held-out images only")
+    data.add_argument(
+        "--train-subset", type=positive_int, metavar="N", help="train on the first N training images only"
+    )
+    data.add_argument(
+        "--eval-subset", type=positive_int, metavar="N", help="evaluate on the first N held-out images only"
+    )
     data.add_argument(
         "--codes-from",
         metavar="VQVAE_DIR",
         help="fit the code grids that this trained VQ-VAE checkpoint gives the images",
     )
     train = parser.add_argument_group("training")
-    train.add_argument("--epochs", type=int, default=10, metavar="N", help="passes over the training data")
-    train.add_argument("--batch-size", type=int, default=64, metavar="N", help="grids per step")
-    train.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
-    train.add_argument("--max-steps", type=int, metavar="N", help="stop after N steps in total")
-    train.add_argument("--max-minutes", type=float, metavar="M", help="stop after M minutes of training")
-    train.add_argument("--seed", type=int, default=0, help="random seed (same seed, same weights)")
+    train.add_argument("--epochs", type=positive_int, default=10, metavar="N", help="passes over the training data")
+    train.add_argument("--batch-size", type=positive_int, default=64, metavar="N", help="grids per step")
+    train.add_argument("--lr", type=positive_float, default=1e-3, help="Adam learning rate")
+    train.add_argument("--max-steps", type=positive_int, metavar="N", help="stop after N steps in total")
+    train.add_argument("--max-seconds", type=positive_float, metavar="S", help="stop after S seconds of training")
+    add_deprecated_alias(
+        train, "--max-minutes", new="--max-seconds", dest="max_seconds", type=positive_float, factor=60.0
+    )
+    train.add_argument("--seed", type=non_negative_int, default=0, help="random seed (same seed, same weights)")
     train.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: CUDA when available, else cpu)")
     train.add_argument(
         "--keep",
@@ -82,17 +91,53 @@ def add_parser(subparsers: Any) -> None:
         default="best",
         help="checkpoint kept: best held-out bits/dim, or the last epoch",
     )
-    train.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
+    add_engine_arguments(train)
+    add_progress_argument(train, default=True, what="a progress bar")
     output = parser.add_argument_group("output")
     output.add_argument("--output", "-o", metavar="DIR", required=True, help="output directory")
     output.add_argument(
         "--num-samples",
-        type=int,
+        "-n",
+        type=non_negative_int,
         default=16,
         metavar="N",
         help="samples drawn into samples.png after training (0: none)",
     )
     parser.set_defaults(func=run)
+
+
+def add_engine_arguments(group: Any) -> None:
+    """The training-engine flags that ``fit-vqvae`` and ``fit-prior`` share with ``vqgen fit``, spelt the same."""
+    group.add_argument("--precision", choices=["fp32", "bf16", "fp16"], help="autocast precision (fp16: CUDA only)")
+    group.add_argument(
+        "--save-every", type=positive_int, metavar="N", help="write a resumable training state every N steps too"
+    )
+    group.add_argument(
+        "--resume", metavar="DIR", help="continue the interrupted run whose output directory is DIR (its train_state/)"
+    )
+
+
+def engine_options(args: argparse.Namespace) -> dict[str, Any]:
+    """``TrainConfig`` options from the flags of [`add_engine_arguments`][vqgen.cli.fit_prior.add_engine_arguments].
+
+    Training states are always written (``save_states``), so that every run can be resumed, as with ``vqgen fit``.
+    """
+    options: dict[str, Any] = {"save_states": True}
+    if args.precision is not None:
+        options["precision"] = args.precision
+    if args.save_every is not None:
+        options["save_every"] = args.save_every
+    return options
+
+
+def resume_state(resume: str | None) -> str | None:
+    """The ``train_state/`` directory of ``--resume DIR``, with a clear error when there is none."""
+    if resume is None:
+        return None
+    state = Path(resume) / "train_state"
+    if not state.is_dir() or not any(state.iterdir()):
+        raise FileNotFoundError(f"--resume {resume}: no training state in {state} (is it the output of a run?)")
+    return str(state)
 
 
 def _prior_options(text: str | None) -> dict[str, Any]:
@@ -121,9 +166,10 @@ def build_prior(
 ) -> Any:
     """Build prior ``name`` for the data: K, C and the class count set from it, then ``options`` (which win).
 
-    A prior over code grids (``codes=True``) is built by :func:`vqgen.priors.build_code_prior`, exactly as
-    :meth:`vqgen.TwoStageModel.from_config` builds one (``num_categories`` = codebook size, ``channels=1``,
-    ``input_mode="embed"``); a pixel prior gets ``num_categories`` and ``channels`` from the images.
+    A prior over code grids (``codes=True``) is built by
+    [`vqgen.priors.build_code_prior`][vqgen.priors.build_code_prior], exactly as
+    [`vqgen.TwoStageModel.from_config`][vqgen.TwoStageModel.from_config] builds one (``num_categories`` = codebook size,
+    ``channels=1``, ``input_mode="embed"``); a pixel prior gets ``num_categories`` and ``channels`` from the images.
     """
     spec = {"name": name, **dict(options or {})}
     if codes:
@@ -157,6 +203,7 @@ def run(args: argparse.Namespace) -> int:
     from ..training.prior import encode_codes, fit_prior
     from .sample import decode_samples
 
+    resume_state(args.resume)  # a wrong --resume fails before the data is loaded
     train = _load(args, "train", args.train_subset)
     try:
         held_out = _load(args, "test", args.eval_subset)
@@ -192,7 +239,7 @@ def run(args: argparse.Namespace) -> int:
         eval_data=eval_grids,
         cond=train.labels if args.conditional else None,
         eval_cond=held_out.labels if args.conditional and held_out is not None else None,
-        max_seconds=args.max_minutes * 60 if args.max_minutes else None,
+        max_seconds=args.max_seconds,
         metadata=metadata,
         epochs=args.epochs,
         batch_size=args.batch_size,
@@ -203,6 +250,8 @@ def run(args: argparse.Namespace) -> int:
         keep=args.keep,
         progress=args.progress,
         checkpoint_dir=str(output),
+        resume=resume_state(args.resume),
+        **engine_options(args),
     )
     split = "eval" if "eval" in history[-1] else "train"
     print(f"{split} bits/dim: {history[-1][split]['bits_per_dim']:.4f} after {history[-1]['step']} steps")

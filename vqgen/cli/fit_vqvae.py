@@ -4,10 +4,12 @@ Example::
 
     vqgen fit-vqvae --dataset mnist --quantizer ema --num-codes 512 --epochs 5 --output runs/mnist-vqvae
     vqgen fit-vqvae --config vqvae.yaml --epochs 2          # flags override the file
+    vqgen fit-vqvae --quantizer fsq --levels 8 5 5 5 --latent-dim 4 --output runs/fsq     # 1000 implicit codes
+    vqgen fit-vqvae --config vqvae.yaml --resume runs/mnist-vqvae                          # continue a run
 
 The output directory receives ``config.json`` + ``model.safetensors`` (load with ``vqgen.from_pretrained``),
 ``metrics.json`` (settings and per-epoch history) and ``reconstructions.png`` (held-out originals, each row above its
-reconstructions).
+reconstructions) and ``train_state/``, the resumable training state (``--resume``).
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from typing import Any
 import torch
 
 from .. import build, registry
+from .fit_prior import add_engine_arguments, engine_options, resume_state
+from .options import load_yaml, non_negative_int, positive_float, positive_int
 
 __all__ = ["DEFAULTS", "add_parser", "run"]
 
@@ -36,7 +40,8 @@ DEFAULTS: dict[str, Any] = {
     "eval_subset": None,
     "autoencoder": "conv",
     "quantizer": "vq",
-    "num_codes": 512,
+    "num_codes": None,  # 512 for the codebook quantizers; fsq's is the product of its levels
+    "levels": None,
     "latent_dim": 16,
     "hidden": None,
     "num_downsamples": 2,
@@ -46,9 +51,13 @@ DEFAULTS: dict[str, Any] = {
     "batch_size": 64,
     "lr": 1e-3,
     "max_steps": None,
+    "max_seconds": None,
     "seed": 0,
     "device": None,
     "keep": "best",
+    "precision": None,
+    "save_every": None,
+    "resume": None,
     "progress": True,
     "num_images": 16,
     "output": None,
@@ -69,7 +78,7 @@ def add_parser(subparsers: Any) -> None:
         dest = kwargs.get("dest") or flags[0].lstrip("-").replace("-", "_")
         # The parser's own default stays None, so that only the flags given override --config; the help shows the
         # effective default.
-        if DEFAULTS.get(dest) is not None and kwargs.get("action") is None:
+        if DEFAULTS.get(dest) is not None and kwargs.get("action") is None and "default" not in help:
             help += f" (default: {DEFAULTS[dest]})"
         group.add_argument(*flags, default=None, help=help, **kwargs)
 
@@ -77,36 +86,55 @@ def add_parser(subparsers: Any) -> None:
     add(data, "--dataset", help="digits, mnist, fashion-mnist, cifar10, or a path to an image folder / array file")
     add(data, "--data-root", metavar="DIR", help="folder holding the datasets (default: $VQGEN_DATA, else the cache)")
     add(data, "--download", action="store_true", help="download a named dataset if it is missing")
-    add(data, "--train-subset", type=int, metavar="N", help="train on the first N training images only")
-    add(data, "--eval-subset", type=int, metavar="N", help="evaluate on the first N held-out images only")
+    add(data, "--train-subset", type=positive_int, metavar="N", help="train on the first N training images only")
+    add(data, "--eval-subset", type=positive_int, metavar="N", help="evaluate on the first N held-out images only")
     model = parser.add_argument_group("model")
     add(model, "--autoencoder", help=f"encoder/decoder pair, one of: {', '.join(registry('encoder').names())}")
     add(model, "--quantizer", help=f"quantizer, one of: {', '.join(registry('quantizer').names())}")
-    add(model, "--num-codes", type=int, metavar="K", help="codebook size")
-    add(model, "--latent-dim", type=int, metavar="D", help="dimension of the latents and codebook vectors")
+    add(model, "--num-codes", type=positive_int, metavar="K", help="codebook size (default: 512; not for fsq)")
+    add(
+        model, "--levels", type=positive_int, nargs="+", metavar="L",
+        help="fsq only: levels per latent dimension, e.g. 8 5 5 5 (1000 codes; default: fsq's 8 5 5 5)",
+    )  # fmt: skip
+    add(model, "--latent-dim", type=positive_int, metavar="D", help="dimension of the latents and codebook vectors")
     add(
         model,
         "--hidden",
-        type=int,
+        type=positive_int,
         metavar="N",
         help="autoencoder width (default: the pair's own, conv 64 channels, flat 256 features)",
     )
-    add(model, "--num-downsamples", type=int, metavar="N", help="stride-2 stages of conv (codes 2**N times smaller)")
-    add(model, "--beta", type=float, help="commitment weight (default: the quantizer's, the paper's 0.25)")
-    add(model, "--restart-after", type=int, metavar="STEPS",
+    add(
+        model,
+        "--num-downsamples",
+        type=non_negative_int,
+        metavar="N",
+        help="stride-2 stages of conv (codes 2**N times smaller)",
+    )
+    add(model, "--beta", type=positive_float, help="commitment weight (default: the quantizer's, the paper's 0.25)")
+    add(model, "--restart-after", type=non_negative_int, metavar="STEPS",
         help="restart codes unused for STEPS steps, 0 disables (default: the quantizer's)")  # fmt: skip
     train = parser.add_argument_group("training")
-    add(train, "--epochs", type=int, metavar="N", help="passes over the training data")
-    add(train, "--batch-size", type=int, metavar="N", help="images per step")
-    add(train, "--lr", type=float, help="Adam learning rate (paper: 2e-4 for 250k steps)")
-    add(train, "--max-steps", type=int, metavar="N", help="stop after N steps in total")
-    add(train, "--seed", type=int, help="random seed (same seed, same weights)")
+    add(train, "--epochs", type=positive_int, metavar="N", help="passes over the training data")
+    add(train, "--batch-size", type=positive_int, metavar="N", help="images per step")
+    add(train, "--lr", type=positive_float, help="Adam learning rate (paper: 2e-4 for 250k steps)")
+    add(train, "--max-steps", type=positive_int, metavar="N", help="stop after N steps in total")
+    add(train, "--max-seconds", type=positive_float, metavar="S", help="stop after S seconds of training")
+    add(train, "--seed", type=non_negative_int, help="random seed (same seed, same weights)")
     add(train, "--device", help="cpu, cuda, cuda:1, ... (default: CUDA when available, else cpu)")
     add(train, "--keep", choices=["best", "last"], help="checkpoint kept: best held-out MSE, or last epoch")
-    add(train, "--no-progress", dest="progress", action="store_false", help="hide the progress bar")
+    add_engine_arguments(train)  # --precision, --save-every, --resume: defaults None, so --config may set them
+    add(train, "--progress", action=argparse.BooleanOptionalAction, help="show a progress bar (default: on)")
     output = parser.add_argument_group("output")
     add(output, "--output", "-o", metavar="DIR", help="output directory (required, as a flag or in --config)")
-    add(output, "--num-images", type=int, metavar="N", help="held-out images shown in reconstructions.png")
+    add(
+        output,
+        "--num-images",
+        "-n",
+        type=positive_int,
+        metavar="N",
+        help="held-out images shown in reconstructions.png",
+    )
     add(output, "--config", metavar="FILE", help="JSON or YAML file of options (keys: long flag names); flags override")
     parser.set_defaults(func=run)
 
@@ -120,9 +148,7 @@ def load_options(path: str | Path) -> dict[str, Any]:
     if path.suffix.lower() == ".json":
         options = json.loads(text)
     else:
-        import yaml
-
-        options = yaml.safe_load(text)
+        options = load_yaml(text)
     if not isinstance(options, dict):
         raise ValueError(f"--config file {path} must hold a mapping of options, got {type(options).__name__}")
     options = {str(key).replace("-", "_"): value for key, value in options.items()}
@@ -149,6 +175,22 @@ def _accepted(kind: str, name: str, candidates: dict[str, Any]) -> dict[str, Any
     return {key: value for key, value in candidates.items() if key in params and value is not None}
 
 
+def _quantizer_options(name: str, given: dict[str, Any]) -> dict[str, Any]:
+    """The quantizer's options; an option given that quantizer ``name`` does not take is an error, not dropped."""
+    params = inspect.signature(registry("quantizer").get(name).__init__).parameters
+    if "num_codes" in params and given.get("num_codes") is None:
+        given = {**given, "num_codes": 512}
+    for key, value in given.items():
+        if value is not None and key not in params:
+            flag = "--" + key.replace("_", "-")
+            hint = " (its codebook size is the product of --levels, e.g. --levels 8 5 5 5 = 1000 codes)"
+            raise ValueError(
+                f"--quantizer {name} takes no {flag}{hint if name == 'fsq' and key == 'num_codes' else ''}; "
+                f"its options: {sorted(p for p in params if p != 'self')}"
+            )
+    return _accepted("quantizer", name, given)
+
+
 def build_vqvae(options: dict[str, Any], image_shape: tuple[int, int, int]) -> torch.nn.Module:
     """A VQVAE for images of ``image_shape`` ``(C, H, W)`` from the resolved options."""
     channels, height, width = image_shape
@@ -159,11 +201,12 @@ def build_vqvae(options: dict[str, Any], image_shape: tuple[int, int, int]) -> t
     name = options["autoencoder"]
     encoder = build("encoder", name, **_accepted("encoder", name, {**shared, "in_channels": channels}))
     decoder = build("decoder", name, **_accepted("decoder", name, {**shared, "out_channels": channels}))
-    quantizer_options = {"num_codes": options["num_codes"], "dim": options["latent_dim"], "beta": options["beta"]}
+    quantizer_options = {"num_codes": options["num_codes"], "levels": options["levels"], "beta": options["beta"]}
     quantizer_options["restart_after"] = options["restart_after"]
-    quantizer = build(
-        "quantizer", options["quantizer"], **_accepted("quantizer", options["quantizer"], quantizer_options)
-    )
+    name = options["quantizer"]
+    quantizer_options = _quantizer_options(name, quantizer_options)
+    quantizer_options |= _accepted("quantizer", name, {"dim": options["latent_dim"]})
+    quantizer = build("quantizer", name, **quantizer_options)
     return build("model", "vqvae", encoder=encoder, quantizer=quantizer, decoder=decoder)
 
 
@@ -182,6 +225,7 @@ def run(args: argparse.Namespace) -> int:
 
     options = resolve_options(args)
     output = Path(options["output"])
+    resume = resume_state(options["resume"])  # a wrong --resume fails before the data is loaded
     train = _load(options, "train", options["train_subset"])
     try:
         held_out = _load(options, "test", options["eval_subset"])
@@ -197,11 +241,14 @@ def run(args: argparse.Namespace) -> int:
         batch_size=options["batch_size"],
         lr=options["lr"],
         max_steps=options["max_steps"],
+        max_seconds=options["max_seconds"],
         seed=options["seed"],
         device=options["device"],
         keep=options["keep"],
         progress=options["progress"],
         checkpoint_dir=str(output),
+        resume=resume,
+        **engine_options(argparse.Namespace(**options)),
     )
     from .. import from_pretrained
 

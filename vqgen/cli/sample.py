@@ -2,13 +2,13 @@
 
 Examples::
 
-    vqgen sample runs/mnist-pixels --n 16 --output samples.png
-    vqgen sample runs/codes-rnn --n 64 --temperature 0.9 --top-p 0.95 --label 3 --output threes.png
+    vqgen sample runs/mnist-pixels --num-samples 16 --output samples.png
+    vqgen sample runs/codes-rnn -n 64 --temperature 0.9 --top-p 0.95 --label 3 --output threes.png
     vqgen sample runs/mnist-pixels --method naive --seed 1 --output reference.png   # slow reference sampler
 
 The grid shape and, for priors over VQ-VAE codes, the VQ-VAE that decodes the codes into images are read from the
 checkpoint's ``metrics.json`` (written by ``vqgen fit-prior``); ``--shape`` and ``--vqvae`` override them. A
-:class:`~vqgen.two_stage.TwoStageModel` checkpoint brings its own prior, code-grid shape and VQ-VAE.
+[`TwoStageModel`][vqgen.two_stage.TwoStageModel] checkpoint brings its own prior, code-grid shape and VQ-VAE.
 """
 
 from __future__ import annotations
@@ -24,6 +24,14 @@ from torch import Tensor
 
 from ..sampling import METHODS, SamplingOptions
 from . import DefaultsHelpFormatter
+from .options import (
+    add_deprecated_alias,
+    add_progress_argument,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    probability,
+)
 
 __all__ = ["add_parser", "add_sampling_arguments", "decode_samples", "run", "sampling_options"]
 
@@ -41,7 +49,8 @@ def add_parser(subparsers: Any) -> None:
         formatter_class=DefaultsHelpFormatter,
     )
     parser.add_argument("checkpoint", metavar="CHECKPOINT", help="checkpoint directory of a prior or a two-stage model")
-    parser.add_argument("--n", "-n", type=int, default=16, help="number of samples")
+    parser.add_argument("--num-samples", "-n", type=positive_int, default=16, metavar="N", help="number of samples")
+    add_deprecated_alias(parser, "--n", new="--num-samples", dest="num_samples", type=positive_int)
     parser.add_argument("--output", "-o", default="samples.png", metavar="PNG", help="the PNG file to write")
     add_sampling_arguments(parser)
     parser.add_argument(
@@ -53,38 +62,47 @@ def add_parser(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--shape",
-        type=int,
+        type=positive_int,
         nargs=2,
         metavar=("H", "W"),
         help="grid size (default: the training grids', from metrics.json)",
     )
     parser.add_argument("--vqvae", metavar="DIR", help="VQ-VAE that decodes code samples (default: from metrics.json)")
     parser.add_argument("--device", help="cpu, cuda, ... (default: CUDA when available, else cpu)")
-    parser.add_argument("--ncols", type=int, default=8, help="images per row of the grid")
-    parser.add_argument("--scale", type=int, help="enlarge each pixel to SCALE x SCALE (default: to >= 400 px wide)")
+    parser.add_argument("--ncols", type=positive_int, default=8, help="images per row of the grid")
+    parser.add_argument(
+        "--scale", type=positive_int, help="enlarge each pixel to SCALE x SCALE (default: to >= 400 px wide)"
+    )
     parser.set_defaults(func=run)
 
 
 def add_sampling_arguments(parser: argparse.ArgumentParser) -> None:
-    """The flags of :class:`~vqgen.sampling.SamplingOptions`, shared by every command that samples."""
+    """The flags of [`SamplingOptions`][vqgen.sampling.SamplingOptions], shared by every command that samples."""
     group = parser.add_argument_group("sampling")
     group.add_argument(
-        "--temperature", type=float, default=1.0, metavar="T", help="divide the logits by T (< 1: more typical)"
+        "--temperature",
+        type=positive_float,
+        default=1.0,
+        metavar="T",
+        help="divide the logits by T (< 1: more typical)",
     )
-    group.add_argument("--top-k", type=int, metavar="K", help="sample among the K most likely values only")
-    group.add_argument("--top-p", type=float, metavar="P", help="nucleus sampling: the smallest set with mass >= P")
+    group.add_argument("--top-k", type=positive_int, metavar="K", help="sample among the K most likely values only")
+    group.add_argument(
+        "--top-p", type=probability, metavar="P", help="nucleus sampling: the smallest set with mass >= P"
+    )
     group.add_argument(
         "--method",
         choices=list(METHODS),
         default="cached",
         help="cached (incremental, fast) or naive (a full forward pass per value, the reference)",
     )
-    group.add_argument("--seed", type=int, default=0, help="random seed (same seed, same samples)")
-    group.add_argument("--progress", action="store_true", help="show a progress bar over rows")
+    group.add_argument("--seed", type=non_negative_int, default=0, help="random seed (same seed, same samples)")
+    add_progress_argument(group, default=False, what="a progress bar over rows")
 
 
 def sampling_options(args: argparse.Namespace, device: Any) -> SamplingOptions:
-    """The :class:`~vqgen.sampling.SamplingOptions` that the flags of :func:`add_sampling_arguments` say."""
+    """The [`SamplingOptions`][vqgen.sampling.SamplingOptions] that the flags of
+    [`add_sampling_arguments`][add_sampling_arguments] say."""
     return SamplingOptions(
         temperature=args.temperature,
         top_k=args.top_k,
@@ -150,17 +168,17 @@ def run(args: argparse.Namespace) -> int:
     cond = None
     if prior.num_classes is not None:
         labels = torch.tensor(args.label if args.label else range(prior.num_classes), device=device)
-        cond = labels.repeat((args.n + len(labels) - 1) // len(labels))[: args.n]  # (n,)
+        cond = labels.repeat((args.num_samples + len(labels) - 1) // len(labels))[: args.num_samples]  # (n,)
     elif args.label:
         raise ValueError(f"--label was given, but the prior in {checkpoint} is not class-conditional")
-    values = prior.sample(args.n, tuple(int(s) for s in shape), cond, options=sampling_options(args, device))
+    values = prior.sample(args.num_samples, tuple(int(s) for s in shape), cond, options=sampling_options(args, device))
     path = save_grid(
         args.output,
         decode_samples(values, prior, vqvae),
-        ncols=min(args.ncols, args.n),
+        ncols=min(args.ncols, args.num_samples),
         scale=args.scale,
         title="samples (class under each)" if cond is not None else "samples",
         captions=None if cond is None else [str(c) for c in cond.tolist()],
     )
-    print(f"wrote {args.n} samples to {path}")
+    print(f"wrote {args.num_samples} samples to {path}")
     return 0

@@ -1,6 +1,6 @@
 """Datasets for vqgen: uint8 image tensors with integer labels, whole in memory or streamed from a folder.
 
-One door, :func:`load_dataset`, takes a name or a path::
+One door, [`load_dataset`][load_dataset], takes a name or a path::
 
     from vqgen.data import load_dataset
 
@@ -13,8 +13,9 @@ Names: ``digits`` (scikit-learn's bundled handwritten digits, no download), ``mn
 ``cifar10`` (the full binary batches when present, else the 4000/1000 subset) and ``cifar10-subset``. Paths: a
 folder of images (one sub-folder per class, optionally under ``train/`` and ``test/``) or a ``.npy`` / ``.npz`` file.
 A folder too big for memory is streamed: ``load_dataset("photos/", stream=True, size=64)`` returns an
-:class:`ImageFolderDataset` that decodes each image when a DataLoader worker asks for it. Code grids of a dataset go
-to disk with :func:`encode_to_disk` and come back memory-mapped as a :class:`CodeGridDataset`.
+[`ImageFolderDataset`][ImageFolderDataset] that decodes each image when a DataLoader worker asks for it. Code grids of a
+dataset go to disk with [`encode_to_disk`][encode_to_disk] and come back memory-mapped as a
+[`CodeGridDataset`][CodeGridDataset].
 
 Files of named datasets live under a data root: the ``root`` argument, else ``$VQGEN_DATA``, else the user cache
 directory (``~/.cache/vqgen``, honouring ``$XDG_CACHE_HOME``), in one sub-folder per dataset (``mnist/``,

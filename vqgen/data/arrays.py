@@ -40,7 +40,7 @@ def from_arrays(
     split: str | None = None,
     source: str = "in-memory arrays",
 ) -> ImageDataset:
-    """Wrap uint8 images (and integer labels) as an :class:`ImageDataset`.
+    """Wrap uint8 images (and integer labels) as an [`ImageDataset`][ImageDataset].
 
     Args:
         images: uint8 array or tensor, ``(N, H, W)`` (greyscale), ``(N, C, H, W)`` or ``(N, H, W, C)`` with
@@ -113,7 +113,7 @@ def load_numpy(path: str | os.PathLike[str], split: str | None = "train", **opti
         path: the file.
         split: ``"train"``, ``"test"`` or ``None``. A file without splits is returned whole for ``"train"`` or
             ``None``; asking it for ``"test"`` is an error (there is no held-out data).
-        **options: passed to :func:`from_arrays` (``channels_last``, ``class_names``).
+        **options: passed to [`from_arrays`][from_arrays] (``channels_last``, ``class_names``).
     """
     path = Path(path)
     if not path.is_file():

@@ -1,8 +1,8 @@
 """Code grids of a dataset on disk, written batch by batch and read back memory-mapped.
 
-Stage 2 trains on the code grids stage 1 gives each image. :func:`encode_to_disk` writes them straight into a
-memory-mapped ``codes.npy`` as the batches come, so memory holds one batch whatever the dataset's size, and
-:class:`CodeGridDataset` serves them back without reading the file whole::
+Stage 2 trains on the code grids stage 1 gives each image. [`encode_to_disk`][encode_to_disk] writes them straight into
+a memory-mapped ``codes.npy`` as the batches come, so memory holds one batch whatever the dataset's size, and
+[`CodeGridDataset`][CodeGridDataset] serves them back without reading the file whole::
 
     from vqgen.data import CodeGridDataset, encode_to_disk
 
@@ -79,10 +79,11 @@ def encode_to_disk(
 
     Args:
         encode_fn: images ``(B, C, H, W)`` float in ``[0, 1]`` → codes ``(B, h, w)`` integer, e.g.
-            :meth:`vqgen.TwoStageModel.encode` or a VQ-VAE's ``encode`` (put the model in eval mode first). Images
-            are ``uint8 / 255``, as :func:`~vqgen.training.prior.encode_codes` feeds them.
-        dataset: items ``(uint8 (C, H, W), int label)``: an :class:`~vqgen.data.ImageDataset` or an
-            :class:`~vqgen.data.ImageFolderDataset`.
+            [`TwoStageModel.encode`][vqgen.two_stage.TwoStageModel.encode] or a VQ-VAE's ``encode`` (put the model in
+            eval mode first). Images are ``uint8 / 255``, as [`encode_codes`][vqgen.training.prior.encode_codes] feeds
+            them.
+        dataset: items ``(uint8 (C, H, W), int label)``: an [`ImageDataset`][vqgen.data.ImageDataset] or an
+            [`ImageFolderDataset`][vqgen.data.ImageFolderDataset].
         directory: where to write (created; files of an earlier encoding there are replaced).
         num_codes: codebook size ``K``: codes must lie in ``[0, K)``; picks int16 (``K <= 32768``) or int32.
         batch_size: images per call of ``encode_fn`` (and per write).
@@ -90,7 +91,7 @@ def encode_to_disk(
         device: where the images go before ``encode_fn`` (default: left on the CPU).
 
     Returns:
-        The written codes as a :class:`CodeGridDataset`.
+        The written codes as a [`CodeGridDataset`][CodeGridDataset].
     """
     for value, name in ((num_codes, "num_codes"), (batch_size, "batch_size")):
         if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
@@ -154,13 +155,15 @@ def encode_to_disk(
 
 
 class CodeGridDataset(Dataset):
-    """Code grids written by :func:`encode_to_disk`, memory-mapped; item ``i`` is ``(int64 (1, h, w), int label)``.
+    """Code grids written by [`encode_to_disk`][encode_to_disk], memory-mapped; item ``i`` is ``(int64 (1, h, w), int
+    label)``.
 
     The files are opened lazily in each process (a DataLoader worker maps them itself; pickling sends only the
-    path). ``(1, h, w)`` is the one-channel grid an :class:`~vqgen.AutoregressivePrior` with ``channels=1`` takes.
+    path). ``(1, h, w)`` is the one-channel grid an [`AutoregressivePrior`][vqgen.AutoregressivePrior] with
+    ``channels=1`` takes.
 
     Args:
-        directory: a directory written by :func:`encode_to_disk`.
+        directory: a directory written by [`encode_to_disk`][encode_to_disk].
 
     Raises:
         FileNotFoundError: the directory or ``codes.json`` is missing (an encoding that never finished).

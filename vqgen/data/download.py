@@ -1,12 +1,14 @@
 """Checksums, downloads and safe extraction.
 
-- :func:`verify_file` hashes a file once per process (keyed by path, size and modification time) and raises
-  :class:`~vqgen.data.errors.ChecksumError` naming the file, the expected and the actual digest.
-- :func:`download_file` streams a URL to a temporary file beside the target, hashes it while streaming, verifies it
-  and only then renames it into place (atomically), so a failed or corrupt download never leaves a file behind.
-- :func:`extract_tar` unpacks a ``.tar.gz`` rejecting absolute paths, ``..``, links and special files.
-- :func:`ensure_files` is what the dataset loaders call: verify what is there, download what is missing (if allowed),
-  or raise :class:`~vqgen.data.errors.DatasetNotFoundError` saying which files to put in which directory.
+- [`verify_file`][verify_file] hashes a file once per process (keyed by path, size and modification time) and raises
+  [`ChecksumError`][vqgen.data.errors.ChecksumError] naming the file, the expected and the actual digest.
+- [`download_file`][download_file] streams a URL to a temporary file beside the target, hashes it while streaming,
+  verifies it and only then renames it into place (atomically), so a failed or corrupt download never leaves a file
+  behind.
+- [`extract_tar`][extract_tar] unpacks a ``.tar.gz`` rejecting absolute paths, ``..``, links and special files.
+- [`ensure_files`][ensure_files] is what the dataset loaders call: verify what is there, download what is missing (if
+  allowed), or raise [`DatasetNotFoundError`][vqgen.data.errors.DatasetNotFoundError] saying which files to put in which
+  directory.
 """
 
 from __future__ import annotations
@@ -55,7 +57,7 @@ def _expected(sha256: str | None, md5: str | None) -> tuple[str, str] | None:
 
 
 def verify_file(path: str | os.PathLike[str], sha256: str | None = None, *, md5: str | None = None) -> None:
-    """Raise :class:`ChecksumError` unless the file's SHA-256 (or, failing that, MD5) is the expected one.
+    """Raise [`ChecksumError`][ChecksumError] unless the file's SHA-256 (or, failing that, MD5) is the expected one.
 
     Results are cached per process, keyed by the path, size and modification time, so a file is hashed once.
     Does nothing when neither checksum is given.

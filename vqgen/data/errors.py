@@ -1,4 +1,4 @@
-"""Errors raised by :mod:`vqgen.data`.
+"""Errors raised by [`vqgen.data`][vqgen.data].
 
 Each subclasses a built-in the ``vqgen`` command already reports as a user error (no traceback):
 ``FileNotFoundError`` for missing data, ``ValueError`` for corrupt data.

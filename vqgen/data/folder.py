@@ -10,7 +10,8 @@ sub-folders is one class named after the folder. Hidden files (starting with ``.
 that Pillow cannot read is an error naming it, unless ``skip_invalid=True``.
 
 The layout rules, the resize and the errors live here once and serve both the in-memory
-:func:`load_image_folder` and the streaming :class:`~vqgen.data.streaming.ImageFolderDataset`.
+[`load_image_folder`][load_image_folder] and the streaming
+[`ImageFolderDataset`][vqgen.data.streaming.ImageFolderDataset].
 """
 
 from __future__ import annotations
@@ -161,7 +162,7 @@ def load_image_folder(
         mode: ``"L"`` (1 channel), ``"RGB"`` (3 channels) or ``"auto"``: ``"L"`` when every image is greyscale,
             else ``"RGB"`` (alpha is dropped).
         size: ``(H, W)``, or an int for square: scale each image to cover it and crop the centre (aspect kept, see
-            :func:`fit`); by default all images must already share one size.
+            ``vqgen.data.folder.fit``); by default all images must already share one size.
         skip_invalid: skip (with a logged warning) files Pillow cannot read instead of raising.
 
     Raises:

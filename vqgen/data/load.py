@@ -1,4 +1,4 @@
-"""The one door: :func:`load_dataset` by name or path."""
+"""The one door: [`load_dataset`][load_dataset] by name or path."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ _SPLITS = ("train", "test")
 
 
 def available_datasets() -> list[str]:
-    """Names :func:`load_dataset` accepts (besides folder and ``.npy`` / ``.npz`` paths)."""
+    """Names [`load_dataset`][load_dataset] accepts (besides folder and ``.npy`` / ``.npz`` paths)."""
     return list(_LOADERS)
 
 
@@ -56,7 +56,7 @@ def load_dataset(
 ) -> ImageDataset | ImageFolderDataset:
     """Load a dataset by name, or from a folder of images or a ``.npy`` / ``.npz`` file.
 
-    Names (see :func:`available_datasets`): ``"digits"`` (offline default, 16x16), ``"mnist"``,
+    Names (see [`available_datasets`][available_datasets]): ``"digits"`` (offline default, 16x16), ``"mnist"``,
     ``"fashion-mnist"``, ``"cifar10"`` (full batches if present, else the subset), ``"cifar10-subset"``.
     A name wins over a folder of the same name in the working directory: write ``"./mnist"`` for the folder.
 
@@ -66,15 +66,15 @@ def load_dataset(
         root: data root for named datasets (default ``$VQGEN_DATA``, else the user cache directory); each dataset
             lives in its sub-folder (``<root>/mnist/``, ...).
         download: fetch missing files of a named dataset (verified by checksum).
-        stream: for a folder, return an :class:`ImageFolderDataset` that decodes each image when asked for
-            (options ``size``, ``mode``, ``hflip``, ``skip_invalid``) instead of loading them all.
+        stream: for a folder, return an [`ImageFolderDataset`][ImageFolderDataset] that decodes each image when asked
+            for (options ``size``, ``mode``, ``hflip``, ``skip_invalid``) instead of loading them all.
         **options: options of the specific loader: ``size``, ``resize`` (digits); ``subset`` (cifar10);
             ``mode``, ``size``, ``skip_invalid`` (folders); ``channels_last``, ``class_names`` (numpy files).
 
     Returns:
-        An :class:`ImageDataset`: items ``(uint8 (C, H, W), int label)``, plus ``.images``, ``.labels``,
-        ``.num_classes``, ``.image_shape``, ``.class_names``; with ``stream=True`` an :class:`ImageFolderDataset`
-        with the same items and attributes except ``.images``.
+        An [`ImageDataset`][ImageDataset]: items ``(uint8 (C, H, W), int label)``, plus ``.images``, ``.labels``,
+        ``.num_classes``, ``.image_shape``, ``.class_names``; with ``stream=True`` an
+        [`ImageFolderDataset`][ImageFolderDataset] with the same items and attributes except ``.images``.
 
     Raises:
         ValueError: an unknown name that is not an existing path (the message lists the valid names), or a bad split.

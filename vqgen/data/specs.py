@@ -47,7 +47,7 @@ class DatasetSpec:
     """A named dataset: its folder under the data root, its files per split and what its images look like.
 
     Args:
-        name: the name given to :func:`vqgen.data.load_dataset`.
+        name: the name given to [`vqgen.data.load_dataset`][vqgen.data.load_dataset].
         title: human-readable name for messages.
         folder: sub-folder of the data root holding the files (empty for built-in data).
         layout: file format: ``"idx"`` (MNIST-style IDX gzip), ``"cifar-binary"`` or ``"sklearn"``.
@@ -250,4 +250,4 @@ DATASETS: dict[str, DatasetSpec] = {
         citation="A. Krizhevsky: Learning Multiple Layers of Features from Tiny Images, Tech. Report, Toronto, 2009",
     ),
 }
-"""Name → :class:`DatasetSpec`: the folder, files, checksums and URLs of every named dataset."""
+"""Name → [`DatasetSpec`][DatasetSpec]: the folder, files, checksums and URLs of every named dataset."""

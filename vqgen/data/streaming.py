@@ -1,6 +1,6 @@
 """A folder of images streamed from disk: files are listed once, each image is decoded when it is asked for.
 
-Item ``i`` is ``(image uint8 (C, H, W), int label)``, the same as :class:`~vqgen.data.ImageDataset`, so a
+Item ``i`` is ``(image uint8 (C, H, W), int label)``, the same as [`ImageDataset`][vqgen.data.ImageDataset], so a
 ``torch.utils.data.DataLoader`` over either feeds the same loop; with ``num_workers > 0`` the decoding runs in the
 workers and memory stays flat however many images the folder holds::
 
@@ -13,7 +13,7 @@ workers and memory stays flat however many images the folder holds::
         ...
 
 The folder layout (class sub-folders, ``train/`` / ``test/``), the resize and the error messages are those of
-:func:`~vqgen.data.load_image_folder`.
+[`load_image_folder`][vqgen.data.load_image_folder].
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ class ImageFolderDataset(Dataset):
       ``size=``). With ``size`` every image is scaled and centre-cropped to it.
 
     Args:
-        path: the folder (see :func:`~vqgen.data.load_image_folder` for the layouts).
+        path: the folder (see [`load_image_folder`][vqgen.data.load_image_folder] for the layouts).
         split: ``"train"`` / ``"test"`` for ``path/train`` / ``path/test`` when they exist; ``None`` for the whole
             folder.
         size: ``(H, W)``, or an int for a square: scale each image to cover it and crop the centre.

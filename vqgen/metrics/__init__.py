@@ -4,17 +4,18 @@ All accumulate float64 sufficient statistics in torchmetrics ``Metric`` states r
 exact over any batching and synchronise across processes (DDP) through torchmetrics.
 
 =========================  ==============================================================================
-:func:`bits_per_dim`       nats → bits per value; :class:`BitsPerDim` accumulates it over batches
-:func:`prior_bits_per_dim` a prior's mean bits/dim on a dataset of grids
-:func:`perplexity`         ``exp(entropy)`` of a code histogram; :func:`code_statistics` adds usage (per batch)
-:class:`CodebookUsage`     code histogram → perplexity and fraction of codes used, over a whole dataset
-:func:`fid`                FID between two sets of uint8 images under a feature extractor
-:func:`fid_metric`         the torchmetrics ``FrechetInceptionDistance`` for streaming use
-:func:`inception_feature`  the standard Inception features (needs torch-fidelity and a local weights file)
-=========================  ==============================================================================
+[`bits_per_dim`][bits_per_dim]       nats → bits per value; [`BitsPerDim`][BitsPerDim] accumulates it over batches
+[`prior_bits_per_dim`][prior_bits_per_dim] a prior's mean bits/dim on a dataset of grids
+[`perplexity`][perplexity]         ``exp(entropy)`` of a code histogram; [`code_statistics`][code_statistics] adds usage
+(per batch) [`CodebookUsage`][CodebookUsage]     code histogram → perplexity and fraction of codes used, over a whole
+dataset [`fid`][fid]                FID between two sets of uint8 images under a feature extractor
+[`fid_metric`][fid_metric]         the torchmetrics ``FrechetInceptionDistance`` for streaming use
+[`inception_feature`][inception_feature]  the standard Inception features (needs torch-fidelity and a local weights
+file) =========================  ==============================================================================
 
-The offline alternative to Inception features is :class:`vqgen.classifier.ClassifierFeatures` ("FID with classifier
-features": comparable only with itself; see :mod:`vqgen.metrics.frechet`).
+The offline alternative to Inception features is
+[`vqgen.classifier.ClassifierFeatures`][vqgen.classifier.ClassifierFeatures] ("FID with classifier features": comparable
+only with itself; see [`vqgen.metrics.frechet`][vqgen.metrics.frechet]).
 """
 
 from .codebook import CodebookUsage, code_statistics, perplexity

@@ -1,8 +1,8 @@
 """How much of a VQ-VAE codebook is in use: perplexity and usage over a whole dataset.
 
-A quantizer reports both per batch (:class:`~vqgen.QuantizerOutput`); a batch sees few codes, so the per-batch
-figures understate use. :class:`CodebookUsage` accumulates the code histogram over any number of batches (and
-processes) and computes them once, over everything.
+A quantizer reports both per batch ([`QuantizerOutput`][vqgen.QuantizerOutput]); a batch sees few codes, so the
+per-batch figures understate use. [`CodebookUsage`][CodebookUsage] accumulates the code histogram over any number of
+batches (and processes) and computes them once, over everything.
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ class CodebookUsage(Metric):
 
     ``compute()`` returns a dict (torchmetrics reduces and logs dicts of tensors, but not frozen dataclasses):
 
-    - ``"perplexity"``: ``exp(H(histogram))``, the effective number of codes used (see :func:`perplexity`);
+    - ``"perplexity"``: ``exp(H(histogram))``, the effective number of codes used (see [`perplexity`][perplexity]);
     - ``"usage"``: the fraction of the ``K`` codes used at least once, in ``[0, 1]``;
     - ``"used_codes"``: how many codes were used at least once.
 

@@ -8,13 +8,14 @@ images ``(B, C, H, W)`` to ``(B, num_features)``. Resizing and grey-to-colour ha
 
 Two extractors:
 
-- :func:`inception_feature`: the standard Inception-v3 pool features (2048-d), as in published FIDs. It needs the
-  ``torch-fidelity`` package and the weights file ``weights-inception-2015-12-05-6726825d.pth``, and vqgen never
-  downloads it; :func:`inception_feature` explains what is missing.
-- :class:`vqgen.classifier.ClassifierFeatures`: the penultimate features of a small classifier trained on the
-  dataset itself (:func:`vqgen.classifier.train_classifier`). This is **FID with classifier features**: it ranks
-  models trained on the same data sensibly and works offline at any image size, but its numbers are on a different
-  scale from Inception FIDs and must never be compared with published ones, nor across different classifiers.
+- [`inception_feature`][inception_feature]: the standard Inception-v3 pool features (2048-d), as in published FIDs. It
+  needs the ``torch-fidelity`` package and the weights file ``weights-inception-2015-12-05-6726825d.pth``, and vqgen
+  never downloads it; [`inception_feature`][inception_feature] explains what is missing.
+- [`vqgen.classifier.ClassifierFeatures`][vqgen.classifier.ClassifierFeatures]: the penultimate features of a small
+  classifier trained on the dataset itself ([`vqgen.classifier.train_classifier`][vqgen.classifier.train_classifier]).
+  This is **FID with classifier features**: it ranks models trained on the same data sensibly and works offline at any
+  image size, but its numbers are on a different scale from Inception FIDs and must never be compared with published
+  ones, nor across different classifiers.
 """
 
 from __future__ import annotations
@@ -83,7 +84,8 @@ def fid_metric(feature: nn.Module, *, reset_real_features: bool = True) -> Frech
 
     Args:
         feature: an ``nn.Module`` with an int ``num_features``, mapping uint8 ``(B, C, H, W)`` → ``(B, num_features)``
-            (:class:`vqgen.classifier.ClassifierFeatures` or :func:`inception_feature`).
+            ([`vqgen.classifier.ClassifierFeatures`][vqgen.classifier.ClassifierFeatures] or
+            [`inception_feature`][inception_feature]).
         reset_real_features: if False, ``reset()`` keeps the real-image statistics, so one set of real images can be
             compared with several sets of samples.
     """
@@ -102,9 +104,9 @@ def fid(real_images: Tensor, fake_images: Tensor, *, feature: nn.Module, batch_s
     use several thousand images for reportable figures and compare only figures computed with the same number.
 
     Args:
-        real_images: ``(N, C, H, W)`` uint8 (or a :class:`vqgen.data.ImageDataset`).
+        real_images: ``(N, C, H, W)`` uint8 (or a [`vqgen.data.ImageDataset`][vqgen.data.ImageDataset]).
         fake_images: ``(M, C, H, W)`` uint8 (or a dataset).
-        feature: the feature extractor (see :func:`fid_metric`).
+        feature: the feature extractor (see [`fid_metric`][fid_metric]).
         batch_size: images per forward pass of the extractor.
 
     Returns:
@@ -128,7 +130,7 @@ class InceptionFeatures(nn.Module):
     """Wraps torchmetrics' Inception-v3 (torch-fidelity weights) to take grey or colour uint8 images.
 
     ``(B, 1 or 3, H, W)`` uint8 → ``(B, num_features)`` float32; grey images are repeated to 3 channels, and the
-    network resizes to 299×299 itself. Always in eval mode. Build it with :func:`inception_feature`.
+    network resizes to 299×299 itself. Always in eval mode. Build it with [`inception_feature`][inception_feature].
     """
 
     def __init__(self, inception: nn.Module, num_features: int) -> None:
@@ -177,7 +179,7 @@ def inception_feature(weights_path: str | os.PathLike[str] | None = None, *, dim
     Nothing is downloaded. It needs:
 
     1. the ``torch-fidelity`` package (``pip install torch-fidelity``, or ``pip install torchmetrics[image]``);
-    2. the weights file ``weights-inception-2015-12-05-6726825d.pth`` (from :data:`INCEPTION_WEIGHTS_URL`), given
+    2. the weights file ``weights-inception-2015-12-05-6726825d.pth`` (from ``INCEPTION_WEIGHTS_URL``), given
        as ``weights_path`` (the file or its folder), or by ``$VQGEN_INCEPTION_WEIGHTS``, or placed in torch's hub
        cache ``$TORCH_HOME/hub/checkpoints/`` (usually ``~/.cache/torch/hub/checkpoints/``).
 

@@ -94,7 +94,7 @@ def prior_bits_per_dim(
     """Mean bits/dim of a prior on ``x`` ``(N, C, H, W)`` int64, evaluated in batches on the prior's device.
 
     Args:
-        prior: an :class:`~vqgen.AutoregressivePrior` (put in eval mode during the call).
+        prior: an [`AutoregressivePrior`][vqgen.AutoregressivePrior] (put in eval mode during the call).
         x: ``(N, C, H, W)`` int64 values in ``[0, K)`` (codes, or uint8 pixels as ``.long()``).
         cond: ``(N,)`` labels or ``(N, cond_dim)`` vectors for conditional priors.
         batch_size: examples per forward pass.

@@ -1,7 +1,7 @@
 """Autoregressive priors over integer grids (pixels or VQ-VAE codes).
 
-The sampling loop itself lives in :mod:`vqgen.sampling`, beside the interface it serves; its names are re-exported
-here for code written against the old ``vqgen.priors`` exports.
+The sampling loop itself lives in [`vqgen.sampling`][vqgen.sampling], beside the interface it serves; its names are
+re-exported here for code written against the old ``vqgen.priors`` exports.
 """
 
 from ..sampling import NaiveStepper, SamplingOptions, Stepper, draw, filter_logits, sample

@@ -2,17 +2,17 @@
 
 The seed experiment compares a learned autoregressive prior over VQ-VAE code grids with three baselines:
 
-- **(a) one code per image**: not a class here. It is the :mod:`flat <vqgen.autoencoders.flat>` autoencoder (a
+- **(a) one code per image**: not a class here. It is the [`flat`][vqgen.autoencoders.flat] autoencoder (a
   ``1 × 1`` code grid) with any prior over that grid — e.g. ``IndependentPrior.from_data(codes)`` on its
   ``(N, 1, 1, 1)`` codes, which is then exactly the codes' marginal distribution.
-- **(b) independent per-position sampling**: :class:`IndependentPrior` draws every position independently from the
-  marginal frequencies of the codes *at that position* in the training data. Each position looks plausible on its
-  own, but nothing ties positions together: there is no global coherence. It is what a prior gains over.
-- **(c) uniform random codes**: :class:`UniformPrior`, every code equally likely everywhere.
+- **(b) independent per-position sampling**: [`IndependentPrior`][IndependentPrior] draws every position independently
+  from the marginal frequencies of the codes *at that position* in the training data. Each position looks plausible on
+  its own, but nothing ties positions together: there is no global coherence. It is what a prior gains over.
+- **(c) uniform random codes**: [`UniformPrior`][UniformPrior], every code equally likely everywhere.
 
-Both are registered :class:`~vqgen.AutoregressivePrior` implementations (``"independent"``, ``"uniform"``): they
-have ``forward``/``log_prob``/``bits_per_dim``/``sample`` and save/load like any prior, and they satisfy causality
-trivially (their logits depend on no value of ``x``). Their cached sampling stepper is a table lookup.
+Both are registered [`AutoregressivePrior`][vqgen.AutoregressivePrior] implementations (``"independent"``,
+``"uniform"``): they have ``forward``/``log_prob``/``bits_per_dim``/``sample`` and save/load like any prior, and they
+satisfy causality trivially (their logits depend on no value of ``x``). Their cached sampling stepper is a table lookup.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ class IndependentPrior(AutoregressivePrior):
     the training grids, Laplace-smoothed: ``(count + smoothing) / (N + K · smoothing)``. With ``num_classes``, there
     is one such table per class label (``cond``), fitted on that class's grids. The table of log-frequencies
     ``(M, C, H, W, K)`` (``M`` = number of classes, or 1) is a buffer, saved with the model; it starts uniform and is
-    set by :meth:`fit`. The prior only models grids of exactly ``(height, width)``.
+    set by [`fit`][fit]. The prior only models grids of exactly ``(height, width)``.
 
     Args:
         num_categories: K, the codebook size (256 for pixels).
@@ -62,7 +62,7 @@ class IndependentPrior(AutoregressivePrior):
         height: H of the grids.
         width: W of the grids.
         num_classes: number of class labels to condition on; ``None`` for an unconditional prior.
-        smoothing: the Laplace pseudo-count added to every count in :meth:`fit` (> 0 keeps every log-probability
+        smoothing: the Laplace pseudo-count added to every count in [`fit`][fit] (> 0 keeps every log-probability
             finite, so held-out grids never score ``-inf``).
     """
 
@@ -98,7 +98,7 @@ class IndependentPrior(AutoregressivePrior):
         num_classes: int | None = None,
         smoothing: float = 1.0,
     ) -> IndependentPrior:
-        """Build and :meth:`fit` a prior on grids ``x`` ``(N, C, H, W)`` int64, optionally per class ``cond`` ``(N,)``.
+        """Build and [`fit`][fit] a prior on grids ``x`` ``(N, C, H, W)`` int64, optionally per class ``cond`` ``(N,)``.
 
         ``num_categories`` defaults to ``x.max() + 1`` and ``num_classes`` to ``cond.max() + 1``; pass them when the
         data may not contain the largest code or class.

@@ -1,10 +1,10 @@
 """Cached (incremental) sampling for convolutional priors: the bookkeeping every cached stepper shares.
 
-Ramachandran et al., "Fast Generation for Convolutional Autoregressive Models" (arXiv:1704.06001): instead of a
-forward pass over the whole grid per value, every layer keeps a cache of its activations and a step computes each
-layer at the current position only. :class:`CachedStepper` owns the order of work (write the values drawn last into
-the input cache, per-row work, per-position work, per-channel reuse); a prior's stepper says what its caches are.
-The weights a step multiplies by are named tuples (:class:`StepLinear`, :class:`HeadStep`), never positions.
+Ramachandran et al., "Fast Generation for Convolutional Autoregressive Models" (arXiv:1704.06001): instead of a forward
+pass over the whole grid per value, every layer keeps a cache of its activations and a step computes each layer at the
+current position only. [`CachedStepper`][CachedStepper] owns the order of work (write the values drawn last into the
+input cache, per-row work, per-position work, per-channel reuse); a prior's stepper says what its caches are. The
+weights a step multiplies by are named tuples ([`StepLinear`][StepLinear], [`HeadStep`][HeadStep]), never positions.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ class StepLinear(NamedTuple):
     """A (masked) layer as one cached step uses it: ``out = bias + window @ weight``.
 
     Attributes:
-        weight: ``(window features, out)``, the kernel reshaped by :func:`~vqgen.priors.layers.step_matrix`.
+        weight: ``(window features, out)``, the kernel reshaped by [`step_matrix`][vqgen.priors.layers.step_matrix].
         bias: ``(out,)``, or ``(B, out)`` with a per-example condition bias folded in.
     """
 
@@ -62,7 +62,7 @@ class StepLinear(NamedTuple):
 
 
 class HeadStep(NamedTuple):
-    """The :class:`~vqgen.priors.layers.OutputHead` at one position: ``out(ReLU(hidden(ReLU(x))))``."""
+    """The [`OutputHead`][vqgen.priors.layers.OutputHead] at one position: ``out(ReLU(hidden(ReLU(x))))``."""
 
     hidden: StepLinear
     out: StepLinear
@@ -85,10 +85,10 @@ class CachedStepper:
     """Base of the cached samplers: bookkeeping shared by PixelCNN and Gated PixelCNN.
 
     At step ``(i, j, c)`` it writes the features of the value(s) drawn since the last step into the input cache (the
-    whole previous pixel at ``c = 0``, channel ``c - 1`` otherwise — never a value not yet drawn), runs the
-    per-row work (:meth:`row`) at the start of a row, and the per-position work (:meth:`pixel`) for every channel when
-    channels are sequential, once per position when they are parallel. Caches are allocated at step ``(0, 0, 0)``,
-    when the batch size is known, so a stepper can be reused for several grids.
+    whole previous pixel at ``c = 0``, channel ``c - 1`` otherwise — never a value not yet drawn), runs the per-row work
+    ([`row`][row]) at the start of a row, and the per-position work ([`pixel`][pixel]) for every channel when channels
+    are sequential, once per position when they are parallel. Caches are allocated at step ``(0, 0, 0)``, when the batch
+    size is known, so a stepper can be reused for several grids.
     """
 
     def __init__(self, prior: AutoregressivePrior, cond: Tensor | None, shape: Sequence[int]) -> None:
@@ -101,7 +101,7 @@ class CachedStepper:
         self.last: Tensor | None = None
 
     def logits(self, x: Tensor, i: int, j: int, c: int) -> Tensor:
-        """Logits ``(n, K)`` of channel ``c`` at ``(i, j)``; see :class:`~vqgen.sampling.Stepper`."""
+        """Logits ``(n, K)`` of channel ``c`` at ``(i, j)``; see [`Stepper`][vqgen.sampling.Stepper]."""
         with torch.inference_mode():
             if (i, j, c) == (0, 0, 0) or self.batch != x.shape[0]:
                 self.batch = x.shape[0]
@@ -122,7 +122,7 @@ class CachedStepper:
             return self.last[:, c]
 
     def write(self, values: Tensor, i: int, j: int, first: int) -> None:
-        """Embed ``values`` ``(B, n)`` of channels ``first ...`` at ``(i, j)`` and store them with :meth:`store`."""
+        """Embed ``values`` ``(B, n)`` of channels ``first ...`` at ``(i, j)`` and store them with [`store`][store]."""
         features = self.prior.input.embed_values(values, first)  # (B, n * E)
         self.store(features, i, j, slice(first * self.embed_dim, first * self.embed_dim + features.shape[1]))
 

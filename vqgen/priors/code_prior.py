@@ -1,4 +1,4 @@
-"""The one way to build "a prior over VQ-VAE code grids", shared by :class:`~vqgen.TwoStageModel` and the CLI.
+"""The one way to build "a prior over VQ-VAE code grids", shared by [`TwoStageModel`][vqgen.TwoStageModel] and the CLI.
 
 A prior over codes models grids ``(B, 1, h, w)`` of ``K`` = codebook-size categories. What that fixes, whoever asks:
 
@@ -26,7 +26,7 @@ from ..registry import registry
 __all__ = ["build_code_prior", "named_config"]
 
 
-def named_config(value: Any, *, kind: str) -> tuple[str, dict[str, Any]]:
+def named_config(value: str | Mapping[str, Any], *, kind: str) -> tuple[str, dict[str, Any]]:
     """``"conv"``, ``{"name": "conv", **config}`` or a spec ``{"kind", "name", "config"}`` → ``(name, config)``."""
     if isinstance(value, str):
         return value, {}
@@ -39,7 +39,7 @@ def named_config(value: Any, *, kind: str) -> tuple[str, dict[str, Any]]:
 
 
 def build_code_prior(
-    spec: Any,
+    spec: str | Mapping[str, Any],
     *,
     num_codes: int,
     num_classes: int | None = None,
@@ -57,7 +57,7 @@ def build_code_prior(
         num_classes: make the prior class-conditional on this many labels.
         grid_shape: ``(h, w)`` of the code grids, for priors that model one grid size only.
         codebook: a trained codebook ``(K, D)`` to start the input embedding from (sets ``embed_dim = D``).
-        tiny: start from the prior's :meth:`~vqgen.interfaces.Component.tiny_config` (tests, smoke runs).
+        tiny: start from the prior's [`tiny_config`][vqgen.interfaces.Component.tiny_config] (tests, smoke runs).
 
     Raises:
         ValueError: the prior cannot be conditioned on classes, or cannot start from a codebook.

@@ -1,14 +1,16 @@
 """The base of the convolutional priors (PixelCNN, Gated PixelCNN): index input, colour groups, logits layout.
 
-What it adds to :class:`~vqgen.AutoregressivePrior` (which already owns ``num_categories``, ``channels``,
-``num_classes``, ``cond_dim``, ``channel_order`` and the input checks):
+What it adds to [`AutoregressivePrior`][vqgen.AutoregressivePrior] (which already owns ``num_categories``,
+``channels``, ``num_classes``, ``cond_dim``, ``channel_order`` and the input checks):
 
-- ``input``, the :class:`~vqgen.priors.embedding.IndexInput` through which indices enter the network;
+- ``input``, the [`IndexInput`][vqgen.priors.embedding.IndexInput] through which indices enter the network;
 - ``colour_groups``: with sequential colour channels every feature map belongs to one of C groups (R → G → B masks);
-- :meth:`~ConvPrior.logits_from_head`, the one place the head's ``(B, C * K, H, W)`` becomes ``(B, K, C, H, W)``;
-- cached sampling: subclasses set ``stepper_class``, a :class:`~vqgen.priors.cached.CachedStepper`; the whole
-  cached sampling loop of a batch up to :data:`~vqgen.priors.cached.ONE_THREAD_BATCH` runs on one intra-op thread
-  (:func:`~vqgen.priors.cached.one_thread`): every operation of a step is too small to gain from splitting.
+- [`logits_from_head`][ConvPrior.logits_from_head], the one place the head's ``(B, C * K, H, W)`` becomes
+  ``(B, K, C, H, W)``;
+- cached sampling: subclasses set ``stepper_class``, a [`CachedStepper`][vqgen.priors.cached.CachedStepper]; the whole
+  cached sampling loop of a batch up to [`ONE_THREAD_BATCH`][vqgen.priors.cached.ONE_THREAD_BATCH] runs on one
+  intra-op thread ([`one_thread`][vqgen.priors.cached.one_thread]): every operation of a step is too small to gain
+  from splitting.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ class ConvPrior(AutoregressivePrior):
     """What the convolutional priors share: the index input, colour ordering and cached sampling.
 
     Subclasses build their network after calling this ``__init__`` and set ``stepper_class``, a
-    :class:`~vqgen.priors.cached.CachedStepper` subclass that :meth:`incremental` instantiates.
+    [`CachedStepper`][vqgen.priors.cached.CachedStepper] subclass that [`incremental`][incremental] instantiates.
     """
 
     stepper_class: type[CachedStepper]
@@ -75,11 +77,13 @@ class ConvPrior(AutoregressivePrior):
         options: SamplingOptions | None = None,
         **settings: Any,
     ) -> Tensor:
-        """:meth:`vqgen.AutoregressivePrior.sample`; cached sampling of ``n <= ONE_THREAD_BATCH`` runs on one thread.
+        """[`AutoregressivePrior.sample`][vqgen.AutoregressivePrior.sample]; cached sampling of
+        ``n <= ONE_THREAD_BATCH`` runs on one thread.
 
         The drawing between steps (softmax, cumulative sum, search over ``(n, K)``) is split over threads by
         PyTorch just like the steps would be, and pays the same synchronisation per operation; one thread for the
-        whole loop avoids both (see :func:`~vqgen.priors.cached.one_thread`). Naive sampling keeps every thread.
+        whole loop avoids both (see [`one_thread`][vqgen.priors.cached.one_thread]). Naive sampling keeps every
+        thread.
         """
         options = SamplingOptions.of(options, **settings)
         small = isinstance(n, int) and options.method == "cached"

@@ -1,23 +1,23 @@
 """How category indices become network inputs: one small module shared by every prior.
 
 A prior sees ``x`` ``(B, C, H, W)`` int64 values in ``[0, K)`` and is trained with cross-entropy against those same
-integers. Its network, though, consumes continuous feature maps. :class:`IndexInput` is that mapping:
+integers. Its network, though, consumes continuous feature maps. [`IndexInput`][IndexInput] is that mapping:
 
 - ``mode="scale"``: the value itself, scaled to ``[0, 1]`` as ``x / (K - 1)`` — one feature per channel. This is the
   usual input of pixel models (PixelRNN, arXiv:1601.06759), where nearby intensities mean nearby colours.
 - ``mode="embed"``: a learned ``embed_dim``-vector per category (one table per channel), the input of priors over
   VQ-VAE codes, whose indices carry no order (arXiv:1711.00937). It can start from the quantizer's codebook
-  (:meth:`IndexInput.init_embedding_from`).
+  ([`IndexInput.init_embedding_from`][IndexInput.init_embedding_from]).
 
-The rule for the default (``input_mode="auto"`` in the priors, see :func:`resolve_input_mode`): ``"scale"`` when
-``K == 256`` (8-bit pixel intensities), ``"embed"`` for any other ``K`` (codes). Pass the mode explicitly to
-override, e.g. ``"embed"`` for a 256-code codebook.
+The rule for the default (``input_mode="auto"`` in the priors, see [`resolve_input_mode`][resolve_input_mode]):
+``"scale"`` when ``K == 256`` (8-bit pixel intensities), ``"embed"`` for any other ``K`` (codes). Pass the mode
+explicitly to override, e.g. ``"embed"`` for a 256-code codebook.
 
 Output layout: ``(B, C * E, H, W)`` with the ``E`` features of colour channel ``c`` contiguous at
 ``[c * E, (c + 1) * E)``, so colour masks can split the input into per-channel groups.
 
 Convention for priors (relied upon by the causality contract test): a prior's map from indices to features is a
-submodule named ``input`` — an :class:`IndexInput`, or any module returning ``(B, C * E, H, W)`` in this layout —
+submodule named ``input`` — an [`IndexInput`][IndexInput], or any module returning ``(B, C * E, H, W)`` in this layout —
 and it is the only path by which ``x`` enters the network.
 """
 
@@ -55,7 +55,7 @@ class IndexInput(nn.Module):
         num_categories: K, the number of values per channel.
         channels: C, the number of channels per position.
         mode: ``"scale"`` (``x / (K - 1)``, ``E = 1``), ``"embed"`` (learned, ``E = embed_dim``) or ``"auto"``
-            (see :func:`resolve_input_mode`).
+            (see [`resolve_input_mode`][resolve_input_mode]).
         embed_dim: E for ``mode="embed"``; ignored for ``"scale"``.
     """
 

@@ -14,7 +14,7 @@ Because the vertical stack at row ``i`` depends only on rows ``< i``, it needs n
 row when sampling; the horizontal stack's current-pixel tap is masked (per colour group with
 ``channel_order="sequential"``: R → G → B, as in PixelCNN).
 
-Sampling with ``method="cached"`` uses :class:`GatedPixelCNNStepper` (arXiv:1704.06001).
+Sampling with ``method="cached"`` uses [`GatedPixelCNNStepper`][GatedPixelCNNStepper] (arXiv:1704.06001).
 """
 
 from __future__ import annotations
@@ -140,7 +140,7 @@ class GatedPixelCNN(ConvPrior):
         )
 
     def forward(self, x: Tensor, cond: Tensor | None = None) -> Tensor:
-        """Logits ``(B, K, C, H, W)`` for ``x`` ``(B, C, H, W)`` int64 (``cond`` as in :meth:`check_cond`)."""
+        """Logits ``(B, K, C, H, W)`` for ``x`` ``(B, C, H, W)`` int64 (``cond`` as in [`check_cond`][check_cond])."""
         self.check_input(x, cond)
         biases = self.cond_bias(cond)
         v = h = self.input(x)  # (B, C*E, H, W)
@@ -152,7 +152,7 @@ class GatedPixelCNN(ConvPrior):
 
 
 class GatedLayerRow(NamedTuple):
-    """What a cached step needs of one :class:`GatedLayer` at the start of a row (its vertical stack and link).
+    """What a cached step needs of one [`GatedLayer`][GatedLayer] at the start of a row (its vertical stack and link).
 
     Attributes:
         rows: the vertical kernel's height ``k//2 + 1``.
@@ -160,7 +160,8 @@ class GatedLayerRow(NamedTuple):
         v_const: ``(2h,)`` or ``(B, 2h)``: the vertical bias plus its condition bias.
         link: ``(2h, 2h, 1, 1)``, the vertical → horizontal 1x1 kernel.
         h_const: ``(2h,)`` or ``(B, 2h)``: horizontal bias + link bias + condition bias.
-        row: ``(W, B, 2h)``, written here, read by every step of the row (shared with :class:`GatedLayerStep`).
+        row: ``(W, B, 2h)``, written here, read by every step of the row (shared with
+            [`GatedLayerStep`][GatedLayerStep]).
         v_out: ``(B, h, H + p, W + 2p)`` cache of this layer's gated vertical output (``None`` for the last layer).
         next_pad: the next layer's ``k // 2`` (``None`` for the last layer).
     """
@@ -176,7 +177,7 @@ class GatedLayerRow(NamedTuple):
 
 
 class GatedLayerStep(NamedTuple):
-    """What a cached step needs of one :class:`GatedLayer` at ``(i, j)`` (the per-step loop unpacks it).
+    """What a cached step needs of one [`GatedLayer`][GatedLayer] at ``(i, j)`` (the per-step loop unpacks it).
 
     Attributes:
         h_weight: ``((k//2+1) * in, 2h)``, the masked horizontal kernel as a step matrix.
@@ -209,14 +210,14 @@ def _with_bias_row(weight: Tensor, bias: Tensor) -> Tensor:
 
 
 class GatedPixelCNNStepper(CachedStepper):
-    """Cached sampling for :class:`GatedPixelCNN` (arXiv:1704.06001).
+    """Cached sampling for [`GatedPixelCNN`][GatedPixelCNN] (arXiv:1704.06001).
 
     At the start of row ``i`` the vertical stack of every layer is computed for the whole row (one convolution over
     the ``k//2 + 1`` cached rows it reads), and with it each layer's row term: link + horizontal bias + condition
     ``(W, B, 2h)`` (patches of channels-last caches times the kernel as one matrix product measured slower).
 
     A step then runs the horizontal stack at ``(i, j)`` only, in five operations per layer on preallocated buffers
-    (on one thread, see :func:`~vqgen.priors.cached.one_thread`): a ``(B, (k//2+1) * in)`` window of the
+    (on one thread, see [`one_thread`][vqgen.priors.cached.one_thread]): a ``(B, (k//2+1) * in)`` window of the
     channels-last cache (a view, no copy) times the masked kernel plus the row term; ``tanh`` and ``sigmoid`` in
     place; their product written into the layer's slot of one gate buffer ``(B, L, h + 1)`` (whose last column is a
     constant 1); the residual 1x1 layer (bias as its last row) written straight into the next layer's cache. The skip

@@ -1,11 +1,12 @@
 """Building blocks of the convolutional priors: masked convolutions, gates, condition biases, the output head.
 
-- :class:`MaskedConv2d` multiplies its weight by a causal mask buffer (:func:`~vqgen.priors.masks.causal_mask`) in
-  every forward pass, so a masked tap contributes exactly zero whatever the optimiser does to the raw weight.
-- :func:`gate` is the gated activation ``tanh(a) * sigmoid(b)`` of the Gated PixelCNN (arXiv:1606.05328, eq. 2).
-- :class:`ConditionBias` turns a class label or a conditioning vector into per-channel biases for every layer.
-- :class:`OutputHead` is the named ``ReLU → 1x1 → ReLU → 1x1`` head that maps features to logits.
-- :func:`step_matrix` reshapes a (masked) kernel into the matrix that the cached samplers multiply a window of
+- [`MaskedConv2d`][MaskedConv2d] multiplies its weight by a causal mask buffer
+  ([`causal_mask`][vqgen.priors.masks.causal_mask]) in every forward pass, so a masked tap contributes exactly zero
+  whatever the optimiser does to the raw weight.
+- [`gate`][gate] is the gated activation ``tanh(a) * sigmoid(b)`` of the Gated PixelCNN (arXiv:1606.05328, eq. 2).
+- [`ConditionBias`][ConditionBias] turns a class label or a conditioning vector into per-channel biases for every layer.
+- [`OutputHead`][OutputHead] is the named ``ReLU → 1x1 → ReLU → 1x1`` head that maps features to logits.
+- [`step_matrix`][step_matrix] reshapes a (masked) kernel into the matrix that the cached samplers multiply a window of
   channels-last activations by (arXiv:1704.06001): one ``addmm`` per layer and step.
 """
 
@@ -39,7 +40,7 @@ class MaskedConv2d(nn.Conv2d):
         in_channels: input feature maps.
         out_channels: output feature maps.
         kernel_size: ``k`` or ``(kh, kw)``.
-        mask_type: ``"A"`` or ``"B"`` (see :mod:`vqgen.priors.masks`).
+        mask_type: ``"A"`` or ``"B"`` (see [`vqgen.priors.masks`][vqgen.priors.masks]).
         colour_groups: number of sequential colour groups the feature maps are split into.
         center: the tap aligned with the output, default the kernel's middle.
         out_halves: the output consists of this many stacked parts (2 for the two halves of a gate), each split into

@@ -11,11 +11,11 @@ groups, and the masks let R see only earlier pixels, G also the current R, B the
 
 A stack of masked convolutions has a *blind spot*: positions up and to the right of the current one that no path
 reaches (the row above beyond ``first_kernel_size // 2`` columns to the right, and a growing wedge above it). The
-Gated PixelCNN (:mod:`vqgen.priors.gated_pixelcnn`) removes it.
+Gated PixelCNN ([`vqgen.priors.gated_pixelcnn`][vqgen.priors.gated_pixelcnn]) removes it.
 
-Sampling with ``method="cached"`` uses :class:`PixelCNNStepper` (arXiv:1704.06001): every layer keeps a cache of
-its activations, and a step computes each layer only at the current position from the causal window of the cache
-below it — one matrix product per layer.
+Sampling with ``method="cached"`` uses [`PixelCNNStepper`][PixelCNNStepper] (arXiv:1704.06001): every layer keeps a
+cache of its activations, and a step computes each layer only at the current position from the causal window of the
+cache below it — one matrix product per layer.
 """
 
 from __future__ import annotations
@@ -73,7 +73,8 @@ class PixelCNN(ConvPrior):
         head_channels: width of the hidden 1x1 layer of the output head.
         channel_order: ``"sequential"`` (R → G → B within a pixel) or ``"parallel"`` (independent given the past).
         input_mode: how indices enter the network: ``"scale"`` (``x / (K - 1)``), ``"embed"`` (learned), or
-            ``"auto"``: ``"scale"`` for ``K == 256``, ``"embed"`` otherwise (see :mod:`vqgen.priors.embedding`).
+            ``"auto"``: ``"scale"`` for ``K == 256``, ``"embed"`` otherwise (see
+            [`vqgen.priors.embedding`][vqgen.priors.embedding]).
         embed_dim: embedding width E for ``input_mode="embed"``.
         num_classes: condition on a class label ``(B,)`` through a learned per-layer, per-channel bias.
         cond_dim: condition on a vector ``(B, cond_dim)`` through a linear per-layer, per-channel bias.
@@ -124,7 +125,7 @@ class PixelCNN(ConvPrior):
         )
 
     def forward(self, x: Tensor, cond: Tensor | None = None) -> Tensor:
-        """Logits ``(B, K, C, H, W)`` for ``x`` ``(B, C, H, W)`` int64 (``cond`` as in :meth:`check_cond`)."""
+        """Logits ``(B, K, C, H, W)`` for ``x`` ``(B, C, H, W)`` int64 (``cond`` as in [`check_cond`][check_cond])."""
         self.check_input(x, cond)
         biases = self.cond_bias(cond)
         r = add_bias(self.first(self.input(x)), biases[0])  # (B, h, H, W)
@@ -134,7 +135,8 @@ class PixelCNN(ConvPrior):
 
 
 class BlockStep(NamedTuple):
-    """A :class:`ResidualBlock` at one position: its three layers as step matrices, and its masked conv's cache.
+    """A [`ResidualBlock`][ResidualBlock] at one position: its three layers as step matrices, and its masked conv's
+    cache.
 
     Attributes:
         down: the 1x1 ``h → h/2`` layer.
@@ -152,7 +154,7 @@ class BlockStep(NamedTuple):
 
 
 class PixelCNNStepper(CachedStepper):
-    """Cached sampling for :class:`PixelCNN` (arXiv:1704.06001).
+    """Cached sampling for [`PixelCNN`][PixelCNN] (arXiv:1704.06001).
 
     Caches, channels-last and zero-padded so that every window is a plain slice: the input features
     ``(B, H + p0, W + 2 p0, C*E)`` read by the first layer, and each block's masked-conv input ``(B, H + p, W + 2 p,

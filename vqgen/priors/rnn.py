@@ -35,12 +35,13 @@ _CELLS = {"lstm": nn.LSTM, "gru": nn.GRU}
 class RNNPrior(AutoregressivePrior):
     """A recurrent network over the raster-ordered sequence of values, teacher-forced in training.
 
-    Input at each step: the features of the previous value (from the shared :class:`~vqgen.priors.embedding.IndexInput`
-    submodule ``input``: the value scaled to ``[0, 1]`` for pixels, a learned embedding for codes; a learned start
-    vector before the first value), projected to ``hidden_size``, plus a learned embedding of the channel being
-    predicted (so colour images need no counting modulo ``C``), plus the condition (a class embedding or a projected
-    vector), added at every step. With ``channel_order="parallel"`` a step reads all C values of the previous
-    position and the head predicts all C values of the current one (no channel embedding).
+    Input at each step: the features of the previous value (from the shared
+    [`IndexInput`][vqgen.priors.embedding.IndexInput] submodule ``input``: the value scaled to ``[0, 1]`` for pixels, a
+    learned embedding for codes; a learned start vector before the first value), projected to ``hidden_size``, plus a
+    learned embedding of the channel being predicted (so colour images need no counting modulo ``C``), plus the
+    condition (a class embedding or a projected vector), added at every step. With ``channel_order="parallel"`` a step
+    reads all C values of the previous position and the head predicts all C values of the current one (no channel
+    embedding).
 
     Args:
         num_categories: K, categories per value (256 for pixels, the codebook size for VQ-VAE codes).
@@ -51,7 +52,7 @@ class RNNPrior(AutoregressivePrior):
         num_classes: condition on ``(B,)`` int64 class labels in ``[0, num_classes)``.
         cond_dim: condition on ``(B, cond_dim)`` float vectors.
         input_mode: ``"auto"`` (scaled values for ``K = 256``, embeddings otherwise), ``"scale"`` or ``"embed"``
-            (see :func:`~vqgen.priors.embedding.resolve_input_mode`).
+            (see [`resolve_input_mode`][vqgen.priors.embedding.resolve_input_mode]).
         embed_dim: width of the learned value embeddings (``input_mode="embed"``).
         channel_order: ``"sequential"`` (one step per value, channel ``c`` sees channels ``< c`` of its position)
             or ``"parallel"`` (one step per position, its C values predicted independently given the past).
@@ -116,17 +117,17 @@ class RNNPrior(AutoregressivePrior):
         return rearrange(logits, "b (h w c) (s k) -> b k (c s) h w", h=height, w=width, c=c, s=self.per_step)
 
     def incremental(self, cond: Tensor | None, shape: Sequence[int]) -> RNNStepper:
-        """A stepper that advances the recurrence by one step per value (see :class:`RNNStepper`)."""
+        """A stepper that advances the recurrence by one step per value (see [`RNNStepper`][RNNStepper])."""
         return RNNStepper(self, cond, shape)
 
 
 class RNNStepper:
-    """Cached sampling for :class:`RNNPrior`: the recurrent state is the cache.
+    """Cached sampling for [`RNNPrior`][RNNPrior]: the recurrent state is the cache.
 
     Each call feeds the previous value in raster order (or the start token) through one recurrent step and returns
     the logits ``(n, K)`` of the next value. Calls must come in raster order, each value once, as the sampling loop
-    of :mod:`vqgen.sampling` makes them. With parallel channels a position is one step: its C distributions are
-    computed at ``c = 0`` and returned one by one.
+    of [`vqgen.sampling`][vqgen.sampling] makes them. With parallel channels a position is one step: its C distributions
+    are computed at ``c = 0`` and returned one by one.
     """
 
     def __init__(self, prior: RNNPrior, cond: Tensor | None, shape: Sequence[int]) -> None:

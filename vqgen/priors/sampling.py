@@ -1,4 +1,5 @@
-"""Deprecated location: the sampling loop moved to :mod:`vqgen.sampling`, beside :mod:`vqgen.interfaces`."""
+"""Deprecated location: the sampling loop moved to [`vqgen.sampling`][vqgen.sampling], beside
+[`vqgen.interfaces`][vqgen.interfaces]."""
 
 import warnings
 

@@ -44,7 +44,7 @@ def _check_number(value: object, *, name: str) -> float:
 class CodebookQuantizer(Quantizer, abc.ABC):
     """Nearest-neighbour quantization against a ``(K, D)`` codebook (VQ-VAE, arXiv:1711.00937).
 
-    Subclasses provide :attr:`codebook` and :meth:`_learn`, the training-time codebook update (nothing for a codebook
+    Subclasses provide [`codebook`][codebook] and ``_learn``, the training-time codebook update (nothing for a codebook
     learned by gradient). The forward pass is computed in float32 with autocast disabled, whatever the input dtype.
     """
 
@@ -98,9 +98,9 @@ class CodebookQuantizer(Quantizer, abc.ABC):
         """Quantize ``z`` ``(B, D, *spatial)`` (any number of spatial axes, including none).
 
         Returns:
-            :class:`~vqgen.QuantizerOutput`: ``quantized`` ``(B, D, *spatial)`` in ``z``'s dtype (straight-through),
-            ``codes`` ``(B, *spatial)`` int64, the scalar losses in float32, and ``perplexity`` / ``usage`` of this
-            batch's codes.
+            [`QuantizerOutput`][vqgen.QuantizerOutput]: ``quantized`` ``(B, D, *spatial)`` in ``z``'s dtype
+            (straight-through), ``codes`` ``(B, *spatial)`` int64, the scalar losses in float32, and ``perplexity`` /
+            ``usage`` of this batch's codes.
         """
         self._check_latents(z)
         with torch.autocast(device_type=z.device.type, enabled=False):

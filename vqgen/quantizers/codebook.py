@@ -1,7 +1,7 @@
 """Pure helpers shared by the quantizers: nearest-code search, fused straight-through losses, code statistics,
 k-means, and the few ``torch.distributed`` collectives they need.
 
-Everything here works on flat vectors ``(N, D)`` and a codebook ``(K, D)``; :func:`flatten_latents` turns
+Everything here works on flat vectors ``(N, D)`` and a codebook ``(K, D)``; [`flatten_latents`][flatten_latents] turns
 ``(B, D, *spatial)`` into ``(N, D)`` and back. Nothing builds an ``(N, K, D)`` difference tensor or an ``(N, K)``
 one-hot matrix: distances come from one matrix product (per row block for huge inputs), histograms from
 ``bincount``.
@@ -100,7 +100,7 @@ def code_sums(values: Tensor, codes: Tensor, num_codes: int) -> Tensor:
 def squared_distances(x: Tensor, codebook: Tensor) -> Tensor:
     """All squared Euclidean distances ``|x|² − 2 x·eᵀ + |e|²``, shape ``(N, K)``, from one matrix product.
 
-    For reference, tests and k-means seeding; the quantizers use :func:`nearest_code`, which holds at most one
+    For reference, tests and k-means seeding; the quantizers use [`nearest_code`][nearest_code], which holds at most one
     block of it and never adds the row constant ``|x|²``.
     """
     x_sq = x.pow(2).sum(1, keepdim=True)  # (N, 1)
@@ -109,7 +109,8 @@ def squared_distances(x: Tensor, codebook: Tensor) -> Tensor:
 
 
 def search_block_rows(n: int, k: int) -> int:
-    """Rows per block of the ``(N, K)`` search matrix: all ``N`` if it has at most :data:`MAX_SEARCH_ELEMENTS`."""
+    """Rows per block of the ``(N, K)`` search matrix: all ``N`` if it has at most
+    [`MAX_SEARCH_ELEMENTS`][MAX_SEARCH_ELEMENTS]."""
     return max(1, min(n, MAX_SEARCH_ELEMENTS // max(k, 1)))
 
 
@@ -121,13 +122,13 @@ def nearest_code(
 
     ``argmin_k |x − e_k|² = argmin_k (|e_k|² − 2 x·e_k)``: the row constant ``|x|²`` cannot change the winner, so
     the search matrix is one ``addmm`` of ``|e|²`` (computed once) and ``−2 x eᵀ`` and nothing else, reduced by
-    ``argmin``. Ties go to the lowest index. Where the matrix would exceed :data:`MAX_SEARCH_ELEMENTS` it is built
-    and reduced in row blocks, one block at a time, in the same buffer.
+    ``argmin``. Ties go to the lowest index. Where the matrix would exceed [`MAX_SEARCH_ELEMENTS`][MAX_SEARCH_ELEMENTS]
+    it is built and reduced in row blocks, one block at a time, in the same buffer.
 
     Args:
         x: ``(N, D)`` vectors.
         codebook: ``(K, D)`` codebook.
-        block_rows: rows per block (default :func:`search_block_rows`).
+        block_rows: rows per block (default [`search_block_rows`][search_block_rows]).
         workspace: optional scratch tensor of ``x``'s dtype and device with at least ``block_rows · K`` elements,
             reused for the matrix; passing the same one to every call saves allocating (and, on the CPU,
             page-faulting) a large block each time, which is a large part of the cost.
@@ -159,7 +160,8 @@ def nearest_code(
 def straight_through(z: Tensor, quantized: Tensor) -> Tensor:
     """The straight-through estimator ``z + sg(e − z)``: the value of ``quantized``, the gradient of ``z``.
 
-    Equivalent to what :func:`quantize_with_losses` computes in one fused step (which returns exactly ``e``).
+    Equivalent to what [`quantize_with_losses`][quantize_with_losses] computes in one fused step (which returns exactly
+    ``e``).
     """
     return z + (quantized - z).detach()
 
@@ -245,9 +247,10 @@ def _kmeans_plus_plus(x: Tensor, k: int, generator: torch.Generator | None, roun
 def kmeans(x: Tensor, num_codes: int, iters: int = 10, *, generator: torch.Generator | None = None) -> Tensor:
     """Cluster ``x`` ``(N, D)`` into ``num_codes`` centres: k-means++ seeding, then ``iters`` Lloyd iterations.
 
-    At most :data:`KMEANS_MAX_POINTS` random rows are used. Under ``torch.distributed`` every process passes its own
-    ``x``: the seeding is done on rank 0 and broadcast, and each Lloyd step sums the cluster statistics over all
-    processes, so every process returns the same centres. A centre that loses all its points keeps its position.
+    At most [`KMEANS_MAX_POINTS`][KMEANS_MAX_POINTS] random rows are used. Under ``torch.distributed`` every process
+    passes its own ``x``: the seeding is done on rank 0 and broadcast, and each Lloyd step sums the cluster statistics
+    over all processes, so every process returns the same centres. A centre that loses all its points keeps its
+    position.
 
     Returns:
         ``(num_codes, D)`` centres, in ``x``'s dtype and device.

@@ -47,7 +47,7 @@ class FiniteScalarQuantizer(Quantizer):
 
     ``bound`` maps ``z = 0`` to 0 and its range holds exactly ``L`` integers. The code is the mixed-radix number of the
     per-dimension indices ``q_i = round(bound(z_i)) + ⌊L_i / 2⌋ ∈ [0, L_i)``: ``code = Σ_i q_i · Π_{j<i} L_j``, and
-    :meth:`embed` inverts it. There is no codebook or commitment loss: ``loss``, ``codebook_loss`` and
+    [`embed`][embed] inverts it. There is no codebook or commitment loss: ``loss``, ``codebook_loss`` and
     ``commitment_loss`` are zeros (the paper trains with the reconstruction loss alone), and no code can die.
 
     When ``dim`` differs from ``len(levels)``, learned linear projections ``dim → len(levels)`` before the bound and
@@ -114,9 +114,9 @@ class FiniteScalarQuantizer(Quantizer):
         """Quantize ``z`` ``(B, D, *spatial)`` (any number of spatial axes, including none).
 
         Returns:
-            :class:`~vqgen.QuantizerOutput`: ``quantized`` ``(B, D, *spatial)`` in ``z``'s dtype (straight-through
-            rounding, so the gradient is that of the bound), ``codes`` ``(B, *spatial)`` int64, the three losses as
-            float32 zeros, and ``perplexity`` / ``usage`` of this batch's codes.
+            [`QuantizerOutput`][vqgen.QuantizerOutput]: ``quantized`` ``(B, D, *spatial)`` in ``z``'s dtype
+            (straight-through rounding, so the gradient is that of the bound), ``codes`` ``(B, *spatial)`` int64, the
+            three losses as float32 zeros, and ``perplexity`` / ``usage`` of this batch's codes.
         """
         check_latents(z, self.dim)
         with torch.autocast(device_type=z.device.type, enabled=False):

@@ -26,7 +26,8 @@ class VectorQuantizer(CodebookQuantizer):
     (Some implementations put β on the codebook term instead; that is not the paper's loss.)
 
     Shapes: ``z`` ``(B, D, *spatial)`` — e.g. ``(16, 64, 32, 32)`` is searched as 16,384 vectors of size 64 —
-    gives ``quantized`` of the same shape and ``codes`` ``(B, *spatial)``; see :class:`~vqgen.QuantizerOutput`.
+    gives ``quantized`` of the same shape and ``codes`` ``(B, *spatial)``; see
+    [`QuantizerOutput`][vqgen.QuantizerOutput].
 
     Args:
         num_codes: K, the codebook size (≥ 2).

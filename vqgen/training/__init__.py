@@ -1,14 +1,18 @@
-"""Training loops: stage 1 (:func:`fit_vqvae`), stage 2 (:func:`fit_prior`) and the pieces every loop shares.
+"""Training loops: stage 1 ([`fit_vqvae`][fit_vqvae]), stage 2 ([`fit_prior`][fit_prior]) and the pieces every loop
+shares.
 
-- :func:`fit_vqvae` / :func:`evaluate_vqvae` train and evaluate a :class:`~vqgen.autoencoders.VQVAE`.
-- :func:`fit_prior` / :func:`evaluate_prior` train and evaluate any :class:`~vqgen.AutoregressivePrior` on pixels or
-  code grids; :func:`encode_codes` turns a dataset into code grids.
-- :class:`TrainConfig` holds the settings of a run (epochs, batch size, learning rate, device, seed, checkpoints).
-- :func:`~vqgen.training.engine.train` is the one loop behind all of them (and the FID classifier): each fit supplies
-  a :class:`~vqgen.training.engine.Task` (its step and its evaluation); the engine reads a ``DataLoader``, runs under
+- [`fit_vqvae`][fit_vqvae] / [`evaluate_vqvae`][evaluate_vqvae] train and evaluate a
+  [`VQVAE`][vqgen.autoencoders.VQVAE].
+- [`fit_prior`][fit_prior] / [`evaluate_prior`][evaluate_prior] train and evaluate any
+  [`AutoregressivePrior`][vqgen.AutoregressivePrior] on pixels or code grids; [`encode_codes`][encode_codes] turns a
+  dataset into code grids.
+- [`TrainConfig`][TrainConfig] holds the settings of a run (epochs, batch size, learning rate, device, seed,
+  checkpoints).
+- [`train`][vqgen.training.engine.train] is the one loop behind all of them (and the FID classifier): each fit supplies
+  a [`Task`][vqgen.training.engine.Task] (its step and its evaluation); the engine reads a ``DataLoader``, runs under
   ``torchrun`` with ``DistributedDataParallel``, mixes precision and resumes from crash-safe training states.
-- :mod:`vqgen.training.common` has the reusable parts: seeding, device choice, batching, progress bars, Adam,
-  running means, the metrics history and the checkpoint keeper.
+- [`vqgen.training.common`][vqgen.training.common] has the reusable parts: seeding, device choice, batching, progress
+  bars, Adam, running means, the metrics history and the checkpoint keeper.
 """
 
 from .common import CheckpointKeeper, MetricsHistory, RunningMeans, TrainConfig, resolve_device, seed_everything

@@ -1,10 +1,10 @@
 """Where batches come from: one ``DataLoader`` path for in-memory tensors, datasets and streams.
 
-:func:`make_loader` turns what a fit was given into an :class:`EpochLoader`, whose ``epoch(e, skip=k)`` iterates
-over the batches of epoch ``e`` after the first ``k`` (to resume part-way through an epoch):
+[`make_loader`][make_loader] turns what a fit was given into an [`EpochLoader`][EpochLoader], whose ``epoch(e, skip=k)``
+iterates over the batches of epoch ``e`` after the first ``k`` (to resume part-way through an epoch):
 
 - tensors (``(N, ...)``, plus optional per-example condition tensors) → a batched map-style dataset read by a
-  ``DataLoader`` whose sampler is :class:`EpochBatchSampler`: one ``torch.randperm`` per epoch, seeded by
+  ``DataLoader`` whose sampler is [`EpochBatchSampler`][EpochBatchSampler]: one ``torch.randperm`` per epoch, seeded by
   ``seed + epoch``, sharded over ranks like ``DistributedSampler``; skipping costs nothing;
 - a map-style ``torch.utils.data.Dataset`` (e.g. a lazily decoded image folder) → the same sampler, items collated
   by the ``DataLoader`` (``num_workers`` processes decode in parallel);
@@ -122,8 +122,8 @@ def make_loader(
     num_workers: int = 0,
     pin_memory: bool = False,
 ) -> EpochLoader:
-    """An :class:`EpochLoader` over ``data`` (see the module docstring), with optional per-example ``extra`` tensors
-    (labels, conditions; ``None`` ones are left out) when ``data`` is a tensor."""
+    """An [`EpochLoader`][EpochLoader] over ``data`` (see the module docstring), with optional per-example ``extra``
+    tensors (labels, conditions; ``None`` ones are left out) when ``data`` is a tensor."""
     if isinstance(data, DataLoader):
         return EpochLoader(data, None, seed)
     if isinstance(data, Tensor):
@@ -153,8 +153,8 @@ def _first(batch: Any) -> Any:
 
 
 def loader_for(data: Any, *extra: Tensor | None, config: Any, shuffle: bool = True) -> Any:
-    """A function of the process's :class:`~vqgen.training.distributed.DistContext` that builds its loader with
-    ``config.batch_size``, ``config.seed`` and ``config.num_workers`` (what :func:`~vqgen.training.engine.train`
+    """A function of the process's [`DistContext`][vqgen.training.distributed.DistContext] that builds its loader with
+    ``config.batch_size``, ``config.seed`` and ``config.num_workers`` (what [`train`][vqgen.training.engine.train]
     takes)."""
 
     def build(ctx: Any) -> EpochLoader:

@@ -1,11 +1,13 @@
-"""Pieces shared by the training engine (:mod:`vqgen.training.engine`) and the fits that feed it.
+"""Pieces shared by the training engine ([`vqgen.training.engine`][vqgen.training.engine]) and the fits that feed it.
 
-- :class:`TrainConfig`: validated, JSON-able settings of a run, one for every stage;
-- :func:`seed_everything`, :func:`resolve_device`: same seed, same run; ``"cuda"`` when available, else ``"cpu"``;
-- :func:`as_images`, :func:`images_to_float`, :func:`batch_indices`: in-memory data and its batches (evaluation);
-- :func:`make_adam`, :func:`make_schedule`: Adam, linear warm-up then constant or cosine learning rate;
-- :class:`RunningMeans`, :class:`MetricsHistory`, :class:`CheckpointKeeper`: epoch means, the per-epoch history, and
-  the kept (best or last) model with ``metrics.json``.
+- [`TrainConfig`][TrainConfig]: validated, JSON-able settings of a run, one for every stage;
+- [`seed_everything`][seed_everything], [`resolve_device`][resolve_device]: same seed, same run; ``"cuda"`` when
+  available, else ``"cpu"``;
+- [`MetricsHistory`][MetricsHistory]: the per-epoch history, saved in ``metrics.json``;
+- [`InMemoryData`][InMemoryData], [`TrainData`][TrainData]: the types of data arguments;
+- internal helpers: ``as_images``, ``images_to_float``, ``batch_indices`` (in-memory data and its batches, for
+  evaluation); ``make_adam``, ``make_schedule`` (Adam, linear warm-up then constant or cosine learning rate);
+  ``RunningMeans`` (epoch means) and ``CheckpointKeeper`` (the kept, best or last, model).
 
 Nothing here knows about VQ-VAEs or priors.
 """
@@ -20,7 +22,7 @@ import random
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 import numpy as np
 import torch
@@ -30,7 +32,14 @@ from tqdm.auto import tqdm
 from .. import checks
 from ..persistence import save_pretrained
 
+if TYPE_CHECKING:
+    from torch.utils.data import DataLoader, Dataset
+
+    from ..data import ImageDataset
+
 __all__ = [
+    "InMemoryData",
+    "TrainData",
     "METRICS_NAME",
     "CheckpointKeeper",
     "MetricsHistory",
@@ -46,6 +55,15 @@ __all__ = [
     "resolve_device",
     "seed_everything",
 ]
+
+InMemoryData: TypeAlias = "ImageDataset | Tensor"
+"""Data held in memory: a [`vqgen.data`][vqgen.data] dataset (its ``.images`` and ``.labels``) or a tensor
+``(N, C, H, W)``: uint8 images (or float in ``[0, 1]``), or integer code grids for a prior."""
+
+TrainData: TypeAlias = "ImageDataset | Tensor | Dataset | DataLoader"
+"""What the fits train on: [`InMemoryData`][vqgen.training.common.InMemoryData], or any ``torch.utils.data``
+``Dataset`` (e.g. a lazily decoded [`ImageFolderDataset`][vqgen.data.ImageFolderDataset]), ``IterableDataset`` or
+``DataLoader``, streamed batch by batch (items: images, or ``(images, labels)``)."""
 
 logger = logging.getLogger(__name__)
 
@@ -203,10 +221,10 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
 
 
 def as_images(data: Any, *, name: str = "data") -> Tensor:
-    """Images ``(N, C, H, W)`` from a :mod:`vqgen.data` dataset (its ``.images``) or a tensor.
+    """Images ``(N, C, H, W)`` from a [`vqgen.data`][vqgen.data] dataset (its ``.images``) or a tensor.
 
     uint8 images (``[0, 255]``) and float images (``[0, 1]``) are accepted; they are returned unchanged (not copied,
-    not moved), and converted per batch by :func:`images_to_float`.
+    not moved), and converted per batch by [`images_to_float`][images_to_float].
     """
     images = getattr(data, "images", data)
     if not isinstance(images, Tensor):
@@ -236,7 +254,7 @@ def batch_indices(
 
 
 def num_batches(n: int, batch_size: int) -> int:
-    """``ceil(n / batch_size)``, the number of batches :func:`batch_indices` yields."""
+    """``ceil(n / batch_size)``, the number of batches [`batch_indices`][batch_indices] yields."""
     return math.ceil(n / batch_size)
 
 
@@ -331,7 +349,7 @@ class CheckpointKeeper:
     """Saves a model with ``save_pretrained`` plus ``metrics.json`` after each epoch, keeping the best or the last.
 
     Args:
-        directory: the checkpoint directory; ``None`` makes :meth:`update` a no-op.
+        directory: the checkpoint directory; ``None`` makes [`update`][update] a no-op.
         keep: ``"best"`` saves only when ``record[monitor[0]][monitor[1]]`` improves; ``"last"`` saves every time.
         monitor: ``(split, key)`` of the metric to minimise, e.g. ``("eval", "reconstruction_mse")``.
         settings: written into ``metrics.json`` beside the history (e.g. ``TrainConfig.to_dict()``).

@@ -1,7 +1,7 @@
 """Running under ``torchrun``: the process group, this process's device, and agreement between ranks.
 
 ``torchrun --nproc_per_node N ...`` starts N processes with ``RANK``, ``LOCAL_RANK``, ``WORLD_SIZE``,
-``MASTER_ADDR`` and ``MASTER_PORT`` in their environment. :func:`setup` reads them, creates the default process group
+``MASTER_ADDR`` and ``MASTER_PORT`` in their environment. [`setup`][setup] reads them, creates the default process group
 (NCCL on CUDA, gloo on the CPU) unless the caller already did, and gives each process its device (``cuda:LOCAL_RANK``
 on GPUs). Without those variables (or with ``WORLD_SIZE=1``) everything here is a no-op, so the same training code
 runs alone and under torchrun.

@@ -1,22 +1,25 @@
-"""The one training loop: every fit (stage 1, priors, the FID classifier) supplies a :class:`Task`; this runs it.
+"""The one training loop: every fit (stage 1, priors, the FID classifier) supplies a [`Task`][Task]; this runs it.
 
-A task says what one batch costs (:meth:`Task.step`: the loss and the terms to log) and how to evaluate (:meth:`Task.
-evaluate`); the engine does the rest, the same way for every model::
+A task says what one batch costs ([`Task.step`][Task.step]: the loss and the terms to log) and how to evaluate ([`Task.
+evaluate`][Task.
+evaluate]); the engine does the rest, the same way for every model::
 
     history = train(model, MyTask(...), loader_or_tensors, config, resume="runs/x")
 
-- data: an :class:`~vqgen.training.batches.EpochLoader` (see :func:`~vqgen.training.batches.make_loader`), so
-  in-memory tensors and streamed files take the same ``DataLoader`` path;
+- data: an [`EpochLoader`][vqgen.training.batches.EpochLoader] (see
+  [`make_loader`][vqgen.training.batches.make_loader]), so in-memory tensors and streamed files take the same
+  ``DataLoader`` path;
 - distributed: under ``torchrun`` the model is wrapped in ``DistributedDataParallel`` (NCCL on CUDA, gloo on the
   CPU), each rank reads its shard, epoch means are all-reduced, only rank 0 writes files, logs and shows progress, and
   every stop (``max_steps``, ``max_seconds``, a rank out of data) is agreed by all ranks, so none waits forever;
 - precision: ``bf16`` autocast (CPU and CUDA) or ``fp16`` autocast with a gradient scaler (CUDA);
 - optimisation: Adam, linear warm-up then constant or cosine learning rate, gradient accumulation and clipping, an
-  optional exponential moving average of the weights (:class:`WeightAverage`: evaluated, saved and copied into the
-  model at the end);
+  optional exponential moving average of the weights ([`WeightAverage`][WeightAverage]: evaluated, saved and copied into
+  the model at the end);
 - checkpoints: the kept model (``save_pretrained``, best or last epoch) and ``metrics.json`` as before, plus
-  resumable training states (:mod:`vqgen.training.state`) every ``save_every`` steps and at every epoch end;
-  ``resume=`` continues bit for bit where a state was written (same seed, one process, same device and build).
+  resumable training states ([`vqgen.training.state`][vqgen.training.state]) every ``save_every`` steps and at every
+  epoch end; ``resume=`` continues bit for bit where a state was written (same seed, one process, same device and
+  build).
 """
 
 from __future__ import annotations
@@ -63,7 +66,7 @@ RESUMABLE_CHANGES = frozenset(
 
 @dataclass(frozen=True)
 class StepOutput:
-    """What :meth:`Task.step` returns for one batch.
+    """What [`Task.step`][Task.step] returns for one batch.
 
     Attributes:
         loss: 0-d tensor the gradients come from.
@@ -77,13 +80,14 @@ class StepOutput:
 
 
 class Task:
-    """What one kind of fit supplies to :func:`train`; subclasses write :meth:`step` and usually :meth:`evaluate`.
+    """What one kind of fit supplies to [`train`][train]; subclasses write [`step`][step] and usually
+    [`evaluate`][evaluate].
 
     Attributes:
         name: recorded in training states, so that a state of another kind of fit is refused on resume.
         monitor: the metric minimised by ``keep="best"``: ``record["eval"][monitor]`` with held-out data, else
             ``record["train"][monitor]``.
-        has_eval: whether :meth:`evaluate` returns held-out figures.
+        has_eval: whether [`evaluate`][evaluate] returns held-out figures.
     """
 
     name = "task"
@@ -114,7 +118,7 @@ class Task:
         return {}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Restore what :meth:`state_dict` returned."""
+        """Restore what [`state_dict`][state_dict] returned."""
 
 
 class WeightAverage:
@@ -211,9 +215,9 @@ def train(
     Args:
         model: the module to train (its parameters must be trainable).
         task: the step and the evaluation.
-        loader: an :class:`EpochLoader`, or a function of this process's :class:`DistContext` returning one (so
-            that it can shard over ranks).
-        config: the settings (see :class:`~vqgen.training.TrainConfig`).
+        loader: an [`EpochLoader`][EpochLoader], or a function of this process's [`DistContext`][DistContext] returning
+            one (so that it can shard over ranks).
+        config: the settings (see [`TrainConfig`][vqgen.training.TrainConfig]).
         resume: a training state (or a ``checkpoint_dir`` holding ``train_state/``) to continue from.
         settings: extra JSON-able facts written into ``metrics.json`` beside the config.
 

@@ -1,4 +1,4 @@
-"""Stage 2: train an :class:`~vqgen.AutoregressivePrior` on grids of integers — pixels or VQ-VAE codes.
+"""Stage 2: train an [`AutoregressivePrior`][vqgen.AutoregressivePrior] on grids of integers — pixels or VQ-VAE codes.
 
 The objective is the negative log-likelihood of the data under the prior's raster-order factorisation, i.e. the
 mean cross-entropy of its logits against the values themselves (teacher forcing), optimised with Adam::
@@ -11,9 +11,9 @@ mean cross-entropy of its logits against the values themselves (teacher forcing)
     history = fit_prior(prior, train, eval_data=test, epochs=5, checkpoint_dir="runs/prior")
     history[-1]["eval"]["bits_per_dim"]
 
-Data is anything holding integer grids: a :mod:`vqgen.data` dataset (its uint8 ``.images`` are the values, its
+Data is anything holding integer grids: a [`vqgen.data`][vqgen.data] dataset (its uint8 ``.images`` are the values, its
 ``.labels`` the class condition), uint8 pixels ``(N, C, H, W)``, or code grids ``(N, 1, h, w)`` / ``(N, h, w)`` int64
-(see :func:`encode_codes`). Values are converted to int64 per batch, on the training device.
+(see [`encode_codes`][encode_codes]). Values are converted to int64 per batch, on the training device.
 
 Each epoch records, for the training batches (mean over the epoch) and the held-out data (whole split, eval mode):
 ``bits_per_dim``, the negative log-likelihood in bits per value (per sub-pixel for images), and ``nll``, the same in
@@ -35,7 +35,7 @@ from .. import checks
 from ..interfaces import AutoregressivePrior, Component
 from ..metrics.likelihood import LN2, BitsPerDim, bits_per_dim
 from .batches import is_stream, loader_for
-from .common import MetricsHistory, TrainConfig, batch_indices, resolve_device
+from .common import InMemoryData, MetricsHistory, TrainConfig, TrainData, batch_indices, resolve_device
 from .engine import StepOutput, Task, train
 
 __all__ = ["PriorTask", "as_grids", "encode_codes", "evaluate_prior", "fit_prior"]
@@ -43,11 +43,11 @@ __all__ = ["PriorTask", "as_grids", "encode_codes", "evaluate_prior", "fit_prior
 logger = logging.getLogger(__name__)
 
 
-def as_grids(data: Any, *, name: str = "data") -> Tensor:
-    """Integer grids ``(N, C, H, W)`` from a :mod:`vqgen.data` dataset (``.images``) or a tensor.
+def as_grids(data: InMemoryData, *, name: str = "data") -> Tensor:
+    """Integer grids ``(N, C, H, W)`` from a [`vqgen.data`][vqgen.data] dataset (``.images``) or a tensor.
 
     uint8 pixels and int64 codes are returned unchanged (not copied, not moved); ``(N, h, w)`` code grids, as
-    :meth:`VQVAE.encode <vqgen.autoencoders.vqvae.VQVAE.encode>` returns them, gain the channel axis.
+    [`VQVAE.encode`][vqgen.autoencoders.vqvae.VQVAE.encode] returns them, gain the channel axis.
     """
     grids = getattr(data, "images", data)
     if not isinstance(grids, Tensor):
@@ -87,7 +87,7 @@ def _resolve_cond(prior: AutoregressivePrior, data: Any, cond: Any, n: int, *, n
 @torch.no_grad()
 def evaluate_prior(
     prior: AutoregressivePrior,
-    data: Any,
+    data: InMemoryData,
     *,
     cond: Tensor | None = None,
     batch_size: int = 256,
@@ -97,7 +97,7 @@ def evaluate_prior(
 
     Args:
         prior: the prior; moved to ``device`` (default: where its parameters are), its train/eval mode restored.
-        data: a :mod:`vqgen.data` dataset or integer grids ``(N, C, H, W)`` (see :func:`as_grids`).
+        data: a [`vqgen.data`][vqgen.data] dataset or integer grids ``(N, C, H, W)`` (see [`as_grids`][as_grids]).
         cond: ``(N,)`` labels or ``(N, cond_dim)`` vectors; default: ``data.labels`` for class-conditional priors.
         batch_size: examples per forward pass.
         device: where to compute; ``None`` uses the prior's device.
@@ -125,7 +125,7 @@ def evaluate_prior(
 
 class PriorTask(Task):
     """Stage 2 for the engine: the mean cross-entropy of the prior's logits against the values (teacher forcing);
-    held-out bits/dim by :func:`evaluate_prior`."""
+    held-out bits/dim by [`evaluate_prior`][evaluate_prior]."""
 
     name = "prior"
     monitor = "bits_per_dim"
@@ -175,9 +175,9 @@ def _nll_terms_forward(forward: Any, x: Tensor, cond: Tensor | None) -> Tensor:
 
 def fit_prior(
     prior: AutoregressivePrior,
-    train_data: Any,
+    train_data: TrainData,
     *,
-    eval_data: Any = None,
+    eval_data: TrainData | None = None,
     cond: Tensor | None = None,
     eval_cond: Tensor | None = None,
     max_seconds: float | None = None,
@@ -189,9 +189,10 @@ def fit_prior(
     """Train ``prior`` in place by maximum likelihood with Adam; returns the per-epoch history.
 
     Args:
-        prior: any :class:`~vqgen.AutoregressivePrior`; its ``num_categories`` and ``channels`` must fit the data.
-        train_data: a :mod:`vqgen.data` dataset, uint8 pixels ``(N, C, H, W)``, or code grids ``(N, 1, h, w)`` /
-            ``(N, h, w)`` int64 (see :func:`as_grids`).
+        prior: any [`AutoregressivePrior`][vqgen.AutoregressivePrior]; its ``num_categories`` and ``channels`` must fit
+            the data.
+        train_data: a [`vqgen.data`][vqgen.data] dataset, uint8 pixels ``(N, C, H, W)``, or code grids ``(N, 1, h, w)``
+            / ``(N, h, w)`` int64 (see [`as_grids`][as_grids]).
         eval_data: held-out data of the same kind, evaluated after every epoch; it decides the ``"best"`` checkpoint.
         cond: ``(N,)`` class labels or ``(N, cond_dim)`` vectors for conditional priors; default: ``.labels`` of the
             dataset when the prior is class-conditional.
@@ -199,14 +200,14 @@ def fit_prior(
         max_seconds: stop after this much training time (checked after every step; the partial epoch is still
             evaluated and recorded); ``None`` for no limit. Evaluation time does not count.
         metadata: extra JSON-able facts written into ``metrics.json`` under ``"settings"`` (e.g. the dataset name).
-        config: a :class:`~vqgen.training.TrainConfig`; defaults to ``TrainConfig()``.
+        config: a [`TrainConfig`][vqgen.training.TrainConfig]; defaults to ``TrainConfig()``.
         resume: continue from a training state (a ``checkpoint_dir`` of an earlier run, or one of its
-            ``train_state/step-*`` directories); see :mod:`vqgen.training.engine`.
+            ``train_state/step-*`` directories); see [`vqgen.training.engine`][vqgen.training.engine].
         **options: overrides of ``config`` fields: ``epochs``, ``batch_size``, ``lr``, ``device``, ``seed``,
             ``checkpoint_dir``, ``keep``, ``progress``, ``max_steps``, ``grad_clip``, ...
 
     Returns:
-        A :class:`~vqgen.training.MetricsHistory` (a list) of ``{"epoch", "step", "seconds", "train": {...},
+        A [`MetricsHistory`][vqgen.training.MetricsHistory] (a list) of ``{"epoch", "step", "seconds", "train": {...},
         "eval": {...}}`` with ``bits_per_dim`` and ``nll`` in each split (``"eval"`` only with ``eval_data``).
 
     With ``checkpoint_dir`` set, the directory receives the prior (``save_pretrained``: ``config.json`` +
@@ -248,15 +249,16 @@ def fit_prior(
 
 
 @torch.no_grad()
-def encode_codes(vqvae: Component, data: Any, *, batch_size: int = 256, device: str | torch.device | None = None):
+def encode_codes(vqvae: Component, data: TrainData, *, batch_size: int = 256, device: str | torch.device | None = None):
     """Code grids ``(N, 1, h, w)`` int64 (on the CPU) of a dataset's images, by a trained VQ-VAE in eval mode.
 
     Args:
         vqvae: a stage-1 component with ``encode(images (B, C, H, W)) -> codes (B, h, w)``, e.g.
-            :class:`~vqgen.autoencoders.vqvae.VQVAE`.
-        data: a :mod:`vqgen.data` dataset, images ``(N, C, H, W)`` (uint8, or float in ``[0, 1]``), or a streamed
-            dataset of ``(uint8 (C, H, W), label)`` items (e.g. :class:`~vqgen.data.ImageFolderDataset`), read in
-            order. For training sets too large to hold as codes, see :func:`vqgen.data.encode_to_disk`.
+            [`VQVAE`][vqgen.autoencoders.vqvae.VQVAE].
+        data: a [`vqgen.data`][vqgen.data] dataset, images ``(N, C, H, W)`` (uint8, or float in ``[0, 1]``), or a
+            streamed dataset of ``(uint8 (C, H, W), label)`` items (e.g.
+            [`ImageFolderDataset`][vqgen.data.ImageFolderDataset]), read in order. For training sets too large to
+            hold as codes, see [`encode_to_disk`][vqgen.data.encode_to_disk].
         batch_size: images per forward pass.
         device: where to encode; ``None`` uses the model's device.
     """

@@ -1,4 +1,4 @@
-"""Stage 1: train a :class:`~vqgen.autoencoders.VQVAE` (encoder + quantizer + decoder) on images.
+"""Stage 1: train a [`VQVAE`][vqgen.autoencoders.VQVAE] (encoder + quantizer + decoder) on images.
 
 The objective is equation 3 of the VQ-VAE paper (arXiv:1711.00937): reconstruction MSE on ``[0, 1]`` pixels plus the
 quantizer's codebook and beta-weighted commitment losses, optimised with Adam::
@@ -28,7 +28,17 @@ from torch import Tensor
 from ..autoencoders.vqvae import VQVAE
 from ..metrics.codebook import CodebookUsage
 from .batches import first_tensor, is_stream, loader_for
-from .common import MetricsHistory, RunningMeans, TrainConfig, as_images, batch_indices, images_to_float, resolve_device
+from .common import (
+    InMemoryData,
+    MetricsHistory,
+    RunningMeans,
+    TrainConfig,
+    TrainData,
+    as_images,
+    batch_indices,
+    images_to_float,
+    resolve_device,
+)
 from .engine import StepOutput, Task, train
 
 __all__ = ["VQVAETask", "evaluate_vqvae", "fit_vqvae"]
@@ -70,14 +80,14 @@ def _usage(usage: CodebookUsage) -> dict[str, float]:
 
 @torch.no_grad()
 def evaluate_vqvae(
-    model: VQVAE, data: Any, *, batch_size: int = 256, device: str | torch.device | None = None
+    model: VQVAE, data: InMemoryData, *, batch_size: int = 256, device: str | torch.device | None = None
 ) -> dict[str, float]:
     """Held-out metrics of a VQ-VAE over a whole dataset, in eval mode (see the module docstring for the keys).
 
     Args:
         model: the model; it is moved to ``device`` (default: where its parameters are) and restored to its
             previous train/eval mode afterwards.
-        data: a :mod:`vqgen.data` dataset or images ``(N, C, H, W)`` (uint8, or float in ``[0, 1]``).
+        data: a [`vqgen.data`][vqgen.data] dataset or images ``(N, C, H, W)`` (uint8, or float in ``[0, 1]``).
         batch_size: examples per forward pass.
         device: where to compute; ``None`` uses the model's device.
     """
@@ -103,7 +113,7 @@ def evaluate_vqvae(
 
 class VQVAETask(Task):
     """Stage 1 for the engine: equation 3 of arXiv:1711.00937 per batch; the epoch's code histogram; held-out
-    metrics by :func:`evaluate_vqvae`."""
+    metrics by [`evaluate_vqvae`][evaluate_vqvae]."""
 
     name = "vqvae"
     monitor = "reconstruction_mse"
@@ -148,9 +158,9 @@ class VQVAETask(Task):
 
 def fit_vqvae(
     model: VQVAE,
-    train_data: Any,
+    train_data: TrainData,
     *,
-    eval_data: Any = None,
+    eval_data: TrainData | None = None,
     config: TrainConfig | None = None,
     resume: str | Path | None = None,
     **options: Any,
@@ -158,20 +168,20 @@ def fit_vqvae(
     """Train ``model`` in place with Adam; returns the per-epoch history (also logged and saved in checkpoints).
 
     Args:
-        model: a :class:`~vqgen.autoencoders.VQVAE`.
-        train_data: a :mod:`vqgen.data` dataset or images ``(N, C, H, W)`` uint8 (or float in ``[0, 1]``); scaled
-            to ``[0, 1]`` floats batch by batch, on the training device. A ``torch.utils.data`` dataset without
+        model: a [`VQVAE`][vqgen.autoencoders.VQVAE].
+        train_data: a [`vqgen.data`][vqgen.data] dataset or images ``(N, C, H, W)`` uint8 (or float in ``[0, 1]``);
+            scaled to ``[0, 1]`` floats batch by batch, on the training device. A ``torch.utils.data`` dataset without
             in-memory ``.images`` (e.g. a lazily decoded folder), an ``IterableDataset`` or a ``DataLoader`` is
             streamed (its items: images, or ``(images, labels)``).
         eval_data: held-out data of the same kind, evaluated after every epoch; it decides the ``"best"`` checkpoint.
-        config: a :class:`~vqgen.training.TrainConfig`; defaults to ``TrainConfig()``.
+        config: a [`TrainConfig`][vqgen.training.TrainConfig]; defaults to ``TrainConfig()``.
         resume: continue from a training state (a ``checkpoint_dir`` of an earlier run, or one of its
-            ``train_state/step-*`` directories); see :mod:`vqgen.training.engine`.
+            ``train_state/step-*`` directories); see [`vqgen.training.engine`][vqgen.training.engine].
         **options: overrides of ``config`` fields, e.g. ``epochs=5, batch_size=128, lr=2e-4, device="cuda",
             seed=1, checkpoint_dir="runs/x", keep="last", progress=False, max_steps=100, precision="bf16"``.
 
     Returns:
-        A :class:`~vqgen.training.MetricsHistory` (a list) of ``{"epoch", "step", "seconds", "train": {...},
+        A [`MetricsHistory`][vqgen.training.MetricsHistory] (a list) of ``{"epoch", "step", "seconds", "train": {...},
         "eval": {...}}``, the last two holding ``loss``, ``reconstruction_mse``, ``codebook_loss``,
         ``commitment_loss``, ``perplexity`` and ``usage`` (``"eval"`` only with ``eval_data``).
 

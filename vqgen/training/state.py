@@ -103,7 +103,7 @@ def capture_rng() -> dict[str, Any]:
 
 
 def restore_rng(state: Mapping[str, Any]) -> None:
-    """Put back what :func:`capture_rng` returned."""
+    """Put back what [`capture_rng`][capture_rng] returned."""
     version, internal, gauss = state["python"]
     random.setstate((version, tuple(internal), gauss))
     np.random.set_state(state["numpy"])  # noqa: NPY002
@@ -206,7 +206,7 @@ def _others(path: Path) -> str:
 
 
 def load_state(path: str | Path) -> dict[str, Any]:
-    """Read a state written by :func:`save_state` (``path`` as for :func:`find_state`).
+    """Read a state written by [`save_state`][save_state] (``path`` as for [`find_state`][find_state]).
 
     Raises:
         ValueError: the state is truncated, altered, or not a vqgen training state (the message names the file and

@@ -1,0 +1,190 @@
+"""Every row of the error table in docs/cli.md: the command exits with the status shown and says what is shown.
+
+The table (between the ``errors-table`` markers) is the contract; ``CASES`` below gives each row the command line
+that provokes it. A row without a case, or a case without a row, fails the test, so the table and the CLI cannot drift
+apart. Each case is cheap: it fails on loading or checking, before any training.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import vqgen
+from vqgen.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+TABLE = re.compile(r"<!-- errors-table: start -->\n(?P<table>.*?)<!-- errors-table: end -->", re.S)
+
+
+def documented_errors() -> dict[tuple[str, str], tuple[int, str]]:
+    """``(command, bad input) -> (status, message fragment)`` from docs/cli.md's error table."""
+    table = TABLE.search((ROOT / "docs" / "cli.md").read_text()).group("table")
+    rows = {}
+    for line in table.strip().splitlines()[2:]:  # after the header and the --- line
+        command, situation, status, message = (cell.strip() for cell in line.strip().strip("|").split(" | "))
+        rows[(command.strip("`"), situation)] = (int(status), message.strip("`"))
+    return rows
+
+
+@pytest.fixture(scope="module")
+def paths(tmp_path_factory) -> dict[str, str]:
+    root = tmp_path_factory.mktemp("errors")
+    run = root / "run.yaml"
+    run.write_text(
+        "dataset: digits\ntrain_subset: 32\neval_subset: 16\nmodel:\n"
+        "  encoder: {name: conv, hidden_channels: 8, residual_channels: 4, latent_dim: 4, num_downsamples: 1}\n"
+        "  quantizer: {name: vq, num_codes: 8}\n"
+        "  prior: {name: gated_pixelcnn, hidden_channels: 8, num_layers: 2, head_channels: 8}\n"
+        f"train: {{max_steps: 1, batch_size: 16, progress: false}}\noutput: {root / 'two'}\n"
+    )
+    assert main(["fit", "--config", str(run)]) == 0
+    encoder = vqgen.build("encoder", "conv", in_channels=1, hidden_channels=8, residual_channels=4, latent_dim=4)
+    decoder = vqgen.build("decoder", "conv", out_channels=1, hidden_channels=8, residual_channels=4, latent_dim=4)
+    quantizer = vqgen.build("quantizer", "vq", num_codes=8, dim=4)
+    vqgen.build("model", "vqvae", encoder=encoder, quantizer=quantizer, decoder=decoder).save_pretrained(root / "vq")
+    prior = vqgen.build("prior", "rnn", num_categories=256, channels=1, hidden_size=8, num_layers=1, embed_dim=4)
+    prior.save_pretrained(root / "prior")
+    shutil.copytree(root / "vq", root / "corrupt")
+    (root / "corrupt" / "model.safetensors").write_bytes(b"not safetensors")
+    images = np.zeros((4, 1, 8, 8), dtype=np.uint8)
+    labels = np.zeros(4, dtype=np.int64)
+    np.savez(root / "small.npz", x_train=images, y_train=labels, x_test=images, y_test=labels)
+    (root / "bad.yaml").write_text("epochz: 3\n")
+    (root / "empty").mkdir()
+    return {
+        "root": str(root), "run": str(run), "two": str(root / "two"), "vq": str(root / "vq"),
+        "prior": str(root / "prior"), "corrupt": str(root / "corrupt"), "small": str(root / "small.npz"),
+        "bad": str(root / "bad.yaml"), "empty": str(root / "empty"), "out": str(root / "out"),
+    }  # fmt: skip
+
+
+MINIMAL = {  # the fewest arguments each command accepts (an unknown flag must be the only problem)
+    "fit": ["fit"], "fit-vqvae": ["fit-vqvae"], "fit-prior": ["fit-prior", "-o", "x"], "sample": ["sample", "x"],
+    "complete": ["complete", "x"], "evaluate": ["evaluate", "x"], "demo": ["demo"],
+}  # fmt: skip
+MISSING_MNIST = ["--dataset", "mnist", "--data-root", "{empty}"]
+
+CASES: dict[tuple[str, str], list[list[str]]] = {
+    ("every command", "an unknown flag"): [[*argv, "--bogus"] for argv in MINIMAL.values()],
+    ("every command", "`--threads 0` (before or after the command)"): [
+        ["--threads", "0", "sample", "x"],
+        ["sample", "x", "--threads", "0"],
+        ["fit", "--threads", "0"],
+    ],  # fmt: skip
+    ("fit", "`--config` file missing"): [["fit", "--config", "nope.yaml"]],
+    ("fit", "unknown key in the run file"): [["fit", "--config", "{bad}", "-o", "{out}"]],
+    ("fit", "no `--output`"): [["fit", "--dataset", "digits"]],
+    ("fit", "dataset files missing"): [["fit", *MISSING_MNIST, "-o", "{out}"]],
+    ("fit", "`--resume` a folder without a training state"): [["fit", "--config", "{run}", "--resume", "{empty}"]],
+    ("fit", "`--epochs 0`"): [["fit", "--epochs", "0"]],
+    ("fit-vqvae", "unknown quantizer"): [["fit-vqvae", "--quantizer", "nope", "-o", "{out}"]],
+    ("fit-vqvae", "`--quantizer fsq --num-codes 8`"): [
+        ["fit-vqvae", "--quantizer", "fsq", "--num-codes", "8", "-o", "{out}"]
+    ],
+    ("fit-vqvae", "`--levels` with a codebook quantizer"): [["fit-vqvae", "--levels", "4", "4", "-o", "{out}"]],
+    ("fit-vqvae", "dataset files missing"): [["fit-vqvae", *MISSING_MNIST, "-o", "{out}"]],
+    ("fit-vqvae", "`--lr -1`"): [["fit-vqvae", "--lr", "-1", "-o", "{out}"]],
+    ("fit-prior", "`--codes-from` a checkpoint that is not a VQ-VAE"): [
+        ["fit-prior", "--codes-from", "{prior}", "-o", "{out}"]
+    ],
+    ("fit-prior", "`--codes-from` a corrupt checkpoint"): [["fit-prior", "--codes-from", "{corrupt}", "-o", "{out}"]],
+    ("fit-prior", "`--prior-config` with an option the prior does not take"): [
+        ["fit-prior", "--prior-config", '{"hidden_size": 64}', "-o", "{out}"]
+    ],
+    ("fit-prior", "`--prior-config` that is not JSON"): [["fit-prior", "--prior-config", "{hidden: 64}", "-o", "x"]],
+    ("fit-prior", "`--resume` a folder without a training state"): [
+        ["fit-prior", "--resume", "{empty}", "-o", "{out}"]
+    ],
+    ("fit-prior", "`--max-seconds 0`"): [["fit-prior", "--max-seconds", "0", "-o", "x"]],
+    ("sample", "checkpoint folder missing"): [["sample", "nowhere"]],
+    ("sample", "corrupt checkpoint"): [["sample", "{corrupt}"]],
+    ("sample", "a VQ-VAE checkpoint"): [["sample", "{vq}"]],
+    ("sample", "`--label` for a prior that is not class-conditional"): [["sample", "{two}", "--label", "3"]],
+    ("sample", "`--num-samples 0`"): [["sample", "x", "--num-samples", "0"], ["sample", "x", "-n", "0"]],
+    ("sample", "`--top-p 1.5`"): [["sample", "x", "--top-p", "1.5"]],
+    ("complete", "a checkpoint that is not a two-stage model"): [["complete", "{prior}"]],
+    ("complete", "images of another size than the model's"): [["complete", "{two}", "--dataset", "{small}"]],
+    ("complete", "dataset files missing"): [["complete", "{two}", *MISSING_MNIST]],
+    ("complete", "`--keep-fraction 1`"): [["complete", "x", "--keep-fraction", "1"]],
+    ("evaluate", "a checkpoint that is not a two-stage model"): [["evaluate", "{vq}"]],
+    ("evaluate", "`--classifier` that is not a classifier"): [["evaluate", "{two}", "--classifier", "{vq}"]],
+    ("evaluate", "`--num-samples 0`"): [["evaluate", "x", "--num-samples", "0"]],
+    ("demo", "dataset files missing"): [["demo", *MISSING_MNIST, "-o", "{out}"]],
+    ("demo", "unknown prior"): [["demo", "--prior", "nope", "-o", "{out}"]],
+    ("demo", "`--max-seconds 0`"): [["demo", "--max-seconds", "0"]],
+}
+
+
+def _exit_status(argv: list[str]) -> int:
+    try:
+        return main(argv)
+    except SystemExit as exit:  # argparse's usage errors
+        return int(exit.code)
+
+
+def test_every_documented_error_has_a_case_and_back():
+    assert set(documented_errors()) == set(CASES)
+
+
+@pytest.mark.parametrize("row", sorted(CASES), ids=lambda row: f"{row[0]}: {row[1]}")
+def test_documented_error(row, paths, capsys):
+    status, message = documented_errors()[row]
+    for argv in CASES[row]:
+        argv = [arg.format(**paths) if "{" in arg and not arg.startswith(("{h", '{"')) else arg for arg in argv]
+        assert _exit_status(argv) == status, argv
+        err = capsys.readouterr().err
+        assert message in err, (argv, err)
+        assert "Traceback" not in err
+
+
+def test_verbose_after_the_command_shows_the_traceback(paths):
+    with pytest.raises(FileNotFoundError, match="nowhere does not exist"):
+        main(["sample", "nowhere", "-v"])
+
+
+def test_threads_after_the_command_sets_them(paths, tmp_path):
+    before = torch.get_num_threads()
+    try:
+        png = tmp_path / "s.png"
+        assert main(["sample", paths["two"], "-n", "2", "--threads", "1", "-o", str(png)]) == 0
+        assert torch.get_num_threads() == 1 and png.is_file()
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_interrupted_exits_130(monkeypatch, capsys):
+    import vqgen.cli.sample
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(vqgen.cli.sample, "run", interrupted)
+    assert main(["sample", "x"]) == 130
+    assert "interrupted" in capsys.readouterr().err
+
+
+def test_deprecated_spellings_warn_and_still_work(paths, tmp_path, capsys):
+    png = tmp_path / "s.png"
+    assert main(["sample", paths["two"], "--n", "3", "-o", str(png)]) == 0
+    captured = capsys.readouterr()
+    assert "--n is deprecated; use --num-samples" in captured.err and "wrote 3 samples" in captured.out
+    parser = vqgen.cli.build_parser()
+    args = parser.parse_args(["fit-prior", "--max-minutes", "1.5", "-o", "x"])
+    assert args.max_seconds == 90
+    assert "--max-minutes is deprecated; use --max-seconds" in capsys.readouterr().err
+    args = parser.parse_args(["demo", "--samples", "7", "--train-limit", "9"])
+    assert (args.num_samples, args.train_subset) == (7, 9)
+
+
+def test_progress_is_one_flag_pair_everywhere():
+    parser = vqgen.cli.build_parser()
+    for command in ("fit", "fit-vqvae", "fit-prior", "sample", "complete", "evaluate", "demo"):
+        argv = [command, *MINIMAL[command][1:]]
+        assert parser.parse_args([*argv, "--no-progress"]).progress is False
+        assert parser.parse_args([*argv, "--progress"]).progress is True
