@@ -56,11 +56,13 @@ def paths(tmp_path_factory) -> dict[str, str]:
     labels = np.zeros(4, dtype=np.int64)
     np.savez(root / "small.npz", x_train=images, y_train=labels, x_test=images, y_test=labels)
     (root / "bad.yaml").write_text("epochz: 3\n")
+    (root / "zero.yaml").write_text("num-samples: 0\n")
     (root / "empty").mkdir()
     return {
         "root": str(root), "run": str(run), "two": str(root / "two"), "vq": str(root / "vq"),
         "prior": str(root / "prior"), "corrupt": str(root / "corrupt"), "small": str(root / "small.npz"),
-        "bad": str(root / "bad.yaml"), "empty": str(root / "empty"), "out": str(root / "out"),
+        "bad": str(root / "bad.yaml"), "zero": str(root / "zero.yaml"), "empty": str(root / "empty"),
+        "out": str(root / "out"),
     }  # fmt: skip
 
 
@@ -83,6 +85,10 @@ CASES: dict[tuple[str, str], list[list[str]]] = {
     ("fit", "dataset files missing"): [["fit", *MISSING_MNIST, "-o", "{out}"]],
     ("fit", "`--resume` a folder without a training state"): [["fit", "--config", "{run}", "--resume", "{empty}"]],
     ("fit", "`--epochs 0`"): [["fit", "--epochs", "0"]],
+    ("every other command", "`--config` key that is not one of its flags"): [
+        [*argv, "--config", "{bad}"] for name, argv in MINIMAL.items() if name not in ("fit", "fit-vqvae")
+    ],
+    ("every other command", "`--config` value its flag rejects"): [["sample", "x", "--config", "{zero}"]],
     ("fit-vqvae", "unknown quantizer"): [["fit-vqvae", "--quantizer", "nope", "-o", "{out}"]],
     ("fit-vqvae", "`--quantizer fsq --num-codes 8`"): [
         ["fit-vqvae", "--quantizer", "fsq", "--num-codes", "8", "-o", "{out}"]

@@ -17,9 +17,17 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from .options import EXIT_INTERRUPTED, EXIT_OK, EXIT_RUNTIME_ERROR, EXIT_USAGE, add_common_arguments
+from .options import (
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_RUNTIME_ERROR,
+    EXIT_USAGE,
+    add_common_arguments,
+    add_config_argument,
+    apply_config,
+)
 
-__all__ = ["DefaultsHelpFormatter", "build_parser", "main"]
+__all__ = ["DefaultsHelpFormatter", "build_parser", "main", "parse_args"]
 
 
 class DefaultsHelpFormatter(argparse.HelpFormatter):
@@ -52,7 +60,24 @@ def build_parser() -> argparse.ArgumentParser:
         importlib.import_module(f"{__name__}.{name}").add_parser(subparsers)
     for subparser in subparsers.choices.values():  # -v and --threads after the subcommand too
         add_common_arguments(subparser.add_argument_group("general"), top_level=False)
+        if not any("--config" in action.option_strings for action in subparser._actions):
+            add_config_argument(subparser)  # every subcommand takes --config; fit and fit-vqvae read their own
     return parser
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Parse ``argv``; a subcommand's ``--config`` file supplies the defaults of its flags, so flags given win.
+
+    Raises:
+        ValueError: the ``--config`` file names an option the subcommand does not have, or a value its flag rejects.
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "flags_from_config", False) and args.config:
+        (subparsers,) = (a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        apply_config(subparsers.choices[args.command], args.config)
+        args = parser.parse_args(argv)
+    return args
 
 
 def _message(error: BaseException) -> str:
@@ -74,6 +99,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     try:
+        if getattr(args, "flags_from_config", False) and args.config:
+            args = parse_args(argv)
         return int(args.func(args) or EXIT_OK)
     except (ValueError, TypeError, OSError, RuntimeError) as error:
         # Runtime errors: print the message, not a traceback (run with -v for the traceback).

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import inspect
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ import torch
 
 from .. import build, registry
 from .fit_prior import add_engine_arguments, engine_options, resume_state
-from .options import load_yaml, non_negative_int, positive_float, positive_int
+from .options import non_negative_int, positive_float, positive_int, read_options_file
 
 __all__ = ["DEFAULTS", "add_parser", "run"]
 
@@ -141,17 +140,7 @@ def add_parser(subparsers: Any) -> None:
 
 def load_options(path: str | Path) -> dict[str, Any]:
     """Read a JSON or YAML options file; keys are the long flag names (``batch-size`` or ``batch_size``)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"--config file {path} does not exist")
-    text = path.read_text()
-    if path.suffix.lower() == ".json":
-        options = json.loads(text)
-    else:
-        options = load_yaml(text)
-    if not isinstance(options, dict):
-        raise ValueError(f"--config file {path} must hold a mapping of options, got {type(options).__name__}")
-    options = {str(key).replace("-", "_"): value for key, value in options.items()}
+    options = read_options_file(path)
     unknown = sorted(set(options) - set(DEFAULTS))
     if unknown:
         raise ValueError(f"--config file {path} has unknown options {unknown}; known options: {sorted(DEFAULTS)}")

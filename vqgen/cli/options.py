@@ -15,9 +15,11 @@ Numbers are checked by ``argparse`` types, so a bad number is a usage error (exi
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 __all__ = [
@@ -140,3 +142,54 @@ _YAML_FLOAT = re.compile(
     |\.(?:nan|NaN|NAN))$""",
     re.X,
 )
+
+
+def read_options_file(path: str | Path) -> dict[str, Any]:
+    """A JSON or YAML file of options → ``{dest: value}``; keys are long flag names (``batch-size``, ``batch_size``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"--config file {path} does not exist")
+    text = path.read_text()
+    options = json.loads(text) if path.suffix.lower() == ".json" else load_yaml(text)
+    if not isinstance(options, dict):
+        raise ValueError(f"--config file {path} must hold a mapping of options, got {type(options).__name__}")
+    return {str(key).removeprefix("--").replace("-", "_"): value for key, value in options.items()}
+
+
+def add_config_argument(parser: argparse.ArgumentParser) -> None:
+    """``--config FILE`` for a subcommand whose options are all flags: the file's values become the flags' defaults,
+    so flags given on the command line override it (see [`apply_config`][vqgen.cli.options.apply_config])."""
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        help="YAML or JSON file of options (keys: long flag names, e.g. num-samples); flags given override it",
+    )
+    parser.set_defaults(flags_from_config=True)
+
+
+def apply_config(parser: argparse.ArgumentParser, path: str | Path) -> None:
+    """Make the options of the ``--config`` file at ``path`` the defaults of ``parser``'s flags.
+
+    Raises:
+        ValueError: a key that is not one of the parser's flags (the message lists them), or a value the flag's
+            type rejects.
+    """
+    flags = {a.dest: a for a in parser._actions if a.option_strings and a.dest not in ("help", "config")}
+    options = read_options_file(path)
+    unknown = sorted(set(options) - set(flags))
+    if unknown:
+        known = sorted(name.replace("_", "-") for name in flags)
+        raise ValueError(f"--config file {path} has unknown options {unknown}; known options: {known}")
+    for dest, value in options.items():
+        convert = flags[dest].type
+        if callable(convert) and isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            try:
+                value = convert(str(value))
+            except (argparse.ArgumentTypeError, ValueError) as error:
+                raise ValueError(f"--config file {path}: {dest.replace('_', '-')}: {error}") from None
+        choices = flags[dest].choices
+        if choices is not None and value not in choices:
+            raise ValueError(
+                f"--config file {path}: {dest.replace('_', '-')} must be one of {list(choices)}, got {value!r}"
+            )
+    parser.set_defaults(**options)
