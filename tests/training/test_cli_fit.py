@@ -74,3 +74,26 @@ def test_bad_run_files_and_flags_are_clear_errors(tmp_path, capsys):
     assert "--output is required" in capsys.readouterr().err
     assert main(["fit", "--output", str(tmp_path / "o"), "--resume", str(tmp_path / "nothing")]) == 1
     assert "no stage-1 training state" in capsys.readouterr().err
+
+
+def test_fit_streams_a_folder_of_images_resized_on_the_fly(tmp_path):
+    """``data: {stream: true, size: ...}`` reads a folder lazily and resizes it; the prior's codes go to disk."""
+    from PIL import Image
+
+    digits = vqgen.data.load_digits("train")
+    for i, (image, label) in enumerate(zip(digits.images[:24], digits.labels[:24].tolist())):
+        (tmp_path / "images" / str(label)).mkdir(parents=True, exist_ok=True)
+        big = Image.fromarray(image[0].numpy()).resize((24, 20))  # not square, not the model's size
+        big.save(tmp_path / "images" / str(label) / f"{i}.png")
+    run = RUN.replace("dataset: digits", f"dataset: {tmp_path / 'images'}")
+    run = run.replace("train_subset: 32\neval_subset: 16\n", "data: {stream: true, size: 16, mode: L}\n")
+    (tmp_path / "run.yaml").write_text(run)
+    out = tmp_path / "out"
+    assert main(["fit", "--config", str(tmp_path / "run.yaml"), "-o", str(out), "--max-steps", "2"]) == 0
+    model = vqgen.from_pretrained(out)
+    assert model.image_shape == (1, 16, 16)
+    assert json.loads((out / "stage2" / "metrics.json").read_text())["history"][-1]["step"] == 2
+
+    (tmp_path / "subset.yaml").write_text(run.replace("data: {", "train_subset: 8\ndata: {"))
+    with pytest.raises(ValueError, match="in-memory data, not of data.stream"):
+        vqgen.cli.fit.run(vqgen.cli.parse_args(["fit", "--config", str(tmp_path / "subset.yaml"), "-o", str(out)]))

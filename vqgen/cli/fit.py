@@ -4,6 +4,8 @@ Example ``run.yaml``::
 
     dataset: digits                 # a name (digits, mnist, fashion-mnist, cifar10) or a folder / array file
     train_subset: 1000              # optional: the first N training images
+    data: {}                        # optional loader options, e.g. for a folder of your own images:
+                                    #   {stream: true, size: 32, mode: RGB, hflip: 0.5, skip_invalid: true}
     model:                          # TwoStageModel.from_config: each part a name or {name: ..., options}
       encoder: {name: conv, latent_dim: 16, num_downsamples: 2}
       quantizer: {name: ema, num_codes: 64}
@@ -38,25 +40,28 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from .options import load_yaml, non_negative_int, positive_float, positive_int
+from .options import load_yaml, non_negative_int, positive_float, positive_int, read_options_file
 
 __all__ = ["add_parser", "resolve_run", "run"]
 
 logger = logging.getLogger(__name__)
 
-#: The keys of a run file; ``model``, ``train``, ``stage1`` and ``stage2`` are mappings.
+#: The keys of a run file; ``data``, ``model``, ``train``, ``stage1`` and ``stage2`` are mappings.
 DEFAULTS: dict[str, Any] = {
     "dataset": "digits",
     "data_root": None,
     "download": False,
     "train_subset": None,
     "eval_subset": None,
+    "data": {},
     "model": {"encoder": "conv", "quantizer": "ema", "prior": "gated_pixelcnn"},
     "train": {},
     "stage1": {},
     "stage2": {},
     "output": None,
 }
+
+MAPPINGS = ("data", "model", "train", "stage1", "stage2")
 
 #: Flags that set a training option of both stages (the same spelling as in ``vqgen fit-vqvae``/``fit-prior``).
 SHARED_FLAGS = (
@@ -113,18 +118,11 @@ def add_parser(subparsers: Any) -> None:
 
 
 def _load_file(path: str | Path) -> dict[str, Any]:
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"--config file {path} does not exist")
-    text = path.read_text()
-    options = json.loads(text) if path.suffix.lower() == ".json" else load_yaml(text)
-    if not isinstance(options, dict):
-        raise ValueError(f"--config file {path} must hold a mapping of options, got {type(options).__name__}")
-    options = {str(key).replace("-", "_"): value for key, value in options.items()}
+    options = read_options_file(path)
     unknown = sorted(set(options) - set(DEFAULTS))
     if unknown:
         raise ValueError(f"--config file {path} has unknown keys {unknown}; known keys: {sorted(DEFAULTS)}")
-    for key in ("model", "train", "stage1", "stage2"):
+    for key in MAPPINGS:
         if options.get(key) is not None and not isinstance(options[key], dict):
             raise ValueError(f"--config file {path}: {key!r} must be a mapping, got {options[key]!r}")
     return options
@@ -150,7 +148,7 @@ def resolve_run(args: argparse.Namespace) -> dict[str, Any]:
     options = copy.deepcopy(DEFAULTS)
     if args.config:
         for key, value in _load_file(args.config).items():
-            options[key] = value if value is not None or key not in ("model", "train", "stage1", "stage2") else {}
+            options[key] = value if value is not None or key not in MAPPINGS else {}
     for assignment in args.set:
         _set(options, assignment)
     for key in ("dataset", "data_root", "download", "train_subset", "eval_subset", "output"):
@@ -168,7 +166,11 @@ def resolve_run(args: argparse.Namespace) -> dict[str, Any]:
 def _load(options: dict[str, Any], split: str, subset: int | None) -> Any:
     from ..data import ImageDataset, load_dataset
 
-    dataset = load_dataset(options["dataset"], split=split, root=options["data_root"], download=options["download"])
+    dataset = load_dataset(
+        options["dataset"], split=split, root=options["data_root"], download=options["download"], **options["data"]
+    )
+    if subset and not hasattr(dataset, "images"):
+        raise ValueError("train_subset and eval_subset take the first N images of in-memory data, not of data.stream")
     if subset:
         dataset = ImageDataset(dataset.images[:subset], dataset.labels[:subset], num_classes=dataset.num_classes)
     return dataset
@@ -191,7 +193,7 @@ def run(args: argparse.Namespace) -> int:
     model_config = copy.deepcopy(options["model"])
     encoder = model_config.get("encoder", "conv")
     encoder = {"name": encoder} if isinstance(encoder, str) else dict(encoder)
-    encoder.setdefault("in_channels", train.images.shape[1])  # the dataset's channels
+    encoder.setdefault("in_channels", train[0][0].shape[0])  # the dataset's channels (of its first image)
     model_config["encoder"] = encoder
     model = TwoStageModel.from_config(model_config)
     stages = {}
