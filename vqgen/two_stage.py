@@ -185,7 +185,7 @@ class TwoStageModel(Component):
             train_data: a [`vqgen.data`][vqgen.data] dataset (labels are used by class-conditional priors), uint8
                 images ``(N, C, H, W)``, or a streamed dataset such as
                 [`ImageFolderDataset`][vqgen.data.ImageFolderDataset] (its codes go to disk, see
-                [`fit_prior`][vqgen.TwoStageModel.fit_prior]).
+                [`fit_prior`][vqgen.two_stage.TwoStageModel.fit_prior]).
             eval_data: held-out data of the same kind, evaluated after every epoch of both stages.
             stage1: options of [`fit_vqvae`][vqgen.training.fit_vqvae] (``epochs``, ``batch_size``, ``lr``, ...).
             stage2: options of [`fit_prior`][vqgen.training.fit_prior].

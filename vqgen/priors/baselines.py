@@ -10,7 +10,7 @@ The seed experiment compares a learned autoregressive prior over VQ-VAE code gri
   its own, but nothing ties positions together: there is no global coherence. It is what a prior gains over.
 - **(c) uniform random codes**: [`UniformPrior`][UniformPrior], every code equally likely everywhere.
 
-Both are registered [`AutoregressivePrior`][vqgen.AutoregressivePrior] implementations (``"independent"``,
+Both are registered [`AutoregressivePrior`][vqgen.interfaces.AutoregressivePrior] implementations (``"independent"``,
 ``"uniform"``): they have ``forward``/``log_prob``/``bits_per_dim``/``sample`` and save/load like any prior, and they
 satisfy causality trivially (their logits depend on no value of ``x``). Their cached sampling stepper is a table lookup.
 """

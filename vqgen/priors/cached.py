@@ -21,11 +21,11 @@ from .layers import OutputHead, step_matrix
 if TYPE_CHECKING:
     from ..interfaces import AutoregressivePrior
 
-__all__ = ["CachedStepper", "HeadStep", "StepLinear"]
+__all__ = ["ONE_THREAD_BATCH", "CachedStepper", "HeadStep", "StepLinear", "one_thread"]
 
 
-#: Up to this batch size a step's operations (matrices of ``batch`` rows, a few hundred columns) run on one thread.
 ONE_THREAD_BATCH = 256
+"""Up to this batch size a step's operations (matrices of ``batch`` rows, a few hundred columns) run on one thread."""
 
 
 @contextlib.contextmanager

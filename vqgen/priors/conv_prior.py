@@ -1,6 +1,6 @@
 """The base of the convolutional priors (PixelCNN, Gated PixelCNN): index input, colour groups, logits layout.
 
-What it adds to [`AutoregressivePrior`][vqgen.AutoregressivePrior] (which already owns ``num_categories``,
+What it adds to [`AutoregressivePrior`][vqgen.interfaces.AutoregressivePrior] (which already owns ``num_categories``,
 ``channels``, ``num_classes``, ``cond_dim``, ``channel_order`` and the input checks):
 
 - ``input``, the [`IndexInput`][vqgen.priors.embedding.IndexInput] through which indices enter the network;
@@ -77,7 +77,7 @@ class ConvPrior(AutoregressivePrior):
         options: SamplingOptions | None = None,
         **settings: Any,
     ) -> Tensor:
-        """[`AutoregressivePrior.sample`][vqgen.AutoregressivePrior.sample]; cached sampling of
+        """[`AutoregressivePrior.sample`][vqgen.interfaces.AutoregressivePrior.sample]; cached sampling of
         ``n <= ONE_THREAD_BATCH`` runs on one thread.
 
         The drawing between steps (softmax, cumulative sum, search over ``(n, K)``) is split over threads by

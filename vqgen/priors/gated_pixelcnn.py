@@ -140,7 +140,10 @@ class GatedPixelCNN(ConvPrior):
         )
 
     def forward(self, x: Tensor, cond: Tensor | None = None) -> Tensor:
-        """Logits ``(B, K, C, H, W)`` for ``x`` ``(B, C, H, W)`` int64 (``cond`` as in [`check_cond`][check_cond])."""
+        """Logits ``(B, K, C, H, W)`` for ``x`` ``(B, C, H, W)`` int64.
+
+        ``cond`` is as in [`check_cond`][vqgen.interfaces.AutoregressivePrior.check_cond].
+        """
         self.check_input(x, cond)
         biases = self.cond_bias(cond)
         v = h = self.input(x)  # (B, C*E, H, W)

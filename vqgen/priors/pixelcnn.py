@@ -125,7 +125,10 @@ class PixelCNN(ConvPrior):
         )
 
     def forward(self, x: Tensor, cond: Tensor | None = None) -> Tensor:
-        """Logits ``(B, K, C, H, W)`` for ``x`` ``(B, C, H, W)`` int64 (``cond`` as in [`check_cond`][check_cond])."""
+        """Logits ``(B, K, C, H, W)`` for ``x`` ``(B, C, H, W)`` int64.
+
+        ``cond`` is as in [`check_cond`][vqgen.interfaces.AutoregressivePrior.check_cond].
+        """
         self.check_input(x, cond)
         biases = self.cond_bias(cond)
         r = add_bias(self.first(self.input(x)), biases[0])  # (B, h, H, W)
