@@ -259,6 +259,58 @@ def run_curve(dataset: str, name: str) -> dict:
     return record
 
 
+TRIALS = {  # name -> (config changes, prior-training options); each at TRIAL_SECONDS, compared with main's curve
+    "k128": ({"quantizer": {"name": "ema", "num_codes": 128}}, {}),
+    "prior_ema": ({}, {"ema_decay": 0.999}),
+}
+TRIAL_SECONDS = (300.0, 300.0)  # stage 1, prior: the README's config at this budget is main's 300-second checkpoint
+
+
+def run_trial(dataset: str, name: str) -> dict:
+    """One change to the README's configuration (``TRIALS``), trained for ``TRIAL_SECONDS`` and scored like main."""
+    from vqgen import TwoStageModel
+    from vqgen.evaluation import baseline_priors
+    from vqgen.images import to_uint8
+    from vqgen.metrics import prior_bits_per_dim
+    from vqgen.training.prior import encode_codes, fit_prior
+    from vqgen.training.stage1 import evaluate_vqvae
+
+    torch.set_num_threads(THREADS)
+    changes, prior_options = TRIALS[name]
+    train, test = load(dataset)
+    classifier, classifier_info = classifier_for(dataset, train, test)
+    scorer = Scorer(classifier, test.images)
+    torch.manual_seed(0)
+    config = {**CONFIG, **changes}
+    model = TwoStageModel.from_config(config)
+    stage1_history = model.fit_stage1(
+        train, epochs=1_000, max_seconds=TRIAL_SECONDS[0], seed=0, device="cpu", progress=False
+    )
+    stage1 = evaluate_vqvae(model.vqvae, test.images)
+    generator = torch.Generator().manual_seed(0)
+    first_draw = torch.randperm(len(train.images), generator=generator)[:N]  # main's first floor draw
+    codes, test_codes = encode_codes(model.vqvae, train), encode_codes(model.vqvae, test)
+    history = fit_prior(
+        model.prior, codes, cond=train.labels, epochs=10_000, max_seconds=TRIAL_SECONDS[1], seed=0, device="cpu",
+        progress=False, **prior_options,
+    )  # fmt: skip
+    model.fitted_[1] = True
+    model.prior.eval()
+    baselines = baseline_priors(model, train)
+    record = {
+        "trial": name, "config": config, "prior_options": prior_options, "seconds": TRIAL_SECONDS,
+        "stage1_steps": stage1_history[-1]["step"], "prior_steps": history[-1]["step"],
+        "usage": stage1["usage"], "reconstruction_mse": stage1["reconstruction_mse"],
+        "fid_reconstructions": scorer.fid(to_uint8(model.reconstruct(train.images[first_draw]))),
+        "bits_per_code": prior_bits_per_dim(model.prior, test_codes, test.labels),
+        "bits_per_code_independent": prior_bits_per_dim(baselines["independent"], test_codes),
+        **sample_metrics(model, scorer), "load_average": list(os.getloadavg()), "classifier": classifier_info,
+    }  # fmt: skip
+    print(f"{dataset} trial {name}: {record}", flush=True)
+    write_results(f"quality_trial_{dataset}_{name}", record, **_command("trial", dataset, name))
+    return record
+
+
 def _command(*args: str) -> dict:
     return {"command": "python benchmarks/test_quality_budget.py " + " ".join(args), "threads": THREADS}
 
@@ -285,6 +337,6 @@ def test_quality_curve(benchmark, name):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) < 3 or sys.argv[1] not in ("main", "curve"):
-        sys.exit("usage: test_quality_budget.py main DATASET | curve DATASET PRIOR")
-    run_main(sys.argv[2]) if sys.argv[1] == "main" else run_curve(sys.argv[2], sys.argv[3])
+    if len(sys.argv) < 3 or sys.argv[1] not in ("main", "curve", "trial"):
+        sys.exit("usage: test_quality_budget.py main DATASET | curve DATASET PRIOR | trial DATASET NAME")
+    {"main": run_main, "curve": run_curve, "trial": run_trial}[sys.argv[1]](*sys.argv[2:])

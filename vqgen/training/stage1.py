@@ -215,8 +215,8 @@ def _warn_unused_codes(histogram: Tensor, *, threshold: float = 0.5) -> None:
     smaller = 2 ** max(1, math.ceil(math.log2(max(used, 2))))
     warnings.warn(
         f"only {used} of {num_codes} codes used ({100 * used / num_codes:.1f} %) by the {seen} code vectors of the "
-        f"last training epoch: this data does not fill the codebook; a smaller one (num_codes={smaller}) gives the "
-        "prior fewer categories to learn, or train on more data for longer",
+        f"last training epoch: the data (or the training so far) does not fill the codebook; train longer, or use a "
+        f"smaller one (num_codes={smaller}), which also gives the prior fewer categories to learn",
         UserWarning,
         stacklevel=3,
     )
