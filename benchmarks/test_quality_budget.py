@@ -259,9 +259,10 @@ def run_curve(dataset: str, name: str) -> dict:
     return record
 
 
+SMALL_GATED = {"name": "gated_pixelcnn", "num_classes": 10, "hidden_channels": 48, "num_layers": 6, "head_channels": 64}
 TRIALS = {  # name -> (config changes, prior-training options); each at TRIAL_SECONDS, compared with main's curve
     "k128": ({"quantizer": {"name": "ema", "num_codes": 128}}, {}),
-    "prior_ema": ({}, {"ema_decay": 0.999}),
+    "gated_small": ({"prior": SMALL_GATED}, {}),  # make_figures.py's preset: 6 layers x 48 channels, head 64
 }
 TRIAL_SECONDS = (300.0, 300.0)  # stage 1, prior: the README's config at this budget is main's 300-second checkpoint
 
