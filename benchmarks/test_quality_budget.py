@@ -266,6 +266,9 @@ CURVE_PRIORS = {  # name -> prior spec, class-conditional; gated_small is make_f
     "gated_small": {"name": "gated_pixelcnn", "num_classes": 10, "hidden_channels": 48, "num_layers": 6,
                     "head_channels": 64},
 }  # fmt: skip
+# Run as a pair in two processes at the same time, so that both see the same machine load: the defaults vs the small.
+CURVE_PRIORS["pair_gated"] = {"name": "gated_pixelcnn", "num_classes": 10}
+CURVE_PRIORS["pair_gated_small"] = CURVE_PRIORS["gated_small"]
 TRIALS = {  # name -> (config changes, prior-training options); each at TRIAL_SECONDS, compared with main's curve
     "k128": ({"quantizer": {"name": "ema", "num_codes": 128}}, {}),
 }
