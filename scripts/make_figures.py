@@ -360,7 +360,7 @@ def make_charts() -> None:
         chart_two_stage(record)
 
 
-QUALITY_COLOURS = {"gated_pixelcnn": "tab:blue", "pixelcnn": "tab:orange", "rnn": "tab:green"}
+QUALITY_COLOURS = {"gated_pixelcnn": "tab:blue", "pixelcnn": "tab:orange", "rnn": "tab:green", "gated_small": "purple"}
 
 
 def _quality_records() -> tuple[dict[str, dict], dict[str, dict]]:
@@ -368,7 +368,7 @@ def _quality_records() -> tuple[dict[str, dict], dict[str, dict]]:
     budgets = {p.stem.removeprefix("quality_budget_"): json.loads(p.read_text())
                for p in sorted(DATA.glob("quality_budget_*.json"))}  # fmt: skip
     curves = {p.stem.removeprefix("quality_curve_mnist_"): json.loads(p.read_text())
-              for p in sorted(DATA.glob("quality_curve_mnist_*.json"))}  # fmt: skip
+              for p in sorted(DATA.glob("quality_curve_mnist_*.json")) if "_pair_" not in p.name}  # fmt: skip
     return budgets, curves
 
 
