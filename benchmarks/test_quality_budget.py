@@ -22,9 +22,11 @@ real data). ``main`` (per dataset, on the full training split):
    ``independent`` and ``uniform`` baselines, the class recognition rate of the class-conditional samples (the
    classifier's prediction = the class asked for), and FID against the sampling temperature.
 
-``curve`` refits another prior (``rnn``, ``pixelcnn``, at their defaults) on the stage-1 model ``main`` saved, with
-the same checkpoints, for ``CURVE_SECONDS``. Results go to ``$VQGEN_BENCH_JSON/quality_budget_<dataset>.json`` and
-``quality_curve_<dataset>_<prior>.json``; the models to ``$VQGEN_BENCH_OUT/quality/<dataset>/``.
+``curve`` refits another prior (``CURVE_PRIORS``: ``rnn``, ``pixelcnn`` at their defaults, ``gated_small``; and
+``pair_gated`` / ``pair_gated_small``, meant to run at the same time so that both see the same load) on the stage-1
+model ``main`` saved, with the same checkpoints, for ``CURVE_SECONDS``. ``trial`` retrains everything with one change
+(``TRIALS``) for ``TRIAL_SECONDS``, to compare with main's checkpoint at the same minutes. Results go to ``$VQGEN_BENCH_JSON/quality_budget_<dataset>.json`` and
+``quality_curve_<dataset>_<prior>.json``, ``quality_trial_<dataset>_<name>.json``; the models to ``$VQGEN_BENCH_OUT/quality/<dataset>/``.
 """
 
 from __future__ import annotations
