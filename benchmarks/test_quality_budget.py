@@ -25,8 +25,9 @@ real data). ``main`` (per dataset, on the full training split):
 ``curve`` refits another prior (``CURVE_PRIORS``: ``rnn``, ``pixelcnn`` at their defaults, ``gated_small``; and
 ``pair_gated`` / ``pair_gated_small``, meant to run at the same time so that both see the same load) on the stage-1
 model ``main`` saved, with the same checkpoints, for ``CURVE_SECONDS``. ``trial`` retrains everything with one change
-(``TRIALS``) for ``TRIAL_SECONDS``, to compare with main's checkpoint at the same minutes. Results go to ``$VQGEN_BENCH_JSON/quality_budget_<dataset>.json`` and
-``quality_curve_<dataset>_<prior>.json``, ``quality_trial_<dataset>_<name>.json``; the models to ``$VQGEN_BENCH_OUT/quality/<dataset>/``.
+(``TRIALS``) for ``TRIAL_SECONDS``, to compare with main's checkpoint at the same minutes. Results go to
+``$VQGEN_BENCH_JSON/quality_budget_<dataset>.json``, ``quality_curve_<dataset>_<prior>.json`` and
+``quality_trial_<dataset>_<name>.json``; the models to ``$VQGEN_BENCH_OUT/quality/<dataset>/``.
 """
 
 from __future__ import annotations
