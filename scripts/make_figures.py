@@ -5,13 +5,16 @@ Run from the repository root::
     python scripts/make_figures.py                  # everything: pictures of trained models, then the charts
     python scripts/make_figures.py --only charts    # only the charts (seconds; reads docs/data/*.json)
     python scripts/make_figures.py --only readme gallery --quick   # tiny budgets, to check the script itself
+    python scripts/make_figures.py --only quality   # quality per CPU-minute (docs/data/quality_*.json)
 
 ``readme`` and ``gallery`` train small two-stage models through the public API
 (``TwoStageModel.from_config(...).fit(...)``) with fixed seeds on MNIST, Fashion-MNIST, the CIFAR-10 subset (read
 from ``$VQGEN_DATA``; a missing dataset is reported and skipped) and the offline ``digits``, then write labelled
 PNGs: prior samples beside samples of the ``independent`` and ``uniform`` baselines over the same codes, and
 completions of held-out images whose lower half was hidden. ``charts`` turns the benchmark results in
-``docs/data/*.json`` (written by ``benchmarks/``, see ``docs/benchmarks.md``) into matplotlib charts.
+``docs/data/*.json`` (written by ``benchmarks/``, see ``docs/benchmarks.md``) into matplotlib charts; ``quality``
+draws those of ``benchmarks/test_quality_budget.py`` (``docs/data/quality_*.json``): bits/code and FID against
+training minutes per prior, FID against sampling temperature, and the FID of each kind of image against the floor.
 
 Every figure carries a footer with the command that made it, the machine and the date. PNGs are stored with an
 adaptive palette (at most 256 colours), which keeps each one well under 200 KB.
@@ -357,22 +360,116 @@ def make_charts() -> None:
         chart_two_stage(record)
 
 
+QUALITY_COLOURS = {"gated_pixelcnn": "tab:blue", "pixelcnn": "tab:orange", "rnn": "tab:green", "gated_small": "purple"}
+
+
+def _quality_records() -> tuple[dict[str, dict], dict[str, dict]]:
+    """``({dataset: quality_budget record}, {prior: quality_curve_mnist_<prior> record})`` found in ``DATA``."""
+    budgets = {p.stem.removeprefix("quality_budget_"): json.loads(p.read_text())
+               for p in sorted(DATA.glob("quality_budget_*.json"))}  # fmt: skip
+    curves = {p.stem.removeprefix("quality_curve_mnist_"): json.loads(p.read_text())
+              for p in sorted(DATA.glob("quality_curve_mnist_*.json")) if "_pair_" not in p.name}  # fmt: skip
+    return budgets, curves
+
+
+def chart_quality_curves(budget: dict, curves: dict[str, dict]) -> None:
+    """Held-out bits/code and sample FID against minutes of prior training, one line per prior (MNIST)."""
+    import matplotlib.pyplot as plt
+
+    r = budget["results"]
+    lines = {"gated_pixelcnn": r["curve"], **{name: c["results"]["curve"] for name, c in curves.items()}}
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), dpi=100)
+    for ax, key, label in ((axes[0], "bits_per_code", "held-out bits per code"), (axes[1], "fid", "sample FID")):
+        for name, curve in lines.items():
+            minutes = [p["train_seconds"] / 60 for p in curve]
+            ax.plot(minutes, [p[key] for p in curve], "o-", color=QUALITY_COLOURS.get(name), label=name)
+        baselines = r["bits_per_code"] if key == "bits_per_code" else r["fid"]
+        for base, style in (("independent", "--"), ("uniform", ":")):
+            ax.axhline(baselines[base], color="0.4", linestyle=style, label=f"{base} codes")
+        if key == "fid":
+            ax.axhline(r["fid"]["floor"], color="tab:red", linestyle="-.", label="real images (floor)")
+            ax.set_yscale("log")
+        ax.set_xlabel("minutes of prior training (1 thread)")
+        ax.set_title(f"MNIST, K={budget['budget']['config']['quantizer']['num_codes']}: {label}", fontsize=10)
+        ax.legend(fontsize=7)
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    _footer(fig, budget)
+    _save_chart(fig, "quality-curves")
+
+
+def chart_quality_temperature(budgets: dict[str, dict]) -> None:
+    """FID of the trained gated prior's samples against the sampling temperature, one line per dataset."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+    for (dataset, record), colour in zip(budgets.items(), ("tab:blue", "tab:orange")):
+        sweep = record["results"]["temperature"]
+        ax.plot([float(t) for t in sweep], [v["fid"] for v in sweep.values()], "o-", color=colour, label=dataset)
+        ax.axhline(record["results"]["fid"]["floor"], color=colour, linestyle="-.", label=f"{dataset} floor")
+    ax.set_yscale("log")
+    ax.set_xlabel("sampling temperature")
+    ax.set_ylabel("sample FID (log)")
+    ax.set_title("gated_pixelcnn after the 20-minute budget", fontsize=10)
+    ax.legend(fontsize=7)
+    fig.tight_layout(rect=(0, 0.14, 1, 1))
+    _footer(fig, next(iter(budgets.values())))
+    _save_chart(fig, "quality-temperature")
+
+
+def chart_quality_floor(budgets: dict[str, dict]) -> None:
+    """FID of real images (the floor), reconstructions, prior samples and the baselines' samples, per dataset."""
+    import matplotlib.pyplot as plt
+
+    kinds = ("floor", "reconstructions", "prior", "independent", "uniform")
+    fig, ax = plt.subplots(figsize=(8, 4), dpi=100)
+    width = 0.8 / len(budgets)
+    x = np.arange(len(kinds))
+    for i, (dataset, record) in enumerate(budgets.items()):
+        values = [record["results"]["fid"][k] for k in kinds]
+        bars = ax.bar(x + (i - (len(budgets) - 1) / 2) * width, values, width, label=dataset)
+        ax.bar_label(bars, [f"{v:.2f}" for v in values], fontsize=7)
+    ax.set_xticks(x, ["real (floor)", "reconstructions", "prior samples", "independent", "uniform"], fontsize=8)
+    ax.set_yscale("log")
+    ax.set_ylabel("FID, classifier features (log)")
+    ax.set_title("1000 images vs the test set, README config at 20 CPU-minutes", fontsize=10)
+    ax.legend(fontsize=8)
+    fig.tight_layout(rect=(0, 0.14, 1, 1))
+    _footer(fig, next(iter(budgets.values())))
+    _save_chart(fig, "quality-floor")
+
+
+def make_quality_charts() -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    budgets, curves = _quality_records()
+    if not budgets:
+        print(f"no {DATA}/quality_budget_*.json: skipping the quality charts", file=sys.stderr)
+        return
+    if "mnist" in budgets:
+        chart_quality_curves(budgets["mnist"], curves)
+    chart_quality_temperature(budgets)
+    chart_quality_floor(budgets)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--only", nargs="+", choices=["readme", "gallery", "charts"], default=None,
+    parser.add_argument("--only", nargs="+", choices=["readme", "gallery", "charts", "quality"], default=None,
                         help="which figures (default: all)")  # fmt: skip
     parser.add_argument("--quick", action="store_true", help="a few training steps only: checks the script, ugly")
     parser.add_argument("--out", type=Path, default=None, help="output folder (default: docs/images)")
     args = parser.parse_args(argv)
     global OUT
     OUT = args.out or OUT
-    which = set(args.only or ["readme", "gallery", "charts"])
+    which = set(args.only or ["readme", "gallery", "charts", "quality"])
     torch.set_num_threads(THREADS)
     started = time.perf_counter()
     if which & {"readme", "gallery"}:
         make_pictures(which, args.quick)
     if "charts" in which:
         make_charts()
+    if "quality" in which:
+        make_quality_charts()
     print(f"done in {time.perf_counter() - started:.0f} s")
     return 0
 

@@ -26,6 +26,7 @@ lazy import.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol
@@ -69,6 +70,8 @@ class SamplingOptions:
 
     def __post_init__(self) -> None:
         checks.check_positive(self.temperature, name="temperature")
+        if not math.isfinite(self.temperature):  # inf would divide every logit to 0: uniform draws, silently
+            raise ValueError(f"temperature must be finite, got {self.temperature}; use e.g. 0.7 to 1.2")
         if self.top_k is not None:
             checks.check_positive(self.top_k, name="top_k", integer=True)
         if self.top_p is not None:

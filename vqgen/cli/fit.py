@@ -54,7 +54,12 @@ DEFAULTS: dict[str, Any] = {
     "train_subset": None,
     "eval_subset": None,
     "data": {},
-    "model": {"encoder": "conv", "quantizer": "ema", "prior": "gated_pixelcnn"},
+    # The prior that gave the best samples per CPU-minute at 5-20 minutes on MNIST (docs/benchmarks.md#quality-budget).
+    "model": {
+        "encoder": "conv",
+        "quantizer": "ema",
+        "prior": {"name": "gated_pixelcnn", "hidden_channels": 48, "num_layers": 6, "head_channels": 64},
+    },
     "train": {},
     "stage1": {},
     "stage2": {},

@@ -19,6 +19,8 @@ split, the model in eval mode):
 from __future__ import annotations
 
 import logging
+import math
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -203,5 +205,28 @@ def fit_vqvae(
         held_out = as_images(eval_data, name="eval_data")
         _check_images_fit(model, held_out, name="eval_data")
     task = VQVAETask(model, held_out, eval_batch_size=config.eval_batch_size or config.batch_size)
-    return train(model, task, loader_for(source, config=config), config, resume=resume,
-                 settings={"image_shape": shape})  # fmt: skip
+    history = train(model, task, loader_for(source, config=config), config, resume=resume,
+                    settings={"image_shape": shape})  # fmt: skip
+    _warn_unused_codes(task.usage.histogram)
+    return history
+
+
+def _warn_unused_codes(histogram: Tensor, *, threshold: float = 0.5) -> None:
+    """Warn when fewer than ``threshold`` of the codes were chosen: the codebook is larger than the data fills.
+
+    Args:
+        histogram: ``(K,)`` counts of each code over the last training epoch (the state of ``CodebookUsage``).
+        threshold: the fraction of the codebook below which to warn.
+    """
+    num_codes, seen = histogram.numel(), int(histogram.sum())
+    used = int((histogram > 0).sum())
+    if seen == 0 or used >= threshold * num_codes:
+        return
+    smaller = 2 ** max(1, math.ceil(math.log2(max(used, 2))))
+    warnings.warn(
+        f"only {used} of {num_codes} codes used ({100 * used / num_codes:.1f} %) by the {seen} code vectors of the "
+        f"last training epoch: the data (or the training so far) does not fill the codebook; train longer, or use a "
+        f"smaller one (num_codes={smaller}), which also gives the prior fewer categories to learn",
+        UserWarning,
+        stacklevel=3,
+    )

@@ -1,0 +1,354 @@
+"""Quality per CPU-minute: the README's configuration at a fixed time budget, its floor, and curves over time.
+
+Run one dataset, or one prior's curve, as its own single-threaded process (two at a time on a 2-core machine)::
+
+    VQGEN_DATA=/work/shared/data VQGEN_BENCH_JSON=docs/data python benchmarks/test_quality_budget.py main mnist
+    VQGEN_DATA=/work/shared/data VQGEN_BENCH_JSON=docs/data python benchmarks/test_quality_budget.py main fashion-mnist
+    VQGEN_DATA=/work/shared/data VQGEN_BENCH_JSON=docs/data python benchmarks/test_quality_budget.py curve mnist rnn
+    python scripts/make_figures.py --only quality           # the PNGs of docs/benchmarks.md from docs/data/quality_*
+
+or everything through pytest (``pytest benchmarks/test_quality_budget.py --benchmark-only -s``; skipped without the
+real data). ``main`` (per dataset, on the full training split):
+
+1. the FID classifier (:func:`vqgen.classifier.train_classifier`, default widths, ``CLASSIFIER_EPOCHS`` epochs on
+   ``CLASSIFIER_TRAIN`` training images), and the **floor**: the FID of ``N`` random real training images against
+   the whole test split, over ``FLOOR_DRAWS`` draws (mean and spread). Every FID here is against the whole test split
+   with ``N`` images on the other side, so all figures are on one scale;
+2. stage 1 of the README's configuration (``CONFIG``) for ``STAGE1_SECONDS`` of training, then its class-conditional
+   ``gated_pixelcnn`` prior for ``PRIOR_SECONDS`` (training time, evaluation excluded), stopped and resumed at every
+   ``CHECKPOINTS`` time (the engine's resumable training state; the constant learning rate makes the pieces one
+   run) to record the curve: held-out bits/code and the FID of ``N`` class-conditional samples;
+3. at the end: FID of reconstructions (of the first floor draw), of ``N`` samples of the prior, of the
+   ``independent`` and ``uniform`` baselines, the class recognition rate of the class-conditional samples (the
+   classifier's prediction = the class asked for), and FID against the sampling temperature.
+
+``curve`` refits another prior (``CURVE_PRIORS``: ``rnn``, ``pixelcnn`` at their defaults, ``gated_small``; and
+``pair_gated`` / ``pair_gated_small``, meant to run at the same time so that both see the same load) on the stage-1
+model ``main`` saved, with the same checkpoints, for ``CURVE_SECONDS``. ``trial`` retrains everything with one change
+(``TRIALS``) for ``TRIAL_SECONDS``, to compare with main's checkpoint at the same minutes. Results go to
+``$VQGEN_BENCH_JSON/quality_budget_<dataset>.json``, ``quality_curve_<dataset>_<prior>.json`` and
+``quality_trial_<dataset>_<name>.json``; the models to ``$VQGEN_BENCH_OUT/quality/<dataset>/``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # conftest, when run as a script
+from conftest import write_results  # noqa: E402
+
+DATASETS = ("mnist", "fashion-mnist")
+CONFIG = {  # the README's snippet
+    "encoder": {"name": "conv", "in_channels": 1, "latent_dim": 16},
+    "quantizer": {"name": "ema", "num_codes": 512},
+    "prior": {"name": "gated_pixelcnn", "num_classes": 10},
+}
+STAGE1_SECONDS, PRIOR_SECONDS, CURVE_SECONDS = 300.0, 900.0, 300.0  # 5 + 15 = 20 minutes for the README's config
+CHECKPOINTS = (60.0, 120.0, 300.0, 600.0, 900.0)  # seconds of prior training at which the curve is measured
+N, FLOOR_DRAWS, CLASSIFIER_TRAIN, CLASSIFIER_EPOCHS = 1000, 5, 30_000, 2
+TEMPERATURES = (0.7, 0.8, 0.9, 1.0, 1.1, 1.2)
+THREADS = 1
+
+
+def data_root(dataset: str) -> Path:
+    repo = Path(__file__).resolve().parents[1]
+    for candidate in (os.environ.get("VQGEN_DATA"), repo.parent / "shared" / "data", "/work/shared/data"):
+        if candidate and (Path(candidate) / dataset / "t10k-images-idx3-ubyte.gz").is_file():
+            return Path(candidate)
+    pytest.skip(f"real {dataset} not found: set VQGEN_DATA to a folder holding {dataset}/")
+
+
+def out_dir(dataset: str) -> Path:
+    root = os.environ.get("VQGEN_BENCH_OUT") or Path(tempfile.gettempdir()) / "vqgen-bench"
+    out = Path(root) / "quality" / dataset
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def load(dataset: str) -> tuple[Any, Any]:
+    from vqgen.data import load_dataset
+
+    root = data_root(dataset)
+    return load_dataset(dataset, split="train", root=root), load_dataset(dataset, split="test", root=root)
+
+
+class Scorer:
+    """FID of uint8 image sets against one test split (real statistics computed once), and class recognition."""
+
+    def __init__(self, classifier: Any, test_images: torch.Tensor) -> None:
+        from vqgen.metrics.frechet import fid_metric
+
+        self.classifier = classifier.eval()
+        self.metric = fid_metric(classifier.feature_extractor(), reset_real_features=False)
+        with torch.no_grad():
+            for batch in test_images.split(500):
+                self.metric.update(batch, real=True)
+
+    @torch.no_grad()
+    def fid(self, images: torch.Tensor) -> float:
+        self.metric.reset()
+        for batch in images.split(500):
+            self.metric.update(batch, real=False)
+        return float(self.metric.compute())
+
+    def recognised(self, images: torch.Tensor, labels: torch.Tensor) -> float:
+        return float((self.classifier.predict(images).cpu() == labels.cpu()).float().mean())
+
+
+def classifier_for(dataset: str, train: Any, test: Any) -> tuple[Any, dict]:
+    """The dataset's FID classifier, trained once and kept in the output folder (the curve runs reuse it)."""
+    from vqgen.classifier import FeatureClassifier, train_classifier
+
+    folder = out_dir(dataset) / "classifier"
+    info_path = folder / "info.json"
+    if info_path.is_file():
+        return FeatureClassifier.from_pretrained(str(folder)), json.loads(info_path.read_text())
+    started = time.perf_counter()
+    result = train_classifier(
+        train.images[:CLASSIFIER_TRAIN], train.labels[:CLASSIFIER_TRAIN], test=test, epochs=CLASSIFIER_EPOCHS, seed=0,
+        device="cpu",
+    )  # fmt: skip
+    info = {
+        "widths": list(result.model.config["widths"]) if "widths" in result.model.config else None,
+        "train_images": CLASSIFIER_TRAIN, "epochs": CLASSIFIER_EPOCHS, "test_accuracy": result.test_accuracy,
+        "seconds": time.perf_counter() - started,
+    }  # fmt: skip
+    result.model.save_pretrained(str(folder))
+    info_path.write_text(json.dumps(info, indent=2))
+    return result.model, info
+
+
+def sample_metrics(model: Any, scorer: Scorer, *, prior: Any = None, temperature: float = 1.0) -> dict[str, float]:
+    """FID of ``N`` samples (class-conditional ones cycle through the classes) and their class recognition rate."""
+    from vqgen.images import to_uint8
+
+    conditional = prior is None and model.prior.num_classes is not None
+    labels = torch.arange(N) % 10 if conditional else None
+    generator = torch.Generator().manual_seed(0)
+    started = time.perf_counter()
+    images = to_uint8(model.sample(N, labels, prior=prior, temperature=temperature, generator=generator))
+    record = {"fid": scorer.fid(images), "sample_seconds": time.perf_counter() - started}
+    if conditional:
+        record["recognised"] = scorer.recognised(images, labels)
+    return record
+
+
+def fit_with_checkpoints(
+    model: Any, prior: Any, codes: torch.Tensor, labels: torch.Tensor, test_codes: torch.Tensor,
+    test_labels: torch.Tensor, scorer: Scorer, seconds: float, folder: Path,
+) -> list[dict]:  # fmt: skip
+    """Train ``prior`` for ``seconds`` of training time, pausing at every checkpoint to measure bits/code and FID."""
+    from vqgen.metrics import prior_bits_per_dim
+    from vqgen.training.prior import fit_prior
+
+    model.prior = prior
+    curve, resume = [], None
+    for at in [t for t in CHECKPOINTS if t < seconds] + [seconds]:
+        history = fit_prior(
+            prior, codes, cond=labels, epochs=10_000, max_seconds=at, seed=0, device="cpu", progress=False,
+            checkpoint_dir=str(folder), save_states=True, keep="last", resume=resume,
+        )  # fmt: skip
+        resume = str(folder)
+        model.fitted_[1] = True
+        prior.eval()
+        point = {
+            "train_seconds": history[-1]["train_seconds"], "step": history[-1]["step"], "epoch": history[-1]["epoch"],
+            "bits_per_code": prior_bits_per_dim(prior, test_codes, test_labels),
+            **sample_metrics(model, scorer), "load_average": list(os.getloadavg()),
+        }  # fmt: skip
+        curve.append(point)
+        print(f"  {type(prior).__name__} at {point['train_seconds']:.0f} s: {point}", flush=True)
+    return curve
+
+
+def run_main(dataset: str) -> dict:
+    from vqgen import TwoStageModel
+    from vqgen.evaluation import baseline_priors
+    from vqgen.images import save_grid, to_uint8
+    from vqgen.metrics import prior_bits_per_dim
+    from vqgen.training.prior import encode_codes
+    from vqgen.training.stage1 import evaluate_vqvae
+
+    torch.set_num_threads(THREADS)
+    train, test = load(dataset)
+    out = out_dir(dataset)
+    classifier, classifier_info = classifier_for(dataset, train, test)
+    scorer = Scorer(classifier, test.images)
+    record: dict[str, Any] = {"classifier": classifier_info, "load_average_start": list(os.getloadavg())}
+
+    generator = torch.Generator().manual_seed(0)
+    draws = [torch.randperm(len(train.images), generator=generator)[:N] for _ in range(FLOOR_DRAWS)]
+    floors = [scorer.fid(train.images[index]) for index in draws]
+    record["floor"] = {"mean": sum(floors) / len(floors), "draws": floors}
+    print(f"{dataset}: floor {record['floor']}", flush=True)
+
+    torch.manual_seed(0)
+    model = TwoStageModel.from_config(CONFIG)
+    started = time.perf_counter()
+    history = model.fit_stage1(train, epochs=1_000, max_seconds=STAGE1_SECONDS, seed=0, device="cpu", progress=False)
+    stage1 = evaluate_vqvae(model.vqvae, test.images)
+    record["stage1"] = {
+        "seconds": time.perf_counter() - started, "train_seconds": history[-1]["train_seconds"],
+        "steps": history[-1]["step"], "epochs": history[-1]["epoch"],
+        **{key: stage1[key] for key in ("reconstruction_mse", "perplexity", "usage")},
+    }  # fmt: skip
+    reconstructions = to_uint8(model.reconstruct(train.images[draws[0]]))
+    record["fid"] = {"floor": record["floor"]["mean"], "reconstructions": scorer.fid(reconstructions)}
+    print(f"{dataset}: stage 1 {record['stage1']}, reconstruction FID {record['fid']['reconstructions']}", flush=True)
+
+    codes = encode_codes(model.vqvae, train)  # (N, 1, h, w)
+    test_codes = encode_codes(model.vqvae, test)
+    prior = model.prior
+    record["curve"] = fit_with_checkpoints(
+        model, prior, codes, train.labels, test_codes, test.labels, scorer, PRIOR_SECONDS, out / "prior-state"
+    )
+    model.save_pretrained(str(out / "model"))
+    final = record["curve"][-1]
+    record["fid"]["prior"], record["recognised"] = final["fid"], final["recognised"]
+    baselines = baseline_priors(model, train)
+    record["bits_per_code"] = {"prior": final["bits_per_code"]}
+    for name, baseline in baselines.items():
+        record["bits_per_code"][name] = prior_bits_per_dim(baseline, test_codes)
+        record["fid"][name] = sample_metrics(model, scorer, prior=baseline)["fid"]
+    record["temperature"] = {str(t): sample_metrics(model, scorer, temperature=t) for t in TEMPERATURES}
+    samples = model.sample(64, torch.arange(64) % 10, generator=torch.Generator().manual_seed(0))
+    save_grid(out / "samples.png", to_uint8(samples), scale=2)
+    record["load_average_end"] = list(os.getloadavg())
+    floor = record["floor"]["mean"]
+    record["targets"] = {
+        "samples_le_3x_floor": record["fid"]["prior"] <= 3 * floor,
+        "reconstructions_le_2x_floor": record["fid"]["reconstructions"] <= 2 * floor,
+        "independent_ge_10x_prior": record["fid"]["independent"] >= 10 * record["fid"]["prior"],
+        "recognised_ge_90pct": record["recognised"] >= 0.9,
+    }
+    budget = {"config": CONFIG, "stage1_seconds": STAGE1_SECONDS, "prior_seconds": PRIOR_SECONDS,
+              "checkpoints": CHECKPOINTS, "n": N, "floor_draws": FLOOR_DRAWS, "threads": THREADS,
+              "train_images": len(train.images), "test_images": len(test.images)}  # fmt: skip
+    write_results(f"quality_budget_{dataset}", record, budget=budget, **_command("main", dataset))
+    return record
+
+
+def run_curve(dataset: str, name: str) -> dict:
+    from vqgen import TwoStageModel
+    from vqgen.priors.code_prior import build_code_prior
+    from vqgen.training.prior import encode_codes
+
+    torch.set_num_threads(THREADS)
+    train, test = load(dataset)
+    out = out_dir(dataset)
+    classifier, classifier_info = classifier_for(dataset, train, test)
+    scorer = Scorer(classifier, test.images)
+    model = TwoStageModel.from_pretrained(str(out / "model"))
+    codes, test_codes = encode_codes(model.vqvae, train), encode_codes(model.vqvae, test)
+    torch.manual_seed(0)
+    prior = build_code_prior(CURVE_PRIORS[name], num_codes=model.num_codes)
+    record = {
+        "prior": name, "spec": CURVE_PRIORS[name], "parameters": sum(p.numel() for p in prior.parameters()),
+        "classifier": classifier_info,
+        "curve": fit_with_checkpoints(
+            model, prior, codes, train.labels, test_codes, test.labels, scorer, CURVE_SECONDS, out / f"{name}-state"
+        ),
+    }  # fmt: skip
+    budget = {"curve_seconds": CURVE_SECONDS, "checkpoints": CHECKPOINTS, "n": N, "threads": THREADS}
+    write_results(f"quality_curve_{dataset}_{name}", record, budget=budget, **_command("curve", dataset, name))
+    return record
+
+
+CURVE_PRIORS = {  # name -> prior spec, class-conditional; gated_small is make_figures.py's preset
+    "rnn": {"name": "rnn", "num_classes": 10},
+    "pixelcnn": {"name": "pixelcnn", "num_classes": 10},
+    "gated_small": {"name": "gated_pixelcnn", "num_classes": 10, "hidden_channels": 48, "num_layers": 6,
+                    "head_channels": 64},
+}  # fmt: skip
+# Run as a pair in two processes at the same time, so that both see the same machine load: the defaults vs the small.
+CURVE_PRIORS["pair_gated"] = {"name": "gated_pixelcnn", "num_classes": 10}
+CURVE_PRIORS["pair_gated_small"] = CURVE_PRIORS["gated_small"]
+TRIALS = {  # name -> (config changes, prior-training options); each at TRIAL_SECONDS, compared with main's curve
+    "k128": ({"quantizer": {"name": "ema", "num_codes": 128}}, {}),
+}
+TRIAL_SECONDS = (300.0, 300.0)  # stage 1, prior: the README's config at this budget is main's 300-second checkpoint
+
+
+def run_trial(dataset: str, name: str) -> dict:
+    """One change to the README's configuration (``TRIALS``), trained for ``TRIAL_SECONDS`` and scored like main."""
+    from vqgen import TwoStageModel
+    from vqgen.evaluation import baseline_priors
+    from vqgen.images import to_uint8
+    from vqgen.metrics import prior_bits_per_dim
+    from vqgen.training.prior import encode_codes, fit_prior
+    from vqgen.training.stage1 import evaluate_vqvae
+
+    torch.set_num_threads(THREADS)
+    changes, prior_options = TRIALS[name]
+    train, test = load(dataset)
+    classifier, classifier_info = classifier_for(dataset, train, test)
+    scorer = Scorer(classifier, test.images)
+    torch.manual_seed(0)
+    config = {**CONFIG, **changes}
+    model = TwoStageModel.from_config(config)
+    stage1_history = model.fit_stage1(
+        train, epochs=1_000, max_seconds=TRIAL_SECONDS[0], seed=0, device="cpu", progress=False
+    )
+    stage1 = evaluate_vqvae(model.vqvae, test.images)
+    generator = torch.Generator().manual_seed(0)
+    first_draw = torch.randperm(len(train.images), generator=generator)[:N]  # main's first floor draw
+    codes, test_codes = encode_codes(model.vqvae, train), encode_codes(model.vqvae, test)
+    history = fit_prior(
+        model.prior, codes, cond=train.labels, epochs=10_000, max_seconds=TRIAL_SECONDS[1], seed=0, device="cpu",
+        progress=False, **prior_options,
+    )  # fmt: skip
+    model.fitted_[1] = True
+    model.prior.eval()
+    baselines = baseline_priors(model, train)
+    record = {
+        "trial": name, "config": config, "prior_options": prior_options, "seconds": TRIAL_SECONDS,
+        "stage1_steps": stage1_history[-1]["step"], "prior_steps": history[-1]["step"],
+        "usage": stage1["usage"], "reconstruction_mse": stage1["reconstruction_mse"],
+        "fid_reconstructions": scorer.fid(to_uint8(model.reconstruct(train.images[first_draw]))),
+        "bits_per_code": prior_bits_per_dim(model.prior, test_codes, test.labels),
+        "bits_per_code_independent": prior_bits_per_dim(baselines["independent"], test_codes),
+        **sample_metrics(model, scorer), "load_average": list(os.getloadavg()), "classifier": classifier_info,
+    }  # fmt: skip
+    print(f"{dataset} trial {name}: {record}", flush=True)
+    write_results(f"quality_trial_{dataset}_{name}", record, **_command("trial", dataset, name))
+    return record
+
+
+def _command(*args: str) -> dict:
+    return {"command": "python benchmarks/test_quality_budget.py " + " ".join(args), "threads": THREADS}
+
+
+@pytest.mark.parametrize("dataset", DATASETS)
+def test_quality_budget(benchmark, dataset):
+    """The README's configuration at 20 minutes: every prior beats the independent baseline (targets in the JSON)."""
+    data_root(dataset)
+    record: dict = {}
+    benchmark.pedantic(lambda: record.update(run_main(dataset)), rounds=1, iterations=1)
+    assert record["bits_per_code"]["prior"] < record["bits_per_code"]["independent"]
+    assert record["fid"]["prior"] < record["fid"]["independent"]
+
+
+@pytest.mark.parametrize("name", list(CURVE_PRIORS))
+def test_quality_curve(benchmark, name):
+    """Another prior on the MNIST stage-1 model of ``test_quality_budget`` (run that first)."""
+    data_root("mnist")
+    if not (out_dir("mnist") / "model" / "config.json").is_file():
+        pytest.skip("run test_quality_budget[mnist] first: the curves reuse its stage-1 model")
+    record: dict = {}
+    benchmark.pedantic(lambda: record.update(run_curve("mnist", name)), rounds=1, iterations=1)
+    assert record["curve"][-1]["bits_per_code"] < record["curve"][0]["bits_per_code"]
+
+
+if __name__ == "__main__":
+    if len(sys.argv) < 3 or sys.argv[1] not in ("main", "curve", "trial"):
+        sys.exit("usage: test_quality_budget.py main DATASET | curve DATASET PRIOR | trial DATASET NAME")
+    {"main": run_main, "curve": run_curve, "trial": run_trial}[sys.argv[1]](*sys.argv[2:])
