@@ -40,7 +40,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from .options import load_yaml, non_negative_int, positive_float, positive_int, read_options_file
+from .options import DATA_DEFAULTS, load_yaml, non_negative_int, positive_float, positive_int, read_options_file
 
 __all__ = ["add_parser", "resolve_run", "run"]
 
@@ -48,11 +48,7 @@ logger = logging.getLogger(__name__)
 
 #: The keys of a run file; ``data``, ``model``, ``train``, ``stage1`` and ``stage2`` are mappings.
 DEFAULTS: dict[str, Any] = {
-    "dataset": "digits",
-    "data_root": None,
-    "download": False,
-    "train_subset": None,
-    "eval_subset": None,
+    **DATA_DEFAULTS,
     "data": {},
     # The prior that gave the best samples per CPU-minute at 5-20 minutes on MNIST (docs/benchmarks.md#quality-budget).
     "model": {

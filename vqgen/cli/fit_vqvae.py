@@ -24,7 +24,7 @@ import torch
 
 from .. import build, registry
 from .fit_prior import add_engine_arguments, engine_options, resume_state
-from .options import non_negative_int, positive_float, positive_int, read_options_file
+from .options import DATA_DEFAULTS, non_negative_int, positive_float, positive_int, read_options_file
 
 __all__ = ["DEFAULTS", "add_parser", "run"]
 
@@ -32,11 +32,7 @@ logger = logging.getLogger(__name__)
 
 #: Every option's default; a ``--config`` file and then explicit flags override these.
 DEFAULTS: dict[str, Any] = {
-    "dataset": "digits",
-    "data_root": None,
-    "download": False,
-    "train_subset": None,
-    "eval_subset": None,
+    **DATA_DEFAULTS,
     "autoencoder": "conv",
     "quantizer": "vq",
     "num_codes": None,  # 512 for the codebook quantizers; fsq's is the product of its levels

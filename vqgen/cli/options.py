@@ -61,6 +61,15 @@ def _number(convert: Callable[[str], Any], check: Callable[[Any], bool], expecte
     return parse
 
 
+#: Where the training data comes from: the options ``fit`` and ``fit-vqvae`` share (flag and file-key names).
+DATA_DEFAULTS: dict[str, Any] = {
+    "dataset": "digits",
+    "data_root": None,
+    "download": False,
+    "train_subset": None,
+    "eval_subset": None,
+}
+
 positive_int = _number(int, lambda v: v >= 1, "an integer >= 1")
 non_negative_int = _number(int, lambda v: v >= 0, "an integer >= 0")
 positive_float = _number(float, lambda v: v > 0 and v != float("inf"), "a number > 0")
