@@ -1,0 +1,205 @@
+"""Colour: the two-stage model and the pixel-level colour PixelCNN on the CIFAR-10 subset, at small fixed budgets.
+
+Run each part as its own single-threaded process (the two can run at the same time on a 2-core machine)::
+
+    VQGEN_DATA=/work/shared/data VQGEN_BENCH_JSON=docs/data python benchmarks/test_quality_colour.py two-stage
+    VQGEN_DATA=/work/shared/data VQGEN_BENCH_JSON=docs/data python benchmarks/test_quality_colour.py pixel
+
+or both through pytest (``pytest benchmarks/test_quality_colour.py --benchmark-only -s``; skipped without the
+real data). Both parts write ``$VQGEN_BENCH_JSON/quality_colour_<part>.json`` (command, machine, date, load):
+
+- ``two-stage``: ``CONFIG`` (32x32x3 images -> 8x8 codes, ``ema`` quantizer, a small class-conditional
+  ``gated_pixelcnn``) trained for ``STAGE1_SECONDS`` on the 4,000 training images, then the prior for
+  ``PRIOR_SECONDS`` of training time on the first 3,500, keeping its epoch of best bits/code on the last
+  ``VALIDATION`` (early stopping: it overfits); held-out (1,000 test images) reconstruction MSE, codebook usage
+  and bits/code of the prior against the ``independent`` and ``uniform`` baselines; the picture
+  ``$VQGEN_BENCH_OUT/colour/samples-cifar10.png`` (prior samples with their class | independent-code samples |
+  held-out images and their reconstructions);
+- ``pixel``: the masked ``pixelcnn`` over raw pixels (K = 256, 3 channels, ``PIXEL_PRIOR``) with
+  ``channel_order="sequential"`` (R -> G -> B masks) and ``"parallel"`` (channels independent given the past), each
+  trained for ``PIXEL_SECONDS`` of training time one after the other, same seed and architecture; held-out bits/dim.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # conftest, when run as a script
+from conftest import write_results  # noqa: E402
+
+DATASET = "cifar10-subset"
+CONFIG = {  # 32x32x3 -> 8x8 codes; the prior is make_figures.py's small gated preset
+    "encoder": {"name": "conv", "in_channels": 3, "num_downsamples": 2, "hidden_channels": 64,
+                "residual_channels": 32, "latent_dim": 32},
+    "quantizer": {"name": "ema", "num_codes": 128, "kmeans_init": True},
+    "prior": {"name": "gated_pixelcnn", "num_classes": 10, "hidden_channels": 48, "num_layers": 6,
+              "head_channels": 64},
+}  # fmt: skip
+STAGE1_SECONDS, PRIOR_SECONDS = 180.0, 150.0
+VALIDATION = 500  # training images held back from the prior to pick its best epoch (it overfits 3,500 images fast)
+PIXEL_PRIOR = {"num_categories": 256, "channels": 3, "hidden_channels": 48, "num_layers": 5, "head_channels": 96}
+PIXEL_SECONDS = 180.0
+CHANNEL_ORDERS = ("sequential", "parallel")
+PANEL = 20  # samples per panel of the picture (2 rows of 10)
+THREADS = 1
+
+
+def data_root() -> Path:
+    repo = Path(__file__).resolve().parents[1]
+    for candidate in (os.environ.get("VQGEN_DATA"), repo.parent / "shared" / "data", "/work/shared/data"):
+        if candidate and (Path(candidate) / DATASET / "test_batch_first1000.bin").is_file():
+            return Path(candidate)
+    pytest.skip(f"real {DATASET} not found: set VQGEN_DATA to a folder holding {DATASET}/")
+
+
+def load() -> tuple[Any, Any]:
+    from vqgen.data import load_dataset
+
+    root = data_root()
+    return load_dataset(DATASET, split="train", root=root), load_dataset(DATASET, split="test", root=root)
+
+
+def out_dir() -> Path:
+    root = os.environ.get("VQGEN_BENCH_OUT") or Path(tempfile.gettempdir()) / "vqgen-bench"
+    out = Path(root) / "colour"
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def split_off(data: Any, n: int) -> tuple[Any, Any]:
+    """``data`` without its last ``n`` images, and those ``n``: the validation split that picks the prior's epoch."""
+    from vqgen.data import ImageDataset
+
+    parts = [slice(None, len(data) - n), slice(len(data) - n, None)]
+    return tuple(
+        ImageDataset(data.images[part], data.labels[part], num_classes=data.num_classes, class_names=data.class_names,
+                     name=data.name, split=data.split)
+        for part in parts
+    )  # fmt: skip
+
+
+def _trained(history: Any) -> dict:
+    last = history[-1]
+    return {"train_seconds": last["train_seconds"], "steps": last["step"], "epochs": last["epoch"]}
+
+
+def run_two_stage() -> dict:
+    from vqgen import TwoStageModel
+    from vqgen.evaluation import baseline_priors
+    from vqgen.images import save_panels, to_uint8
+    from vqgen.metrics import prior_bits_per_dim
+    from vqgen.persistence import from_pretrained
+    from vqgen.training.prior import encode_codes
+    from vqgen.training.stage1 import evaluate_vqvae
+
+    torch.set_num_threads(THREADS)
+    train, test = load()
+    record: dict[str, Any] = {"load_average_start": list(os.getloadavg())}
+    torch.manual_seed(0)
+    model = TwoStageModel.from_config(CONFIG)
+    history = model.fit_stage1(train, epochs=10_000, max_seconds=STAGE1_SECONDS, seed=0, device="cpu", progress=False)
+    stage1 = evaluate_vqvae(model.vqvae, test.images)
+    record["stage1"] = {**_trained(history), **{k: stage1[k] for k in ("reconstruction_mse", "perplexity", "usage")}}
+    print(f"stage 1: {record['stage1']}", flush=True)
+    fit, val = split_off(train, VALIDATION)
+    history = model.fit_prior(
+        fit, eval_data=val, epochs=10_000, max_seconds=PRIOR_SECONDS, seed=0, device="cpu", progress=False,
+        checkpoint_dir=str(out_dir() / "prior"), keep="best",
+    )  # fmt: skip
+    model.prior.load_state_dict(from_pretrained(out_dir() / "prior").state_dict())  # the best epoch on ``val``
+    model.eval()
+    curve = [h["eval"]["bits_per_dim"] for h in history]
+    record["prior"] = {
+        **_trained(history), "parameters": sum(p.numel() for p in model.prior.parameters()),
+        "validation_bits_per_code": curve, "best_epoch": curve.index(min(curve)) + 1,
+    }  # fmt: skip
+    test_codes = encode_codes(model.vqvae, test)  # (N, 1, 8, 8)
+    record["bits_per_code"] = {"prior": prior_bits_per_dim(model.prior, test_codes, test.labels)}
+    baselines = baseline_priors(model, fit)  # fit on the same 3,500 images as the prior
+    for name, baseline in baselines.items():
+        record["bits_per_code"][name] = prior_bits_per_dim(baseline, test_codes)
+    print(f"prior: {record['prior']}, bits/code {record['bits_per_code']}", flush=True)
+
+    labels = torch.arange(PANEL) % 10
+    samples = model.sample(PANEL, labels, generator=torch.Generator().manual_seed(0))
+    independent = model.sample(PANEL, prior=baselines["independent"], generator=torch.Generator().manual_seed(0))
+    held_out = test.images[:5]
+    pairs = torch.stack([held_out, to_uint8(model.reconstruct(held_out))], 1).flatten(0, 1)  # image, reconstruction
+    names = test.class_names or [str(i) for i in range(10)]
+    picture = save_panels(
+        out_dir() / "samples-cifar10.png",
+        {"prior samples (class asked for)": to_uint8(samples), "independent codes": to_uint8(independent),
+         "held-out | reconstruction": pairs},
+        ncols=10, scale=2, captions={"prior samples (class asked for)": [names[i] for i in labels]},
+    )  # fmt: skip
+    record["picture"] = str(picture)
+    record["load_average_end"] = list(os.getloadavg())
+    budget = {"config": CONFIG, "stage1_seconds": STAGE1_SECONDS, "prior_seconds": PRIOR_SECONDS,
+              "validation_images": VALIDATION, "threads": THREADS, "train_images": len(train.images),
+              "test_images": len(test.images)}  # fmt: skip
+    write_results("quality_colour_two-stage", record, budget=budget, **_command("two-stage"))
+    return record
+
+
+def run_pixel() -> dict:
+    from vqgen.metrics import prior_bits_per_dim
+    from vqgen.priors.pixelcnn import PixelCNN
+    from vqgen.training.prior import fit_prior
+
+    torch.set_num_threads(THREADS)
+    train, test = load()
+    test_pixels = test.images.long()  # (N, 3, 32, 32)
+    record: dict[str, Any] = {"spec": PIXEL_PRIOR}
+    for order in CHANNEL_ORDERS:
+        torch.manual_seed(0)
+        prior = PixelCNN(**PIXEL_PRIOR, channel_order=order)
+        load_start = list(os.getloadavg())
+        history = fit_prior(prior, train, epochs=10_000, max_seconds=PIXEL_SECONDS, seed=0, device="cpu",
+                            progress=False)  # fmt: skip
+        started = time.perf_counter()
+        bits = prior_bits_per_dim(prior, test_pixels, batch_size=100)
+        record[order] = {
+            **_trained(history), "parameters": sum(p.numel() for p in prior.parameters()),
+            "bits_per_dim": bits, "train_bits_per_dim_last_epoch": history[-1]["train"]["bits_per_dim"],
+            "eval_seconds": time.perf_counter() - started, "load_average": [load_start, list(os.getloadavg())],
+        }  # fmt: skip
+        print(f"pixel PixelCNN, {order}: {record[order]}", flush=True)
+    budget = {"pixel_seconds": PIXEL_SECONDS, "threads": THREADS, "train_images": len(train.images),
+              "test_images": len(test.images)}  # fmt: skip
+    write_results("quality_colour_pixel", record, budget=budget, **_command("pixel"))
+    return record
+
+
+def _command(part: str) -> dict:
+    return {"command": f"python benchmarks/test_quality_colour.py {part}", "threads": THREADS}
+
+
+def test_colour_two_stage(benchmark):
+    """The prior over CIFAR-10 codes beats the independent baseline held out."""
+    data_root()
+    record: dict = {}
+    benchmark.pedantic(lambda: record.update(run_two_stage()), rounds=1, iterations=1)
+    assert record["bits_per_code"]["prior"] < record["bits_per_code"]["independent"]
+
+
+def test_colour_pixel(benchmark):
+    """Sequential and parallel colour PixelCNNs at equal time: both far below 8 bits/dim (uniform pixels)."""
+    data_root()
+    record: dict = {}
+    benchmark.pedantic(lambda: record.update(run_pixel()), rounds=1, iterations=1)
+    assert all(record[order]["bits_per_dim"] < 8.0 for order in CHANNEL_ORDERS)
+
+
+if __name__ == "__main__":
+    parts = {"two-stage": run_two_stage, "pixel": run_pixel}
+    if len(sys.argv) != 2 or sys.argv[1] not in parts:
+        sys.exit("usage: test_quality_colour.py two-stage | pixel")
+    parts[sys.argv[1]]()
