@@ -13,6 +13,7 @@ arguments. Outputs are frozen dataclasses, read by name (``out.codes``), never b
 from __future__ import annotations
 
 import abc
+import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -337,6 +338,14 @@ class AutoregressivePrior(Component, abc.ABC):
         computes only what the next value needs and caches the rest (arXiv:1704.06001).
         """
         return NaiveStepper(self, cond)
+
+    def sampling_context(self, n: int, method: str) -> contextlib.AbstractContextManager:
+        """The context the sampling loop of ``n`` grids with ``method`` runs in (default: none).
+
+        A prior whose sampling steps are better run differently (e.g. on one thread) returns a context manager here;
+        the loop in [`vqgen.sampling`][vqgen.sampling] enters it around every step and draw.
+        """
+        return contextlib.nullcontext()
 
     def sample(
         self,

@@ -247,17 +247,18 @@ def _sample_loop(
     prior.eval()
     try:
         stepper = prior.incremental(cond, (height, width)) if method == "cached" else NaiveStepper(prior, cond)
-        for i in tqdm(range(height), desc=f"sampling ({method})", disable=not options.progress, leave=False):
-            for j in range(width):
-                for c in range(prior.channels):
-                    logits = stepper.logits(x, i, j, c)
-                    logits = filter_logits(
-                        logits, temperature=options.temperature, top_k=options.top_k, top_p=options.top_p
-                    )
-                    values = draw(logits, generator)
-                    if prefix_mask is not None:
-                        values = torch.where(prefix_mask[:, c, i, j], x[:, c, i, j], values)
-                    x[:, c, i, j] = values
+        with prior.sampling_context(x.shape[0], method):  # e.g. one thread for small steps
+            for i in tqdm(range(height), desc=f"sampling ({method})", disable=not options.progress, leave=False):
+                for j in range(width):
+                    for c in range(prior.channels):
+                        logits = stepper.logits(x, i, j, c)
+                        logits = filter_logits(
+                            logits, temperature=options.temperature, top_k=options.top_k, top_p=options.top_p
+                        )
+                        values = draw(logits, generator)
+                        if prefix_mask is not None:
+                            values = torch.where(prefix_mask[:, c, i, j], x[:, c, i, j], values)
+                        x[:, c, i, j] = values
     finally:
         prior.train(was_training)
     return x

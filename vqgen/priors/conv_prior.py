@@ -17,13 +17,11 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Sequence
-from typing import Any
 
 from einops import rearrange
 from torch import Tensor
 
 from ..interfaces import AutoregressivePrior
-from ..sampling import SamplingOptions
 from .cached import CachedStepper, one_thread
 from .embedding import IndexInput
 
@@ -66,26 +64,12 @@ class ConvPrior(AutoregressivePrior):
         """A cached stepper (arXiv:1704.06001): per-layer activation caches, one position computed per step."""
         return self.stepper_class(self, cond, shape)
 
-    def sample(
-        self,
-        n: int,
-        shape: Sequence[int],
-        cond: Tensor | None = None,
-        *,
-        prefix: Tensor | None = None,
-        prefix_mask: Tensor | None = None,
-        options: SamplingOptions | None = None,
-        **settings: Any,
-    ) -> Tensor:
-        """[`AutoregressivePrior.sample`][vqgen.interfaces.AutoregressivePrior.sample]; cached sampling of
-        ``n <= ONE_THREAD_BATCH`` runs on one thread.
+    def sampling_context(self, n: int, method: str) -> contextlib.AbstractContextManager:
+        """Cached sampling of ``n <= ONE_THREAD_BATCH`` grids runs on one thread, draws included.
 
         The drawing between steps (softmax, cumulative sum, search over ``(n, K)``) is split over threads by
         PyTorch just like the steps would be, and pays the same synchronisation per operation; one thread for the
         whole loop avoids both (see [`one_thread`][vqgen.priors.cached.one_thread]). Naive sampling keeps every
         thread.
         """
-        options = SamplingOptions.of(options, **settings)
-        small = isinstance(n, int) and options.method == "cached"
-        with one_thread(n) if small else contextlib.nullcontext():
-            return super().sample(n, shape, cond, prefix=prefix, prefix_mask=prefix_mask, options=options)
+        return one_thread(n) if method == "cached" else contextlib.nullcontext()
