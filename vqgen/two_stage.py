@@ -242,7 +242,6 @@ class TwoStageModel(Component):
             with contextlib.ExitStack() as stack:
                 if codes_dir is None:
                     codes_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="vqgen-codes-"))
-                self.vqvae.eval()
                 dataset = train_data.dataset if isinstance(train_data, DataLoader) else train_data
                 codes = encode_to_disk(self.encode, dataset, codes_dir, num_codes=self.num_codes)
                 history = fit_prior(self.prior, codes, eval_data=held_out, eval_cond=eval_cond, **options)

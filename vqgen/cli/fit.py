@@ -119,10 +119,7 @@ def add_parser(subparsers: Any) -> None:
 
 
 def _load_file(path: str | Path) -> dict[str, Any]:
-    options = read_options_file(path)
-    unknown = sorted(set(options) - set(DEFAULTS))
-    if unknown:
-        raise ValueError(f"--config file {path} has unknown keys {unknown}; known keys: {sorted(DEFAULTS)}")
+    options = read_options_file(path, DEFAULTS, noun="keys")
     for key in MAPPINGS:
         if options.get(key) is not None and not isinstance(options[key], dict):
             raise ValueError(f"--config file {path}: {key!r} must be a mapping, got {options[key]!r}")

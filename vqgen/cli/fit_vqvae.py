@@ -136,11 +136,7 @@ def add_parser(subparsers: Any) -> None:
 
 def load_options(path: str | Path) -> dict[str, Any]:
     """Read a JSON or YAML options file; keys are the long flag names (``batch-size`` or ``batch_size``)."""
-    options = read_options_file(path)
-    unknown = sorted(set(options) - set(DEFAULTS))
-    if unknown:
-        raise ValueError(f"--config file {path} has unknown options {unknown}; known options: {sorted(DEFAULTS)}")
-    return options
+    return read_options_file(path, DEFAULTS)
 
 
 def resolve_options(args: argparse.Namespace) -> dict[str, Any]:

@@ -18,7 +18,7 @@ import argparse
 import json
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -153,8 +153,14 @@ _YAML_FLOAT = re.compile(
 )
 
 
-def read_options_file(path: str | Path) -> dict[str, Any]:
-    """A JSON or YAML file of options → ``{dest: value}``; keys are long flag names (``batch-size``, ``batch_size``)."""
+def read_options_file(
+    path: str | Path, known: Iterable[str], *, noun: str = "options", shown: Iterable[str] | None = None
+) -> dict[str, Any]:
+    """A JSON or YAML file of options → ``{dest: value}``; keys are long flag names (``batch-size``, ``batch_size``).
+
+    Raises:
+        ValueError: a key not in ``known`` (the message lists ``shown``, default ``known``, as the ``noun``).
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"--config file {path} does not exist")
@@ -162,7 +168,12 @@ def read_options_file(path: str | Path) -> dict[str, Any]:
     options = json.loads(text) if path.suffix.lower() == ".json" else load_yaml(text)
     if not isinstance(options, dict):
         raise ValueError(f"--config file {path} must hold a mapping of options, got {type(options).__name__}")
-    return {str(key).removeprefix("--").replace("-", "_"): value for key, value in options.items()}
+    options = {str(key).removeprefix("--").replace("-", "_"): value for key, value in options.items()}
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        listed = sorted(known if shown is None else shown)
+        raise ValueError(f"--config file {path} has unknown {noun} {unknown}; known {noun}: {listed}")
+    return options
 
 
 def add_config_argument(parser: argparse.ArgumentParser) -> None:
@@ -184,11 +195,7 @@ def apply_config(parser: argparse.ArgumentParser, path: str | Path) -> None:
             type rejects.
     """
     flags = {a.dest: a for a in parser._actions if a.option_strings and a.dest not in ("help", "config")}
-    options = read_options_file(path)
-    unknown = sorted(set(options) - set(flags))
-    if unknown:
-        known = sorted(name.replace("_", "-") for name in flags)
-        raise ValueError(f"--config file {path} has unknown options {unknown}; known options: {known}")
+    options = read_options_file(path, flags, shown=[name.replace("_", "-") for name in flags])
     for dest, value in options.items():
         convert = flags[dest].type
         if callable(convert) and isinstance(value, (str, int, float)) and not isinstance(value, bool):
