@@ -377,19 +377,20 @@ def chart_quality_curves(budget: dict, curves: dict[str, dict]) -> None:
     import matplotlib.pyplot as plt
 
     r = budget["results"]
-    lines = {"gated_pixelcnn": r["curve"], **{name: c["results"]["curve"] for name, c in curves.items()}}
+    lines = {"gated_pixelcnn (README)": r["curve"], **{name: c["results"]["curve"] for name, c in curves.items()}}
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), dpi=100)
     for ax, key, label in ((axes[0], "bits_per_code", "held-out bits per code"), (axes[1], "fid", "sample FID")):
         for name, curve in lines.items():
             minutes = [p["train_seconds"] / 60 for p in curve]
-            ax.plot(minutes, [p[key] for p in curve], "o-", color=QUALITY_COLOURS.get(name), label=name)
+            ax.plot(minutes, [p[key] for p in curve], "o-", color=QUALITY_COLOURS.get(name.split()[0]), label=name)
         baselines = r["bits_per_code"] if key == "bits_per_code" else r["fid"]
         for base, style in (("independent", "--"), ("uniform", ":")):
             ax.axhline(baselines[base], color="0.4", linestyle=style, label=f"{base} codes")
         if key == "fid":
             ax.axhline(r["fid"]["floor"], color="tab:red", linestyle="-.", label="real images (floor)")
             ax.set_yscale("log")
-        ax.set_xlabel("minutes of prior training (1 thread)")
+        threads = budget["budget"].get("threads", 1)
+        ax.set_xlabel(f"minutes of prior training ({threads} thread{'s' if threads > 1 else ''})")
         ax.set_title(f"MNIST, K={budget['budget']['config']['quantizer']['num_codes']}: {label}", fontsize=10)
         ax.legend(fontsize=7)
     fig.tight_layout(rect=(0, 0.1, 1, 1))
@@ -420,15 +421,18 @@ def chart_quality_floor(budgets: dict[str, dict]) -> None:
     """FID of real images (the floor), reconstructions, prior samples and the baselines' samples, per dataset."""
     import matplotlib.pyplot as plt
 
-    kinds = ("floor", "reconstructions", "prior", "independent", "uniform")
+    kinds = ("floor", "reconstructions", "prior_readme_temperature", "independent", "uniform")
     fig, ax = plt.subplots(figsize=(8, 4), dpi=100)
     width = 0.8 / len(budgets)
     x = np.arange(len(kinds))
     for i, (dataset, record) in enumerate(budgets.items()):
-        values = [record["results"]["fid"][k] for k in kinds]
+        fid = record["results"]["fid"]
+        values = [fid.get(k, fid["prior"] if k == "prior_readme_temperature" else None) for k in kinds]
         bars = ax.bar(x + (i - (len(budgets) - 1) / 2) * width, values, width, label=dataset)
         ax.bar_label(bars, [f"{v:.2f}" for v in values], fontsize=7)
-    ax.set_xticks(x, ["real (floor)", "reconstructions", "prior samples", "independent", "uniform"], fontsize=8)
+    temperature = next(iter(budgets.values()))["budget"].get("readme_temperature", 1.0)
+    labels = ["real (floor)", "reconstructions", f"prior samples (T={temperature:g})", "independent", "uniform"]
+    ax.set_xticks(x, labels, fontsize=8)
     ax.set_yscale("log")
     ax.set_ylabel("FID, classifier features (log)")
     ax.set_title("1000 images vs the test set, README config at 20 CPU-minutes", fontsize=10)
@@ -436,6 +440,33 @@ def chart_quality_floor(budgets: dict[str, dict]) -> None:
     fig.tight_layout(rect=(0, 0.14, 1, 1))
     _footer(fig, next(iter(budgets.values())))
     _save_chart(fig, "quality-floor")
+
+
+def chart_quality_trials(trials: dict[str, dict]) -> None:
+    """Sample and reconstruction FID of each one-change trial (MNIST, same budget), the baseline marked."""
+    import matplotlib.pyplot as plt
+
+    names = sorted(trials, key=lambda n: (n != "baseline", trials[n]["results"]["fid_readme_temperature"]))
+    results = [trials[n]["results"] for n in names]
+    fig, ax = plt.subplots(figsize=(8, 0.4 * len(names) + 1.6), dpi=100)
+    y = np.arange(len(names))
+    samples = [r["fid_readme_temperature"] for r in results]
+    recon = [r["fid_reconstructions"] for r in results]
+    bars = ax.barh(y - 0.2, samples, 0.4, label=f"samples (T={results[0]['readme_temperature']:g})")
+    ax.bar_label(bars, [f"{v:.2f}" for v in samples], fontsize=7)
+    bars = ax.barh(y + 0.2, recon, 0.4, label="reconstructions", color="0.6")
+    ax.bar_label(bars, [f"{v:.2f}" for v in recon], fontsize=7)
+    ax.axvline(samples[0], color="tab:blue", linestyle="--", linewidth=0.8)
+    ax.set_yticks(y, names, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("FID, classifier features (lower is better)")
+    seconds = trials[names[0]]["results"]["seconds"]
+    title = f"MNIST, one change each: {seconds[0] / 60:g} min stage 1 + {seconds[1] / 60:g} min prior"
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    _footer(fig, trials[names[0]])
+    _save_chart(fig, "quality-trials")
 
 
 def make_quality_charts() -> None:
@@ -450,6 +481,11 @@ def make_quality_charts() -> None:
         chart_quality_curves(budgets["mnist"], curves)
     chart_quality_temperature(budgets)
     chart_quality_floor(budgets)
+    trials = {p.stem.removeprefix("quality_trial_mnist_"): json.loads(p.read_text())
+              for p in sorted(DATA.glob("quality_trial_mnist_*.json"))}  # fmt: skip
+    trials = {name: t for name, t in trials.items() if "fid_readme_temperature" in t["results"]}
+    if "baseline" in trials:
+        chart_quality_trials(trials)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -347,6 +347,15 @@ class AutoregressivePrior(Component, abc.ABC):
         """
         return contextlib.nullcontext()
 
+    def sampling_shards(self, n: int, method: str) -> int:
+        """Into how many slices the sampling loop splits a batch of ``n`` grids, each in its own thread (default 1).
+
+        Slices share nothing but the prior's weights: each has its own stepper, and the random draws are taken up
+        front in the one-slice order, so the samples do not depend on the count. Worth it where a step's operations
+        are too small to split over intra-op threads (see [`ConvPrior`][vqgen.priors.conv_prior.ConvPrior]).
+        """
+        return 1
+
     def sample(
         self,
         n: int,

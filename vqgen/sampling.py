@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol
@@ -135,14 +136,16 @@ def filter_logits(logits: Tensor, *, temperature: float = 1.0, top_k: int | None
     return logits
 
 
-def draw(logits: Tensor, generator: torch.Generator | None = None) -> Tensor:
+def draw(logits: Tensor, generator: torch.Generator | None = None, uniform: Tensor | None = None) -> Tensor:
     """One category per row of ``logits`` ``(n, K)`` → ``(n,)`` int64, by inverting the CDF at a uniform draw.
 
-    Exactly one uniform number is drawn per row, so two samplers that consume the generator in the same order and
-    see the same probabilities draw the same categories.
+    Exactly one uniform number is drawn per row (or taken from ``uniform`` ``(n, 1)``), so two samplers that consume
+    the generator in the same order and see the same probabilities draw the same categories.
     """
     cdf = logits.softmax(-1).cumsum(-1)  # (n, K)
-    u = torch.rand(logits.shape[0], 1, generator=generator, device=logits.device, dtype=cdf.dtype)
+    u = uniform
+    if u is None:
+        u = torch.rand(logits.shape[0], 1, generator=generator, device=logits.device, dtype=cdf.dtype)
     u = u * cdf[:, -1:]  # guards against a last CDF value a rounding error below 1
     return torch.searchsorted(cdf, u).squeeze(1).clamp_(max=logits.shape[-1] - 1)
 
@@ -240,25 +243,96 @@ def sample(
 def _sample_loop(
     prior: AutoregressivePrior, x: Tensor, cond: Tensor | None, prefix_mask: Tensor | None, options: SamplingOptions
 ) -> Tensor:
-    """Fill ``x`` ``(n, C, H, W)`` in raster order (keeping it where ``prefix_mask``), in eval mode; returns it."""
-    height, width = x.shape[2:]
-    generator, method = options.generator, options.method
+    """Fill ``x`` ``(n, C, H, W)`` in raster order (keeping it where ``prefix_mask``), in eval mode; returns it.
+
+    When the prior asks for ``shards > 1`` ([`sampling_shards`][vqgen.interfaces.AutoregressivePrior.sampling_shards]),
+    the batch is split into that many slices, each filled by its own stepper in its own thread. The uniform numbers
+    of every draw are then taken from the generator up front, in the order the one-thread loop would draw them, so the
+    samples are the same either way.
+    """
+    n, method = x.shape[0], options.method
     was_training = prior.training
     prior.eval()
     try:
-        stepper = prior.incremental(cond, (height, width)) if method == "cached" else NaiveStepper(prior, cond)
-        with prior.sampling_context(x.shape[0], method):  # e.g. one thread for small steps
-            for i in tqdm(range(height), desc=f"sampling ({method})", disable=not options.progress, leave=False):
-                for j in range(width):
-                    for c in range(prior.channels):
-                        logits = stepper.logits(x, i, j, c)
-                        logits = filter_logits(
-                            logits, temperature=options.temperature, top_k=options.top_k, top_p=options.top_p
-                        )
-                        values = draw(logits, generator)
-                        if prefix_mask is not None:
-                            values = torch.where(prefix_mask[:, c, i, j], x[:, c, i, j], values)
-                        x[:, c, i, j] = values
+        shards = max(1, min(int(prior.sampling_shards(n, method)), n))
+        with prior.sampling_context(n, method):  # e.g. one thread for small steps
+            if shards == 1:
+                _fill(prior, x, cond, prefix_mask, options)
+            else:
+                _fill_sharded(prior, x, cond, prefix_mask, options, shards)
     finally:
         prior.train(was_training)
     return x
+
+
+def _fill(
+    prior: AutoregressivePrior,
+    x: Tensor,
+    cond: Tensor | None,
+    prefix_mask: Tensor | None,
+    options: SamplingOptions,
+    noise: Tensor | None = None,
+    stop: threading.Event | None = None,
+) -> None:
+    """The raster loop over ``x`` ``(n, C, H, W)``, in place; ``noise`` ``(H·W·C, n, 1)``: the uniform draws."""
+    height, width = x.shape[2:]
+    method = options.method
+    stepper = prior.incremental(cond, (height, width)) if method == "cached" else NaiveStepper(prior, cond)
+    step = 0
+    for i in tqdm(range(height), desc=f"sampling ({method})", disable=not options.progress, leave=False):
+        if stop is not None and stop.is_set():
+            return
+        for j in range(width):
+            for c in range(prior.channels):
+                logits = stepper.logits(x, i, j, c)
+                logits = filter_logits(
+                    logits, temperature=options.temperature, top_k=options.top_k, top_p=options.top_p
+                )
+                values = draw(logits, options.generator, None if noise is None else noise[step])
+                if prefix_mask is not None:
+                    values = torch.where(prefix_mask[:, c, i, j], x[:, c, i, j], values)
+                x[:, c, i, j] = values
+                step += 1
+
+
+def _fill_sharded(
+    prior: AutoregressivePrior,
+    x: Tensor,
+    cond: Tensor | None,
+    prefix_mask: Tensor | None,
+    options: SamplingOptions,
+    shards: int,
+) -> None:
+    """[`_fill`][_fill] on ``shards`` slices of the batch at once: the first in this thread (with the progress bar),
+    each other one in a thread of its own (the operations release the GIL)."""
+    n, channels, height, width = x.shape
+    noise = torch.rand(height * width * channels, n, 1, generator=options.generator, device=x.device)
+    bounds = [round(k * n / shards) for k in range(shards + 1)]
+    stop, errors = threading.Event(), []
+    inference = torch.is_inference_mode_enabled()
+
+    def fill(k: int) -> None:
+        part = slice(bounds[k], bounds[k + 1])
+        try:
+            with torch.inference_mode(inference):  # thread-local: entered in every thread
+                _fill(
+                    prior, x[part], None if cond is None else cond[part],
+                    None if prefix_mask is None else prefix_mask[part],
+                    dataclasses.replace(options, progress=options.progress and k == 0), noise[:, part], stop,
+                )  # fmt: skip
+        except BaseException as error:  # noqa: BLE001 - re-raised in the calling thread
+            stop.set()  # the other slices stop at their next row
+            errors.append(error)
+
+    threads = [threading.Thread(target=fill, args=(k,), name=f"vqgen-sampling-{k}") for k in range(1, shards)]
+    for thread in threads:
+        thread.start()
+    fill(0)
+    try:
+        for thread in threads:
+            thread.join()
+    except BaseException:  # Ctrl-C while waiting: the other slices stop at their next row
+        stop.set()
+        raise
+    if errors:
+        raise errors[0]

@@ -106,11 +106,46 @@ def test_cached_sampling_works_in_the_models_dtype():
         (dict(channel_order="rgb"), "channel_order must be one of"),
         (dict(cond_dim=-2), "cond_dim must be > 0"),
         (dict(embed_dim=0), "embed_dim must be > 0"),
+        (dict(dropout=1.0), "dropout must be a probability"),
+        (dict(dropout=-0.1), "dropout must be a probability"),
     ],
 )
 def test_bad_arguments_raise(overrides, match):
     with pytest.raises((ValueError, TypeError), match=match):
         tiny(**overrides)
+
+
+def test_dropout_is_causal_in_training_and_off_in_evaluation():
+    """Training-mode dropout (fresh masks per call) never lets a logit see its own or a later value; eval is exact."""
+    torch.manual_seed(0)
+    prior = tiny(dropout=0.5, num_categories=6).train()
+    H = W = 4
+    x = torch.randint(0, 6, (2, 1, H, W))
+    features = []
+
+    def as_leaf(module, args, out):
+        features.append(out.detach().requires_grad_())
+        return features[-1]
+
+    handle = prior.input.register_forward_hook(as_leaf)
+    try:
+        for i, j in [(0, 0), (1, 2), (3, 3)]:
+            logits = prior(x)  # (B, K, 1, H, W), a fresh dropout mask each call
+            (grad,) = torch.autograd.grad(logits[:, :, 0, i, j].square().sum(), features[-1])
+            seen = grad.abs().sum((0, 1)) != 0  # (H, W)
+            later = torch.arange(H * W).view(H, W) >= i * W + j
+            assert not seen[later].any(), f"the logits at {(i, j)} see {seen[later].nonzero().tolist()}"
+    finally:
+        handle.remove()
+    assert not torch.equal(prior(x), prior(x))  # dropout is active in training
+    plain = tiny(num_categories=6)
+    plain.load_state_dict(prior.state_dict())
+    prior.eval()
+    assert torch.equal(prior(x), plain(x))  # and the identity in evaluation, where the cached sampler runs
+    generator = torch.Generator().manual_seed(0)
+    cached = prior.sample(3, (H, W), method="cached", generator=generator)
+    naive = prior.sample(3, (H, W), method="naive", generator=generator.manual_seed(0))
+    assert torch.equal(cached, naive)
 
 
 def paper_layer(layer: GatedLayer, v, h):
@@ -209,3 +244,62 @@ def test_cached_sampling_runs_on_one_thread_and_restores_the_count(monkeypatch):
         assert torch.equal(cached, naive)
     finally:
         torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize("name", ["gated_pixelcnn", "pixelcnn"])
+def test_sharded_cached_sampling_equals_one_slice_and_naive(name, monkeypatch):
+    """With 2 threads a batch of 2 * MIN_SHARD grids is split in two slices, one thread each; same samples."""
+    import threading
+
+    import vqgen.sampling
+    from vqgen.priors.conv_prior import MIN_SHARD
+
+    cls = vqgen.registry("prior").get(name)
+    prior = vqgen.build("prior", name, **{**cls.tiny_config(), "num_classes": 3}).eval()
+    n = 2 * MIN_SHARD
+    cond = torch.arange(n) % 3
+    prefix = torch.randint(0, prior.num_categories, (n, 1, 4, 5))
+    mask = torch.zeros(n, 1, 4, 5, dtype=torch.bool)
+    mask[::3, :, 1, 2] = True
+    seen = []
+    real_draw = vqgen.sampling.draw
+
+    def spy(*args, **kwargs):
+        seen.append((threading.current_thread().name, torch.get_num_threads()))
+        return real_draw(*args, **kwargs)
+
+    monkeypatch.setattr(vqgen.sampling, "draw", spy)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        assert prior.sampling_shards(n, "cached") == 2 and prior.sampling_shards(n - 1, "cached") == 1
+        assert prior.sampling_shards(n, "naive") == 1
+        options = dict(cond=cond, prefix=prefix, prefix_mask=mask, temperature=0.9, top_k=10)
+        sharded = prior.sample(n, (4, 5), method="cached", generator=torch.Generator().manual_seed(0), **options)
+        assert {name for name, _ in seen} == {threading.main_thread().name, "vqgen-sampling-1"}
+        assert {count for _, count in seen} == {1} and torch.get_num_threads() == 2
+        monkeypatch.setattr(type(prior), "sampling_shards", lambda self, n, method: 1)
+        single = prior.sample(n, (4, 5), method="cached", generator=torch.Generator().manual_seed(0), **options)
+        naive = prior.sample(n, (4, 5), method="naive", generator=torch.Generator().manual_seed(0), **options)
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(sharded, single) and torch.equal(sharded, naive)
+    assert torch.equal(sharded[mask], prefix[mask])
+
+
+def test_an_error_in_one_slice_stops_sampling_and_is_raised(monkeypatch):
+    from vqgen.priors.conv_prior import MIN_SHARD
+    from vqgen.priors.gated_pixelcnn import GatedPixelCNNStepper
+
+    prior = tiny()
+    real_pixel = GatedPixelCNNStepper.pixel
+
+    def failing(self, i, j):
+        if self.batch == MIN_SHARD and (i, j) == (1, 1) and self.cond is None and self.width == 4:
+            raise RuntimeError("slice failed")
+        return real_pixel(self, i, j)
+
+    monkeypatch.setattr(GatedPixelCNNStepper, "pixel", failing)
+    monkeypatch.setattr(type(prior), "sampling_shards", lambda self, n, method: 2)
+    with pytest.raises(RuntimeError, match="slice failed"):
+        prior.sample(2 * MIN_SHARD, (3, 4), method="cached")

@@ -87,8 +87,37 @@ def test_warmup_then_cosine_schedule():
     assert rates[:4] == pytest.approx([0.25, 0.5, 0.75, 1.0])
     assert rates[4] == pytest.approx(1.0) and rates[9] == pytest.approx(0.5) and rates[13] < 0.03
     assert all(a >= b for a, b in zip(rates[3:], rates[4:]))
-    with pytest.raises(ValueError, match="needs a known number of steps"):
+    with pytest.raises(ValueError, match="needs a known budget"):
         make_schedule(optimizer, TrainConfig(schedule="cosine"), total_steps=None)
+
+
+def test_cosine_schedule_decays_over_a_time_budget_whichever_budget_ends_first():
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    seconds = [0.0]
+    config = TrainConfig(schedule="cosine", max_seconds=10.0)
+    timed = make_schedule(optimizer, config, total_steps=None, elapsed=lambda: seconds[0])
+    rates = {}
+    for now in (2.5, 5.0, 7.5, 10.0, 12.0):
+        seconds[0] = now
+        timed.step()
+        rates[now] = optimizer.param_groups[0]["lr"]
+    assert [rates[t] for t in (2.5, 5.0, 7.5)] == pytest.approx([0.8536, 0.5, 0.1464], abs=1e-4)
+    assert rates[10.0] == rates[12.0] == pytest.approx(0.0, abs=1e-12)
+    optimizer.param_groups[0]["lr"] = 1.0
+    seconds[0] = 1.0  # 10 % of the time, but 5 of 10 steps: the steps end first
+    both = make_schedule(optimizer, config, total_steps=10, elapsed=lambda: seconds[0])
+    for _ in range(5):
+        both.step()
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(0.5)
+
+
+def test_a_time_budget_run_with_cosine_ends_near_zero_learning_rate():
+    history = fit_prior(rnn(), striped(64), epochs=10_000, batch_size=8, max_seconds=0.5, schedule="cosine",
+                        lr=1e-2, progress=False)  # fmt: skip
+    assert history[-1]["train_seconds"] >= 0.5
+    assert history[-1]["lr"] < 1e-2 * 0.05  # decayed to (almost) 0 when the time was up
+    constant = fit_prior(rnn(), striped(64), epochs=1, batch_size=8, lr=1e-2, progress=False)
+    assert constant[-1]["lr"] == pytest.approx(1e-2)
 
 
 def test_gradient_accumulation_equals_the_larger_batch():

@@ -10,7 +10,8 @@ What it adds to [`AutoregressivePrior`][vqgen.interfaces.AutoregressivePrior] (w
 - cached sampling: subclasses set ``stepper_class``, a [`CachedStepper`][vqgen.priors.cached.CachedStepper]; the whole
   cached sampling loop of a batch up to [`ONE_THREAD_BATCH`][vqgen.priors.cached.ONE_THREAD_BATCH] runs on one
   intra-op thread ([`one_thread`][vqgen.priors.cached.one_thread]): every operation of a step is too small to gain
-  from splitting.
+  from splitting. The threads are used by splitting the batch instead: one slice per thread, each with its own
+  one-thread loop ([`sampling_shards`][ConvPrior.sampling_shards]).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Sequence
 
+import torch
 from einops import rearrange
 from torch import Tensor
 
@@ -25,7 +27,10 @@ from ..interfaces import AutoregressivePrior
 from .cached import CachedStepper, one_thread
 from .embedding import IndexInput
 
-__all__ = ["ConvPrior"]
+__all__ = ["MIN_SHARD", "ConvPrior"]
+
+MIN_SHARD = 8
+"""The fewest grids a thread of cached sampling gets (see [`ConvPrior.sampling_shards`][ConvPrior.sampling_shards])."""
 
 
 class ConvPrior(AutoregressivePrior):
@@ -65,11 +70,25 @@ class ConvPrior(AutoregressivePrior):
         return self.stepper_class(self, cond, shape)
 
     def sampling_context(self, n: int, method: str) -> contextlib.AbstractContextManager:
-        """Cached sampling of ``n <= ONE_THREAD_BATCH`` grids runs on one thread, draws included.
+        """Cached sampling of ``n <= ONE_THREAD_BATCH`` grids, or of a batch split into slices, runs on one thread per
+        slice, draws included.
 
         The drawing between steps (softmax, cumulative sum, search over ``(n, K)``) is split over threads by
         PyTorch just like the steps would be, and pays the same synchronisation per operation; one thread for the
         whole loop avoids both (see [`one_thread`][vqgen.priors.cached.one_thread]). Naive sampling keeps every
         thread.
         """
-        return one_thread(n) if method == "cached" else contextlib.nullcontext()
+        if method != "cached":
+            return contextlib.nullcontext()
+        sharded = self.sampling_shards(n, method) > 1
+        return one_thread(1 if sharded else n)  # sharded: every slice on one thread, whatever its size
+
+    def sampling_shards(self, n: int, method: str) -> int:
+        """Cached sampling on the CPU splits the batch over the intra-op threads, at least ``MIN_SHARD`` grids each.
+
+        Each slice runs its own one-thread loop: the threads never wait for each other between operations, which is
+        what makes one step's small operations slow when PyTorch splits them (and far slower on a busy machine).
+        """
+        if method != "cached" or self.device.type != "cpu":
+            return 1
+        return max(1, min(torch.get_num_threads(), n // MIN_SHARD))

@@ -44,9 +44,13 @@ class GatedLayer(nn.Module):
         kernel_size: k (odd): the vertical conv is ``(k//2 + 1, k)``, the horizontal one ``(1, k//2 + 1)``.
         first: the first layer shifts the vertical input down one row and masks the current value (mask A).
         colour_groups: colour groups of the horizontal masks.
+        dropout: dropout probability on the horizontal gate's output, in training only (as PixelCNN++ does inside
+            its residual blocks, arXiv:1701.05517); element-wise, so it keeps the layer causal.
     """
 
-    def __init__(self, in_channels: int, channels: int, kernel_size: int, first: bool, colour_groups: int) -> None:
+    def __init__(
+        self, in_channels: int, channels: int, kernel_size: int, first: bool, colour_groups: int, dropout: float = 0.0
+    ) -> None:
         super().__init__()
         self.first, self.pad = first, kernel_size // 2
         p = self.pad
@@ -56,6 +60,7 @@ class GatedLayer(nn.Module):
         )
         self.link = nn.Conv2d(2 * channels, 2 * channels, 1)
         self.out = MaskedConv2d(channels, 2 * channels, 1, "B", colour_groups, out_halves=2)  # residual and skip
+        self.dropout = nn.Dropout(dropout)
 
     def forward(
         self, v: Tensor, h: Tensor, v_bias: Tensor | None = None, h_bias: Tensor | None = None
@@ -68,7 +73,7 @@ class GatedLayer(nn.Module):
             v_pre = self.vertical(F.pad(v, (p, p, p, 0)))  # (B, 2h, H, W)
         v_pre = add_bias(v_pre, v_bias)
         h_pre = add_bias(self.horizontal(h) + self.link(v_pre), h_bias)  # (B, 2h, H, W)
-        residual, skip = self.out(gate(h_pre)).chunk(2, dim=1)
+        residual, skip = self.out(self.dropout(gate(h_pre))).chunk(2, dim=1)
         return gate(v_pre), (residual if self.first else h + residual), skip
 
 
@@ -89,6 +94,7 @@ class GatedPixelCNN(ConvPrior):
         embed_dim: embedding width E for ``input_mode="embed"``.
         num_classes: condition on a class label ``(B,)``: a learned embedding added inside every gate.
         cond_dim: condition on a vector ``(B, cond_dim)``: a linear map added inside every gate.
+        dropout: dropout probability inside every gated layer, in training only (see [`GatedLayer`][GatedLayer]).
     """
 
     def __init__(
@@ -105,9 +111,12 @@ class GatedPixelCNN(ConvPrior):
         embed_dim: int = 32,
         num_classes: int | None = None,
         cond_dim: int | None = None,
+        dropout: float = 0.0,
     ) -> None:
         super().__init__(num_categories, channels, channel_order, input_mode, embed_dim, num_classes, cond_dim)
         checks.check_positive(hidden_channels, name="hidden_channels", integer=True)
+        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be a probability in [0, 1), got {dropout!r}")
         checks.check_positive(head_channels, name="head_channels", integer=True)
         checks.check_positive(num_layers, name="num_layers", integer=True)
         for name, k in (("kernel_size", kernel_size), ("first_kernel_size", first_kernel_size)):
@@ -127,6 +136,7 @@ class GatedPixelCNN(ConvPrior):
                 first_kernel_size if index == 0 else kernel_size,
                 index == 0,
                 groups,
+                dropout,
             )
             for index in range(num_layers)
         )

@@ -19,7 +19,7 @@ import json
 import logging
 import math
 import random
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
@@ -101,8 +101,9 @@ class TrainConfig:
         precision: ``"fp32"``; ``"bf16"`` (autocast, CPU and CUDA); ``"fp16"`` (autocast + gradient scaler, CUDA
             only). The nearest-code search of the quantizers stays float32 in every case.
         grad_accum: accumulate gradients over this many batches per optimisation step.
-        schedule: learning-rate schedule after warm-up: ``"constant"`` or ``"cosine"`` (decay to 0 at the last
-            step of ``epochs`` or ``max_steps``).
+        schedule: learning-rate schedule after warm-up: ``"constant"`` or ``"cosine"`` (decay to 0 at the end of
+            the budget: the last step of ``epochs`` or ``max_steps``, or ``max_seconds`` of training, whichever
+            comes first).
         warmup_steps: linear warm-up from 0 to ``lr`` over this many steps.
         ema_decay: keep an exponential moving average of the weights with this decay (e.g. 0.999) and evaluate and
             save it instead of the raw weights; ``None`` for none.
@@ -272,24 +273,37 @@ def make_adam(model: nn.Module, config: TrainConfig) -> torch.optim.Adam:
 
 
 def make_schedule(
-    optimizer: torch.optim.Optimizer, config: TrainConfig, total_steps: int | None
+    optimizer: torch.optim.Optimizer,
+    config: TrainConfig,
+    total_steps: int | None,
+    elapsed: Callable[[], float] | None = None,
 ) -> torch.optim.lr_scheduler.LambdaLR:
-    """Linear warm-up over ``config.warmup_steps``, then constant or cosine decay to 0 at ``total_steps``.
+    """Linear warm-up over ``config.warmup_steps``, then constant or cosine decay to 0 at the end of the budget.
 
     The multiplier of the learning rate at step ``t`` (0-based) is ``(t + 1) / warmup`` during warm-up, then 1
-    (``"constant"``) or ``(1 + cos(π · (t − warmup) / (total − warmup))) / 2`` (``"cosine"``, SGDR, arXiv:1608.03983).
+    (``"constant"``) or ``(1 + cos(π · p)) / 2`` (``"cosine"``, SGDR, arXiv:1608.03983), where the progress ``p`` is
+    the larger of ``(t − warmup) / (total_steps − warmup)`` and ``elapsed() / config.max_seconds``: a run with a time
+    budget decays to 0 when its time is up (budget-aware decay, arXiv:1905.04753), whichever budget ends first.
+
+    Args:
+        elapsed: the training seconds so far (read at every step); needed for a time budget.
     """
     warmup, cosine = config.warmup_steps, config.schedule == "cosine"
-    if cosine and total_steps is None:
-        raise ValueError("schedule='cosine' needs a known number of steps: set max_steps, or use a sized dataset")
+    timed = config.max_seconds is not None and elapsed is not None
+    if cosine and total_steps is None and not timed:
+        raise ValueError("schedule='cosine' needs a known budget: set max_steps or max_seconds, or use a sized dataset")
 
     def factor(step: int) -> float:
         if step < warmup:
             return (step + 1) / warmup
         if not cosine:
             return 1.0
-        progress = min(1.0, (step - warmup) / max(1, total_steps - warmup))  # type: ignore[operator]
-        return 0.5 * (1.0 + math.cos(math.pi * progress))
+        progress = 0.0
+        if total_steps is not None:
+            progress = (step - warmup) / max(1, total_steps - warmup)
+        if timed:
+            progress = max(progress, elapsed() / config.max_seconds)  # type: ignore[misc, operator]
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 

@@ -239,7 +239,8 @@ def train(
     if per_epoch is not None:
         planned = config.epochs * math.ceil(per_epoch / config.grad_accum)
         total_steps = planned if total_steps is None else min(total_steps, planned)
-    schedule = make_schedule(optimizer, config, total_steps)
+    clock = [0.0]  # training seconds at the last optimiser step (agreed by all ranks): the time-budget schedule's
+    schedule = make_schedule(optimizer, config, total_steps, elapsed=lambda: clock[0])
     scaler = torch.amp.GradScaler(device.type, enabled=config.precision == "fp16")
     average = WeightAverage(model, config.ema_decay) if config.ema_decay is not None else None
     forward: Callable[..., Any] = model
@@ -268,6 +269,7 @@ def train(
         if average is not None:
             average.load_state_dict(state["average"])
         step, epoch, skip, train_seconds = state["step"], state["epoch"], state["batches_done"], state["train_seconds"]
+        clock[0] = train_seconds
         history.extend(state["history"])
         keeper.best_value, keeper.best_epoch = state["keeper"]["best_value"], state["keeper"]["best_epoch"]
         epoch_state = state["epoch_state"] if skip else None
@@ -331,20 +333,21 @@ def train(
             bar.update(1)
             if pending == config.grad_accum:
                 _optimizer_step(model, optimizer, scaler, config)
+                clock[0] = _agreed(train_seconds + time.perf_counter() - epoch_start, config, ctx)
                 schedule.step()
                 if average is not None:
                     average.update(model)
                 step, pending = step + 1, 0
                 if step % 10 == 0:
                     bar.set_postfix({k: f"{float(v):.4g}" for k, v in list(out.terms.items())[:2]})
-                elapsed = train_seconds + time.perf_counter() - epoch_start
                 stop_here = (config.max_steps is not None and step >= config.max_steps) or (
-                    config.max_seconds is not None and elapsed >= config.max_seconds
+                    config.max_seconds is not None and clock[0] >= config.max_seconds
                 )
                 if config.save_every and step % config.save_every == 0:  # every rank, or all_gather would hang
                     save(done, epoch, means)
         if pending:  # the epoch ended inside an accumulation group: step with what was accumulated
             _optimizer_step(model, optimizer, scaler, config)
+            clock[0] = _agreed(train_seconds + time.perf_counter() - epoch_start, config, ctx)
             schedule.step()
             if average is not None:
                 average.update(model)
@@ -357,6 +360,7 @@ def train(
         train_seconds += time.perf_counter() - epoch_start
         record = _epoch_record(task, model, average, means, epoch, step, device)
         record["train_seconds"] = train_seconds
+        record["lr"] = optimizer.param_groups[0]["lr"]
         record["seconds"] = time.perf_counter() - started
         history.append(record)
         if ctx.is_main:
@@ -381,6 +385,14 @@ def _optimizer_step(model: nn.Module, optimizer: torch.optim.Optimizer, scaler: 
     scaler.step(optimizer)
     scaler.update()
     optimizer.zero_grad(set_to_none=True)
+
+
+def _agreed(elapsed: float, config: TrainConfig, ctx: Any) -> float:
+    """The training seconds so far; under torchrun the slowest rank's when a time-budget schedule reads them, so
+    that every rank steps with the same learning rate."""
+    if not (ctx.distributed and config.max_seconds is not None and config.schedule == "cosine"):
+        return elapsed
+    return float(all_reduce_(torch.tensor([elapsed], dtype=torch.float64, device=ctx.device), "max"))
 
 
 def _epoch_record(task: Task, model: nn.Module, average: Any, means: RunningMeans, epoch: int, step: int,
