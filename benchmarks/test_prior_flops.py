@@ -14,7 +14,8 @@ Every figure is a ratio measured in one run, on the same machine and threads (``
   the gated and the masked PixelCNN at 15 layers × 64 channels (head 256), 7×7 codes, K = 512, batch 128.
 - **Sampling** (``test_sampling_cost``): cached sampling of a whole grid through ``prior.sample(..., method="cached")``
   over one forward pass on the same batch, for the cases of ``test_sampling_speed.py`` (gated prior on 7×7 and 16×16
-  codes, batch 64; the 28×28 grey gated pixel model, K = 256, batch 16).
+  codes, batch 64; the 28×28 grey gated pixel model, K = 256, batch 16); interleaved with it, the same sampling with
+  the batch in one loop on one thread (``sampling_shards`` forced to 1), to show what splitting it over threads gives.
 
 The machine these figures come from is shared, so the timings of one test are interleaved (sgemm, forward, step, ... in
 turn, ``ROUNDS`` times) and each figure is the fastest of its repeats. The load average is recorded with the figures.
@@ -141,13 +142,21 @@ def test_sampling_cost(benchmark, name):
     with torch.no_grad():
         prior(x)  # warm-up
     prior.sample(case.batch, (1, case.shape[1]), method="cached", generator=generator)  # warm-up on one row
-    forward, cached = [], []
+    forward, cached, one_slice = [], [], []
     rounds = 3 if case.shape[0] * case.shape[1] > 256 else ROUNDS
+    shards = prior.sampling_shards(case.batch, "cached")
 
     def measure():
         with torch.no_grad():
             forward.append(_seconds(lambda: prior(x)))
         cached.append(_seconds(lambda: prior.sample(case.batch, case.shape, method="cached", generator=generator)))
+        prior.sampling_shards = lambda n, method: 1  # the whole batch in one loop on one thread, for comparison
+        try:
+            one_slice.append(
+                _seconds(lambda: prior.sample(case.batch, case.shape, method="cached", generator=generator))
+            )
+        finally:
+            del prior.sampling_shards
         with torch.no_grad():
             forward.append(_seconds(lambda: prior(x)))
 
@@ -155,8 +164,9 @@ def test_sampling_cost(benchmark, name):
     with torch.no_grad():
         flops = counted_flops(lambda: prior(x))
     SAMPLING[name] = r = {"batch": case.batch, "shape": list(case.shape), "forward-flops": flops}
-    r.update({"forward-s": min(forward), "cached-s": min(cached)})
+    r.update({"forward-s": min(forward), "cached-s": min(cached), "shards": shards, "one-slice-s": min(one_slice)})
     r["cached-over-forward"] = r["cached-s"] / r["forward-s"]
+    r["one-slice-over-forward"] = r["one-slice-s"] / r["forward-s"]
     benchmark.extra_info.update(r)
 
 
@@ -182,7 +192,8 @@ def summary() -> str:
     for name, r in SAMPLING.items():
         lines.append(
             f"{name:<20} forward {r['forward-s']:.4f}s cached {r['cached-s']:.4f}s "
-            f"cached/forward {r['cached-over-forward']:.2f}"
+            f"cached/forward {r['cached-over-forward']:.2f} ({r['shards']} slices; one slice "
+            f"{r['one-slice-over-forward']:.2f})"
         )
     return "\n".join(lines)
 

@@ -173,7 +173,8 @@ def fit_with_checkpoints(
     return curve
 
 
-def run_main(dataset: str) -> dict:
+def run_main(dataset: str, variant: str | None = None) -> dict:
+    """The 20-minute run of the README's configuration, or with trial ``variant``'s change (``VARIANT_SPLITS``)."""
     from vqgen import TwoStageModel
     from vqgen.evaluation import baseline_priors
     from vqgen.images import save_grid, to_uint8
@@ -186,6 +187,11 @@ def run_main(dataset: str) -> dict:
     out = out_dir(dataset)
     classifier, classifier_info = classifier_for(dataset, train, test)
     scorer = Scorer(classifier, test.images)
+    config = CONFIG if variant is None else trial_config(variant)
+    stage1_seconds, prior_seconds = (STAGE1_SECONDS, PRIOR_SECONDS) if variant is None else VARIANT_SPLITS[variant]
+    if variant is not None:
+        out = out / variant
+        out.mkdir(exist_ok=True)
     record: dict[str, Any] = {"classifier": classifier_info, "load_average_start": list(os.getloadavg())}
 
     generator = torch.Generator().manual_seed(0)
@@ -195,9 +201,9 @@ def run_main(dataset: str) -> dict:
     print(f"{dataset}: floor {record['floor']}", flush=True)
 
     torch.manual_seed(0)
-    model = TwoStageModel.from_config(CONFIG)
+    model = TwoStageModel.from_config(config)
     started = time.perf_counter()
-    history = model.fit_stage1(train, epochs=1_000, max_seconds=STAGE1_SECONDS, seed=0, device="cpu", progress=False)
+    history = model.fit_stage1(train, epochs=1_000, max_seconds=stage1_seconds, seed=0, device="cpu", progress=False)
     stage1 = evaluate_vqvae(model.vqvae, test.images)
     record["stage1"] = {
         "seconds": time.perf_counter() - started, "train_seconds": history[-1]["train_seconds"],
@@ -212,7 +218,7 @@ def run_main(dataset: str) -> dict:
     test_codes = encode_codes(model.vqvae, test)
     prior = model.prior
     record["curve"] = fit_with_checkpoints(
-        model, prior, codes, train.labels, test_codes, test.labels, scorer, PRIOR_SECONDS, out / "prior-state"
+        model, prior, codes, train.labels, test_codes, test.labels, scorer, prior_seconds, out / "prior-state"
     )
     model.save_pretrained(str(out / "model"))
     final = record["curve"][-1]
@@ -238,11 +244,12 @@ def run_main(dataset: str) -> dict:
         "independent_ge_10x_prior": record["fid"]["independent"] >= 10 * readme["fid"],
         "recognised_ge_90pct": readme["recognised"] >= 0.9,
     }
-    budget = {"config": CONFIG, "stage1_seconds": STAGE1_SECONDS, "prior_seconds": PRIOR_SECONDS,
+    budget = {"config": config, "stage1_seconds": stage1_seconds, "prior_seconds": prior_seconds,
               "checkpoints": CHECKPOINTS, "readme_temperature": README_TEMPERATURE, "n": N,
               "floor_draws": FLOOR_DRAWS, "threads": THREADS, "train_images": len(train.images),
               "test_images": len(test.images)}  # fmt: skip
-    write_results(f"quality_budget_{dataset}", record, budget=budget, **_command("main", dataset))
+    name = f"quality_budget_{dataset}" + ("" if variant is None else f"_{variant}")
+    write_results(name, record, budget=budget, **_command("main", dataset, *([variant] if variant else [])))
     return record
 
 
@@ -294,6 +301,7 @@ TRIALS = {  # name -> one change to the README's configuration: component settin
     "weight_average": {"prior": {"ema_decay": 0.999}},
     "dropout": {"config": {"prior": {"dropout": 0.1}}},
 }
+VARIANT_SPLITS = {"grid14": (180.0, 1020.0)}  # ``main DATASET VARIANT``: 20 minutes, split (stage 1, prior)
 TRIAL_SECONDS = (120.0, 120.0)  # stage 1, prior: every trial, the baseline included, at this budget
 
 
@@ -380,5 +388,5 @@ def test_quality_curve(benchmark, name):
 
 if __name__ == "__main__":
     if len(sys.argv) < 3 or sys.argv[1] not in ("main", "curve", "trial"):
-        sys.exit("usage: test_quality_budget.py main DATASET | curve DATASET PRIOR | trial DATASET NAME")
+        sys.exit("usage: test_quality_budget.py main DATASET [VARIANT] | curve DATASET PRIOR | trial DATASET NAME")
     {"main": run_main, "curve": run_curve, "trial": run_trial}[sys.argv[1]](*sys.argv[2:])

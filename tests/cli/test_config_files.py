@@ -32,3 +32,24 @@ def test_config_runs_the_command(tmp_path, monkeypatch):
     (tmp_path / "s.yaml").write_text("num-samples: 7\nseed: 3\n")
     assert main(["sample", "ckpt", "--config", str(tmp_path / "s.yaml")]) == 0
     assert (seen["num_samples"], seen["seed"]) == (7, 3)
+
+
+def test_vqgen_fit_defaults_are_the_readmes_configuration():
+    """`vqgen fit` without a file trains what the README's snippet trains: same parts, same 5 + 15 minute budget."""
+    import ast
+    import re
+    from pathlib import Path
+
+    from vqgen.cli.fit import DEFAULTS
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    config_text = re.search(r"TwoStageModel\.from_config\((\{.*?\})\)\n", readme, re.S).group(1)
+    config = ast.literal_eval(re.sub(r"#[^\n]*", "", config_text))
+    budgets = re.search(r"model\.fit\(train, eval_data=test, stage1=(\{.*?\}), stage2=(\{.*?\})\)", readme)
+    model = DEFAULTS["model"]
+    assert model["encoder"] == config["encoder"]["name"] and config["encoder"]["latent_dim"] == 16  # conv's default
+    assert model["quantizer"] == config["quantizer"]["name"] and config["quantizer"]["num_codes"] == 512  # ema's
+    readme_prior = {k: v for k, v in config["prior"].items() if k != "num_classes"}  # fit takes it from the data
+    assert model["prior"] == readme_prior
+    for stage, text in zip(("stage1", "stage2"), budgets.groups()):
+        assert DEFAULTS[stage]["max_seconds"] == ast.literal_eval(text)["max_seconds"]

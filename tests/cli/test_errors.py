@@ -40,7 +40,7 @@ def paths(tmp_path_factory) -> dict[str, str]:
         "dataset: digits\ntrain_subset: 32\neval_subset: 16\nmodel:\n"
         "  encoder: {name: conv, hidden_channels: 8, residual_channels: 4, latent_dim: 4, num_downsamples: 1}\n"
         "  quantizer: {name: vq, num_codes: 8}\n"
-        "  prior: {name: gated_pixelcnn, hidden_channels: 8, num_layers: 2, head_channels: 8}\n"
+        "  prior: {name: gated_pixelcnn, hidden_channels: 8, num_layers: 2, head_channels: 8, num_classes: null}\n"
         f"train: {{max_steps: 1, batch_size: 16, progress: false}}\noutput: {root / 'two'}\n"
     )
     assert main(["fit", "--config", str(run)]) == 0

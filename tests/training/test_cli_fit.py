@@ -39,6 +39,7 @@ def test_fit_writes_a_two_stage_model_that_sample_complete_and_evaluate_accept(f
     root, out = fitted
     model = vqgen.from_pretrained(out)
     assert isinstance(model, vqgen.TwoStageModel) and model.num_codes == 16 and model.image_shape == (1, 16, 16)
+    assert model.prior.num_classes == 10  # conditioned on the digits' classes, as the README's configuration is
     stage1 = json.loads((out / "stage1" / "metrics.json").read_text())
     stage2 = json.loads((out / "stage2" / "metrics.json").read_text())
     assert [r["epoch"] for r in stage1["history"]] == [1, 2] and stage2["history"][-1]["step"] == 3
