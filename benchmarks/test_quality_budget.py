@@ -23,9 +23,10 @@ real data). ``main`` (per dataset, on the full training split):
    ``independent`` and ``uniform`` baselines, the class recognition rate of the class-conditional samples (the
    classifier's prediction = the class asked for), and FID against the sampling temperature.
 
-``curve`` refits another prior (``CURVE_PRIORS``: ``rnn``, ``pixelcnn`` at their defaults, ``gated_small``; and
-``pair_gated`` / ``pair_gated_small``, meant to run at the same time so that both see the same load) on the stage-1
-model ``main`` saved, with the same checkpoints, for ``CURVE_SECONDS``. ``trial`` retrains everything with one change
+``curve`` refits another prior (``CURVE_PRIORS``: ``rnn``, ``pixelcnn`` and ``gated_default``, the library's
+defaults) on the stage-1 model ``main`` saved, with the same checkpoints, for ``CURVE_SECONDS``. ``main DATASET
+VARIANT`` is main with a trial's change and its own split of the 20 minutes (``VARIANT_SPLITS``). ``trial`` retrains
+everything with one change
 (``TRIALS``: codebook, grid and latent size, prior size, batch size, learning rate, schedule, weight average, dropout)
 for ``TRIAL_SECONDS``, to compare with the unchanged ``baseline`` trial at the same budget. Results go to
 ``$VQGEN_BENCH_JSON/quality_budget_<dataset>.json``, ``quality_curve_<dataset>_<prior>.json`` and
@@ -173,11 +174,21 @@ def fit_with_checkpoints(
     return curve
 
 
+def save_samples(model: Any, dataset: str, path: Path, minutes: str) -> None:
+    """60 class-conditional samples at the README's temperature, one class per column, as a labelled PNG."""
+    from vqgen.images import save_grid
+
+    labels = torch.arange(60) % 10
+    samples = model.sample(60, labels, temperature=README_TEMPERATURE, generator=torch.Generator().manual_seed(0))
+    save_grid(path, samples, ncols=10, scale=2, captions=[str(int(c)) for c in labels],
+              title=f"{dataset}: samples after {minutes} CPU-minutes, temperature {README_TEMPERATURE}")  # fmt: skip
+
+
 def run_main(dataset: str, variant: str | None = None) -> dict:
     """The 20-minute run of the README's configuration, or with trial ``variant``'s change (``VARIANT_SPLITS``)."""
     from vqgen import TwoStageModel
     from vqgen.evaluation import baseline_priors
-    from vqgen.images import save_grid, to_uint8
+    from vqgen.images import to_uint8
     from vqgen.metrics import prior_bits_per_dim
     from vqgen.training.prior import encode_codes
     from vqgen.training.stage1 import evaluate_vqvae
@@ -234,8 +245,7 @@ def run_main(dataset: str, variant: str | None = None) -> dict:
         readme["fid"],
         readme["recognised"],
     )
-    samples = model.sample(64, torch.arange(64) % 10, generator=torch.Generator().manual_seed(0))
-    save_grid(out / "samples.png", to_uint8(samples), scale=2)
+    save_samples(model, dataset, out / "samples.png", f"{stage1_seconds / 60:g} + {prior_seconds / 60:g}")
     record["load_average_end"] = list(os.getloadavg())
     floor = record["floor"]["mean"]
     record["targets"] = {
@@ -279,15 +289,11 @@ def run_curve(dataset: str, name: str) -> dict:
     return record
 
 
-CURVE_PRIORS = {  # name -> prior spec, class-conditional; gated_small is make_figures.py's preset
+CURVE_PRIORS = {  # name -> prior spec, class-conditional (main's curve is the README's 6 x 48 gated prior)
     "rnn": {"name": "rnn", "num_classes": 10},
     "pixelcnn": {"name": "pixelcnn", "num_classes": 10},
-    "gated_small": {"name": "gated_pixelcnn", "num_classes": 10, "hidden_channels": 48, "num_layers": 6,
-                    "head_channels": 64},
-}  # fmt: skip
-# Run as a pair in two processes at the same time, so that both see the same machine load: the defaults vs the small.
-CURVE_PRIORS["pair_gated"] = {"name": "gated_pixelcnn", "num_classes": 10}
-CURVE_PRIORS["pair_gated_small"] = CURVE_PRIORS["gated_small"]
+    "gated_default": {"name": "gated_pixelcnn", "num_classes": 10},  # the library's default, 15 x 64, head 256
+}
 TRIALS = {  # name -> one change to the README's configuration: component settings, stage-1 and prior options
     "baseline": {},
     "k128": {"config": {"quantizer": {"num_codes": 128}}},

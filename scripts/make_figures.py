@@ -360,7 +360,9 @@ def make_charts() -> None:
         chart_two_stage(record)
 
 
-QUALITY_COLOURS = {"gated_pixelcnn": "tab:blue", "pixelcnn": "tab:orange", "rnn": "tab:green", "gated_small": "purple"}
+QUALITY_COLOURS = {
+    "gated_pixelcnn": "tab:blue", "pixelcnn": "tab:orange", "rnn": "tab:green", "gated_default": "purple",
+}  # fmt: skip
 
 
 def _quality_records() -> tuple[dict[str, dict], dict[str, dict]]:
@@ -370,6 +372,11 @@ def _quality_records() -> tuple[dict[str, dict], dict[str, dict]]:
     curves = {p.stem.removeprefix("quality_curve_mnist_"): json.loads(p.read_text())
               for p in sorted(DATA.glob("quality_curve_mnist_*.json")) if "_pair_" not in p.name}  # fmt: skip
     return budgets, curves
+
+
+def _budget_label(name: str) -> str:
+    """``fashion-mnist_grid14`` (a ``main DATASET VARIANT`` record) → ``fashion-mnist, grid14``."""
+    return name.replace("_", ", ")
 
 
 def chart_quality_curves(budget: dict, curves: dict[str, dict]) -> None:
@@ -403,10 +410,14 @@ def chart_quality_temperature(budgets: dict[str, dict]) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
-    for (dataset, record), colour in zip(budgets.items(), ("tab:blue", "tab:orange")):
+    floors = {}
+    for (dataset, record), colour in zip(budgets.items(), ("tab:blue", "tab:orange", "tab:green", "tab:purple")):
         sweep = record["results"]["temperature"]
-        ax.plot([float(t) for t in sweep], [v["fid"] for v in sweep.values()], "o-", color=colour, label=dataset)
-        ax.axhline(record["results"]["fid"]["floor"], color=colour, linestyle="-.", label=f"{dataset} floor")
+        label = _budget_label(dataset)
+        ax.plot([float(t) for t in sweep], [v["fid"] for v in sweep.values()], "o-", color=colour, label=label)
+        floors.setdefault(dataset.split("_")[0], (record["results"]["fid"]["floor"], colour))
+    for dataset, (floor, colour) in floors.items():
+        ax.axhline(floor, color=colour, linestyle="-.", label=f"{dataset} floor")
     ax.set_yscale("log")
     ax.set_xlabel("sampling temperature")
     ax.set_ylabel("sample FID (log)")
@@ -428,7 +439,7 @@ def chart_quality_floor(budgets: dict[str, dict]) -> None:
     for i, (dataset, record) in enumerate(budgets.items()):
         fid = record["results"]["fid"]
         values = [fid.get(k, fid["prior"] if k == "prior_readme_temperature" else None) for k in kinds]
-        bars = ax.bar(x + (i - (len(budgets) - 1) / 2) * width, values, width, label=dataset)
+        bars = ax.bar(x + (i - (len(budgets) - 1) / 2) * width, values, width, label=_budget_label(dataset))
         ax.bar_label(bars, [f"{v:.2f}" for v in values], fontsize=7)
     temperature = next(iter(budgets.values()))["budget"].get("readme_temperature", 1.0)
     labels = ["real (floor)", "reconstructions", f"prior samples (T={temperature:g})", "independent", "uniform"]
@@ -459,7 +470,9 @@ def chart_quality_trials(trials: dict[str, dict]) -> None:
     ax.axvline(samples[0], color="tab:blue", linestyle="--", linewidth=0.8)
     ax.set_yticks(y, names, fontsize=8)
     ax.invert_yaxis()
-    ax.set_xlabel("FID, classifier features (lower is better)")
+    ax.set_xscale("log")
+    ax.set_xlim(left=0.1)
+    ax.set_xlabel("FID, classifier features (log; lower is better)")
     seconds = trials[names[0]]["results"]["seconds"]
     title = f"MNIST, one change each: {seconds[0] / 60:g} min stage 1 + {seconds[1] / 60:g} min prior"
     ax.set_title(title, fontsize=10)
