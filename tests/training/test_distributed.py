@@ -63,6 +63,11 @@ WORKER = MODEL + textwrap.dedent(
     uneven = fit_prior(prior, torch.utils.data.DataLoader(Uneven(), batch_size=None), epochs=2, progress=False,
                        device="cpu")
     json.dump({"vqvae": list(history), "uneven_steps": uneven[-1]["step"]}, open(f"{out}/rank{rank}.json", "w"))
+    # Tear the process group down before exit: left to the interpreter's shutdown, gloo's threads once aborted a
+    # rank ("terminate called without an active exception", exit -6) after all its work was done.
+    if torch.distributed.is_initialized():
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
     """
 )
 
