@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -88,14 +89,17 @@ def launch(out: Path, world_size: int = 2) -> None:
         processes.append(
             subprocess.Popen([sys.executable, "-c", WORKER, str(out)], env=env, stderr=subprocess.PIPE, text=True)
         )
-    for process in processes:
+    for rank, process in enumerate(processes):
         try:
             _, err = process.communicate(timeout=120)
         except subprocess.TimeoutExpired:
             for p in processes:
                 p.kill()
             pytest.fail("a rank hung: the processes did not agree on when to stop")
-        assert process.returncode == 0, err
+        # rank{N}.json is the worker's last write. A rank that wrote it and was then aborted at interpreter exit by
+        # gloo's threads (SIGABRT, "terminate called without an active exception", seen twice in CI) did all its work.
+        finished = (out / f"rank{rank}.json").is_file()
+        assert process.returncode == 0 or (process.returncode == -signal.SIGABRT and finished), err
 
 
 @pytest.mark.slow  # two fresh Python processes importing torch: ~15 s on a busy 2-core machine
