@@ -67,7 +67,7 @@ def test_codebook_larger_than_the_data_fills_warns_with_the_measured_usage():
     torch.manual_seed(0)
     model = TwoStageModel.from_config(_config(num_codes=256))
     with pytest.warns(
-        UserWarning, match=r"only (\d+) of 256 codes used \([\d.]+ %\) by the 128 code vectors"
+        UserWarning, match=r"only (\d+) of 256 codes used \([\d.]+ %\) by the 128 encoder outputs"
     ) as caught:
         model.fit_stage1(_images(8), **QUIET, epochs=1)
     used = int(str(caught[0].message).split()[1])

@@ -224,9 +224,10 @@ def _warn_unused_codes(histogram: Tensor, *, threshold: float = 0.5) -> None:
         return
     smaller = 2 ** max(1, math.ceil(math.log2(max(used, 2))))
     warnings.warn(
-        f"only {used} of {num_codes} codes used ({100 * used / num_codes:.1f} %) by the {seen} code vectors of the "
-        f"last training epoch: the data (or the training so far) does not fill the codebook; train longer, or use a "
-        f"smaller one (num_codes={smaller}), which also gives the prior fewer categories to learn",
+        f"only {used} of {num_codes} codes used ({100 * used / num_codes:.1f} %) by the {seen} encoder outputs "
+        f"(latent vectors) of the last training epoch: the data (or the training so far) does not fill the "
+        f"codebook; train longer, or use a smaller one (num_codes={smaller}), which also gives the prior fewer "
+        "categories to learn",
         UserWarning,
         stacklevel=3,
     )
