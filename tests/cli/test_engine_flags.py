@@ -51,3 +51,26 @@ def test_run_files_read_exponents_as_numbers():
     assert load_yaml("lr: 1e-3\nsteps: 2\nname: 1e3x\nx: 1.5") == {"lr": 0.001, "steps": 2, "name": "1e3x", "x": 1.5}
     args = build_parser().parse_args(["fit", "--set", "stage2.lr=2e-4", "-o", "out"])
     assert resolve_run(args)["stage2"]["lr"] == 0.0002
+
+
+def test_a_process_group_the_command_joined_is_ended_with_it(monkeypatch, tmp_path):
+    """torchrun's convention: every process destroys its group before exit; one the caller started stays."""
+    import torch.distributed as dist
+
+    import vqgen.cli.sample
+
+    def join(args):  # what `setup` does under torchrun, here as a group of one
+        dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1)
+        return 0
+
+    monkeypatch.setattr(vqgen.cli.sample, "run", join)
+    assert main(["sample", "x"]) == 0
+    assert not dist.is_initialized()
+
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store2'}", rank=0, world_size=1)
+    try:
+        monkeypatch.setattr(vqgen.cli.sample, "run", lambda args: 0)
+        assert main(["sample", "x"]) == 0
+        assert dist.is_initialized()  # the caller's group
+    finally:
+        dist.destroy_process_group()

@@ -98,6 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_USAGE
+    group_before = _process_group_running()
     try:
         if getattr(args, "flags_from_config", False) and args.config:
             args = parse_args(argv)
@@ -111,3 +112,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    finally:
+        if not group_before and _process_group_running():  # joined under torchrun by this command: leave it
+            import torch.distributed
+
+            torch.distributed.destroy_process_group()
+
+
+def _process_group_running() -> bool:
+    """True when a ``torch.distributed`` process group exists (without importing torch when nothing did)."""
+    dist = sys.modules.get("torch.distributed")
+    return dist is not None and dist.is_available() and dist.is_initialized()
