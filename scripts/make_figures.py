@@ -245,14 +245,16 @@ def _footer(fig, record: dict) -> None:
     fig.text(0.01, 0.01, text, fontsize=7, color="0.3", ha="left", va="bottom", wrap=True)
 
 
-def _save_chart(fig, name: str) -> None:
-    path = OUT / f"{name}.png"
-    fig.canvas.draw()
-    canvas = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
+def _finish_chart(fig, record: dict, name: str, bottom: float) -> None:
+    """Lay ``fig`` out above a footer strip of height ``bottom`` (a fraction) naming ``record``'s source; save it."""
     import matplotlib.pyplot as plt
 
+    fig.tight_layout(rect=(0, bottom, 1, 1))
+    _footer(fig, record)
+    fig.canvas.draw()
+    canvas = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
     plt.close(fig)
-    save_small_png(path, canvas)
+    save_small_png(OUT / f"{name}.png", canvas)
 
 
 def chart_sampling(record: dict) -> None:
@@ -280,9 +282,7 @@ def chart_sampling(record: dict) -> None:
     right.set_xlim(0, max(speedup) * 1.25)
     right.set_xlabel("naive / cached")
     right.set_title("speed-up of cached sampling", fontsize=10)
-    fig.tight_layout(rect=(0, 0.12, 1, 1))
-    _footer(fig, record)
-    _save_chart(fig, "chart-sampling")
+    _finish_chart(fig, record, "chart-sampling", bottom=0.12)
 
 
 def chart_quantizer(record: dict) -> None:
@@ -304,9 +304,7 @@ def chart_quantizer(record: dict) -> None:
     ax.set_title(f"quantizer step, z {tuple(record['shape'])}: lower is faster", fontsize=10)
     ax.set_ylim(top=max(r["vqp_ms"] for r in results) * 8)  # room for the legend above the bars
     ax.legend(fontsize=8, ncols=2, loc="upper left")
-    fig.tight_layout(rect=(0, 0.15, 1, 1))
-    _footer(fig, record)
-    _save_chart(fig, "chart-quantizer")
+    _finish_chart(fig, record, "chart-quantizer", bottom=0.15)
 
 
 def chart_prior_quality(record: dict) -> None:
@@ -319,9 +317,7 @@ def chart_prior_quality(record: dict) -> None:
     ax.set_ylim(0, max(r["bits_per_dim"] for r in rows) * 1.15)
     ax.set_ylabel("test bits/dim (lower is better)")
     ax.set_title(f"pixel priors on MNIST, {record['budget']}", fontsize=10)
-    fig.tight_layout(rect=(0, 0.2, 1, 1))
-    _footer(fig, record)
-    _save_chart(fig, "chart-prior-quality")
+    _finish_chart(fig, record, "chart-prior-quality", bottom=0.2)
 
 
 def chart_two_stage(record: dict) -> None:
@@ -341,9 +337,7 @@ def chart_two_stage(record: dict) -> None:
         ax.set_ylim(0, ax.get_ylim()[1] * 1.1)
         ax.set_title(f"two-stage models: {label}, lower is better", fontsize=10)
         ax.legend(fontsize=8, loc="upper left")
-    fig.tight_layout(rect=(0, 0.14, 1, 1))
-    _footer(fig, record)
-    _save_chart(fig, "chart-two-stage")
+    _finish_chart(fig, record, "chart-two-stage", bottom=0.14)
 
 
 def make_charts() -> None:
@@ -400,9 +394,7 @@ def chart_quality_curves(budget: dict, curves: dict[str, dict]) -> None:
         ax.set_xlabel(f"minutes of prior training ({threads} thread{'s' if threads > 1 else ''})")
         ax.set_title(f"MNIST, K={budget['budget']['config']['quantizer']['num_codes']}: {label}", fontsize=10)
         ax.legend(fontsize=7)
-    fig.tight_layout(rect=(0, 0.1, 1, 1))
-    _footer(fig, budget)
-    _save_chart(fig, "quality-curves")
+    _finish_chart(fig, budget, "quality-curves", bottom=0.1)
 
 
 def chart_quality_temperature(budgets: dict[str, dict]) -> None:
@@ -423,9 +415,7 @@ def chart_quality_temperature(budgets: dict[str, dict]) -> None:
     ax.set_ylabel("sample FID (log)")
     ax.set_title("gated_pixelcnn after the 20-minute budget", fontsize=10)
     ax.legend(fontsize=7)
-    fig.tight_layout(rect=(0, 0.14, 1, 1))
-    _footer(fig, next(iter(budgets.values())))
-    _save_chart(fig, "quality-temperature")
+    _finish_chart(fig, next(iter(budgets.values())), "quality-temperature", bottom=0.14)
 
 
 def chart_quality_floor(budgets: dict[str, dict]) -> None:
@@ -448,9 +438,7 @@ def chart_quality_floor(budgets: dict[str, dict]) -> None:
     ax.set_ylabel("FID, classifier features (log)")
     ax.set_title("1000 images vs the test set, README config at 20 CPU-minutes", fontsize=10)
     ax.legend(fontsize=8)
-    fig.tight_layout(rect=(0, 0.14, 1, 1))
-    _footer(fig, next(iter(budgets.values())))
-    _save_chart(fig, "quality-floor")
+    _finish_chart(fig, next(iter(budgets.values())), "quality-floor", bottom=0.14)
 
 
 def chart_quality_trials(trials: dict[str, dict]) -> None:
@@ -477,9 +465,7 @@ def chart_quality_trials(trials: dict[str, dict]) -> None:
     title = f"MNIST, one change each: {seconds[0] / 60:g} min stage 1 + {seconds[1] / 60:g} min prior"
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=8, loc="lower right")
-    fig.tight_layout(rect=(0, 0.08, 1, 1))
-    _footer(fig, trials[names[0]])
-    _save_chart(fig, "quality-trials")
+    _finish_chart(fig, trials[names[0]], "quality-trials", bottom=0.08)
 
 
 def make_quality_charts() -> None:
