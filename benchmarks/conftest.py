@@ -1,10 +1,11 @@
-"""Shared benchmark helpers: a ``summary_line`` fixture and ``write_results``.
+"""Shared benchmark helpers: a ``summary_line`` fixture, ``write_results``, ``data_root`` and ``bench_dir``.
 
 Benchmarks report ratios measured in one run; ``summary_line("...")`` collects a line that appears in a
 "benchmark summary" section after pytest-benchmark's table, without ``-s``. ``write_results(name, results)`` writes
 the figures of a whole run as ``<name>.json`` with the command, machine and date, into ``$VQGEN_BENCH_JSON``
 (default ``$VQGEN_BENCH_OUT``, else ``<tmp>/vqgen-bench``); ``make bench-data`` points it at ``docs/data/``, from
-which ``scripts/make_figures.py`` draws the charts of ``docs/benchmarks.md``.
+which ``scripts/make_figures.py`` draws the charts of ``docs/benchmarks.md``. ``data_root(dataset)`` finds the real
+data (or skips), ``bench_dir(name)`` is where a benchmark keeps its models and pictures.
 """
 
 from __future__ import annotations
@@ -31,6 +32,28 @@ def machine() -> str:
     except (OSError, StopIteration):
         pass
     return f"{cpu}, {torch.get_num_threads()} torch threads, {platform.system()}, torch {torch.__version__}"
+
+
+#: A file every copy of the dataset has (its test images); the IDX datasets need no entry.
+_TEST_FILE = {"cifar10-subset": "test_batch_first1000.bin"}
+
+
+def data_root(dataset: str) -> Path:
+    """The folder holding ``dataset/``: ``$VQGEN_DATA``, else ``../shared/data`` beside the repository (or skip)."""
+    test_file = _TEST_FILE.get(dataset, "t10k-images-idx3-ubyte.gz")
+    shared = Path(__file__).resolve().parents[2] / "shared" / "data"
+    for candidate in (os.environ.get("VQGEN_DATA"), shared):
+        if candidate and (Path(candidate) / dataset / test_file).is_file():
+            return Path(candidate)
+    pytest.skip(f"real {dataset} not found: set VQGEN_DATA to a folder holding {dataset}/")
+
+
+def bench_dir(*parts: str) -> Path:
+    """``$VQGEN_BENCH_OUT/<parts>`` (default ``<tmp>/vqgen-bench/<parts>``), created."""
+    root = os.environ.get("VQGEN_BENCH_OUT") or Path(tempfile.gettempdir()) / "vqgen-bench"
+    folder = Path(root, *parts)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 def write_results(name: str, results: Any, **fields: Any) -> Path:

@@ -25,13 +25,11 @@ quantizers at an early point of training, not at convergence. ``results.json`` a
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
-from pathlib import Path
 
 import pytest
 import torch
+from conftest import bench_dir, data_root
 
 from vqgen import TwoStageModel
 from vqgen.classifier import train_classifier
@@ -55,27 +53,12 @@ NUM_SAMPLES, GRID_SAMPLES = 500, 64
 RESULTS: dict[str, dict] = {}
 
 
-def _data_root() -> Path:
-    repo = Path(__file__).resolve().parents[1]
-    for candidate in (os.environ.get("VQGEN_DATA"), repo.parent / "shared" / "data"):
-        if candidate and (Path(candidate) / "mnist" / "t10k-images-idx3-ubyte.gz").is_file():
-            return Path(candidate)
-    pytest.skip("real mnist not found: set VQGEN_DATA to a folder holding mnist/")
-
-
-def _out_dir() -> Path:
-    root = os.environ.get("VQGEN_BENCH_OUT") or Path(tempfile.gettempdir()) / "vqgen-bench"
-    out = Path(root) / "fsq-quality"
-    out.mkdir(parents=True, exist_ok=True)
-    return out
-
-
 @pytest.fixture(scope="module")
 def mnist():
     """``(train, test, classifier)``: the data subsets and the one FID classifier every quantizer is scored with."""
     from vqgen.data import from_arrays, load_dataset
 
-    root = _data_root()
+    root = data_root("mnist")
     full = load_dataset("mnist", split="train", root=root)
     train = from_arrays(full.images[:TRAIN], full.labels[:TRAIN])
     test_full = load_dataset("mnist", split="test", root=root)
@@ -110,7 +93,8 @@ def _run(name: str, train, test, classifier) -> dict:
     prior_seconds = time.perf_counter() - started
     metrics = evaluate_two_stage(model, train, test, classifier=classifier.model, num_samples=NUM_SAMPLES, seed=0)
     generator = torch.Generator().manual_seed(0)
-    save_grid(_out_dir() / f"samples-{name}.png", to_uint8(model.sample(GRID_SAMPLES, generator=generator)), scale=2)
+    samples = to_uint8(model.sample(GRID_SAMPLES, generator=generator))
+    save_grid(bench_dir("fsq-quality") / f"samples-{name}.png", samples, scale=2)
     return {
         "num_codes": model.num_codes,
         "stage1_seconds": stage1_seconds,
@@ -155,7 +139,8 @@ def test_quantizer_quality_summary(benchmark, summary_line, capsys):
         "classifier_train_images": CLASSIFIER_TRAIN, "classifier_epochs": CLASSIFIER_EPOCHS,
         "num_samples": NUM_SAMPLES, "threads": THREADS,
     }  # fmt: skip
-    (_out_dir() / "results.json").write_text(json.dumps({"budget": budget, "results": RESULTS}, indent=2) + "\n")
+    out = bench_dir("fsq-quality")
+    (out / "results.json").write_text(json.dumps({"budget": budget, "results": RESULTS}, indent=2) + "\n")
     lines = [
         f"MNIST, K = 64, {VQVAE_STEPS} VQ-VAE steps, gated_pixelcnn {PRIOR_STEPS} steps, FID over {NUM_SAMPLES} "
         f"samples (classifier accuracy {RESULTS['vq']['classifier_test_accuracy']:.3f})",
@@ -171,4 +156,4 @@ def test_quantizer_quality_summary(benchmark, summary_line, capsys):
     for line in lines:
         summary_line(line)
     with capsys.disabled():
-        print("\n" + "\n".join(lines) + f"\nresults.json and sample grids in {_out_dir()}")
+        print("\n" + "\n".join(lines) + f"\nresults.json and sample grids in {out}")

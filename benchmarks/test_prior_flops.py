@@ -15,7 +15,9 @@ Every figure is a ratio measured in one run, on the same machine and threads (``
 - **Sampling** (``test_sampling_cost``): cached sampling of a whole grid through ``prior.sample(..., method="cached")``
   over one forward pass on the same batch, for the cases of ``test_sampling_speed.py`` (gated prior on 7×7 and 16×16
   codes, batch 64; the 28×28 grey gated pixel model, K = 256, batch 16); interleaved with it, the same sampling with
-  the batch in one loop on one thread (``sampling_shards`` forced to 1), to show what splitting it over threads gives.
+  the batch in one loop on one thread (``sampling_shards`` forced to 1), to show what splitting it over threads gives;
+  and the FLOPs cached sampling of a grid counts, about those of one forward pass (each position once), so the ratio
+  is the forward pass's FLOP rate over the sampler's.
 
 The machine these figures come from is shared, so the timings of one test are interleaved (sgemm, forward, step, ... in
 turn, ``ROUNDS`` times) and each figure is the fastest of its repeats. The load average is recorded with the figures.
@@ -35,7 +37,7 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
-from test_sampling_speed import BY_NAME, _seconds, build
+from test_sampling_speed import BY_NAME, _seconds, prepared
 from torch.utils.flop_counter import FlopCounterMode
 
 import vqgen
@@ -136,12 +138,7 @@ def test_flop_utilisation(benchmark):
 def test_sampling_cost(benchmark, name):
     """Cached sampling of a whole grid over one forward pass, interleaved, best of each."""
     case = BY_NAME[name]
-    prior = build(case)
-    generator = torch.Generator().manual_seed(0)
-    x = torch.randint(0, prior.num_categories, (case.batch, prior.channels, *case.shape))
-    with torch.no_grad():
-        prior(x)  # warm-up
-    prior.sample(case.batch, (1, case.shape[1]), method="cached", generator=generator)  # warm-up on one row
+    prior, x, generator = prepared(case)
     forward, cached, one_slice = [], [], []
     rounds = 3 if case.shape[0] * case.shape[1] > 256 else ROUNDS
     shards = prior.sampling_shards(case.batch, "cached")
@@ -163,7 +160,15 @@ def test_sampling_cost(benchmark, name):
     benchmark.pedantic(measure, rounds=rounds, iterations=1, warmup_rounds=0)
     with torch.no_grad():
         flops = counted_flops(lambda: prior(x))
+    prior.sampling_shards = lambda n, method: 1  # one loop: FlopCounterMode sees the operations of this thread only
+    try:
+        sampling_flops = counted_flops(
+            lambda: prior.sample(case.batch, case.shape, method="cached", generator=generator)
+        )
+    finally:
+        del prior.sampling_shards
     SAMPLING[name] = r = {"batch": case.batch, "shape": list(case.shape), "forward-flops": flops}
+    r["cached-flops"] = sampling_flops  # a whole grid, one position at a time: about one forward pass's FLOPs
     r.update({"forward-s": min(forward), "cached-s": min(cached), "shards": shards, "one-slice-s": min(one_slice)})
     r["cached-over-forward"] = r["cached-s"] / r["forward-s"]
     r["one-slice-over-forward"] = r["one-slice-s"] / r["forward-s"]
@@ -193,7 +198,7 @@ def summary() -> str:
         lines.append(
             f"{name:<20} forward {r['forward-s']:.4f}s cached {r['cached-s']:.4f}s "
             f"cached/forward {r['cached-over-forward']:.2f} ({r['shards']} slices; one slice "
-            f"{r['one-slice-over-forward']:.2f})"
+            f"{r['one-slice-over-forward']:.2f}); FLOPs cached/forward {r['cached-flops'] / r['forward-flops']:.2f}"
         )
     return "\n".join(lines)
 

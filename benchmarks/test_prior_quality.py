@@ -26,13 +26,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 from pathlib import Path
 
 import pytest
 import torch
-from conftest import write_results
+from conftest import bench_dir, write_results
 
 import vqgen
 from vqgen.images import save_grid
@@ -57,13 +56,6 @@ def _data_dir() -> Path | None:
         if candidate and (Path(candidate) / "mnist").is_dir():
             return Path(candidate)
     return None
-
-
-def _out_dir() -> Path:
-    root = os.environ.get("VQGEN_BENCH_OUT") or Path(tempfile.gettempdir()) / "vqgen-bench"
-    out = Path(root) / "prior-quality"
-    out.mkdir(parents=True, exist_ok=True)
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +101,7 @@ def test_bits_per_dim_after_the_same_budget(benchmark, mnist, name):
     start = time.perf_counter()
     samples = prior.sample(SAMPLES, (28, 28), generator=torch.Generator().manual_seed(0))
     record["sampling_seconds"] = time.perf_counter() - start
-    out = _out_dir()
+    out = bench_dir("prior-quality")
     save_grid(out / f"{name}-samples.png", samples.to(torch.uint8), ncols=8, scale=2)
     RESULTS[name] = record
     benchmark.extra_info.update(record)
@@ -122,7 +114,7 @@ def test_expected_order(benchmark, capsys):
     if set(RESULTS) != set(MODELS):
         pytest.skip("run the whole module (and have real MNIST) to compare the priors")
     steps = {name: r["steps"] for name, r in RESULTS.items()}
-    out = _out_dir()
+    out = bench_dir("prior-quality")
     budget = dict(train_images=TRAIN_IMAGES, eval_images=EVAL_IMAGES, batch=BATCH, lr=LR, max_steps=MAX_STEPS,
                   max_seconds=MAX_SECONDS, threads=2)  # fmt: skip
     (out / "results.json").write_text(json.dumps({"budget": budget, "results": RESULTS}, indent=2) + "\n")

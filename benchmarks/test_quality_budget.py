@@ -38,7 +38,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -47,7 +46,7 @@ import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # conftest, when run as a script
-from conftest import write_results  # noqa: E402
+from conftest import bench_dir, data_root, write_results  # noqa: E402
 
 DATASETS = ("mnist", "fashion-mnist")
 CONFIG = {  # the README's snippet
@@ -61,21 +60,6 @@ CHECKPOINTS = (60.0, 120.0, 300.0, 600.0, 900.0)  # seconds of prior training at
 N, FLOOR_DRAWS, CLASSIFIER_TRAIN, CLASSIFIER_EPOCHS = 1000, 5, 30_000, 2
 TEMPERATURES = (0.7, 0.8, 0.9, 1.0, 1.1, 1.2)
 THREADS = int(os.environ.get("VQGEN_BENCH_THREADS", "2"))  # 2 cores: one run at a time on the 2-core machine
-
-
-def data_root(dataset: str) -> Path:
-    repo = Path(__file__).resolve().parents[1]
-    for candidate in (os.environ.get("VQGEN_DATA"), repo.parent / "shared" / "data", "/work/shared/data"):
-        if candidate and (Path(candidate) / dataset / "t10k-images-idx3-ubyte.gz").is_file():
-            return Path(candidate)
-    pytest.skip(f"real {dataset} not found: set VQGEN_DATA to a folder holding {dataset}/")
-
-
-def out_dir(dataset: str) -> Path:
-    root = os.environ.get("VQGEN_BENCH_OUT") or Path(tempfile.gettempdir()) / "vqgen-bench"
-    out = Path(root) / "quality" / dataset
-    out.mkdir(parents=True, exist_ok=True)
-    return out
 
 
 def load(dataset: str) -> tuple[Any, Any]:
@@ -112,7 +96,7 @@ def classifier_for(dataset: str, train: Any, test: Any) -> tuple[Any, dict]:
     """The dataset's FID classifier, trained once and kept in the output folder (the curve runs reuse it)."""
     from vqgen.classifier import FeatureClassifier, train_classifier
 
-    folder = out_dir(dataset) / "classifier"
+    folder = bench_dir("quality", dataset) / "classifier"
     info_path = folder / "info.json"
     if info_path.is_file():
         return FeatureClassifier.from_pretrained(str(folder)), json.loads(info_path.read_text())
@@ -195,7 +179,7 @@ def run_main(dataset: str, variant: str | None = None) -> dict:
 
     torch.set_num_threads(THREADS)
     train, test = load(dataset)
-    out = out_dir(dataset)
+    out = bench_dir("quality", dataset)
     classifier, classifier_info = classifier_for(dataset, train, test)
     scorer = Scorer(classifier, test.images)
     config = CONFIG if variant is None else trial_config(variant)
@@ -270,7 +254,7 @@ def run_curve(dataset: str, name: str) -> dict:
 
     torch.set_num_threads(THREADS)
     train, test = load(dataset)
-    out = out_dir(dataset)
+    out = bench_dir("quality", dataset)
     classifier, classifier_info = classifier_for(dataset, train, test)
     scorer = Scorer(classifier, test.images)
     model = TwoStageModel.from_pretrained(str(out / "model"))
@@ -299,6 +283,7 @@ TRIALS = {  # name -> one change to the README's configuration: component settin
     "k128": {"config": {"quantizer": {"num_codes": 128}}},
     "k1024": {"config": {"quantizer": {"num_codes": 1024}}},
     "grid14": {"config": {"encoder": {"num_downsamples": 1}}},  # 14x14 codes instead of 7x7
+    "grid14_k128": {"config": {"encoder": {"num_downsamples": 1}, "quantizer": {"num_codes": 128}}},
     "latent32": {"config": {"encoder": {"latent_dim": 32}}},
     "prior_large": {"config": {"prior": {"hidden_channels": 64, "num_layers": 15, "head_channels": 256}}},
     "batch128": {"stage1": {"batch_size": 128}, "prior": {"batch_size": 128}},
@@ -307,7 +292,10 @@ TRIALS = {  # name -> one change to the README's configuration: component settin
     "weight_average": {"prior": {"ema_decay": 0.999}},
     "dropout": {"config": {"prior": {"dropout": 0.1}}},
 }
-VARIANT_SPLITS = {"grid14": (180.0, 1020.0)}  # ``main DATASET VARIANT``: 20 minutes, split (stage 1, prior)
+VARIANT_SPLITS = {  # ``main DATASET VARIANT``: 20 minutes, split (stage 1, prior)
+    "grid14": (180.0, 1020.0),
+    "grid14_k128": (180.0, 1020.0),
+}
 TRIAL_SECONDS = (120.0, 120.0)  # stage 1, prior: every trial, the baseline included, at this budget
 
 
@@ -385,7 +373,7 @@ def test_quality_budget(benchmark, dataset):
 def test_quality_curve(benchmark, name):
     """Another prior on the MNIST stage-1 model of ``test_quality_budget`` (run that first)."""
     data_root("mnist")
-    if not (out_dir("mnist") / "model" / "config.json").is_file():
+    if not (bench_dir("quality", "mnist") / "model" / "config.json").is_file():
         pytest.skip("run test_quality_budget[mnist] first: the curves reuse its stage-1 model")
     record: dict = {}
     benchmark.pedantic(lambda: record.update(run_curve("mnist", name)), rounds=1, iterations=1)

@@ -24,16 +24,14 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # conftest, when run as a script
-from conftest import write_results  # noqa: E402
+from conftest import bench_dir, data_root, write_results  # noqa: E402
 
 DATASET = "cifar10-subset"
 CONFIG = {  # 32x32x3 -> 8x8 codes; the prior is make_figures.py's small gated preset
@@ -52,26 +50,11 @@ PANEL = 20  # samples per panel of the picture (2 rows of 10)
 THREADS = 1
 
 
-def data_root() -> Path:
-    repo = Path(__file__).resolve().parents[1]
-    for candidate in (os.environ.get("VQGEN_DATA"), repo.parent / "shared" / "data", "/work/shared/data"):
-        if candidate and (Path(candidate) / DATASET / "test_batch_first1000.bin").is_file():
-            return Path(candidate)
-    pytest.skip(f"real {DATASET} not found: set VQGEN_DATA to a folder holding {DATASET}/")
-
-
 def load() -> tuple[Any, Any]:
     from vqgen.data import load_dataset
 
-    root = data_root()
+    root = data_root(DATASET)
     return load_dataset(DATASET, split="train", root=root), load_dataset(DATASET, split="test", root=root)
-
-
-def out_dir() -> Path:
-    root = os.environ.get("VQGEN_BENCH_OUT") or Path(tempfile.gettempdir()) / "vqgen-bench"
-    out = Path(root) / "colour"
-    out.mkdir(parents=True, exist_ok=True)
-    return out
 
 
 def split_off(data: Any, n: int) -> tuple[Any, Any]:
@@ -112,9 +95,10 @@ def run_two_stage() -> dict:
     fit, val = split_off(train, VALIDATION)
     history = model.fit_prior(
         fit, eval_data=val, epochs=10_000, max_seconds=PRIOR_SECONDS, seed=0, device="cpu", progress=False,
-        checkpoint_dir=str(out_dir() / "prior"), keep="best",
+        checkpoint_dir=str(bench_dir("colour") / "prior"), keep="best",
     )  # fmt: skip
-    model.prior.load_state_dict(from_pretrained(out_dir() / "prior").state_dict())  # the best epoch on ``val``
+    best = from_pretrained(bench_dir("colour") / "prior")  # the best epoch on ``val``
+    model.prior.load_state_dict(best.state_dict())
     model.eval()
     curve = [h["eval"]["bits_per_dim"] for h in history]
     record["prior"] = {
@@ -135,7 +119,7 @@ def run_two_stage() -> dict:
     pairs = torch.stack([held_out, to_uint8(model.reconstruct(held_out))], 1).flatten(0, 1)  # image, reconstruction
     names = test.class_names or [str(i) for i in range(10)]
     picture = save_panels(
-        out_dir() / "samples-cifar10.png",
+        bench_dir("colour") / "samples-cifar10.png",
         {"prior samples (class asked for)": to_uint8(samples), "independent codes": to_uint8(independent),
          "held-out | reconstruction": pairs},
         ncols=10, scale=2, captions={"prior samples (class asked for)": [names[i] for i in labels]},
@@ -184,7 +168,7 @@ def _command(part: str) -> dict:
 
 def test_colour_two_stage(benchmark):
     """The prior over CIFAR-10 codes beats the independent baseline held out."""
-    data_root()
+    data_root(DATASET)
     record: dict = {}
     benchmark.pedantic(lambda: record.update(run_two_stage()), rounds=1, iterations=1)
     assert record["bits_per_code"]["prior"] < record["bits_per_code"]["independent"]
@@ -192,7 +176,7 @@ def test_colour_two_stage(benchmark):
 
 def test_colour_pixel(benchmark):
     """Sequential and parallel colour PixelCNNs at equal time: both far below 8 bits/dim (uniform pixels)."""
-    data_root()
+    data_root(DATASET)
     record: dict = {}
     benchmark.pedantic(lambda: record.update(run_pixel()), rounds=1, iterations=1)
     assert all(record[order]["bits_per_dim"] < 8.0 for order in CHANNEL_ORDERS)

@@ -97,6 +97,18 @@ def build(case: Case):
     return vqgen.build("prior", case.prior, **case.config).eval()
 
 
+def prepared(case: Case) -> tuple[torch.nn.Module, torch.Tensor, torch.Generator]:
+    """The case's prior, a random batch ``(B, C, H, W)`` and a seeded generator, warmed up (a forward pass, one row
+    sampled with the cached stepper)."""
+    prior = build(case)
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randint(0, prior.num_categories, (case.batch, prior.channels, *case.shape))
+    with torch.no_grad():
+        prior(x)
+    prior.sample(case.batch, (1, case.shape[1]), method="cached", generator=generator)
+    return prior, x, generator
+
+
 def values(case: Case) -> int:
     """``H·W·C``, the number of values in one grid."""
     return case.shape[0] * case.shape[1] * case.config.get("channels", 1)
@@ -138,13 +150,9 @@ def _naive_value_seconds(prior, case: Case, generator: torch.Generator) -> list[
 def test_sampling(benchmark, name):
     """Forward, cached and naive timings of one case, interleaved so that they see the same machine load."""
     case = BY_NAME[name]
-    prior = build(case)
-    generator = torch.Generator().manual_seed(0)
-    x = torch.randint(0, prior.num_categories, (case.batch, prior.channels, *case.shape))
+    prior, x, generator = prepared(case)
     with torch.no_grad():
-        prior(x)  # warm-up
         forward = [_seconds(lambda: prior(x)) for _ in range(3)]
-    prior.sample(case.batch, (1, case.shape[1]), method="cached", generator=generator)  # warm-up on one row
     cached = []
 
     def run_cached():

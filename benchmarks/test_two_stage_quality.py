@@ -28,14 +28,11 @@ Everything runs on the CPU with ``torch.set_num_threads(THREADS)``.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
-from pathlib import Path
 
 import pytest
 import torch
-from conftest import write_results
+from conftest import bench_dir, data_root, write_results
 
 from vqgen import TwoStageModel, build
 from vqgen.classifier import train_classifier
@@ -62,31 +59,16 @@ NUM_SAMPLES, GRID_SAMPLES = 1_000, 64
 RESULTS: dict[str, dict] = {}
 
 
-def _data_root(dataset: str) -> Path:
-    repo = Path(__file__).resolve().parents[1]
-    for candidate in (os.environ.get("VQGEN_DATA"), repo.parent / "shared" / "data"):
-        if candidate and (Path(candidate) / dataset / "t10k-images-idx3-ubyte.gz").is_file():
-            return Path(candidate)
-    pytest.skip(f"real {dataset} not found: set VQGEN_DATA to a folder holding {dataset}/")
-
-
-def _out_dir(dataset: str) -> Path:
-    root = os.environ.get("VQGEN_BENCH_OUT") or Path(tempfile.gettempdir()) / "vqgen-bench"
-    out = Path(root) / "two-stage-quality" / dataset
-    out.mkdir(parents=True, exist_ok=True)
-    return out
-
-
 def _run(dataset: str) -> dict:
     """Train and evaluate everything for one dataset (see the module docstring); cached in ``RESULTS``."""
     from vqgen.data import from_arrays, load_dataset
 
-    root = _data_root(dataset)
+    root = data_root(dataset)
     full = load_dataset(dataset, split="train", root=root)
     train = from_arrays(full.images[:TRAIN], full.labels[:TRAIN])
     test_full = load_dataset(dataset, split="test", root=root)
     test = from_arrays(test_full.images[:HELD_OUT], test_full.labels[:HELD_OUT])
-    out = _out_dir(dataset)
+    out = bench_dir("two-stage-quality", dataset)
     record: dict = {"seconds": {}}
 
     started = time.perf_counter()
@@ -183,7 +165,7 @@ def _table(dataset: str, r: dict) -> str:
 @pytest.mark.parametrize("dataset", DATASETS)
 def test_two_stage_quality(benchmark, dataset, capsys, summary_line):
     """Trains and evaluates everything for one dataset; prints the table (see the module docstring)."""
-    _data_root(dataset)
+    data_root(dataset)
     record: dict = {}
     benchmark.pedantic(lambda: record.update(_results(dataset)), rounds=1, iterations=1)
     benchmark.extra_info.update(
@@ -193,7 +175,7 @@ def test_two_stage_quality(benchmark, dataset, capsys, summary_line):
     for line in table.splitlines():
         summary_line(line)
     with capsys.disabled():
-        print("\n" + table + f"\nPNGs and results.json in {_out_dir(dataset)}")
+        print("\n" + table + f"\nPNGs and results.json in {bench_dir('two-stage-quality', dataset)}")
     rows = {ds: {**r["priors"], **r["baselines"]} for ds, r in RESULTS.items()}  # dataset -> model -> figures
     write_results("two-stage-quality", rows, budget=record["budget"])
     # Every prior must model the codes better than the per-position frequencies do.
@@ -204,7 +186,7 @@ def test_two_stage_quality(benchmark, dataset, capsys, summary_line):
 @pytest.mark.parametrize("dataset", DATASETS)
 def test_gated_prior_fid_at_most_half_of_independent_and_below_uniform(benchmark, dataset):
     """The issue's goal: FID(gated) ≤ FID(independent) / 2 and FID(gated) < FID(uniform), classifier features."""
-    _data_root(dataset)
+    data_root(dataset)
     benchmark.pedantic(lambda: None, rounds=1)  # a benchmark, so that --benchmark-only runs it
     r = _results(dataset)
     gated = r["priors"]["gated_pixelcnn"]["fid"]
