@@ -123,7 +123,9 @@ def filter_logits(logits: Tensor, *, temperature: float = 1.0, top_k: int | None
     Masked categories get ``-inf``. Nucleus sampling keeps the smallest set of most likely categories whose
     probability mass reaches ``top_p`` (Holtzman et al., arXiv:1904.09751); the most likely category always stays.
     """
-    logits = logits.float() / temperature
+    logits = logits.float()
+    if temperature != 1.0:
+        logits = logits / temperature
     if top_k is not None and top_k < logits.shape[-1]:
         kth = torch.topk(logits, top_k, dim=-1).values[:, -1:]  # (n, 1)
         logits = logits.masked_fill(logits < kth, float("-inf"))

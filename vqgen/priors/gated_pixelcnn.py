@@ -171,8 +171,9 @@ class GatedLayerRow(NamedTuple):
         rows: the vertical kernel's height ``k//2 + 1``.
         v_weight: ``(2h, in, k//2+1, k)``, the vertical kernel.
         v_const: ``(2h,)`` or ``(B, 2h)``: the vertical bias plus its condition bias.
-        link: ``(2h, 2h, 1, 1)``, the vertical → horizontal 1x1 kernel.
-        h_const: ``(2h,)`` or ``(B, 2h)``: horizontal bias + link bias + condition bias.
+        link: ``(2h, 2h, 1, 1)``, the vertical → horizontal 1x1 kernel, its ``tanh`` half doubled (see
+            [`GatedPixelCNNStepper`][GatedPixelCNNStepper]).
+        h_const: ``(2h,)`` or ``(B, 2h)``: horizontal bias + link bias + condition bias, ``tanh`` half doubled.
         row: ``(W, B, 2h)``, written here, read by every step of the row (shared with
             [`GatedLayerStep`][GatedLayerStep]).
         v_out: ``(B, h, H + p, W + 2p)`` cache of this layer's gated vertical output (``None`` for the last layer).
@@ -193,33 +194,41 @@ class GatedLayerStep(NamedTuple):
     """What a cached step needs of one [`GatedLayer`][GatedLayer] at ``(i, j)`` (the per-step loop unpacks it).
 
     Attributes:
-        h_weight: ``((k//2+1) * in, 2h)``, the masked horizontal kernel as a step matrix.
+        h_weight: ``((k//2+1) * in, 2h)``, the masked horizontal kernel as a step matrix, ``tanh`` half doubled.
         row: ``(W, B, 2h)``, the row term (vertical link + horizontal bias + condition) of the current row.
-        pre: ``(B, 2h)``, the pre-activation buffer of the step.
-        tanh_half: ``(B, h)``, a view of ``pre``'s first half (``tanh`` in place); ``sigmoid_half`` its second half.
-        gate_out: ``(B, h)``, where the gate is written: the first ``h`` columns of ``gated``.
-        gated: ``(B, h + 1)``: this layer's slot of the gate buffer (the gate, then a constant 1 for the biases).
-        residual: ``(h + 1, h)``, the residual half of the masked 1x1 output layer with its bias as the last row
-            (``None`` for the last layer, whose residual stream nothing reads).
+        pre: ``(B, 2h)``, the pre-activations ``[2a, b]``: the first ``2h`` columns of ``slot``.
+        product: ``(B, h)``, ``slot``'s first ``h`` columns, where ``σ(2a) · σ(b)`` is written in place.
+        sigmoid_gate: ``(B, h)``, ``slot``'s next ``h`` columns, ``σ(b)``.
+        slot: ``(B, 2h + 1)``: this layer's slot of the gate buffer, ``[σ(2a) σ(b), σ(b), 1]``.
+        residual: ``(2h + 1, h)``, the residual half of the masked 1x1 output layer for the slot (``2 W; -W; bias``;
+            ``None`` for the last layer, whose residual stream nothing reads).
         h_out: ``(B, H, W + p, h)`` channels-last cache of this layer's horizontal output (``None`` for the last).
+        out_row: ``(B, (W + p) * h)``, the current row of ``h_out`` as one matrix (set at each row's start), so that
+            a step's output and the next layer's window are one slice each.
         next_pad: the next layer's ``k // 2`` (``None`` for the last layer).
     """
 
     h_weight: Tensor
     row: Tensor
     pre: Tensor
-    tanh_half: Tensor
-    sigmoid_half: Tensor
-    gate_out: Tensor
-    gated: Tensor
+    product: Tensor
+    sigmoid_gate: Tensor
+    slot: Tensor
     residual: Tensor | None
     h_out: Tensor | None
+    out_row: Tensor | None
     next_pad: int | None
 
 
 def _with_bias_row(weight: Tensor, bias: Tensor) -> Tensor:
     """Step matrix ``(in, out)`` and bias ``(out,)`` → ``(in + 1, out)``, for an input with a trailing constant 1."""
     return torch.cat([weight, bias[None]]).contiguous()
+
+
+def _for_slot(weight: Tensor, bias: Tensor) -> Tensor:
+    """A 1x1 layer's step matrix ``(h, out)`` on the gate and its bias → ``(2h + 1, out)`` on a slot
+    ``[σ(2a) σ(b), σ(b), 1]``, since ``tanh(a) σ(b) = 2 σ(2a) σ(b) - σ(b)``."""
+    return torch.cat([2 * weight, -weight, bias[None]]).contiguous()
 
 
 class GatedPixelCNNStepper(CachedStepper):
@@ -229,13 +238,16 @@ class GatedPixelCNNStepper(CachedStepper):
     the ``k//2 + 1`` cached rows it reads), and with it each layer's row term: link + horizontal bias + condition
     ``(W, B, 2h)`` (patches of channels-last caches times the kernel as one matrix product measured slower).
 
-    A step then runs the horizontal stack at ``(i, j)`` only, in five operations per layer on preallocated buffers
+    A step then runs the horizontal stack at ``(i, j)`` only, in four operations per layer on preallocated buffers
     (on one thread, see [`one_thread`][vqgen.priors.cached.one_thread]): a ``(B, (k//2+1) * in)`` window of the
-    channels-last cache (a view, no copy) times the masked kernel plus the row term; ``tanh`` and ``sigmoid`` in
-    place; their product written into the layer's slot of one gate buffer ``(B, L, h + 1)`` (whose last column is a
-    constant 1); the residual 1x1 layer (bias as its last row) written straight into the next layer's cache. The skip
-    outputs of all layers are one matrix product of the whole gate buffer at the end:
-    ``Σ_l 1x1_l(gate_l) = gates (B, L (h+1)) @ skips``, the skip kernels and biases of all layers stacked.
+    channels-last cache (a view, no copy) times the masked kernel plus the row term, written into the layer's slot of
+    one gate buffer ``(B, L, 2h + 1)``; one ``sigmoid`` over it; a product; the residual 1x1 layer written straight
+    into the next layer's cache. The gate is never formed: with the ``tanh`` half of the pre-activation doubled
+    (in the kernel, the link and the biases), ``tanh(a) σ(b) = 2 σ(2a) σ(b) - σ(b)``, so the slot keeps
+    ``[σ(2a) σ(b), σ(b), 1]`` and the 1x1 layers after it take ``2 W; -W; bias`` (one ``sigmoid`` over ``2h``
+    values costs a quarter of a ``tanh`` over ``h``). The skip outputs of all layers are one matrix product of the
+    whole gate buffer at the end: ``Σ_l 1x1_l(gate_l) = slots (B, L (2h+1)) @ skips``, all layers' skip kernels
+    and biases stacked.
     """
 
     def start(self, batch: int, dtype: torch.dtype, device: torch.device) -> None:
@@ -251,7 +263,8 @@ class GatedPixelCNNStepper(CachedStepper):
         self.h_in = torch.zeros(batch, H, W + pads[0], features, **zeros)
         self.v_in = torch.zeros(batch, features, H + pads[0] + 1, W + 2 * pads[0], **zeros)
         self.p0 = pads[0]
-        self.gates = torch.ones(batch, len(layers), hidden + 1, **zeros)  # [..., :h] gates, [..., h] the constant 1
+        self.slots = torch.ones(batch, len(layers), 2 * hidden + 1, **zeros)  # [..., 2h] stays the constant 1
+        double_tanh = torch.cat([torch.full((hidden,), 2.0), torch.ones(hidden)]).to(**zeros)  # (2h,)
         skips = []
         self.rows: list[GatedLayerRow] = []
         self.steps: list[GatedLayerStep] = []
@@ -261,39 +274,41 @@ class GatedPixelCNNStepper(CachedStepper):
             h_out = torch.zeros(batch, H, W + nxt, hidden, **zeros) if nxt is not None else None
             v_bias, h_bias = biases[2 * index], biases[2 * index + 1]
             h_const = layer.horizontal.bias + layer.link.bias  # (2h,)
+            h_const = h_const if h_bias is None else h_bias + h_const  # (2h,) or (B, 2h)
             row = torch.zeros(W, batch, 2 * hidden, **zeros)  # row[j] is a contiguous (B, 2h)
             self.rows.append(
                 GatedLayerRow(
                     rows=layer.vertical.kernel_size[0],
                     v_weight=layer.vertical.weight,
                     v_const=layer.vertical.bias if v_bias is None else layer.vertical.bias + v_bias,  # (2h,)|(B, 2h)
-                    link=layer.link.weight,
-                    h_const=h_const if h_bias is None else h_bias + h_const,  # (2h,) or (B, 2h)
+                    link=layer.link.weight * double_tanh[:, None, None, None],
+                    h_const=h_const * double_tanh,
                     row=row,
                     v_out=v_out,
                     next_pad=nxt,
                 )
             )
-            out = _with_bias_row(step_matrix(layer.out.masked_weight()), layer.out.bias)  # (h + 1, 2h)
+            out = _for_slot(step_matrix(layer.out.masked_weight()), layer.out.bias)  # (2h + 1, 2h)
             residual, skip = out[:, :hidden], out[:, hidden:]
             skips.append(skip)
-            pre = torch.empty(batch, 2 * hidden, **zeros)
+            slot = self.slots[:, index]  # (B, 2h + 1)
             self.steps.append(
                 GatedLayerStep(
-                    h_weight=step_matrix(layer.horizontal.masked_weight()),  # ((k//2+1)*in, 2h)
+                    h_weight=step_matrix(layer.horizontal.masked_weight()) * double_tanh,  # ((k//2+1)*in, 2h)
                     row=row,
-                    pre=pre,
-                    tanh_half=pre[:, :hidden],
-                    sigmoid_half=pre[:, hidden:],
-                    gate_out=self.gates[:, index, :hidden],
-                    gated=self.gates[:, index],
+                    pre=slot[:, : 2 * hidden],
+                    product=slot[:, :hidden],
+                    sigmoid_gate=slot[:, hidden : 2 * hidden],
+                    slot=slot,
                     residual=residual.contiguous() if nxt is not None else None,
                     h_out=h_out,
+                    out_row=None,
                     next_pad=nxt,
                 )
             )
-        self.skip = torch.cat(skips).contiguous()  # (L (h + 1), h): every layer's skip kernel and bias
+        self.skip = torch.cat(skips).contiguous()  # (L (2h + 1), h): every layer's skip kernel and bias
         self.head = HeadStep.of(prior.head)
+        self.hidden = hidden
 
     def store(self, features: Tensor, i: int, j: int, channels: slice) -> None:
         p0 = self.p0
@@ -301,7 +316,7 @@ class GatedPixelCNNStepper(CachedStepper):
         self.v_in[:, channels, i + p0 + 1, j + p0] = features
 
     def row(self, i: int) -> None:
-        width = self.width
+        width, batch = self.width, self.batch
         v = self.v_in
         for layer in self.rows:
             v_pre = F.conv2d(v[:, :, i : i + layer.rows], layer.v_weight) + layer.v_const[..., None, None]  # (B,2h,1,W)
@@ -311,24 +326,30 @@ class GatedPixelCNNStepper(CachedStepper):
                 p = layer.next_pad
                 layer.v_out[:, :, i + p, p : p + width] = gate(v_pre[:, :, 0])
                 v = layer.v_out
+        # Row i of each channels-last cache as one (B, (W + p) * channels) matrix: a step's window is one slice.
+        self.in_row = self.h_in[:, i].reshape(batch, -1)
+        self.steps = [
+            step if step.h_out is None else step._replace(out_row=step.h_out[:, i].reshape(batch, -1))
+            for step in self.steps
+        ]
 
     def pixel(self, i: int, j: int) -> Tensor:
-        batch, p0 = self.batch, self.p0
-        window = self.h_in[:, i, j : j + p0 + 1].reshape(batch, -1)  # (B, (p0+1)*C*E), a view
+        batch, hidden = self.batch, self.hidden
+        features = self.h_in.shape[-1]
+        window = self.in_row[:, j * features : (j + self.p0 + 1) * features]  # (B, (p0+1)*C*E), a view
         h = None
-        for h_weight, row, pre, tanh_half, sigmoid_half, gate_out, gated, residual, h_out, p in self.steps:
-            torch.addmm(row[j], window, h_weight, out=pre)  # (B, 2h)
-            tanh_half.tanh_()
-            sigmoid_half.sigmoid_()
-            torch.mul(tanh_half, sigmoid_half, out=gate_out)  # (B, h) into this layer's slot of the gate buffer
+        for h_weight, row, pre, product, sigmoid_gate, slot, residual, _, out_row, p in self.steps:
+            torch.addmm(row[j], window, h_weight, out=pre)  # (B, 2h): [2a, b]
+            pre.sigmoid_()
+            product.mul_(sigmoid_gate)  # the slot is now [σ(2a) σ(b), σ(b), 1]
             if residual is not None:
-                target = h_out[:, i, j + p]  # (B, h): the next layer's input, written in place
+                target = out_row[:, (j + p) * hidden : (j + p + 1) * hidden]  # (B, h): the next layer's input
                 if h is None:
-                    torch.mm(gated, residual, out=target)
+                    torch.mm(slot, residual, out=target)
                 else:
-                    torch.addmm(h, gated, residual, out=target)
-                h, window = target, h_out[:, i, j : j + p + 1].reshape(batch, -1)  # (B, (p+1)*h), a view
-        skip = self.gates.view(batch, -1) @ self.skip  # (B, h): Σ over layers of skip 1x1 + bias
+                    torch.addmm(h, slot, residual, out=target)
+                h, window = target, out_row[:, j * hidden : (j + p + 1) * hidden]  # (B, (p+1)*h), a view
+        skip = self.slots.view(batch, -1) @ self.skip  # (B, h): Σ over layers of skip 1x1 + bias
         return self.head(skip)  # (B, C*K)
 
 
