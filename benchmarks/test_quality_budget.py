@@ -25,7 +25,8 @@ real data). ``main`` (per dataset, on the full training split):
 
 ``curve`` refits another prior (``CURVE_PRIORS``: ``rnn``, ``pixelcnn`` and ``gated_default``, the library's
 defaults) on the stage-1 model ``main`` saved, with the same checkpoints, for ``CURVE_SECONDS``. ``main DATASET
-VARIANT`` is main with a trial's change and its own split of the 20 minutes (``VARIANT_SPLITS``). ``trial`` retrains
+VARIANT`` is main with a trial's change and its own budget (``VARIANTS``: the 20 minutes split otherwise, or
+longer, to see how long a dataset needs). ``trial`` retrains
 everything with one change
 (``TRIALS``: codebook, grid and latent size, prior size, batch size, learning rate, schedule, weight average, dropout)
 for ``TRIAL_SECONDS``, to compare with the unchanged ``baseline`` trial at the same budget. Results go to
@@ -56,7 +57,7 @@ CONFIG = {  # the README's snippet
 }
 README_TEMPERATURE = 0.8  # the README samples at this temperature: the targets are checked there
 STAGE1_SECONDS, PRIOR_SECONDS, CURVE_SECONDS = 300.0, 900.0, 300.0  # 5 + 15 = 20 minutes for the README's config
-CHECKPOINTS = (60.0, 120.0, 300.0, 600.0, 900.0)  # seconds of prior training at which the curve is measured
+CHECKPOINTS = (60.0, 120.0, 300.0, 600.0, 900.0, 1200.0, 1800.0)  # seconds of prior training: curve points
 N, FLOOR_DRAWS, CLASSIFIER_TRAIN, CLASSIFIER_EPOCHS = 1000, 5, 30_000, 2
 TEMPERATURES = (0.7, 0.8, 0.9, 1.0, 1.1, 1.2)
 THREADS = int(os.environ.get("VQGEN_BENCH_THREADS", "2"))  # 2 cores: one run at a time on the 2-core machine
@@ -169,7 +170,7 @@ def save_samples(model: Any, dataset: str, path: Path, minutes: str) -> None:
 
 
 def run_main(dataset: str, variant: str | None = None) -> dict:
-    """The 20-minute run of the README's configuration, or with trial ``variant``'s change (``VARIANT_SPLITS``)."""
+    """The 20-minute run of the README's configuration, or ``VARIANTS[variant]``: a trial's change, its budget."""
     from vqgen import TwoStageModel
     from vqgen.evaluation import baseline_priors
     from vqgen.images import to_uint8
@@ -182,8 +183,8 @@ def run_main(dataset: str, variant: str | None = None) -> dict:
     out = bench_dir("quality", dataset)
     classifier, classifier_info = classifier_for(dataset, train, test)
     scorer = Scorer(classifier, test.images)
-    config = CONFIG if variant is None else trial_config(variant)
-    stage1_seconds, prior_seconds = (STAGE1_SECONDS, PRIOR_SECONDS) if variant is None else VARIANT_SPLITS[variant]
+    trial, stage1_seconds, prior_seconds = VARIANTS[variant] if variant else (None, STAGE1_SECONDS, PRIOR_SECONDS)
+    config = CONFIG if trial is None else trial_config(trial)
     if variant is not None:
         out = out / variant
         out.mkdir(exist_ok=True)
@@ -292,9 +293,10 @@ TRIALS = {  # name -> one change to the README's configuration: component settin
     "weight_average": {"prior": {"ema_decay": 0.999}},
     "dropout": {"config": {"prior": {"dropout": 0.1}}},
 }
-VARIANT_SPLITS = {  # ``main DATASET VARIANT``: 20 minutes, split (stage 1, prior)
-    "grid14": (180.0, 1020.0),
-    "grid14_k128": (180.0, 1020.0),
+VARIANTS = {  # ``main DATASET VARIANT`` -> (the trial whose change it makes, stage-1 seconds, prior seconds)
+    "grid14": ("grid14", 180.0, 1020.0),
+    "grid14_k128": ("grid14_k128", 180.0, 1020.0),
+    "grid14_40min": ("grid14", 180.0, 2220.0),  # how long 14x14 codes need: the prior for 37 minutes
 }
 TRIAL_SECONDS = (120.0, 120.0)  # stage 1, prior: every trial, the baseline included, at this budget
 
