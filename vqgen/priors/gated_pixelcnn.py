@@ -220,11 +220,6 @@ class GatedLayerStep(NamedTuple):
     next_pad: int | None
 
 
-def _with_bias_row(weight: Tensor, bias: Tensor) -> Tensor:
-    """Step matrix ``(in, out)`` and bias ``(out,)`` → ``(in + 1, out)``, for an input with a trailing constant 1."""
-    return torch.cat([weight, bias[None]]).contiguous()
-
-
 def _for_slot(weight: Tensor, bias: Tensor) -> Tensor:
     """A 1x1 layer's step matrix ``(h, out)`` on the gate and its bias → ``(2h + 1, out)`` on a slot
     ``[σ(2a) σ(b), σ(b), 1]``, since ``tanh(a) σ(b) = 2 σ(2a) σ(b) - σ(b)``."""
