@@ -285,6 +285,8 @@ TRIALS = {  # name -> one change to the README's configuration: component settin
     "k1024": {"config": {"quantizer": {"num_codes": 1024}}},
     "grid14": {"config": {"encoder": {"num_downsamples": 1}}},  # 14x14 codes instead of 7x7
     "grid14_k128": {"config": {"encoder": {"num_downsamples": 1}, "quantizer": {"num_codes": 128}}},
+    # 14x14 codes with a prior that sees the whole grid: 6 layers see 9 rows above, 12 layers 15
+    "grid14_deep": {"config": {"encoder": {"num_downsamples": 1}, "prior": {"num_layers": 12}}},
     "latent32": {"config": {"encoder": {"latent_dim": 32}}},
     "prior_large": {"config": {"prior": {"hidden_channels": 64, "num_layers": 15, "head_channels": 256}}},
     "batch128": {"stage1": {"batch_size": 128}, "prior": {"batch_size": 128}},
@@ -297,6 +299,7 @@ VARIANTS = {  # ``main DATASET VARIANT`` -> (the trial whose change it makes, st
     "grid14": ("grid14", 180.0, 1020.0),
     "grid14_k128": ("grid14_k128", 180.0, 1020.0),
     "grid14_40min": ("grid14", 180.0, 2220.0),  # how long 14x14 codes need: the prior for 37 minutes
+    "grid14_deep": ("grid14_deep", 180.0, 1020.0),
 }
 TRIAL_SECONDS = (120.0, 120.0)  # stage 1, prior: every trial, the baseline included, at this budget
 

@@ -347,6 +347,15 @@ class AutoregressivePrior(Component, abc.ABC):
         """
         return contextlib.nullcontext()
 
+    def rows_in_view(self, height: int, width: int) -> int | None:
+        """How many rows of an ``(H, W)`` grid the logits of its last position depend on, its own row included.
+
+        Fewer than ``H``: the prior cannot model how the top rows shape the bottom ones (its receptive field is too
+        small for the grid), which [`fit_prior`][vqgen.training.prior.fit_prior] logs. ``None`` (the default): not
+        known, or every row.
+        """
+        return None
+
     def sampling_shards(self, n: int, method: str) -> int:
         """Into how many slices the sampling loop splits a batch of ``n`` grids, each in its own thread (default 1).
 

@@ -170,6 +170,31 @@ def test_causal_by_perturbation(name, variant):
         torch.testing.assert_close(logits[k, :, c, i, j], reference[:, c, i, j], rtol=0, atol=1e-6)
 
 
+@pytest.mark.parametrize("variant", ["grey", "colour", "grey-class"])
+@pytest.mark.parametrize("name", PRIORS)
+def test_rows_in_view_are_the_rows_that_change_the_last_logits(name, variant):
+    """``rows_in_view`` (a receptive field, by gradients) agrees with changing one whole row at a time."""
+    height, width = 9, 3  # taller than the tiny priors see
+    prior = build(name, variant, height=height, width=width)
+    rows = prior.rows_in_view(height, width)
+    generator = torch.Generator().manual_seed(5)
+    base = torch.randint(0, K, (1, prior.channels, height, width), generator=generator)
+    changed = base.repeat(height, 1, 1, 1)
+    for r in range(height):
+        shift = 1 + torch.randint(0, K - 1, (prior.channels, width), generator=generator)  # never 0 mod K
+        changed[r, :, r] = (base[0, :, r] + shift) % K
+    cond = condition(prior, 1)
+    with torch.no_grad():
+        reference = prior(base, cond)[0, :, -1, -1, -1]  # (K,): the last value of the grid
+        logits = prior(changed, None if cond is None else cond.expand(height, *cond.shape[1:]))[:, :, -1, -1, -1]
+    moved = [not torch.allclose(logits[r], reference, rtol=0, atol=1e-6) for r in range(height)]
+    if rows is None:  # unknown: nothing promised
+        return
+    assert 1 <= rows <= height
+    assert not any(moved[: height - rows]), f"{name}: rows above its view change its last logits"
+    assert moved[height - rows], f"{name}: the first row in its view ({height - rows}) does not change them"
+
+
 # --------------------------------------------------------------------------------------------- cached sampling
 
 

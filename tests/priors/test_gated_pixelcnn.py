@@ -303,3 +303,18 @@ def test_an_error_in_one_slice_stops_sampling_and_is_raised(monkeypatch):
     monkeypatch.setattr(type(prior), "sampling_shards", lambda self, n, method: 2)
     with pytest.raises(RuntimeError, match="slice failed"):
         prior.sample(2 * MIN_SHARD, (3, 4), method="cached")
+
+
+@pytest.mark.parametrize(
+    ("num_layers", "first_kernel_size", "height"), [(6, 7, 14), (12, 7, 14), (15, 7, 28), (3, 3, 9)]
+)
+def test_rows_in_view_follow_the_vertical_stack(num_layers, first_kernel_size, height):
+    """The first layer sees k//2 + 1 rows above, every later 3-wide layer one more: the README's 6 layers see 10 of
+    a 14x14 grid's rows, 12 layers all of them, the default 15 layers 19 of 28."""
+    prior = vqgen.build(
+        "prior", "gated_pixelcnn", num_categories=16, hidden_channels=8, num_layers=num_layers,
+        first_kernel_size=first_kernel_size, head_channels=8, num_classes=3,
+    )  # fmt: skip
+    expected = min(height, first_kernel_size // 2 + 1 + (num_layers - 1) + 1)
+    assert prior.rows_in_view(height, 5) == expected
+    assert all(p.grad is None for p in prior.parameters())  # measured without touching the parameters' gradients

@@ -121,3 +121,15 @@ def test_encode_codes_with_a_vqvae():
     codes = encode_codes(model, images, batch_size=2)
     assert codes.shape == (5, 1, 4, 4) and codes.dtype == torch.long
     assert int(codes.max()) < model.num_codes
+
+
+def test_fit_prior_says_when_the_prior_cannot_see_the_whole_grid(caplog):
+    import logging
+
+    prior = vqgen.build("prior", "gated_pixelcnn", **vqgen.priors.GatedPixelCNN.tiny_config())  # sees 5 rows
+    for height, said in ((8, True), (4, False)):
+        codes = torch.randint(0, 16, (8, 1, height, 4))
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="vqgen.training.prior"):
+            fit_prior(prior, codes, epochs=1, max_steps=1, batch_size=8, progress=False)
+        assert ("sees the last 5 of the 8 rows of a 8x4 grid" in caplog.text) is said

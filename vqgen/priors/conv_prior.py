@@ -73,6 +73,37 @@ class ConvPrior(AutoregressivePrior):
         """A cached stepper (arXiv:1704.06001): per-layer activation caches, one position computed per step."""
         return self.stepper_class(self, cond, shape)
 
+    def rows_in_view(self, height: int, width: int) -> int:
+        """Rows the last position's logits depend on, found by gradients through one random ``(H, W)`` grid.
+
+        The gradient of those logits with respect to the input features (the output of ``input``) is structurally
+        zero on every row the network cannot see; the count starts at the first row where it is not.
+        """
+        features: list[Tensor] = []
+
+        def leaf(module: torch.nn.Module, args: tuple, out: Tensor) -> Tensor:
+            features.append(out.detach().requires_grad_())
+            return features[-1]
+
+        x = torch.randint(self.num_categories, (1, self.channels, height, width), device=self.device,
+                          generator=torch.Generator(self.device).manual_seed(0))  # fmt: skip
+        cond = None
+        if self.num_classes is not None:
+            cond = torch.zeros(1, dtype=torch.long, device=self.device)
+        elif self.cond_dim is not None:
+            cond = torch.zeros(1, self.cond_dim, device=self.device)
+        was_training, hook = self.training, self.input.register_forward_hook(leaf)
+        try:
+            self.eval()
+            with torch.enable_grad():
+                logits = self(x, cond)[0, :, -1, -1, -1]  # (K,): the last value of the grid
+                (grad,) = torch.autograd.grad(logits.sum(), features[0])  # parameters' .grad untouched
+        finally:
+            hook.remove()
+            self.train(was_training)
+        seen = grad[0].abs().sum(dim=(0, 2)) > 0  # (H,)
+        return height - int(seen.nonzero()[0]) if seen.any() else 1
+
     def sampling_context(self, n: int, method: str) -> contextlib.AbstractContextManager:
         """Cached sampling of ``n <= ONE_THREAD_BATCH`` grids, or of a batch split into slices, runs on one thread per
         slice, draws included.
