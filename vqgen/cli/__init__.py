@@ -120,6 +120,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _process_group_running() -> bool:
-    """True when a ``torch.distributed`` process group exists (without importing torch when nothing did)."""
-    dist = sys.modules.get("torch.distributed")
-    return dist is not None and dist.is_available() and dist.is_initialized()
+    """[`is_distributed`][vqgen.distributed.is_distributed], without importing torch when the command did not."""
+    if "torch.distributed" not in sys.modules:
+        return False
+    from ..distributed import is_distributed
+
+    return is_distributed()
