@@ -23,15 +23,14 @@ real data). ``main`` (per dataset, on the full training split):
    ``independent`` and ``uniform`` baselines, the class recognition rate of the class-conditional samples (the
    classifier's prediction = the class asked for), and FID against the sampling temperature.
 
-``curve`` refits another prior (``CURVE_PRIORS``: ``rnn``, ``pixelcnn`` and ``gated_default``, the library's
-defaults) on the stage-1 model ``main`` saved, with the same checkpoints, for ``CURVE_SECONDS``. ``main DATASET
-VARIANT`` is main with a trial's change and its own budget (``VARIANTS``: the 20 minutes split otherwise, or
-longer, to see how long a dataset needs). ``trial`` retrains
-everything with one change
-(``TRIALS``: codebook, grid and latent size, prior size, batch size, learning rate, schedule, weight average, dropout)
-for ``TRIAL_SECONDS``, to compare with the unchanged ``baseline`` trial at the same budget. Results go to
-``$VQGEN_BENCH_JSON/quality_budget_<dataset>.json``, ``quality_curve_<dataset>_<prior>.json`` and
-``quality_trial_<dataset>_<name>.json``; the models to ``$VQGEN_BENCH_OUT/quality/<dataset>/``.
+``curve`` refits another prior (``CURVE_PRIORS``: ``rnn``, ``pixelcnn`` and ``gated_default``, the library's defaults)
+on the stage-1 model ``main`` saved, with the same checkpoints, for ``CURVE_SECONDS``. ``main DATASET VARIANT`` is main
+with a trial's change and its own budget (``VARIANTS``: the 20 minutes split otherwise, or longer, to see how long a
+dataset needs). ``trial`` retrains everything with one change (``TRIALS``: codebook, grid and latent size, prior size,
+batch size, learning rate, schedule, weight average, dropout) for ``TRIAL_SECONDS``, to compare with the unchanged
+``baseline`` trial at the same budget. Results go to ``$VQGEN_BENCH_JSON/quality_budget_<dataset>.json``,
+``quality_curve_<dataset>_<prior>.json`` and ``quality_trial_<dataset>_<name>.json``; the models to
+``$VQGEN_BENCH_OUT/quality/<dataset>/``.
 """
 
 from __future__ import annotations
