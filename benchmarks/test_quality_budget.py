@@ -24,7 +24,8 @@ real data). ``main`` (per dataset, on the full training split):
    classifier's prediction = the class asked for), and FID against the sampling temperature.
 
 ``curve`` refits another prior (``CURVE_PRIORS``: ``rnn``, ``pixelcnn`` and ``gated_default``, the library's defaults)
-on the stage-1 model ``main`` saved, with the same checkpoints, for ``CURVE_SECONDS``. ``main DATASET VARIANT`` is main
+on the stage-1 model ``main`` saved, with the same checkpoints, for ``CURVE_SECONDS`` (``curve DATASET PRIOR
+MINUTES``: for that long instead, ``gated_readme`` being main's own prior). ``main DATASET VARIANT`` is main
 with a trial's change and its own budget (``VARIANTS``: the 20 minutes split otherwise, or longer, to see how long a
 dataset needs). ``trial`` retrains everything with one change (``TRIALS``: codebook, grid and latent size, prior size,
 batch size, learning rate, schedule, weight average, dropout) for ``TRIAL_SECONDS``, to compare with the unchanged
@@ -56,7 +57,7 @@ CONFIG = {  # the README's snippet
 }
 README_TEMPERATURE = 0.8  # the README samples at this temperature: the targets are checked there
 STAGE1_SECONDS, PRIOR_SECONDS, CURVE_SECONDS = 300.0, 900.0, 300.0  # 5 + 15 = 20 minutes for the README's config
-CHECKPOINTS = (60.0, 120.0, 300.0, 600.0, 900.0, 1200.0, 1800.0)  # seconds of prior training: curve points
+CHECKPOINTS = (60.0, 120.0, 300.0, 600.0, 900.0, 1200.0, 1800.0, 2400.0, 3600.0)  # seconds of prior training
 N, FLOOR_DRAWS, CLASSIFIER_TRAIN, CLASSIFIER_EPOCHS = 1000, 5, 30_000, 2
 TEMPERATURES = (0.7, 0.8, 0.9, 1.0, 1.1, 1.2)
 THREADS = int(os.environ.get("VQGEN_BENCH_THREADS", "2"))  # 2 cores: one run at a time on the 2-core machine
@@ -247,7 +248,8 @@ def run_main(dataset: str, variant: str | None = None) -> dict:
     return record
 
 
-def run_curve(dataset: str, name: str) -> dict:
+def run_curve(dataset: str, name: str, minutes: str | None = None) -> dict:
+    """``CURVE_PRIORS[name]`` on main's stage-1 model for ``CURVE_SECONDS``, or ``minutes`` (its own JSON and state)."""
     from vqgen import TwoStageModel
     from vqgen.priors.code_prior import build_code_prior
     from vqgen.training.prior import encode_codes
@@ -261,15 +263,17 @@ def run_curve(dataset: str, name: str) -> dict:
     codes, test_codes = encode_codes(model.vqvae, train), encode_codes(model.vqvae, test)
     torch.manual_seed(0)
     prior = build_code_prior(CURVE_PRIORS[name], num_codes=model.num_codes)
+    seconds, suffix = (60.0 * float(minutes), f"_{minutes}min") if minutes else (CURVE_SECONDS, "")
     record = {
         "prior": name, "spec": CURVE_PRIORS[name], "parameters": sum(p.numel() for p in prior.parameters()),
         "classifier": classifier_info,
         "curve": fit_with_checkpoints(
-            model, prior, codes, train.labels, test_codes, test.labels, scorer, CURVE_SECONDS, out / f"{name}-state"
+            model, prior, codes, train.labels, test_codes, test.labels, scorer, seconds, out / f"{name}{suffix}-state"
         ),
     }  # fmt: skip
-    budget = {"curve_seconds": CURVE_SECONDS, "checkpoints": CHECKPOINTS, "n": N, "threads": THREADS}
-    write_results(f"quality_curve_{dataset}_{name}", record, budget=budget, **_command("curve", dataset, name))
+    budget = {"curve_seconds": seconds, "checkpoints": CHECKPOINTS, "n": N, "threads": THREADS}
+    args = ("curve", dataset, name) + ((minutes,) if minutes else ())
+    write_results(f"quality_curve_{dataset}_{name}{suffix}", record, budget=budget, **_command(*args))
     return record
 
 
@@ -277,6 +281,7 @@ CURVE_PRIORS = {  # name -> prior spec, class-conditional (main's curve is the R
     "rnn": {"name": "rnn", "num_classes": 10},
     "pixelcnn": {"name": "pixelcnn", "num_classes": 10},
     "gated_default": {"name": "gated_pixelcnn", "num_classes": 10},  # the library's default, 15 x 64, head 256
+    "gated_readme": CONFIG["prior"],  # main's prior on its own, for curves longer than main's (``MINUTES``)
 }
 TRIALS = {  # name -> one change to the README's configuration: component settings, stage-1 and prior options
     "baseline": {},
@@ -387,5 +392,7 @@ def test_quality_curve(benchmark, name):
 
 if __name__ == "__main__":
     if len(sys.argv) < 3 or sys.argv[1] not in ("main", "curve", "trial"):
-        sys.exit("usage: test_quality_budget.py main DATASET [VARIANT] | curve DATASET PRIOR | trial DATASET NAME")
+        sys.exit(
+            "usage: test_quality_budget.py main DATASET [VARIANT] | curve DATASET PRIOR [MINUTES] | trial DATASET NAME"
+        )
     {"main": run_main, "curve": run_curve, "trial": run_trial}[sys.argv[1]](*sys.argv[2:])

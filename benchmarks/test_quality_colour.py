@@ -18,6 +18,9 @@ real data). Both parts write ``$VQGEN_BENCH_JSON/quality_colour_<part>.json`` (c
 - ``pixel``: the masked ``pixelcnn`` over raw pixels (K = 256, 3 channels, ``PIXEL_PRIOR``) with
   ``channel_order="sequential"`` (R -> G -> B masks) and ``"parallel"`` (channels independent given the past), each
   trained for ``PIXEL_SECONDS`` of training time one after the other, same seed and architecture; held-out bits/dim.
+  ``pixel ORDER MINUTES`` trains one order for longer, paused at every ``PIXEL_CHECKPOINTS`` time to score it (the
+  engine's resumable state; run the two orders as two processes at the same time, so that they share the machine
+  alike) and writes ``quality_colour_pixel_<order>_<minutes>min.json``.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ STAGE1_SECONDS, PRIOR_SECONDS = 180.0, 150.0
 VALIDATION = 500  # training images held back from the prior to pick its best epoch (it overfits 3,500 images fast)
 PIXEL_PRIOR = {"num_categories": 256, "channels": 3, "hidden_channels": 48, "num_layers": 5, "head_channels": 96}
 PIXEL_SECONDS = 180.0
+PIXEL_CHECKPOINTS = (180.0, 600.0, 1200.0, 1800.0, 3600.0)  # seconds of training: the longer pair's curve points
 CHANNEL_ORDERS = ("sequential", "parallel")
 PANEL = 20  # samples per panel of the picture (2 rows of 10)
 THREADS = 1
@@ -162,6 +166,41 @@ def run_pixel() -> dict:
     return record
 
 
+def run_pixel_curve(order: str, minutes: str) -> dict:
+    """One channel order for ``minutes`` of training time, held-out bits/dim at every ``PIXEL_CHECKPOINTS`` time."""
+    from vqgen.metrics import prior_bits_per_dim
+    from vqgen.priors.pixelcnn import PixelCNN
+    from vqgen.training.prior import fit_prior
+
+    if order not in CHANNEL_ORDERS:
+        sys.exit(f"ORDER must be one of {CHANNEL_ORDERS}, got {order!r}")
+    torch.set_num_threads(THREADS)
+    train, test = load()
+    test_pixels = test.images.long()  # (N, 3, 32, 32)
+    seconds, folder = 60.0 * float(minutes), bench_dir("colour", f"pixel-{order}-{minutes}min")
+    torch.manual_seed(0)
+    prior = PixelCNN(**PIXEL_PRIOR, channel_order=order)
+    curve, resume = [], None
+    for at in [t for t in PIXEL_CHECKPOINTS if t < seconds] + [seconds]:
+        history = fit_prior(prior, train, epochs=10_000, max_seconds=at, seed=0, device="cpu", progress=False,
+                            checkpoint_dir=str(folder), save_states=True, keep="last", resume=resume)  # fmt: skip
+        resume = str(folder)
+        started = time.perf_counter()
+        point = {
+            **_trained(history), "bits_per_dim": prior_bits_per_dim(prior, test_pixels, batch_size=100),
+            "train_bits_per_dim_last_epoch": history[-1]["train"]["bits_per_dim"],
+            "eval_seconds": time.perf_counter() - started, "load_average": list(os.getloadavg()),
+        }  # fmt: skip
+        curve.append(point)
+        print(f"pixel PixelCNN, {order}, at {at:.0f} s: {point}", flush=True)
+    record = {"spec": PIXEL_PRIOR, "channel_order": order, "curve": curve}
+    budget = {"pixel_seconds": seconds, "checkpoints": PIXEL_CHECKPOINTS, "threads": THREADS,
+              "train_images": len(train.images), "test_images": len(test.images)}  # fmt: skip
+    name = f"quality_colour_pixel_{order}_{minutes}min"
+    write_results(name, record, budget=budget, **_command(f"pixel {order} {minutes}"))
+    return record
+
+
 def _command(part: str) -> dict:
     return {"command": f"python benchmarks/test_quality_colour.py {part}", "threads": THREADS}
 
@@ -184,6 +223,9 @@ def test_colour_pixel(benchmark):
 
 if __name__ == "__main__":
     parts = {"two-stage": run_two_stage, "pixel": run_pixel}
-    if len(sys.argv) != 2 or sys.argv[1] not in parts:
-        sys.exit("usage: test_quality_colour.py two-stage | pixel")
-    parts[sys.argv[1]]()
+    if len(sys.argv) == 4 and sys.argv[1] == "pixel":
+        run_pixel_curve(*sys.argv[2:])
+    elif len(sys.argv) == 2 and sys.argv[1] in parts:
+        parts[sys.argv[1]]()
+    else:
+        sys.exit("usage: test_quality_colour.py two-stage | pixel [ORDER MINUTES]")
