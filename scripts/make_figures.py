@@ -355,7 +355,8 @@ def make_charts() -> None:
 
 
 QUALITY_COLOURS = {
-    "gated_pixelcnn": "tab:blue", "pixelcnn": "tab:orange", "rnn": "tab:green", "gated_default": "purple",
+    "gated_pixelcnn": "tab:blue", "gated_readme": "tab:blue", "pixelcnn": "tab:orange", "rnn": "tab:green",
+    "gated_default": "purple",
 }  # fmt: skip
 
 
@@ -373,28 +374,38 @@ def _budget_label(name: str) -> str:
     return name.replace("_", ", ")
 
 
-def chart_quality_curves(budget: dict, curves: dict[str, dict]) -> None:
-    """Held-out bits/code and sample FID against minutes of prior training, one line per prior (MNIST)."""
+def chart_quality_curves(budget: dict, lines: dict[str, dict], threads: int, name: str) -> None:
+    """Held-out bits/code and sample FID against minutes of prior training, one line per prior (MNIST).
+
+    ``lines`` maps a label to a curve (a list of points), ``budget`` (main's record) gives the baselines and floor.
+    """
     import matplotlib.pyplot as plt
 
     r = budget["results"]
-    lines = {"gated_pixelcnn (README)": r["curve"], **{name: c["results"]["curve"] for name, c in curves.items()}}
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), dpi=100)
     for ax, key, label in ((axes[0], "bits_per_code", "held-out bits per code"), (axes[1], "fid", "sample FID")):
-        for name, curve in lines.items():
+        for prior, curve in lines.items():
             minutes = [p["train_seconds"] / 60 for p in curve]
-            ax.plot(minutes, [p[key] for p in curve], "o-", color=QUALITY_COLOURS.get(name.split()[0]), label=name)
+            colour = QUALITY_COLOURS.get(prior.split()[0])
+            ax.plot(minutes, [p[key] for p in curve], "o-", color=colour, label=prior)
         baselines = r["bits_per_code"] if key == "bits_per_code" else r["fid"]
         for base, style in (("independent", "--"), ("uniform", ":")):
             ax.axhline(baselines[base], color="0.4", linestyle=style, label=f"{base} codes")
         if key == "fid":
             ax.axhline(r["fid"]["floor"], color="tab:red", linestyle="-.", label="real images (floor)")
             ax.set_yscale("log")
-        threads = budget["budget"].get("threads", 1)
         ax.set_xlabel(f"minutes of prior training ({threads} thread{'s' if threads > 1 else ''})")
         ax.set_title(f"MNIST, K={budget['budget']['config']['quantizer']['num_codes']}: {label}", fontsize=10)
         ax.legend(fontsize=7)
-    _finish_chart(fig, budget, "quality-curves", bottom=0.1)
+    _finish_chart(fig, budget, name, bottom=0.1)
+
+
+def _curve_length(name: str) -> tuple[str, str | None]:
+    """``gated_readme_60min`` (a ``curve DATASET PRIOR MINUTES`` record) → ``("gated_readme", "60min")``."""
+    prior, _, length = name.rpartition("_")
+    if prior and length.endswith("min") and length[:-3].isdigit():
+        return prior, length
+    return name, None
 
 
 def chart_quality_temperature(budgets: dict[str, dict]) -> None:
@@ -403,7 +414,8 @@ def chart_quality_temperature(budgets: dict[str, dict]) -> None:
 
     fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
     floors = {}
-    for (dataset, record), colour in zip(budgets.items(), ("tab:blue", "tab:orange", "tab:green", "tab:purple")):
+    for index, (dataset, record) in enumerate(budgets.items()):
+        colour = f"C{index % 10}"
         sweep = record["results"]["temperature"]
         label = _budget_label(dataset)
         ax.plot([float(t) for t in sweep], [v["fid"] for v in sweep.values()], "o-", color=colour, label=label)
@@ -413,7 +425,7 @@ def chart_quality_temperature(budgets: dict[str, dict]) -> None:
     ax.set_yscale("log")
     ax.set_xlabel("sampling temperature")
     ax.set_ylabel("sample FID (log)")
-    ax.set_title("gated_pixelcnn after the 20-minute budget", fontsize=10)
+    ax.set_title("gated_pixelcnn at the end of each budget (README: 20 minutes)", fontsize=10)
     ax.legend(fontsize=7)
     _finish_chart(fig, next(iter(budgets.values())), "quality-temperature", bottom=0.14)
 
@@ -476,10 +488,19 @@ def make_quality_charts() -> None:
     if not budgets:
         print(f"no {DATA}/quality_budget_*.json: skipping the quality charts", file=sys.stderr)
         return
+    readme = {name: record for name, record in budgets.items() if "_" not in name}  # no VARIANT
     if "mnist" in budgets:
-        chart_quality_curves(budgets["mnist"], curves)
+        main = budgets["mnist"]
+        by_length: dict[str | None, dict[str, dict]] = {None: {"gated_pixelcnn (README)": main}}
+        for name, record in curves.items():
+            prior, length = _curve_length(name)
+            by_length.setdefault(length, {})[prior] = record
+        for length, records in by_length.items():
+            threads = next(iter(records.values()))["budget"].get("threads", 1)
+            lines = {prior: record["results"]["curve"] for prior, record in records.items()}
+            chart_quality_curves(main, lines, threads, "quality-curves" + (f"-{length}" if length else ""))
     chart_quality_temperature(budgets)
-    chart_quality_floor(budgets)
+    chart_quality_floor(readme or budgets)
     trials = {p.stem.removeprefix("quality_trial_mnist_"): json.loads(p.read_text())
               for p in sorted(DATA.glob("quality_trial_mnist_*.json"))}  # fmt: skip
     trials = {name: t for name, t in trials.items() if "fid_readme_temperature" in t["results"]}

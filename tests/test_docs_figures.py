@@ -19,6 +19,14 @@ def _referenced() -> list[Path]:
     return sorted({(page.parent / link).resolve() for page in pages for link in IMAGE.findall(page.read_text())})
 
 
+def _make_figures():
+    """scripts/make_figures.py as a module."""
+    spec = importlib.util.spec_from_file_location("make_figures", ROOT / "scripts" / "make_figures.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def test_referenced_pictures_exist_and_are_small():
     pictures = _referenced()
     assert (ROOT / "docs" / "images" / "readme.png").resolve() in pictures  # the README opens with one
@@ -31,11 +39,39 @@ def test_referenced_pictures_exist_and_are_small():
 
 def test_charts_are_drawn_from_the_benchmark_json(tmp_path):
     pytest.importorskip("matplotlib")
-    spec = importlib.util.spec_from_file_location("make_figures", ROOT / "scripts" / "make_figures.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = _make_figures()
     assert module.main(["--only", "charts", "--out", str(tmp_path)]) == 0
     names = {p.name for p in tmp_path.glob("*.png")}
     assert names == {"chart-sampling.png", "chart-quantizer.png", "chart-prior-quality.png", "chart-two-stage.png"}
     with Image.open(tmp_path / "chart-sampling.png") as image:
         assert image.mode == "P" and image.width >= 400  # palette PNG
+
+
+def test_quality_charts_draw_every_record(tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib")
+    module = _make_figures()
+    drawn: dict[str, list[str]] = {}
+    finish = module._finish_chart
+
+    def spy(fig, record, name, bottom):
+        drawn[name] = [line.get_label() for ax in fig.axes[:1] for line in ax.get_lines()]
+        finish(fig, record, name, bottom)
+
+    monkeypatch.setattr(module, "_finish_chart", spy)
+    assert module.main(["--only", "quality", "--out", str(tmp_path)]) == 0
+    data = ROOT / "docs" / "data"
+    budgets = sorted(p.stem.removeprefix("quality_budget_") for p in data.glob("quality_budget_*.json"))
+    long = {module._curve_length(p.stem.removeprefix("quality_curve_mnist_"))[1]
+            for p in data.glob("quality_curve_mnist_*.json")} - {None}  # fmt: skip
+    expected = {"quality-curves", "quality-temperature", "quality-floor", "quality-trials"}
+    assert set(drawn) == expected | {f"quality-curves-{length}" for length in long}
+    assert {p.stem for p in tmp_path.glob("*.png")} == set(drawn)
+    # one line per budget record (every variant), then one floor line per dataset
+    assert drawn["quality-temperature"][: len(budgets)] == [name.replace("_", ", ") for name in budgets]
+
+
+def test_curve_length_splits_off_a_curves_minutes():
+    module = _make_figures()
+    assert module._curve_length("gated_readme_60min") == ("gated_readme", "60min")
+    assert module._curve_length("gated_default") == ("gated_default", None)
+    assert module._curve_length("rnn") == ("rnn", None)
