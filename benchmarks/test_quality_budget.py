@@ -23,11 +23,11 @@ real data). ``main`` (per dataset, on the full training split):
    ``independent`` and ``uniform`` baselines, the class recognition rate of the class-conditional samples (the
    classifier's prediction = the class asked for), and FID against the sampling temperature.
 
-``curve`` refits another prior (``CURVE_PRIORS``: ``rnn``, ``pixelcnn`` and ``gated_default``, the library's defaults)
-on the stage-1 model ``main`` saved, with the same checkpoints, for ``CURVE_SECONDS`` (``curve DATASET PRIOR
-MINUTES``: for that long instead, ``gated_readme`` being main's own prior). ``main DATASET VARIANT`` is main
-with a trial's change and its own budget (``VARIANTS``: the 20 minutes split otherwise, or longer, to see how long a
-dataset needs). ``trial`` retrains everything with one change (``TRIALS``: codebook, grid and latent size, prior size,
+``curve`` refits another prior (``CURVE_PRIORS``: ``rnn``, ``pixelcnn`` and ``gated_default``, the library's defaults;
+main's own prior as ``gated_readme``, alone or with a trial's change) on the stage-1 model ``main`` saved, with the same
+checkpoints, for ``CURVE_SECONDS`` (``curve DATASET PRIOR MINUTES``: for that long instead). ``main DATASET VARIANT`` is
+main with a trial's change and its own budget (``VARIANTS``: the 20 minutes split otherwise, or longer, to see how long
+a dataset needs). ``trial`` retrains everything with one change (``TRIALS``: codebook, grid and latent size, prior size,
 batch size, learning rate, schedule, weight average, dropout) for ``TRIAL_SECONDS``, to compare with the unchanged
 ``baseline`` trial at the same budget. Results go to ``$VQGEN_BENCH_JSON/quality_budget_<dataset>.json``,
 ``quality_curve_<dataset>_<prior>.json`` and ``quality_trial_<dataset>_<name>.json``; the models to
@@ -133,9 +133,11 @@ def sample_metrics(model: Any, scorer: Scorer, *, prior: Any = None, temperature
 
 def fit_with_checkpoints(
     model: Any, prior: Any, codes: torch.Tensor, labels: torch.Tensor, test_codes: torch.Tensor,
-    test_labels: torch.Tensor, scorer: Scorer, seconds: float, folder: Path,
+    test_labels: torch.Tensor, scorer: Scorer, seconds: float, folder: Path, **options: Any,
 ) -> list[dict]:  # fmt: skip
-    """Train ``prior`` for ``seconds`` of training time, pausing at every checkpoint to measure bits/code and FID."""
+    """Train ``prior`` for ``seconds`` of training time, pausing at every checkpoint to measure bits/code and FID.
+
+    ``options`` go to ``fit_prior`` (``ema_decay``, ...)."""
     from vqgen.metrics import prior_bits_per_dim
     from vqgen.training.prior import fit_prior
 
@@ -144,7 +146,7 @@ def fit_with_checkpoints(
     for at in [t for t in CHECKPOINTS if t < seconds] + [seconds]:
         history = fit_prior(
             prior, codes, cond=labels, epochs=10_000, max_seconds=at, seed=0, device="cpu", progress=False,
-            checkpoint_dir=str(folder), save_states=True, keep="last", resume=resume,
+            checkpoint_dir=str(folder), save_states=True, keep="last", resume=resume, **options,
         )  # fmt: skip
         resume = str(folder)
         model.fitted_[1] = True
@@ -265,10 +267,12 @@ def run_curve(dataset: str, name: str, minutes: str | None = None) -> dict:
     prior = build_code_prior(CURVE_PRIORS[name], num_codes=model.num_codes)
     seconds, suffix = (60.0 * float(minutes), f"_{minutes}min") if minutes else (CURVE_SECONDS, "")
     record = {
-        "prior": name, "spec": CURVE_PRIORS[name], "parameters": sum(p.numel() for p in prior.parameters()),
+        "prior": name, "spec": CURVE_PRIORS[name], "fit": CURVE_FIT.get(name, {}),
+        "parameters": sum(p.numel() for p in prior.parameters()),
         "classifier": classifier_info,
         "curve": fit_with_checkpoints(
-            model, prior, codes, train.labels, test_codes, test.labels, scorer, seconds, out / f"{name}{suffix}-state"
+            model, prior, codes, train.labels, test_codes, test.labels, scorer, seconds, out / f"{name}{suffix}-state",
+            **CURVE_FIT.get(name, {}),
         ),
     }  # fmt: skip
     budget = {"curve_seconds": seconds, "checkpoints": CHECKPOINTS, "n": N, "threads": THREADS}
@@ -282,7 +286,12 @@ CURVE_PRIORS = {  # name -> prior spec, class-conditional (main's curve is the R
     "pixelcnn": {"name": "pixelcnn", "num_classes": 10},
     "gated_default": {"name": "gated_pixelcnn", "num_classes": 10},  # the library's default, 15 x 64, head 256
     "gated_readme": CONFIG["prior"],  # main's prior on its own, for curves longer than main's (``MINUTES``)
+    # two trials on one stage-1 model (the 4-minute trials retrained it, so their steps differed): main's prior with
+    # a weight average (``CURVE_FIT``), and with dropout
+    "gated_readme_average": CONFIG["prior"],
+    "gated_readme_dropout": {**CONFIG["prior"], "dropout": 0.1},
 }
+CURVE_FIT = {"gated_readme_average": {"ema_decay": 0.999}}  # name -> fit_prior options of its curve
 TRIALS = {  # name -> one change to the README's configuration: component settings, stage-1 and prior options
     "baseline": {},
     "k128": {"config": {"quantizer": {"num_codes": 128}}},
