@@ -356,7 +356,7 @@ def make_charts() -> None:
 
 QUALITY_COLOURS = {
     "gated_pixelcnn": "tab:blue", "gated_readme": "tab:blue", "pixelcnn": "tab:orange", "rnn": "tab:green",
-    "gated_default": "purple",
+    "gated_default": "purple", "gated_readme_average": "tab:cyan", "gated_readme_dropout": "tab:olive",
 }  # fmt: skip
 
 
@@ -406,6 +406,27 @@ def _curve_length(name: str) -> tuple[str, str | None]:
     if prior and length.endswith("min") and length[:-3].isdigit():
         return prior, length
     return name, None
+
+
+def _curve_charts(main: dict, curves: dict[str, dict]) -> dict[str, tuple[dict[str, list], int]]:
+    """``{chart name: (lines, threads)}``: main's curve with the ``CURVE_SECONDS`` curves, then one chart per length
+    of the ``curve DATASET PRIOR MINUTES`` runs, with ``gated_readme``'s longest run cut to it where it is missing."""
+    by_length: dict[str | None, dict[str, dict]] = {None: {"gated_pixelcnn (README)": main}}
+    for name, record in curves.items():
+        prior, length = _curve_length(name)
+        by_length.setdefault(length, {})[prior] = record
+    readme_runs = sorted((int(k[:-3]), k) for k, r in by_length.items() if k and "gated_readme" in r)
+    charts = {}
+    for length, records in by_length.items():
+        lines = {prior: record["results"]["curve"] for prior, record in records.items()}
+        if length and "gated_readme" not in lines and readme_runs:
+            longest = readme_runs[-1][1]
+            end = max(p["train_seconds"] for curve in lines.values() for p in curve) + 1
+            curve = by_length[longest]["gated_readme"]["results"]["curve"]
+            lines[f"gated_readme ({longest} run)"] = [p for p in curve if p["train_seconds"] <= end]
+        threads = next(iter(records.values()))["budget"].get("threads", 1)
+        charts["quality-curves" + (f"-{length}" if length else "")] = (lines, threads)
+    return charts
 
 
 def chart_quality_temperature(budgets: dict[str, dict]) -> None:
@@ -491,14 +512,8 @@ def make_quality_charts() -> None:
     readme = {name: record for name, record in budgets.items() if "_" not in name}  # no VARIANT
     if "mnist" in budgets:
         main = budgets["mnist"]
-        by_length: dict[str | None, dict[str, dict]] = {None: {"gated_pixelcnn (README)": main}}
-        for name, record in curves.items():
-            prior, length = _curve_length(name)
-            by_length.setdefault(length, {})[prior] = record
-        for length, records in by_length.items():
-            threads = next(iter(records.values()))["budget"].get("threads", 1)
-            lines = {prior: record["results"]["curve"] for prior, record in records.items()}
-            chart_quality_curves(main, lines, threads, "quality-curves" + (f"-{length}" if length else ""))
+        for name, (lines, threads) in _curve_charts(main, curves).items():
+            chart_quality_curves(main, lines, threads, name)
     chart_quality_temperature(budgets)
     chart_quality_floor(readme or budgets)
     trials = {p.stem.removeprefix("quality_trial_mnist_"): json.loads(p.read_text())

@@ -75,3 +75,22 @@ def test_curve_length_splits_off_a_curves_minutes():
     assert module._curve_length("gated_readme_60min") == ("gated_readme", "60min")
     assert module._curve_length("gated_default") == ("gated_default", None)
     assert module._curve_length("rnn") == ("rnn", None)
+
+
+def test_curve_charts_group_curves_by_length():
+    module = _make_figures()
+
+    def record(seconds, threads=1):
+        curve = [{"train_seconds": float(s), "fid": 1.0, "bits_per_code": 4.0} for s in seconds]
+        return {"results": {"curve": curve}, "budget": {"threads": threads}}
+
+    main = record([60, 300, 900], threads=2)
+    curves = {"rnn": record([60, 300], threads=2), "gated_readme_60min": record([60, 600, 1800, 3600]),
+              "gated_readme_average_10min": record([60, 600])}  # fmt: skip
+    charts = module._curve_charts(main, curves)
+    assert set(charts) == {"quality-curves", "quality-curves-60min", "quality-curves-10min"}
+    lines, threads = charts["quality-curves"]
+    assert set(lines) == {"gated_pixelcnn (README)", "rnn"} and threads == 2
+    lines, threads = charts["quality-curves-10min"]
+    assert set(lines) == {"gated_readme_average", "gated_readme (60min run)"} and threads == 1
+    assert [p["train_seconds"] for p in lines["gated_readme (60min run)"]] == [60.0, 600.0]  # cut to 10 minutes
