@@ -374,10 +374,11 @@ def _budget_label(name: str) -> str:
     return name.replace("_", ", ")
 
 
-def chart_quality_curves(budget: dict, lines: dict[str, dict], threads: int, name: str) -> None:
+def chart_quality_curves(budget: dict, lines: dict[str, list], threads: int, name: str, source: dict) -> None:
     """Held-out bits/code and sample FID against minutes of prior training, one line per prior (MNIST).
 
-    ``lines`` maps a label to a curve (a list of points), ``budget`` (main's record) gives the baselines and floor.
+    ``lines`` maps a label to a curve (a list of points), ``budget`` (main's record) gives the baselines and floor,
+    ``source`` is the record the footer names. Each label ends with the curve's last value, since the lines end close.
     """
     import matplotlib.pyplot as plt
 
@@ -387,7 +388,8 @@ def chart_quality_curves(budget: dict, lines: dict[str, dict], threads: int, nam
         for prior, curve in lines.items():
             minutes = [p["train_seconds"] / 60 for p in curve]
             colour = QUALITY_COLOURS.get(prior.split()[0])
-            ax.plot(minutes, [p[key] for p in curve], "o-", color=colour, label=prior)
+            last = f"{curve[-1][key]:.3f} at {minutes[-1]:.0f} min"
+            ax.plot(minutes, [p[key] for p in curve], "o-", color=colour, label=f"{prior}: {last}")
         baselines = r["bits_per_code"] if key == "bits_per_code" else r["fid"]
         for base, style in (("independent", "--"), ("uniform", ":")):
             ax.axhline(baselines[base], color="0.4", linestyle=style, label=f"{base} codes")
@@ -397,7 +399,7 @@ def chart_quality_curves(budget: dict, lines: dict[str, dict], threads: int, nam
         ax.set_xlabel(f"minutes of prior training ({threads} thread{'s' if threads > 1 else ''})")
         ax.set_title(f"MNIST, K={budget['budget']['config']['quantizer']['num_codes']}: {label}", fontsize=10)
         ax.legend(fontsize=7)
-    _finish_chart(fig, budget, name, bottom=0.1)
+    _finish_chart(fig, source, name, bottom=0.1)
 
 
 def _curve_length(name: str) -> tuple[str, str | None]:
@@ -408,9 +410,10 @@ def _curve_length(name: str) -> tuple[str, str | None]:
     return name, None
 
 
-def _curve_charts(main: dict, curves: dict[str, dict]) -> dict[str, tuple[dict[str, list], int]]:
-    """``{chart name: (lines, threads)}``: main's curve with the ``CURVE_SECONDS`` curves, then one chart per length
-    of the ``curve DATASET PRIOR MINUTES`` runs, with ``gated_readme``'s longest run cut to it where it is missing."""
+def _curve_charts(main: dict, curves: dict[str, dict]) -> dict[str, tuple[dict[str, list], int, dict]]:
+    """``{chart name: (lines, threads, source record)}``: main's curve with the ``CURVE_SECONDS`` curves, then one
+    chart per length of the ``curve DATASET PRIOR MINUTES`` runs, with ``gated_readme``'s longest run cut to it where
+    it is missing."""
     by_length: dict[str | None, dict[str, dict]] = {None: {"gated_pixelcnn (README)": main}}
     for name, record in curves.items():
         prior, length = _curve_length(name)
@@ -424,8 +427,9 @@ def _curve_charts(main: dict, curves: dict[str, dict]) -> dict[str, tuple[dict[s
             end = max(p["train_seconds"] for curve in lines.values() for p in curve) + 1
             curve = by_length[longest]["gated_readme"]["results"]["curve"]
             lines[f"gated_readme ({longest} run)"] = [p for p in curve if p["train_seconds"] <= end]
-        threads = next(iter(records.values()))["budget"].get("threads", 1)
-        charts["quality-curves" + (f"-{length}" if length else "")] = (lines, threads)
+        source = next(iter(records.values()))
+        threads = source["budget"].get("threads", 1)
+        charts["quality-curves" + (f"-{length}" if length else "")] = (lines, threads, source)
     return charts
 
 
@@ -512,8 +516,8 @@ def make_quality_charts() -> None:
     readme = {name: record for name, record in budgets.items() if "_" not in name}  # no VARIANT
     if "mnist" in budgets:
         main = budgets["mnist"]
-        for name, (lines, threads) in _curve_charts(main, curves).items():
-            chart_quality_curves(main, lines, threads, name)
+        for name, (lines, threads, source) in _curve_charts(main, curves).items():
+            chart_quality_curves(main, lines, threads, name, source)
     chart_quality_temperature(budgets)
     chart_quality_floor(readme or budgets)
     trials = {p.stem.removeprefix("quality_trial_mnist_"): json.loads(p.read_text())

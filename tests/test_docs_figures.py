@@ -89,8 +89,9 @@ def test_curve_charts_group_curves_by_length():
               "gated_readme_average_10min": record([60, 600])}  # fmt: skip
     charts = module._curve_charts(main, curves)
     assert set(charts) == {"quality-curves", "quality-curves-60min", "quality-curves-10min"}
-    lines, threads = charts["quality-curves"]
-    assert set(lines) == {"gated_pixelcnn (README)", "rnn"} and threads == 2
-    lines, threads = charts["quality-curves-10min"]
+    lines, threads, source = charts["quality-curves"]
+    assert set(lines) == {"gated_pixelcnn (README)", "rnn"} and threads == 2 and source is main
+    lines, threads, source = charts["quality-curves-10min"]
     assert set(lines) == {"gated_readme_average", "gated_readme (60min run)"} and threads == 1
+    assert source is curves["gated_readme_average_10min"]
     assert [p["train_seconds"] for p in lines["gated_readme (60min run)"]] == [60.0, 600.0]  # cut to 10 minutes
