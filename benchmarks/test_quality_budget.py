@@ -314,6 +314,7 @@ VARIANTS = {  # ``main DATASET VARIANT`` -> (the trial whose change it makes, st
     "grid14_40min": ("grid14", 180.0, 2220.0),  # how long 14x14 codes need: the prior for 37 minutes
     "grid14_deep": ("grid14_deep", 180.0, 1020.0),
     "k128": ("k128", 300.0, 900.0),  # the 4-minute trials' winner at the README's 5 + 15 minutes
+    "repeat": ("baseline", 300.0, 900.0),  # main again, unchanged: how far two runs of one budget differ
 }
 TRIAL_SECONDS = (120.0, 120.0)  # stage 1, prior: every trial, the baseline included, at this budget
 

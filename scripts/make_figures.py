@@ -505,6 +505,25 @@ def chart_quality_trials(trials: dict[str, dict]) -> None:
     _finish_chart(fig, trials[names[0]], "quality-trials", bottom=0.08)
 
 
+def chart_colour_orders(records: dict[str, dict]) -> None:
+    """Held-out bits/dim of the pixel-level colour PixelCNN against training minutes, one line per channel order."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+    for order, record in records.items():
+        curve = record["results"]["curve"]
+        minutes = [p["train_seconds"] / 60 for p in curve]
+        last = f"{curve[-1]['bits_per_dim']:.3f} at {minutes[-1]:.0f} min, {curve[-1]['steps']} steps"
+        ax.plot(minutes, [p["bits_per_dim"] for p in curve], "o-", label=f"{order}: {last}")
+    source = next(iter(records.values()))
+    threads = source["budget"].get("threads", 1)
+    ax.set_xlabel(f"minutes of training ({threads} thread{'s' if threads > 1 else ''} each, run side by side)")
+    ax.set_ylabel("held-out bits per dim")
+    ax.set_title("CIFAR-10 subset, pixel PixelCNN: colour channel order", fontsize=10)
+    ax.legend(fontsize=8)
+    _finish_chart(fig, source, "colour-pixel-orders", bottom=0.14)
+
+
 def make_quality_charts() -> None:
     import matplotlib
 
@@ -525,6 +544,10 @@ def make_quality_charts() -> None:
     trials = {name: t for name, t in trials.items() if "fid_readme_temperature" in t["results"]}
     if "baseline" in trials:
         chart_quality_trials(trials)
+    orders = {p.stem.removeprefix("quality_colour_pixel_").split("_")[0]: json.loads(p.read_text())
+              for p in sorted(DATA.glob("quality_colour_pixel_*_*min.json"))}  # fmt: skip
+    if orders:
+        chart_colour_orders(orders)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -64,6 +64,8 @@ def test_quality_charts_draw_every_record(tmp_path, monkeypatch):
     long = {module._curve_length(p.stem.removeprefix("quality_curve_mnist_"))[1]
             for p in data.glob("quality_curve_mnist_*.json")} - {None}  # fmt: skip
     expected = {"quality-curves", "quality-temperature", "quality-floor", "quality-trials"}
+    if any(data.glob("quality_colour_pixel_*_*min.json")):
+        expected.add("colour-pixel-orders")
     assert set(drawn) == expected | {f"quality-curves-{length}" for length in long}
     assert {p.stem for p in tmp_path.glob("*.png")} == set(drawn)
     # one line per budget record (every variant), then one floor line per dataset
