@@ -187,6 +187,7 @@ def run_main(dataset: str, variant: str | None = None) -> dict:
     scorer = Scorer(classifier, test.images)
     trial, stage1_seconds, prior_seconds = VARIANTS[variant] if variant else (None, STAGE1_SECONDS, PRIOR_SECONDS)
     config = CONFIG if trial is None else trial_config(trial)
+    options = TRIALS.get(trial, {})  # the trial's stage-1 and prior training options, if any
     if variant is not None:
         out = out / variant
         out.mkdir(exist_ok=True)
@@ -201,7 +202,10 @@ def run_main(dataset: str, variant: str | None = None) -> dict:
     torch.manual_seed(0)
     model = TwoStageModel.from_config(config)
     started = time.perf_counter()
-    history = model.fit_stage1(train, epochs=1_000, max_seconds=stage1_seconds, seed=0, device="cpu", progress=False)
+    history = model.fit_stage1(
+        train, epochs=1_000, max_seconds=stage1_seconds, seed=0, device="cpu", progress=False,
+        **options.get("stage1", {}),
+    )  # fmt: skip
     stage1 = evaluate_vqvae(model.vqvae, test.images)
     record["stage1"] = {
         "seconds": time.perf_counter() - started, "train_seconds": history[-1]["train_seconds"],
@@ -216,8 +220,9 @@ def run_main(dataset: str, variant: str | None = None) -> dict:
     test_codes = encode_codes(model.vqvae, test)
     prior = model.prior
     record["curve"] = fit_with_checkpoints(
-        model, prior, codes, train.labels, test_codes, test.labels, scorer, prior_seconds, out / "prior-state"
-    )
+        model, prior, codes, train.labels, test_codes, test.labels, scorer, prior_seconds, out / "prior-state",
+        **options.get("prior", {}),
+    )  # fmt: skip
     model.save_pretrained(str(out / "model"))
     final = record["curve"][-1]
     record["fid"]["prior"], record["recognised"] = final["fid"], final["recognised"]
@@ -241,7 +246,7 @@ def run_main(dataset: str, variant: str | None = None) -> dict:
         "independent_ge_10x_prior": record["fid"]["independent"] >= 10 * readme["fid"],
         "recognised_ge_90pct": readme["recognised"] >= 0.9,
     }
-    budget = {"config": config, "stage1_seconds": stage1_seconds, "prior_seconds": prior_seconds,
+    budget = {"config": config, "options": options, "stage1_seconds": stage1_seconds, "prior_seconds": prior_seconds,
               "checkpoints": CHECKPOINTS, "readme_temperature": README_TEMPERATURE, "n": N,
               "floor_draws": FLOOR_DRAWS, "threads": THREADS, "train_images": len(train.images),
               "test_images": len(test.images)}  # fmt: skip
@@ -315,6 +320,7 @@ VARIANTS = {  # ``main DATASET VARIANT`` -> (the trial whose change it makes, st
     "grid14_deep": ("grid14_deep", 180.0, 1020.0),
     "k128": ("k128", 300.0, 900.0),  # the 4-minute trials' winner at the README's 5 + 15 minutes
     "repeat": ("baseline", 300.0, 900.0),  # main again, unchanged: how far two runs of one budget differ
+    "weight_average": ("weight_average", 300.0, 900.0),  # the README's 20 minutes with a weight average of the prior
 }
 TRIAL_SECONDS = (120.0, 120.0)  # stage 1, prior: every trial, the baseline included, at this budget
 
