@@ -15,7 +15,7 @@ import os
 import platform
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -54,6 +54,22 @@ def bench_dir(*parts: str) -> Path:
     folder = Path(root, *parts)
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+def fit_in_pieces(prior: Any, data: Any, seconds: float, stops: tuple[float, ...], folder: Path,
+                  **options: Any) -> Iterator[Any]:  # fmt: skip
+    """``fit_prior`` for ``seconds`` of training time, stopped at every time of ``stops`` below it and resumed from
+    its saved state in ``folder``, so that the pieces are one run: yields the history at each stop (and at the end),
+    with ``prior`` holding that moment's weights. ``options`` go to ``fit_prior`` (``cond``, ``ema_decay``, ...)."""
+    from vqgen.training.prior import fit_prior
+
+    resume = None
+    for at in [t for t in stops if t < seconds] + [seconds]:
+        yield fit_prior(
+            prior, data, epochs=10_000, max_seconds=at, seed=0, device="cpu", progress=False,
+            checkpoint_dir=str(folder), save_states=True, keep="last", resume=resume, **options,
+        )  # fmt: skip
+        resume = str(folder)
 
 
 def write_results(name: str, results: Any, **fields: Any) -> Path:

@@ -47,7 +47,7 @@ import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # conftest, when run as a script
-from conftest import bench_dir, data_root, write_results  # noqa: E402
+from conftest import bench_dir, data_root, fit_in_pieces, write_results  # noqa: E402
 
 DATASETS = ("mnist", "fashion-mnist")
 CONFIG = {  # the README's snippet
@@ -139,16 +139,10 @@ def fit_with_checkpoints(
 
     ``options`` go to ``fit_prior`` (``ema_decay``, ...)."""
     from vqgen.metrics import prior_bits_per_dim
-    from vqgen.training.prior import fit_prior
 
     model.prior = prior
-    curve, resume = [], None
-    for at in [t for t in CHECKPOINTS if t < seconds] + [seconds]:
-        history = fit_prior(
-            prior, codes, cond=labels, epochs=10_000, max_seconds=at, seed=0, device="cpu", progress=False,
-            checkpoint_dir=str(folder), save_states=True, keep="last", resume=resume, **options,
-        )  # fmt: skip
-        resume = str(folder)
+    curve = []
+    for history in fit_in_pieces(prior, codes, seconds, CHECKPOINTS, folder, cond=labels, **options):
         model.fitted_[1] = True
         prior.eval()
         point = {

@@ -34,7 +34,7 @@ from typing import Any
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # conftest, when run as a script
-from conftest import bench_dir, data_root, write_results  # noqa: E402
+from conftest import bench_dir, data_root, fit_in_pieces, write_results  # noqa: E402
 
 DATASET = "cifar10-subset"
 CONFIG = {  # 32x32x3 -> 8x8 codes; the prior is make_figures.py's small gated preset
@@ -137,8 +137,20 @@ def run_two_stage() -> dict:
     return record
 
 
-def run_pixel() -> dict:
+def _scored(prior: Any, history: Any, test_pixels: torch.Tensor) -> dict:
+    """What training did (``_trained``) and the held-out bits/dim of a pixel prior, with the seconds they took."""
     from vqgen.metrics import prior_bits_per_dim
+
+    started = time.perf_counter()
+    bits = prior_bits_per_dim(prior, test_pixels, batch_size=100)
+    return {
+        **_trained(history), "bits_per_dim": bits,
+        "train_bits_per_dim_last_epoch": history[-1]["train"]["bits_per_dim"],
+        "eval_seconds": time.perf_counter() - started,
+    }  # fmt: skip
+
+
+def run_pixel() -> dict:
     from vqgen.priors.pixelcnn import PixelCNN
     from vqgen.training.prior import fit_prior
 
@@ -152,12 +164,9 @@ def run_pixel() -> dict:
         load_start = list(os.getloadavg())
         history = fit_prior(prior, train, epochs=10_000, max_seconds=PIXEL_SECONDS, seed=0, device="cpu",
                             progress=False)  # fmt: skip
-        started = time.perf_counter()
-        bits = prior_bits_per_dim(prior, test_pixels, batch_size=100)
         record[order] = {
-            **_trained(history), "parameters": sum(p.numel() for p in prior.parameters()),
-            "bits_per_dim": bits, "train_bits_per_dim_last_epoch": history[-1]["train"]["bits_per_dim"],
-            "eval_seconds": time.perf_counter() - started, "load_average": [load_start, list(os.getloadavg())],
+            **_scored(prior, history, test_pixels), "parameters": sum(p.numel() for p in prior.parameters()),
+            "load_average": [load_start, list(os.getloadavg())],
         }  # fmt: skip
         print(f"pixel PixelCNN, {order}: {record[order]}", flush=True)
     budget = {"pixel_seconds": PIXEL_SECONDS, "threads": THREADS, "train_images": len(train.images),
@@ -168,9 +177,7 @@ def run_pixel() -> dict:
 
 def run_pixel_curve(order: str, minutes: str) -> dict:
     """One channel order for ``minutes`` of training time, held-out bits/dim at every ``PIXEL_CHECKPOINTS`` time."""
-    from vqgen.metrics import prior_bits_per_dim
     from vqgen.priors.pixelcnn import PixelCNN
-    from vqgen.training.prior import fit_prior
 
     if order not in CHANNEL_ORDERS:
         sys.exit(f"ORDER must be one of {CHANNEL_ORDERS}, got {order!r}")
@@ -180,19 +187,10 @@ def run_pixel_curve(order: str, minutes: str) -> dict:
     seconds, folder = 60.0 * float(minutes), bench_dir("colour", f"pixel-{order}-{minutes}min")
     torch.manual_seed(0)
     prior = PixelCNN(**PIXEL_PRIOR, channel_order=order)
-    curve, resume = [], None
-    for at in [t for t in PIXEL_CHECKPOINTS if t < seconds] + [seconds]:
-        history = fit_prior(prior, train, epochs=10_000, max_seconds=at, seed=0, device="cpu", progress=False,
-                            checkpoint_dir=str(folder), save_states=True, keep="last", resume=resume)  # fmt: skip
-        resume = str(folder)
-        started = time.perf_counter()
-        point = {
-            **_trained(history), "bits_per_dim": prior_bits_per_dim(prior, test_pixels, batch_size=100),
-            "train_bits_per_dim_last_epoch": history[-1]["train"]["bits_per_dim"],
-            "eval_seconds": time.perf_counter() - started, "load_average": list(os.getloadavg()),
-        }  # fmt: skip
-        curve.append(point)
-        print(f"pixel PixelCNN, {order}, at {at:.0f} s: {point}", flush=True)
+    curve = []
+    for history in fit_in_pieces(prior, train, seconds, PIXEL_CHECKPOINTS, folder):
+        curve.append({**_scored(prior, history, test_pixels), "load_average": list(os.getloadavg())})
+        print(f"pixel PixelCNN, {order}, at {curve[-1]['train_seconds']:.0f} s: {curve[-1]}", flush=True)
     record = {"spec": PIXEL_PRIOR, "channel_order": order, "curve": curve}
     budget = {"pixel_seconds": seconds, "checkpoints": PIXEL_CHECKPOINTS, "threads": THREADS,
               "train_images": len(train.images), "test_images": len(test.images)}  # fmt: skip
