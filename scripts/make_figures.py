@@ -374,6 +374,11 @@ def _budget_label(name: str) -> str:
     return name.replace("_", ", ")
 
 
+def _threads(n: int) -> str:
+    """``"1 thread"``, ``"2 threads"``."""
+    return f"{n} thread{'s' if n > 1 else ''}"
+
+
 def chart_quality_curves(budget: dict, lines: dict[str, list], threads: int, name: str, source: dict) -> None:
     """Held-out bits/code and sample FID against minutes of prior training, one line per prior (MNIST).
 
@@ -396,7 +401,7 @@ def chart_quality_curves(budget: dict, lines: dict[str, list], threads: int, nam
         if key == "fid":
             ax.axhline(r["fid"]["floor"], color="tab:red", linestyle="-.", label="real images (floor)")
             ax.set_yscale("log")
-        ax.set_xlabel(f"minutes of prior training ({threads} thread{'s' if threads > 1 else ''})")
+        ax.set_xlabel(f"minutes of prior training ({_threads(threads)})")
         ax.set_title(f"MNIST, K={budget['budget']['config']['quantizer']['num_codes']}: {label}", fontsize=10)
         ax.legend(fontsize=7)
     _finish_chart(fig, source, name, bottom=0.1)
@@ -517,7 +522,7 @@ def chart_colour_orders(records: dict[str, dict]) -> None:
         ax.plot(minutes, [p["bits_per_dim"] for p in curve], "o-", label=f"{order}: {last}")
     source = next(iter(records.values()))
     threads = source["budget"].get("threads", 1)
-    ax.set_xlabel(f"minutes of training ({threads} thread{'s' if threads > 1 else ''} each, run side by side)")
+    ax.set_xlabel(f"minutes of training ({_threads(threads)} each, run side by side)")
     ax.set_ylabel("held-out bits per dim")
     ax.set_title("CIFAR-10 subset, pixel PixelCNN: colour channel order", fontsize=10)
     ax.legend(fontsize=8)
