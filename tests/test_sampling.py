@@ -59,3 +59,47 @@ def test_samples_are_ordinary_tensors_usable_in_autograd():
     (-prior.log_prob(samples).mean()).backward()
     assert any(p.grad is not None for p in prior.parameters())
     samples[0, 0, 0, 0] = 1  # in-place edits too
+
+
+def test_known_positions_counts_the_raster_prefix_every_example_keeps():
+    from vqgen.sampling import known_positions
+
+    mask = torch.zeros(2, 3, 3, 4, dtype=torch.bool)
+    assert known_positions(None) == 0 and known_positions(mask) == 0
+    mask[:, :, 0] = True  # the first row everywhere
+    mask[:, :, 1, :2] = True  # and two positions of the second
+    assert known_positions(mask) == 6
+    mask[1, 2, 1, 1] = False  # one channel of one example not kept: the prefix ends before that position
+    assert known_positions(mask) == 5
+    mask[:, :, 2, 3] = True  # a kept position after a gap is not part of the prefix
+    assert known_positions(mask) == 5
+
+
+def test_a_stepper_with_prefill_takes_the_prefix_in_one_call_and_draws_the_same():
+    """The loop hands the known positions to ``prefill`` once and asks ``logits`` only for the later ones; the seeded
+    draws are those of a stepper without ``prefill`` (fed the prefix one value at a time)."""
+    prior = vqgen.build("prior", "rnn", num_categories=7, channels=3, hidden_size=8, num_layers=1, embed_dim=4).eval()
+    prefix = torch.randint(0, 7, (2, 3, 2, 4), generator=torch.Generator().manual_seed(0))  # (n, C, rows, W)
+    stepper_class = type(prior.incremental(None, (3, 4)))
+    calls: dict[str, list] = {"prefill": [], "logits": []}
+    prefill, logits = stepper_class.prefill, stepper_class.logits
+
+    def spy_prefill(self, x, positions):
+        calls["prefill"].append(positions)
+        return prefill(self, x, positions)
+
+    def spy_logits(self, x, i, j, c):
+        calls["logits"].append((i, j, c))
+        return logits(self, x, i, j, c)
+
+    def sample():
+        return prior.sample(2, (3, 4), prefix=prefix, generator=torch.Generator().manual_seed(3))
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(stepper_class, "prefill", spy_prefill)
+        patch.setattr(stepper_class, "logits", spy_logits)
+        with_prefill = sample()
+        assert calls["prefill"] == [8] and calls["logits"][0] == (2, 0, 0) and len(calls["logits"]) == 4 * 3
+        patch.delattr(stepper_class, "prefill")
+        without_prefill = sample()
+    assert torch.equal(with_prefill, without_prefill) and torch.equal(with_prefill[:, :, :2], prefix)

@@ -13,7 +13,6 @@ arguments. Outputs are frozen dataclasses, read by name (``out.codes``), never b
 from __future__ import annotations
 
 import abc
-import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -24,6 +23,7 @@ from torch import Tensor, nn
 
 from . import checks, persistence
 from .config import Configurable, is_spec
+from .likelihoods import Categorical, Likelihood
 from .metrics.likelihood import bits_per_dim
 from .sampling import NaiveStepper, SamplingOptions, Stepper, sample
 
@@ -314,18 +314,36 @@ class AutoregressivePrior(Component, abc.ABC):
             )
             raise TypeError(f"{name} takes {wanted} as cond, got {cond.dtype} of shape {tuple(cond.shape)}")
 
+    likelihood: Likelihood = Categorical()
+    """What [`forward`][forward]'s output means: the distribution of each value given the values before it (see
+    [`vqgen.likelihoods`][vqgen.likelihoods]). A K-way softmax per value unless the prior sets another."""
+
     @abc.abstractmethod
     def forward(self, x: Tensor, cond: Tensor | None = None) -> Tensor:
-        """Logits ``(B, K, C, H, W)`` for ``x`` ``(B, C, H, W)`` int64, each depending only on earlier values.
+        """The network's output ``(B, ..., H, W)`` for ``x`` ``(B, C, H, W)`` int64: at every position, the parameters
+        of the [`likelihood`][likelihood] of its values, each depending only on earlier values.
 
-        ``cond`` is ``(B,)`` int64 class labels or ``(B, cond_dim)`` float vectors for conditional priors.
+        With the default [`Categorical`][vqgen.likelihoods.Categorical] likelihood these are the logits
+        ``(B, K, C, H, W)``. ``cond`` is ``(B,)`` int64 class labels or ``(B, cond_dim)`` float vectors for conditional
+        priors.
         """
+
+    def nll(self, x: Tensor, cond: Tensor | None = None) -> Tensor:
+        """Negative log-likelihood in nats of each value given the values before it, ``(B, C, H, W)`` float32.
+
+        The one place a prior's probabilities are computed: the training loss is its mean, ``log_prob`` its sum per
+        example, and evaluation and bits/dim go through ``log_prob``.
+        """
+        return self.likelihood.nll(self(x, cond), x)
+
+    def logits(self, x: Tensor, cond: Tensor | None = None) -> Tensor:
+        """Log-probabilities (up to a constant per value) of every category of every value, ``(B, K, C, H, W)``:
+        entry ``[:, k, c, i, j]`` scores ``x[:, c, i, j] = k`` given the values of ``x`` before it."""
+        return self.likelihood.logits(self(x, cond), x)
 
     def log_prob(self, x: Tensor, cond: Tensor | None = None) -> Tensor:
         """Log-likelihood of each example in nats, shape ``(B,)``."""
-        logits = self(x, cond)
-        nll = nn.functional.cross_entropy(logits, x, reduction="none")  # (B, C, H, W)
-        return -nll.flatten(1).sum(1)
+        return -self.nll(x, cond).flatten(1).sum(1)
 
     def bits_per_dim(self, x: Tensor, cond: Tensor | None = None) -> Tensor:
         """Negative log-likelihood in bits per value (per sub-pixel for images), shape ``(B,)``."""
@@ -335,17 +353,10 @@ class AutoregressivePrior(Component, abc.ABC):
         """A [`Stepper`][vqgen.sampling.Stepper] for ``method="cached"`` sampling of grids of ``shape`` ``(H, W)``.
 
         The default recomputes the whole network per value (like ``"naive"``); fast priors return a stepper that
-        computes only what the next value needs and caches the rest (arXiv:1704.06001).
+        computes only what the next value needs and caches the rest (arXiv:1704.06001), and may fill its caches from a
+        known prefix in one pass ([`Stepper.prefill`][vqgen.sampling.Stepper.prefill]).
         """
         return NaiveStepper(self, cond)
-
-    def sampling_context(self, n: int, method: str) -> contextlib.AbstractContextManager:
-        """The context the sampling loop of ``n`` grids with ``method`` runs in (default: none).
-
-        A prior whose sampling steps are better run differently (e.g. on one thread) returns a context manager here;
-        the loop in [`vqgen.sampling`][vqgen.sampling] enters it around every step and draw.
-        """
-        return contextlib.nullcontext()
 
     def rows_in_view(self, height: int, width: int) -> int | None:
         """How many rows of an ``(H, W)`` grid the logits of its last position depend on, its own row included.
@@ -355,15 +366,6 @@ class AutoregressivePrior(Component, abc.ABC):
         known, or every row.
         """
         return None
-
-    def sampling_shards(self, n: int, method: str) -> int:
-        """Into how many slices the sampling loop splits a batch of ``n`` grids, each in its own thread (default 1).
-
-        Slices share nothing but the prior's weights: each has its own stepper, and the random draws are taken up
-        front in the one-slice order, so the samples do not depend on the count. Worth it where a step's operations
-        are too small to split over intra-op threads (see [`ConvPrior`][vqgen.priors.conv_prior.ConvPrior]).
-        """
-        return 1
 
     def sample(
         self,

@@ -9,7 +9,14 @@ and draws each from the prior's logits given everything drawn before. Where thos
   rest, as in Ramachandran et al., "Fast Generation for Convolutional Autoregressive Models" (arXiv:1704.06001).
 
 Both feed the same loop and the same random draws, so with one ``torch.Generator`` seed the two methods return
-identical samples whenever their logits agree.
+identical samples whenever their logits agree. The logits of a value are what the prior's
+[`likelihood`][vqgen.likelihoods.Likelihood] gives for it (a softmax head's logits, or a mixture's 256 bin
+probabilities), so every output head samples through this one loop.
+
+Completion: the positions that every example keeps from a ``prefix``, from the first in raster order on, are known
+before the loop starts; a stepper with a ``prefill`` takes them in one pass (a transformer's keys and values, an RNN's
+state), and the loop draws from the first position after them. Their random draws are still taken, so a seed gives
+the same samples with and without ``prefill``.
 
 How to draw (temperature, top-k, top-p, method, generator, progress) is one frozen [`SamplingOptions`][SamplingOptions],
 defined and validated here once; every entry point
@@ -20,11 +27,13 @@ runs under ``torch.inference_mode``.
 
 This module sits beside [`vqgen.interfaces`][vqgen.interfaces], whose
 [`sample`][vqgen.interfaces.AutoregressivePrior.sample] it implements; it imports no prior, so the interface needs no
-lazy import.
+lazy import. How many CPU threads the loop uses is the prior's choice through the
+[`SamplingThreads`][vqgen.threads.SamplingThreads] mixin (the convolutional priors have it).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import threading
@@ -37,11 +46,22 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from . import checks
+from .threads import SamplingThreads
 
 if TYPE_CHECKING:
     from .interfaces import AutoregressivePrior
 
-__all__ = ["METHODS", "NaiveStepper", "SamplingMethod", "SamplingOptions", "Stepper", "draw", "filter_logits", "sample"]
+__all__ = [
+    "METHODS",
+    "NaiveStepper",
+    "SamplingMethod",
+    "SamplingOptions",
+    "Stepper",
+    "draw",
+    "filter_logits",
+    "known_positions",
+    "sample",
+]
 
 METHODS = ("cached", "naive")
 SamplingMethod = Literal["cached", "naive"]
@@ -95,7 +115,11 @@ class SamplingOptions:
 
 
 class Stepper(Protocol):
-    """Produces the logits of one value at a time, in raster order."""
+    """Produces the logits of one value at a time, in raster order.
+
+    A stepper may also define ``prefill(x, positions)`` ([`prefill`][prefill]) to take a known prefix in one pass;
+    without it the loop feeds the prefix through [`logits`][logits], one value at a time.
+    """
 
     def logits(self, x: Tensor, i: int, j: int, c: int) -> Tensor:
         """Logits ``(n, K)`` for channel ``c`` at row ``i``, column ``j``.
@@ -106,15 +130,24 @@ class Stepper(Protocol):
         """
         ...
 
+    def prefill(self, x: Tensor, positions: int) -> None:  # optional
+        """Take the first ``positions`` positions of ``x`` ``(n, C, H, W)`` (raster order, every channel) as known, so
+        that the next call is ``logits(x, i, j, 0)`` at position ``positions`` (``i, j = divmod(positions, W)``)."""
+        ...
+
 
 class NaiveStepper:
-    """The reference: a full forward pass for every value, slicing out the one needed."""
+    """The reference: a full forward pass for every value, slicing out the one needed. It needs no prefill."""
 
     def __init__(self, prior: AutoregressivePrior, cond: Tensor | None) -> None:
         self.prior, self.cond = prior, cond
 
     def logits(self, x: Tensor, i: int, j: int, c: int) -> Tensor:
-        return self.prior(x, self.cond)[:, :, c, i, j]
+        output = self.prior(x, self.cond)  # (n, ..., H, W)
+        return self.prior.likelihood.position_logits(output[..., i, j], c, x[:, :, i, j])
+
+    def prefill(self, x: Tensor, positions: int) -> None:
+        """Nothing to do: every step reads the whole of ``x``."""
 
 
 def filter_logits(logits: Tensor, *, temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None):
@@ -247,17 +280,18 @@ def _sample_loop(
 ) -> Tensor:
     """Fill ``x`` ``(n, C, H, W)`` in raster order (keeping it where ``prefix_mask``), in eval mode; returns it.
 
-    When the prior asks for ``shards > 1`` ([`sampling_shards`][vqgen.interfaces.AutoregressivePrior.sampling_shards]),
-    the batch is split into that many slices, each filled by its own stepper in its own thread. The uniform numbers
+    A prior with the [`SamplingThreads`][vqgen.threads.SamplingThreads] mixin chooses the context of the loop (one
+    thread) and may split the batch into slices, each filled by its own stepper in its own thread. The uniform numbers
     of every draw are then taken from the generator up front, in the order the one-thread loop would draw them, so the
     samples are the same either way.
     """
     n, method = x.shape[0], options.method
+    threads = prior if isinstance(prior, SamplingThreads) else None
     was_training = prior.training
     prior.eval()
     try:
-        shards = max(1, min(int(prior.sampling_shards(n, method)), n))
-        with prior.sampling_context(n, method):  # e.g. one thread for small steps
+        shards = max(1, min(int(threads.sampling_shards(n, method)), n)) if threads else 1
+        with threads.sampling_context(n, method) if threads else contextlib.nullcontext():  # e.g. one thread
             if shards == 1:
                 _fill(prior, x, cond, prefix_mask, options)
             else:
@@ -265,6 +299,15 @@ def _sample_loop(
     finally:
         prior.train(was_training)
     return x
+
+
+def known_positions(prefix_mask: Tensor | None) -> int:
+    """How many positions, from the first in raster order, every example keeps in every channel: ``prefix_mask``
+    ``(n, C, H, W)`` bool → an int in ``[0, H·W]`` (0 without a mask)."""
+    if prefix_mask is None:
+        return 0
+    kept = prefix_mask.all(dim=1).all(dim=0).flatten()  # (H·W,): kept by every example and channel
+    return int(kept.long().cumprod(0).sum())
 
 
 def _fill(
@@ -276,16 +319,34 @@ def _fill(
     noise: Tensor | None = None,
     stop: threading.Event | None = None,
 ) -> None:
-    """The raster loop over ``x`` ``(n, C, H, W)``, in place; ``noise`` ``(H·W·C, n, 1)``: the uniform draws."""
-    height, width = x.shape[2:]
+    """The raster loop over ``x`` ``(n, C, H, W)``, in place; ``noise`` ``(H·W·C, n, 1)``: the uniform draws.
+
+    The known leading positions of ``prefix_mask`` ([`known_positions`][known_positions]) go to the stepper's
+    ``prefill`` (or through its ``logits``, one value at a time, when it has none); their draws are taken and dropped,
+    so that the generator is where the one-value-at-a-time loop would leave it.
+    """
+    n, channels, height, width = x.shape
     method = options.method
     stepper = prior.incremental(cond, (height, width)) if method == "cached" else NaiveStepper(prior, cond)
-    step = 0
-    for i in tqdm(range(height), desc=f"sampling ({method})", disable=not options.progress, leave=False):
+    known = known_positions(prefix_mask)
+    if known:
+        prefill = getattr(stepper, "prefill", None)
+        if prefill is not None:
+            prefill(x, known)
+        else:
+            for position in range(known):
+                for c in range(channels):
+                    stepper.logits(x, *divmod(position, width), c)
+        if noise is None:
+            for _ in range(known * channels):
+                torch.rand(n, 1, generator=options.generator, device=x.device)
+    step = known * channels
+    first_row = known // width
+    for i in tqdm(range(first_row, height), desc=f"sampling ({method})", disable=not options.progress, leave=False):
         if stop is not None and stop.is_set():
             return
-        for j in range(width):
-            for c in range(prior.channels):
+        for j in range(known - i * width if i == first_row else 0, width):
+            for c in range(channels):
                 logits = stepper.logits(x, i, j, c)
                 logits = filter_logits(
                     logits, temperature=options.temperature, top_k=options.top_k, top_p=options.top_p

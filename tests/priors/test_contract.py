@@ -2,6 +2,9 @@
 
 What a prior must do to be covered, and how the tests build and probe it:
 
+- **Logits.** Every test reads a prior's probabilities through ``prior.logits(x, cond)`` ``(B, K, C, H, W)`` and
+  ``prior.nll(x, cond)`` ``(B, C, H, W)``, the two faces of its likelihood (a softmax head's logits, or a mixture's bin
+  log-probabilities), never through the raw ``forward`` output, whose layout is the prior's own.
 - **Building.** ``vqgen.build("prior", name, **{**cls.tiny_config(), **overrides})``. The overrides always set
   ``num_categories`` and ``channels``; they set ``channel_order`` (``"sequential"`` / ``"parallel"``),
   ``num_classes`` and ``cond_dim`` only for variants that need them, and a variant whose argument the constructor
@@ -129,7 +132,7 @@ def test_causal_by_gradients(name, variant):
 
     handle = prior.input.register_forward_hook(as_leaf)
     try:
-        logits = prior(x, cond)  # (batch, K, C, H, W)
+        logits = prior.logits(x, cond)  # (batch, K, C, H, W)
     finally:
         handle.remove()
     assert len(captured) == 1, f"{name}.input was called {len(captured)} times in one forward pass; expected once"
@@ -164,8 +167,8 @@ def test_causal_by_perturbation(name, variant):
         changed = torch.cat([randomise_after(base, i, j, -1, generator) for i, j, _ in steps])
     cond = condition(prior, 1)
     with torch.no_grad():
-        reference = prior(base, cond)[0]  # (K, C, H, W)
-        logits = prior(changed, None if cond is None else cond.expand(len(steps), *cond.shape[1:]))
+        reference = prior.logits(base, cond)[0]  # (K, C, H, W)
+        logits = prior.logits(changed, None if cond is None else cond.expand(len(steps), *cond.shape[1:]))
     for k, (i, j, c) in enumerate(steps):
         torch.testing.assert_close(logits[k, :, c, i, j], reference[:, c, i, j], rtol=0, atol=1e-6)
 
@@ -185,8 +188,8 @@ def test_rows_in_view_are_the_rows_that_change_the_last_logits(name, variant):
         changed[r, :, r] = (base[0, :, r] + shift) % K
     cond = condition(prior, 1)
     with torch.no_grad():
-        reference = prior(base, cond)[0, :, -1, -1, -1]  # (K,): the last value of the grid
-        logits = prior(changed, None if cond is None else cond.expand(height, *cond.shape[1:]))[:, :, -1, -1, -1]
+        reference = prior.logits(base, cond)[0, :, -1, -1, -1]  # (K,): the last value of the grid
+        logits = prior.logits(changed, None if cond is None else cond.expand(height, *cond.shape[1:]))[:, :, -1, -1, -1]
     moved = [not torch.allclose(logits[r], reference, rtol=0, atol=1e-6) for r in range(height)]
     if rows is None:  # unknown: nothing promised
         return
@@ -208,7 +211,7 @@ def test_stepper_logits_equal_forward_and_never_peek(name, variant):
     x = torch.randint(0, K, (n, prior.channels, H, W), generator=generator)
     cond = condition(prior, n)
     with torch.no_grad():
-        full = prior(x, cond)  # (n, K, C, H, W)
+        full = prior.logits(x, cond)  # (n, K, C, H, W)
         stepper = prior.incremental(cond, (H, W))
         for i, j, c in raster(prior.channels):
             logits = stepper.logits(randomise_after(x, i, j, c, generator), i, j, c)
@@ -255,13 +258,51 @@ def test_shapes_log_prob_and_bits_per_dim(name, variant):
     prior = build(name, variant)
     x = torch.randint(0, K, (2, prior.channels, H, W))
     cond = condition(prior, 2)
-    logits = prior(x, cond)
+    logits = prior.logits(x, cond)
     assert logits.shape == (2, K, prior.channels, H, W) and logits.is_floating_point()
     assert prior.num_categories == K
     log_prob = prior.log_prob(x, cond)
     assert log_prob.shape == (2,) and bool(torch.isfinite(log_prob).all()) and bool((log_prob <= 0).all())
     bpd = prior.bits_per_dim(x, cond)
     torch.testing.assert_close(bpd, -log_prob / (prior.channels * H * W * math.log(2)))
+
+
+@pytest.mark.parametrize("variant", ["grey", "colour", "colour-parallel", "grey-class"])
+@pytest.mark.parametrize("name", PRIORS)
+def test_nll_is_the_cross_entropy_of_the_logits(name, variant):
+    """The likelihood's two faces agree: ``nll`` is ``-log softmax(logits)`` at ``x``, float32, for every value, and
+    the logits of each value are a proper distribution (finite, summing to 1 after the softmax)."""
+    prior = build(name, variant)
+    x = torch.randint(0, K, (3, prior.channels, H, W), generator=torch.Generator().manual_seed(4))
+    cond = condition(prior, 3)
+    with torch.no_grad():
+        nll, logits = prior.nll(x, cond), prior.logits(x, cond)
+    assert nll.shape == x.shape and nll.dtype == torch.float32 and bool((nll >= 0).all())
+    assert bool(torch.isfinite(logits).all())
+    expected = torch.nn.functional.cross_entropy(logits.float(), x, reduction="none")
+    torch.testing.assert_close(nll, expected, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(-nll.flatten(1).sum(1), prior.log_prob(x, cond), rtol=1e-6, atol=1e-5)
+
+
+@pytest.mark.parametrize("variant", ["grey", "colour", "parallel-class"])
+@pytest.mark.parametrize("name", PRIORS)
+def test_prefill_then_steps_equal_forward(name, variant):
+    """A stepper that takes a known prefix in one pass (``prefill``) then gives the forward pass's logits at every
+    later value, though the values after the prefix keep changing; steppers without ``prefill`` are skipped."""
+    prior = build(name, variant)
+    n, known = 3, W + 2  # the first row and two positions of the second
+    generator = torch.Generator().manual_seed(6)
+    x = torch.randint(0, K, (n, prior.channels, H, W), generator=generator)
+    cond = condition(prior, n)
+    stepper = prior.incremental(cond, (H, W))
+    if not hasattr(stepper, "prefill"):
+        pytest.skip(f"{name}'s stepper takes a prefix one value at a time")
+    with torch.no_grad():
+        full = prior.logits(x, cond)  # (n, K, C, H, W)
+        stepper.prefill(randomise_after(x, *divmod(known - 1, W), prior.channels - 1, generator), known)
+        for i, j, c in raster(prior.channels)[known * prior.channels :]:
+            logits = stepper.logits(randomise_after(x, i, j, c, generator), i, j, c)
+            torch.testing.assert_close(logits, full[:, :, c, i, j], rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("variant", ["grey", "colour-vector", "parallel-class"])
@@ -276,7 +317,7 @@ def test_save_load_round_trip(name, variant, tmp_path):
     x = torch.randint(0, K, (2, prior.channels, H, W))
     cond = condition(prior, 2)
     assert dict(loaded.config) == dict(prior.config)
-    assert torch.equal(loaded(x, cond), prior(x, cond))
+    assert torch.equal(loaded(x, cond), prior(x, cond))  # the raw output, whatever its layout
 
 
 # --------------------------------------------------------------------------------------------------- bad input

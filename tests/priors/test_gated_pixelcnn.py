@@ -207,7 +207,7 @@ def test_cached_steps_equal_the_forward_pass_at_benchmark_width():
 
 
 def test_one_thread_restores_the_thread_count():
-    from vqgen.priors.cached import ONE_THREAD_BATCH, one_thread
+    from vqgen.threads import ONE_THREAD_BATCH, one_thread
 
     threads = torch.get_num_threads()
     torch.set_num_threads(2)
@@ -252,7 +252,7 @@ def test_sharded_cached_sampling_equals_one_slice_and_naive(name, monkeypatch):
     import threading
 
     import vqgen.sampling
-    from vqgen.priors.conv_prior import MIN_SHARD
+    from vqgen.threads import MIN_SHARD
 
     cls = vqgen.registry("prior").get(name)
     prior = vqgen.build("prior", name, **{**cls.tiny_config(), "num_classes": 3}).eval()
@@ -288,8 +288,8 @@ def test_sharded_cached_sampling_equals_one_slice_and_naive(name, monkeypatch):
 
 
 def test_an_error_in_one_slice_stops_sampling_and_is_raised(monkeypatch):
-    from vqgen.priors.conv_prior import MIN_SHARD
     from vqgen.priors.gated_pixelcnn import GatedPixelCNNStepper
+    from vqgen.threads import MIN_SHARD
 
     prior = tiny()
     real_pixel = GatedPixelCNNStepper.pixel

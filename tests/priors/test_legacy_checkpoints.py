@@ -1,6 +1,6 @@
 """Checkpoints of the priors as vqgen 0.1.0 wrote them load and give the same logits, losses and seeded samples.
 
-``legacy/<prior>-<variant>/`` holds a checkpoint (``config.json`` + ``model.safetensors``) written by vqgen 0.1.0 before
+``legacy/<prior>-<variant>/`` holds a checkpoint (``checkpoint/``) written by vqgen 0.1.0 before
 the likelihood became the priors' one contract, and ``expected.safetensors``: what that version computed from it on
 fixed inputs — the logits, the per-value NLL, the per-example log-likelihood, seeded samples (cached and naive, the
 same) and a seeded completion of the first two rows. Running this file as a script (``python
@@ -45,7 +45,9 @@ def _computed(prior) -> dict[str, torch.Tensor]:
         nll = torch.nn.functional.cross_entropy(logits.float(), x, reduction="none")  # (N, C, H, W)
         out = {"x": x, "logits": logits, "nll": nll, "log_prob": prior.log_prob(x, cond)}
     for method in ("cached", "naive"):
-        out[f"sample_{method}"] = prior.sample(N, (H, W), cond, method=method, generator=torch.Generator().manual_seed(7))
+        out[f"sample_{method}"] = prior.sample(
+            N, (H, W), cond, method=method, generator=torch.Generator().manual_seed(7)
+        )
         out[f"complete_{method}"] = prior.sample(
             N, (H, W), cond, prefix=x[:, :, :2], method=method, generator=torch.Generator().manual_seed(8)
         )
@@ -69,7 +71,7 @@ def write() -> None:
                 for parameter in prior.parameters():
                     parameter.add_(0.05 * torch.randn_like(parameter))
             directory = LEGACY / f"{name}-{variant}"
-            prior.save_pretrained(directory)
+            prior.save_pretrained(directory / "checkpoint")
             expected = {key: value.contiguous() for key, value in _computed(prior).items()}
             save_file(expected, str(directory / "expected.safetensors"))
             print("wrote", directory)
@@ -77,7 +79,7 @@ def write() -> None:
 
 @pytest.mark.parametrize("case", CASES)
 def test_legacy_checkpoint_gives_the_same_logits_losses_and_samples(case):
-    prior = vqgen.from_pretrained(LEGACY / case)
+    prior = vqgen.from_pretrained(LEGACY / case / "checkpoint")
     expected = load_file(str(LEGACY / case / "expected.safetensors"))
     x, cond = _inputs(prior)
     assert torch.equal(x, expected["x"])

@@ -93,8 +93,12 @@ def prior_bits_per_dim(
 ) -> float:
     """Mean bits/dim of a prior on ``x`` ``(N, C, H, W)`` int64, evaluated in batches on the prior's device.
 
+    The NLL comes from the prior's one likelihood ([`log_prob`][vqgen.AutoregressivePrior.log_prob]). Under
+    ``torchrun`` every process evaluates all of ``x`` by itself (nothing is synchronised).
+
     Args:
-        prior: an [`AutoregressivePrior`][vqgen.AutoregressivePrior] (put in eval mode during the call).
+        prior: an [`AutoregressivePrior`][vqgen.AutoregressivePrior] (put in eval mode during the call, its mode
+            restored after).
         x: ``(N, C, H, W)`` int64 values in ``[0, K)`` (codes, or uint8 pixels as ``.long()``).
         cond: ``(N,)`` labels or ``(N, cond_dim)`` vectors for conditional priors.
         batch_size: examples per forward pass.
@@ -102,12 +106,12 @@ def prior_bits_per_dim(
     checks.check_positive(batch_size, name="batch_size", integer=True)
     prior.check_input(x, cond)
     device = prior.device
-    metric = BitsPerDim().to(device)
+    metric = BitsPerDim(sync_on_compute=False).to(device)
     was_training = prior.training
     prior.eval()
     try:
         for start in range(0, x.shape[0], batch_size):
-            batch = x[start : start + batch_size].to(device)
+            batch = x[start : start + batch_size].to(device).long()
             batch_cond = None if cond is None else cond[start : start + batch_size].to(device)
             metric.update(-prior.log_prob(batch, batch_cond), num_dims=x[0].numel())
     finally:

@@ -40,6 +40,9 @@ class _TableStepper:
     def __init__(self, table: Tensor) -> None:
         self.table = table
 
+    def prefill(self, x: Tensor, positions: int) -> None:
+        """Nothing to remember: no logit depends on ``x``."""
+
     def logits(self, x: Tensor, i: int, j: int, c: int) -> Tensor:
         if self.table.ndim == 4:
             return self.table[c, i, j].expand(x.shape[0], -1)  # (n, K)

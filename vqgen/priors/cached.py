@@ -5,48 +5,26 @@ pass over the whole grid per value, every layer keeps a cache of its activations
 current position only. [`CachedStepper`][CachedStepper] owns the order of work (write the values drawn last into the
 input cache, per-row work, per-position work, per-channel reuse); a prior's stepper says what its caches are. The
 weights a step multiplies by are named tuples ([`StepLinear`][StepLinear], [`HeadStep`][HeadStep]), never positions.
+What the output at a position means is the prior's [`likelihood`][vqgen.likelihoods.Likelihood]: the stepper hands it
+the output and the channels drawn so far, and returns the logits it gives.
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
 import torch
+from einops import rearrange
 from torch import Tensor
 
+from ..threads import one_thread
 from .layers import OutputHead, step_matrix
 
 if TYPE_CHECKING:
     from ..interfaces import AutoregressivePrior
 
-__all__ = ["ONE_THREAD_BATCH", "CachedStepper", "HeadStep", "StepLinear", "one_thread"]
-
-
-ONE_THREAD_BATCH = 256
-"""Up to this batch size a step's operations (matrices of ``batch`` rows, a few hundred columns) run on one thread."""
-
-
-@contextlib.contextmanager
-def one_thread(batch: int) -> Iterator[None]:
-    """Run the block on one intra-op thread when ``batch <= ONE_THREAD_BATCH`` (the thread count is restored after).
-
-    A cached step is a chain of small operations (a ``(B, ~200) @ (~200, 2h)`` product, a gate, ...). Split over
-    threads, each one waits for all of them: a synchronisation per operation that costs more than it saves at these
-    sizes, and far more on a busy machine, where a waiting thread may not be scheduled for milliseconds. The per-row
-    work (products of ``W * B`` rows) runs on one thread too: on an idle machine two threads make it up to 1.3x
-    faster, on a busy one (load 4 on 2 cores) they made whole-grid sampling 8-20x slower (docs/benchmarks.md).
-    """
-    threads = torch.get_num_threads()
-    if threads == 1 or batch > ONE_THREAD_BATCH:
-        yield
-        return
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
+__all__ = ["CachedStepper", "HeadStep", "StepLinear"]
 
 
 class StepLinear(NamedTuple):
@@ -86,16 +64,19 @@ class CachedStepper:
 
     At step ``(i, j, c)`` it writes the features of the value(s) drawn since the last step into the input cache (the
     whole previous pixel at ``c = 0``, channel ``c - 1`` otherwise — never a value not yet drawn), runs the per-row work
-    ([`row`][row]) at the start of a row, and the per-position work ([`pixel`][pixel]) for every channel when channels
-    are sequential, once per position when they are parallel. Caches are allocated at step ``(0, 0, 0)``, when the batch
-    size is known, so a stepper can be reused for several grids.
+    ([`row`][row]) at the start of a row, and the per-position work ([`pixel`][pixel]) for every channel when the
+    network itself sees the earlier channels of a position (sequential colour masks: ``prior.colour_groups > 1``), once
+    per position otherwise. The logits of channel ``c`` are what the prior's likelihood makes of that output and of the
+    channels drawn before ``c`` ([`position_logits`][vqgen.likelihoods.Likelihood.position_logits]). Caches are
+    allocated at step ``(0, 0, 0)``, when the batch size is known, so a stepper can be reused for several grids.
     """
 
     def __init__(self, prior: AutoregressivePrior, cond: Tensor | None, shape: Sequence[int]) -> None:
         self.prior, self.cond = prior, cond
         self.height, self.width = int(shape[0]), int(shape[1])
         self.channels, self.num_categories = prior.channels, prior.num_categories
-        self.sequential = prior.sequential_channels
+        self.per_channel = getattr(prior, "colour_groups", 1) > 1  # the network reads channels < c of the position
+        self.likelihood = prior.likelihood
         self.embed_dim = prior.input.embed_dim
         self.batch: int | None = None
         self.last: Tensor | None = None
@@ -109,8 +90,8 @@ class CachedStepper:
                 with one_thread(self.batch):
                     self.start(self.batch, param.dtype, param.device)
             if c > 0:
-                if not self.sequential:
-                    return self.last[:, c]
+                if not self.per_channel:
+                    return self.likelihood.position_logits(self.last, c, x[:, :, i, j])
                 self.write(x[:, c - 1 : c, i, j], i, j, c - 1)
             elif (i, j) != (0, 0):
                 pi, pj = (i, j - 1) if j > 0 else (i - 1, self.width - 1)
@@ -118,8 +99,8 @@ class CachedStepper:
             with one_thread(self.batch):
                 if j == 0 and c == 0:
                     self.row(i)
-                self.last = self.pixel(i, j).view(self.batch, self.channels, self.num_categories)  # (B, C, K)
-            return self.last[:, c]
+                self.last = self.position_output(self.pixel(i, j))
+            return self.likelihood.position_logits(self.last, c, x[:, :, i, j])
 
     def write(self, values: Tensor, i: int, j: int, first: int) -> None:
         """Embed ``values`` ``(B, n)`` of channels ``first ...`` at ``(i, j)`` and store them with [`store`][store]."""
@@ -140,3 +121,9 @@ class CachedStepper:
     def pixel(self, i: int, j: int) -> Tensor:
         """The head output ``(B, C * K)`` at ``(i, j)`` from the caches."""
         raise NotImplementedError
+
+    def position_output(self, head: Tensor) -> Tensor:
+        """[`pixel`][pixel]'s head output → the prior's ``forward`` output at one position: ``(B, C * K)`` with the K
+        logits of each channel contiguous → ``(B, K, C)`` (a view), as
+        [`logits_from_head`][vqgen.priors.conv_prior.ConvPrior.logits_from_head] lays out the whole grid."""
+        return rearrange(head, "b (c k) -> b k c", c=self.channels)

@@ -7,16 +7,13 @@ What it adds to [`AutoregressivePrior`][vqgen.interfaces.AutoregressivePrior] (w
 - ``colour_groups``: with sequential colour channels every feature map belongs to one of C groups (R → G → B masks);
 - [`logits_from_head`][ConvPrior.logits_from_head], the one place the head's ``(B, C * K, H, W)`` becomes
   ``(B, K, C, H, W)``;
-- cached sampling: subclasses set ``stepper_class``, a [`CachedStepper`][vqgen.priors.cached.CachedStepper]; the whole
-  cached sampling loop of a batch up to [`ONE_THREAD_BATCH`][vqgen.priors.cached.ONE_THREAD_BATCH] runs on one
-  intra-op thread ([`one_thread`][vqgen.priors.cached.one_thread]): every operation of a step is too small to gain
-  from splitting. The threads are used by splitting the batch instead: one slice per thread, each with its own
-  one-thread loop ([`sampling_shards`][ConvPrior.sampling_shards]).
+- cached sampling: subclasses set ``stepper_class``, a [`CachedStepper`][vqgen.priors.cached.CachedStepper], and the
+  CPU thread policy of [`SamplingThreads`][vqgen.threads.SamplingThreads] applies: every operation of a step is too
+  small to gain from splitting over intra-op threads, so a batch is split over threads instead.
 """
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Sequence
 
 import torch
@@ -24,20 +21,14 @@ from einops import rearrange
 from torch import Tensor
 
 from ..interfaces import AutoregressivePrior
-from .cached import CachedStepper, one_thread
+from ..threads import SamplingThreads
+from .cached import CachedStepper
 from .embedding import IndexInput
 
-__all__ = ["MIN_SHARD", "ConvPrior"]
-
-MIN_SHARD = 32
-"""The fewest grids a thread of cached sampling gets (see [`ConvPrior.sampling_shards`][ConvPrior.sampling_shards]).
-
-Measured on 2 idle cores (docs/benchmarks.md#flops): with 15-layer gated priors, slices of 32–128 grids sampled
-1.1–1.8x faster than one loop, slices of 8 were 20 % slower (a step's operations too small for its Python overhead
-to hide); with the 6-layer prior, slices of 32 were 12 % slower and of 128 1.45x faster."""
+__all__ = ["ConvPrior"]
 
 
-class ConvPrior(AutoregressivePrior):
+class ConvPrior(SamplingThreads, AutoregressivePrior):
     """What the convolutional priors share: the index input, colour ordering and cached sampling.
 
     Subclasses build their network after calling this ``__init__`` and set ``stepper_class``, a
@@ -96,34 +87,10 @@ class ConvPrior(AutoregressivePrior):
         try:
             self.eval()
             with torch.enable_grad():
-                logits = self(x, cond)[0, :, -1, -1, -1]  # (K,): the last value of the grid
+                logits = self.logits(x, cond)[0, :, -1, -1, -1]  # (K,): the last value of the grid
                 (grad,) = torch.autograd.grad(logits.sum(), features[0])  # parameters' .grad untouched
         finally:
             hook.remove()
             self.train(was_training)
         seen = grad[0].abs().sum(dim=(0, 2)) > 0  # (H,)
         return height - int(seen.nonzero()[0]) if seen.any() else 1
-
-    def sampling_context(self, n: int, method: str) -> contextlib.AbstractContextManager:
-        """Cached sampling of ``n <= ONE_THREAD_BATCH`` grids, or of a batch split into slices, runs on one thread per
-        slice, draws included.
-
-        The drawing between steps (softmax, cumulative sum, search over ``(n, K)``) is split over threads by
-        PyTorch just like the steps would be, and pays the same synchronisation per operation; one thread for the
-        whole loop avoids both (see [`one_thread`][vqgen.priors.cached.one_thread]). Naive sampling keeps every
-        thread.
-        """
-        if method != "cached":
-            return contextlib.nullcontext()
-        sharded = self.sampling_shards(n, method) > 1
-        return one_thread(1 if sharded else n)  # sharded: every slice on one thread, whatever its size
-
-    def sampling_shards(self, n: int, method: str) -> int:
-        """Cached sampling on the CPU splits the batch over the intra-op threads, at least ``MIN_SHARD`` grids each.
-
-        Each slice runs its own one-thread loop: the threads never wait for each other between operations, which is
-        what makes one step's small operations slow when PyTorch splits them (and far slower on a busy machine).
-        """
-        if method != "cached" or self.device.type != "cpu":
-            return 1
-        return max(1, min(torch.get_num_threads(), n // MIN_SHARD))

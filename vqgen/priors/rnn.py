@@ -125,7 +125,8 @@ class RNNStepper:
     """Cached sampling for [`RNNPrior`][RNNPrior]: the recurrent state is the cache.
 
     Each call feeds the previous value in raster order (or the start token) through one recurrent step and returns
-    the logits ``(n, K)`` of the next value. Calls must come in raster order, each value once, as the sampling loop
+    the logits ``(n, K)`` of the next value; a known prefix goes through the recurrence in one call
+    ([`prefill`][prefill]). Calls must come in raster order, each value once, as the sampling loop
     of [`vqgen.sampling`][vqgen.sampling] makes them. With parallel channels a position is one step: its C distributions
     are computed at ``c = 0`` and returned one by one.
     """
@@ -144,6 +145,18 @@ class RNNStepper:
                 self.last = self._step(x, i * self.width + j, None)  # (n, C * K)
             return self.last.view(x.shape[0], channels, -1)[:, c]
         return self._step(x, (i * self.width + j) * channels + c, c)
+
+    @torch.inference_mode()
+    def prefill(self, x: Tensor, positions: int) -> None:
+        """Run the recurrence over the first ``positions`` positions of ``x`` in one call (one sequence step per value,
+        or per position when parallel), so that the next call is ``logits(x, i, j, 0)`` at position ``positions``."""
+        prior, (batch, channels) = self.prior, x.shape[:2]
+        c = channels // prior.per_step
+        steps = positions * c  # sequence steps of the known positions; their inputs are the start and steps - 1 values
+        features = rearrange(prior.input(x), "b (c e) h w -> b (h w c) e", c=c)[:, : steps - 1]  # (B, steps - 1, F)
+        previous = torch.cat([prior.start.expand(batch, 1, -1), features], dim=1)  # (B, steps, F)
+        channel = torch.arange(channels, device=x.device).repeat(positions) if prior.per_step == 1 else None
+        _, self.state = prior.rnn(prior._inputs(previous, channel, self.cond))
 
     def _step(self, x: Tensor, step: int, c: int | None) -> Tensor:
         """Feed the step before ``step`` (or the start token) and return the head output ``(n, per_step * K)``."""

@@ -1,7 +1,8 @@
 """Stage 2: train an [`AutoregressivePrior`][vqgen.AutoregressivePrior] on grids of integers — pixels or VQ-VAE codes.
 
-The objective is the negative log-likelihood of the data under the prior's raster-order factorisation, i.e. the
-mean cross-entropy of its logits against the values themselves (teacher forcing), optimised with Adam::
+The objective is the negative log-likelihood of the data under the prior's raster-order factorisation — the mean of
+its per-value NLL, [`likelihood.nll`][vqgen.likelihoods.Likelihood.nll], with the values themselves as the input
+(teacher forcing) — optimised with Adam::
 
     from vqgen.data import load_dataset
     from vqgen.training.prior import fit_prior
@@ -28,14 +29,14 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 from torch.utils.data import DataLoader
 
 from .. import checks
 from ..interfaces import AutoregressivePrior, Component
-from ..metrics.likelihood import LN2, BitsPerDim, bits_per_dim
+from ..metrics.likelihood import LN2, bits_per_dim, prior_bits_per_dim
 from .batches import is_stream, loader_for
-from .common import InMemoryData, MetricsHistory, TrainConfig, TrainData, batch_indices, resolve_device
+from .common import InMemoryData, MetricsHistory, TrainConfig, TrainData, resolve_device
 from .engine import StepOutput, Task, train
 
 __all__ = ["PriorTask", "as_grids", "encode_codes", "evaluate_prior", "fit_prior"]
@@ -105,27 +106,14 @@ def evaluate_prior(
     grids = as_grids(data, name="data")
     cond = _resolve_cond(prior, data, cond, len(grids), name="data")
     checks.check_positive(batch_size, name="batch_size", integer=True)
-    device = prior.device if device is None else resolve_device(device)
-    prior.to(device)
-    was_training = prior.training
-    prior.eval()
-    metric = BitsPerDim(sync_on_compute=False).to(device)  # every rank evaluates everything
-    try:
-        for index in batch_indices(len(grids), batch_size, shuffle=False):
-            x = grids[index].to(device).long()  # (B, C, H, W)
-            c = cond[index].to(device) if cond is not None else None
-            logits = prior(x, c).float()  # (B, K, C, H, W)
-            nll = nn.functional.cross_entropy(logits, x, reduction="none").flatten(1).sum(1)  # (B,) nats
-            metric.update(nll, num_dims=x[0].numel())
-    finally:
-        prior.train(was_training)
-    bits = float(metric.compute())
+    prior.to(prior.device if device is None else resolve_device(device))
+    bits = prior_bits_per_dim(prior, grids, cond, batch_size=batch_size)
     return {"bits_per_dim": bits, "nll": bits * LN2}
 
 
 class PriorTask(Task):
-    """Stage 2 for the engine: the mean cross-entropy of the prior's logits against the values (teacher forcing);
-    held-out bits/dim by [`evaluate_prior`][evaluate_prior]."""
+    """Stage 2 for the engine: the mean per-value NLL of the prior's likelihood (teacher forcing); held-out bits/dim
+    by [`evaluate_prior`][evaluate_prior]."""
 
     name = "prior"
     monitor = "bits_per_dim"
@@ -150,7 +138,7 @@ class PriorTask(Task):
             values = values[:, None]  # (B, 1, h, w) code grids
         x = values.to(device, non_blocking=True).long()  # (B, C, H, W)
         c = batch[1].to(device) if self.conditional and not isinstance(batch, Tensor) else None
-        loss = _nll_terms_forward(forward, x, c)
+        loss = self.prior.likelihood.nll(forward(x, c), x).mean()  # forward: the DDP-wrapped or compiled prior
         return StepOutput(loss, {"nll": loss.detach()}, weight=x.shape[0])
 
     def epoch_metrics(self, means: dict[str, float]) -> dict[str, float]:
@@ -166,11 +154,6 @@ class PriorTask(Task):
         cond = self.held_out_cond[:8] if self.held_out_cond is not None else None
         samples = model.sample(8, tuple(self.held_out.shape[2:]), cond, generator=generator)
         return samples.float() / 255
-
-
-def _nll_terms_forward(forward: Any, x: Tensor, cond: Tensor | None) -> Tensor:
-    logits = forward(x, cond)  # (B, K, C, H, W)
-    return nn.functional.cross_entropy(logits.float(), x)
 
 
 def fit_prior(
