@@ -15,7 +15,6 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
 import torch
-from einops import rearrange
 from torch import Tensor
 
 from ..threads import one_thread
@@ -126,4 +125,4 @@ class CachedStepper:
         """[`pixel`][pixel]'s head output → the prior's ``forward`` output at one position: ``(B, C * K)`` with the K
         logits of each channel contiguous → ``(B, K, C)`` (a view), as
         [`logits_from_head`][vqgen.priors.conv_prior.ConvPrior.logits_from_head] lays out the whole grid."""
-        return rearrange(head, "b (c k) -> b k c", c=self.channels)
+        return head.view(head.shape[0], self.channels, -1).transpose(1, 2)  # a view; einops costs ~10 µs a step here
