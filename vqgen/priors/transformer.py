@@ -1,0 +1,293 @@
+"""A decoder-only transformer prior over the raster sequence of a grid, with an exact key/value cache for sampling.
+
+The prior the field uses over code grids since VQGAN (taming-transformers, arXiv:2012.09841), DALL-E's discrete VAE
+(arXiv:2102.12092) and LlamaGen (arXiv:2406.06525): a causal transformer (GPT-2's pre-norm blocks,
+[`vqgen.priors.attention`][vqgen.priors.attention]) over the values of a grid in raster order. Unlike a PixelCNN, whose
+last position sees only the rows within its receptive field (``rows_in_view``), every position attends to every value
+before it.
+
+Sequence. Token ``t`` predicts value ``t`` of the raster order (row by row, left to right; the sub-pixels of a colour
+pixel R → G → B inside the sequence) and reads value ``t - 1`` (a learned start vector at ``t = 0``), so the model is
+causal by construction, as the RNN prior is. With ``channel_order="parallel"`` a token is a whole position: it reads
+the C values of the previous position and predicts the C values of its own independently of each other.
+
+Positions. 2-D rotary embeddings over ``(row, column)`` plus a learned embedding of the channel a token predicts. A
+token's query turns by the position it predicts and its key by the position of the value it reads (``(-1, W - 1)``
+for the start, the position "before the first"), so a score depends only on the offset from the predicted position
+to the value read: ``(-1, 0)`` is always "the value above", whatever the grid. Rotary angles are computed from the
+positions on the fly, so one model runs on any grid size, with no table to outgrow and no limit on the grid (its
+quality away from the grid sizes it was trained on is another matter). Factorised learned row and column tables
+would stop at the size they were built with; absolute tables would also tie what a model learns about "the value
+above" to each position separately.
+
+Sampling. [`TransformerStepper`][TransformerStepper] keeps every layer's keys and values in buffers allocated once per
+grid, ``(B, heads, L, head_dim)`` with ``L`` the grid's tokens, filled in place: a step computes one token through
+every layer and attends its query to the filled part of the cache (the mask of that case: see
+[`attend`][vqgen.priors.attention.attend]); a known prefix goes through in one pass
+([`prefill`][TransformerStepper.prefill]). Samples are those of the naive sampler, seed for seed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from einops import rearrange
+from torch import Tensor, nn
+
+from .. import checks
+from ..interfaces import AutoregressivePrior
+from ..registry import register
+from .attention import Block, KVCache, Positions, rotary_factors
+from .embedding import IndexInput
+
+__all__ = ["PRESETS", "TransformerPrior", "TransformerStepper"]
+
+PRESETS = {
+    # The default, for 2 CPU cores (tuned on MNIST codes: docs/guides/choose-prior.md).
+    "cpu": dict(hidden_size=128, num_layers=4, num_heads=4),
+    # For a GPU: LlamaGen-B-like width on code grids up to 32x32 (about 85 M parameters with K = 1024), with
+    # dropout against over-fitting the small datasets vqgen is tried on. Train it with precision="bf16".
+    "gpu": dict(hidden_size=768, num_layers=12, num_heads=12, dropout=0.1),
+}
+"""Named sizes: ``vqgen.build("prior", "transformer", num_categories=K, **PRESETS["gpu"])``."""
+
+
+@register("prior", "transformer")
+class TransformerPrior(AutoregressivePrior):
+    """A causal transformer over the raster-ordered values of ``(B, C, H, W)`` grids (see the module docstring).
+
+    Input of token ``t``: the features of value ``t - 1`` (from the shared
+    [`IndexInput`][vqgen.priors.embedding.IndexInput] submodule ``input``, projected to ``hidden_size``; a learned start
+    vector for ``t = 0``), plus a learned embedding of the channel token ``t`` predicts, plus the condition (a class
+    embedding or a projected vector) at every token. Then ``num_layers`` pre-norm blocks, a final layer norm and a
+    linear head to K logits (C · K with parallel channels).
+
+    Args:
+        num_categories: K, categories per value (256 for pixels, the codebook size for codes).
+        channels: C, values per position (1 for codes or grey pixels, 3 for colour).
+        hidden_size: D, the model width.
+        num_layers: transformer blocks.
+        num_heads: attention heads; ``D / num_heads`` must be a multiple of 4 (2-D rotary positions).
+        dropout: on the token embeddings, the attention weights and the residual branches, in training only.
+        channel_order: ``"sequential"`` (one token per value) or ``"parallel"`` (one token per position, its C values
+            independent given the past).
+        input_mode: ``"auto"`` (scaled values for ``K = 256``, embeddings otherwise), ``"scale"`` or ``"embed"``.
+        embed_dim: width of the learned value embeddings (``input_mode="embed"``).
+        num_classes: condition on ``(B,)`` int64 class labels in ``[0, num_classes)``.
+        cond_dim: condition on ``(B, cond_dim)`` float vectors.
+    """
+
+    def __init__(
+        self,
+        num_categories: int = 512,
+        channels: int = 1,
+        hidden_size: int = 128,
+        num_layers: int = 4,
+        num_heads: int = 4,
+        dropout: float = 0.0,
+        channel_order: str = "sequential",
+        input_mode: str = "auto",
+        embed_dim: int = 64,
+        num_classes: int | None = None,
+        cond_dim: int | None = None,
+    ) -> None:
+        super().__init__(num_categories, channels, num_classes, cond_dim, channel_order)
+        for name, value in (("hidden_size", hidden_size), ("num_layers", num_layers), ("num_heads", num_heads)):
+            checks.check_positive(value, name=name, integer=True)
+        if hidden_size % num_heads or (hidden_size // num_heads) % 4:
+            raise ValueError(
+                f"hidden_size / num_heads must be a whole multiple of 4 (the head dimension, rotated by row and by "
+                f"column), got hidden_size={hidden_size}, num_heads={num_heads}"
+            )
+        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be a probability in [0, 1), got {dropout!r}")
+        self.input = IndexInput(num_categories, channels, mode=input_mode, embed_dim=embed_dim)  # checks K >= 2
+        # Sequential: one token per value (C per position); parallel: one token per position, all C values in and out.
+        self.tokens_per_position = channels if channel_order == "sequential" else 1
+        self.values_per_token = channels // self.tokens_per_position
+        features = self.input.embed_dim * self.values_per_token
+        self.head_dim = hidden_size // num_heads
+        self.start = nn.Parameter(torch.zeros(features))  # stands for the value(s) before the first
+        self.input_projection = nn.Linear(features, hidden_size)
+        self.channel_embedding = nn.Embedding(self.tokens_per_position, hidden_size)
+        self.class_embedding = nn.Embedding(num_classes, hidden_size) if num_classes else None
+        self.cond_projection = nn.Linear(cond_dim, hidden_size) if cond_dim else None
+        self.dropout = nn.Dropout(dropout)
+        self.blocks = nn.ModuleList(Block(hidden_size, num_heads, dropout, num_layers) for _ in range(num_layers))
+        self.norm = nn.LayerNorm(hidden_size)
+        self.head = nn.Linear(hidden_size, num_categories * self.values_per_token)
+        for embedding in (self.channel_embedding, self.class_embedding):
+            if embedding is not None:
+                nn.init.normal_(embedding.weight, std=0.02)
+
+    @classmethod
+    def tiny_config(cls) -> dict:
+        return {"hidden_size": 16, "num_layers": 1, "num_heads": 2, "embed_dim": 8}
+
+    def init_embedding_from(self, codebook: Tensor) -> None:
+        """Start the input embedding from a quantizer's codebook ``(K, D)`` (needs ``input_mode="embed"``)."""
+        self.input.init_embedding_from(codebook)
+
+    def rows_in_view(self, height: int, width: int) -> int:
+        """Every row: attention reaches every value before a position."""
+        return height
+
+    def positions(self, height: int, width: int) -> Positions:
+        """Rotary factors of the ``L = H·W·C`` tokens of an ``(H, W)`` grid (``H·W`` with parallel channels).
+
+        Queries sit at the position their token predicts, keys at the position of the value it reads: the previous
+        one in raster order, ``(-1, W - 1)`` for the start token.
+        """
+        device = self.start.device
+        token = torch.arange(height * width * self.tokens_per_position, device=device)  # (L,)
+        predicted = token // self.tokens_per_position  # raster index of the position each token predicts
+        read = torch.div(token - 1, self.tokens_per_position, rounding_mode="floor")  # of the value it reads; -1 first
+        query = rotary_factors(predicted // width, predicted % width, self.head_dim)
+        key = rotary_factors(torch.div(read, width, rounding_mode="floor"), read % width, self.head_dim)
+        return Positions(query, key)
+
+    def condition(self, cond: Tensor | None) -> Tensor | None:
+        """What the condition adds to every token: ``(B, 1, D)``, or ``None`` for an unconditional prior."""
+        if cond is None:
+            return None
+        if cond.is_floating_point():
+            return self.cond_projection(cond)[:, None]
+        return self.class_embedding(cond)[:, None]
+
+    def embed(self, previous: Tensor, channel: Tensor, bias: Tensor | None) -> Tensor:
+        """Token inputs ``(B, T, D)`` from the features of the values they read ``(B, T, F)``, the channels they
+        predict ``(T,)`` and the condition's ``(B, 1, D)``."""
+        h = self.input_projection(previous) + self.channel_embedding(channel)
+        return self.dropout(h if bias is None else h + bias)
+
+    def run(self, h: Tensor, positions: Positions, caches: Sequence[KVCache] | None = None, start: int = 0) -> Tensor:
+        """Tokens ``[start, start + T)`` ``(B, T, D)`` through every block and the head → ``(B, T, C / C' · K)``;
+        with ``caches`` (one per block) the earlier tokens' keys and values come from them and the new ones go in."""
+        for index, block in enumerate(self.blocks):
+            h = block(h, positions, None if caches is None else caches[index], start)
+        return self.head(self.norm(h))
+
+    def forward(self, x: Tensor, cond: Tensor | None = None) -> Tensor:
+        """Logits ``(B, K, C, H, W)`` for ``x`` ``(B, C, H, W)`` int64: one causal pass over the ``L`` tokens."""
+        self.check_input(x, cond)
+        batch, channels, height, width = x.shape
+        tokens = self.tokens_per_position
+        features = rearrange(self.input(x), "b (c e) h w -> b (h w c) e", c=tokens)  # (B, L, F)
+        previous = torch.cat([self.start.expand(batch, 1, -1), features[:, :-1]], dim=1)  # (B, L, F): shifted by one
+        channel = torch.arange(tokens, device=x.device).repeat(height * width)  # (L,)
+        logits = self.run(self.embed(previous, channel, self.condition(cond)), self.positions(height, width))
+        pattern = "b (h w c) (s k) -> b k (c s) h w"  # c: tokens per position, s: values per token
+        return rearrange(logits, pattern, h=height, w=width, c=tokens, s=self.values_per_token)  # (B, K, C, H, W)
+
+    def incremental(self, cond: Tensor | None, shape: Sequence[int]) -> TransformerStepper:
+        """A stepper with a key/value cache: one token through every layer per step (see
+        [`TransformerStepper`][TransformerStepper])."""
+        return TransformerStepper(self, cond, shape)
+
+    def kv_cache_bytes(self, batch: int, shape: Sequence[int], dtype: torch.dtype = torch.float32) -> int:
+        """Bytes of the key/value buffers of a [`TransformerStepper`][TransformerStepper] for ``batch`` grids of
+        ``shape`` ``(H, W)``: ``2 · layers · B · L · D`` numbers of ``dtype`` (``L``: the grid's tokens)."""
+        length = int(shape[0]) * int(shape[1]) * self.tokens_per_position
+        width = self.head_dim * self.blocks[0].attention.num_heads
+        return 2 * len(self.blocks) * batch * length * width * torch.empty((), dtype=dtype).element_size()
+
+
+class TransformerStepper:
+    """Cached sampling for [`TransformerPrior`][TransformerPrior]: every layer's keys and values in a
+    [`KVCache`][vqgen.priors.attention.KVCache].
+
+    Each call feeds the previous value in raster order (or the start token) through every layer as one new token,
+    appending its keys and values to the caches, and returns the logits ``(n, K)`` of the next value. Calls must come
+    in raster order, each value once, as the sampling loop of [`vqgen.sampling`][vqgen.sampling] makes them (a call
+    at the first value starts a new grid in the same buffers). Since every step reads the value before it from ``x``
+    itself, completions may keep any values (``prefix_mask`` of any shape): the loop writes a kept value into ``x``
+    before the step that reads it. With parallel channels a position is one token: its C distributions are computed
+    at ``c = 0`` and returned one by one.
+
+    Args:
+        prior: the prior (in eval mode while sampling).
+        cond: ``(n,)`` class labels or ``(n, cond_dim)`` vectors, as the prior takes; checked here.
+        shape: ``(H, W)`` of the grid: the caches hold its ``L`` tokens.
+    """
+
+    def __init__(self, prior: TransformerPrior, cond: Tensor | None, shape: Sequence[int]) -> None:
+        if len(shape) != 2 or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in shape):
+            raise ValueError(f"shape must be (H, W) with two positive ints, got {shape!r}")
+        prior.check_cond(cond, batch=cond.shape[0] if isinstance(cond, Tensor) and cond.ndim else 0)
+        self.prior, self.shape = prior, (int(shape[0]), int(shape[1]))
+        self.tokens_per_position = prior.tokens_per_position
+        self.length = self.shape[0] * self.shape[1] * self.tokens_per_position
+        self.caches = [KVCache(self.length) for _ in prior.blocks]
+        with torch.no_grad():
+            self.positions = prior.positions(*self.shape)
+            bias = prior.condition(cond)  # (n, 1, D) or None
+            channels = prior.channel_embedding.weight[:, None]  # (C', 1, D)
+            self.bias = channels[:, None] if bias is None else channels[:, None] + bias  # (C', n or 1, 1, D)
+        self.filled = 0  # tokens in the caches
+        self.last: Tensor | None = None  # parallel channels: the C distributions of the current position
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the key/value buffers (allocated at the first step)."""
+        return sum(cache.nbytes for cache in self.caches)
+
+    @torch.inference_mode()
+    def logits(self, x: Tensor, i: int, j: int, c: int) -> Tensor:
+        height, width = self.shape
+        if self.tokens_per_position == 1 and c > 0:  # parallel: computed with channel 0
+            return self.last[:, c]
+        token = (i * width + j) * self.tokens_per_position + c
+        if not (0 <= i < height and 0 <= j < width) or token >= self.length:
+            raise ValueError(
+                f"value (i={i}, j={j}, c={c}) lies outside the {height}x{width} grid this stepper's key/value cache "
+                f"was allocated for ({self.length} tokens); start a stepper for the larger grid"
+            )
+        if token and token != self.filled:
+            position, channel = divmod(self.filled, self.tokens_per_position)
+            expected = (*divmod(position, width), channel)
+            raise ValueError(
+                f"values must be stepped in raster order, each once: the next is (i, j, c) = {expected}, got "
+                f"{(i, j, c)}; a prefix goes in with prefill(x, positions)"
+            )
+        if x.shape[-2:] != self.shape:
+            raise ValueError(f"x must be a {height}x{width} grid, as the stepper was built for; got {tuple(x.shape)}")
+        prior = self.prior
+        if token == 0:  # a new grid in the same buffers
+            previous = prior.start.expand(x.shape[0], 1, -1)  # (n, 1, F)
+        else:
+            p, pc = divmod(token - 1, self.tokens_per_position)  # the value read: its position and channel
+            pi, pj = divmod(p, width)
+            if self.tokens_per_position == 1:
+                previous = prior.input.embed_values(x[:, :, pi, pj])[:, None]  # (n, 1, C * E)
+            else:
+                previous = prior.input.embed_values(x[:, pc, pi, pj, None], pc)[:, None]  # (n, 1, E)
+        h = prior.input_projection(previous) + self.bias[token % self.tokens_per_position]  # (n, 1, D)
+        out = prior.run(h, self.positions.window(token, token + 1), self.caches, token)[:, 0]  # (n, C / C' · K)
+        self.filled = token + 1
+        if self.tokens_per_position == 1 and prior.channels > 1:
+            self.last = out.view(x.shape[0], prior.channels, -1)  # (n, C, K)
+            return self.last[:, 0]
+        return out
+
+    @torch.inference_mode()
+    def prefill(self, x: Tensor, positions: int) -> None:
+        """Run the tokens of the first ``positions`` positions of ``x`` ``(n, C, H, W)`` through every layer in one
+        pass, filling the caches, so that the next call is ``logits(x, i, j, 0)`` at position ``positions``; only
+        those positions of ``x`` are read."""
+        height, width = self.shape
+        if isinstance(positions, bool) or not isinstance(positions, int) or not 0 <= positions <= height * width:
+            raise ValueError(f"positions must be an int in [0, {height * width}], got {positions}")
+        if x.shape[-2:] != self.shape:
+            raise ValueError(f"x must be a {height}x{width} grid, as the stepper was built for; got {tuple(x.shape)}")
+        self.filled = 0
+        tokens = positions * self.tokens_per_position
+        if tokens == 0:
+            return
+        prior, rows = self.prior, -(-positions // width)  # the rows that hold the prefix
+        features = rearrange(prior.input(x[:, :, :rows]), "b (c e) h w -> b (h w c) e", c=self.tokens_per_position)
+        previous = torch.cat([prior.start.expand(x.shape[0], 1, -1), features[:, : tokens - 1]], dim=1)  # (n, T, F)
+        channel = torch.arange(tokens, device=x.device) % self.tokens_per_position  # (T,)
+        bias = self.bias[channel][:, :, 0].transpose(0, 1)  # (n or 1, T, D)
+        prior.run(prior.input_projection(previous) + bias, self.positions.window(0, tokens), self.caches, 0)
+        self.filled = tokens
