@@ -34,20 +34,20 @@ columns, which resolves every offset of the code grids and pixel images vqgen mo
 
 
 class Positions(NamedTuple):
-    """Rotary factors of a run of tokens, ``(T, head_dim / 2)`` complex64 each: queries and keys may sit at different
-    positions (see [`rotary_factors`][rotary_factors])."""
+    """Rotary factors of a run of tokens, ``(2, T, head_dim / 2)`` float32 each (cosines, sines): queries and keys may
+    sit at different positions (see [`rotary_factors`][rotary_factors])."""
 
     query: Tensor
     key: Tensor
 
     def window(self, start: int, stop: int) -> Positions:
         """The factors of tokens ``[start, stop)``."""
-        return Positions(self.query[start:stop], self.key[start:stop])
+        return Positions(self.query[:, start:stop], self.key[:, start:stop])
 
 
 def rotary_factors(rows: Tensor, cols: Tensor, head_dim: int, base: float = ROTARY_BASE) -> Tensor:
-    """``exp(i·angle)`` ``(T, head_dim / 2)`` complex64 for tokens at ``(rows, cols)`` ``(T,)`` (any integers,
-    negative ones included): one factor per feature pair of a head.
+    """Cosines and sines ``(2, T, head_dim / 2)`` float32 of the angles of tokens at ``(rows, cols)`` ``(T,)`` (any
+    integers, negative ones included): one angle per feature pair of a head.
 
     The first ``head_dim / 4`` pairs turn by the row times the frequencies ``base ** (-k / (head_dim / 4))``, the last
     ``head_dim / 4`` by the column times the same frequencies.
@@ -57,14 +57,16 @@ def rotary_factors(rows: Tensor, cols: Tensor, head_dim: int, base: float = ROTA
     quarter = head_dim // 4
     freqs = base ** (-torch.arange(quarter, dtype=torch.float32, device=rows.device) / quarter)  # (d/4,)
     angles = torch.cat([rows.float()[:, None] * freqs, cols.float()[:, None] * freqs], dim=-1)  # (T, d/2)
-    return torch.polar(torch.ones_like(angles), angles)
+    return torch.stack([angles.cos(), angles.sin()])
 
 
 def rotate(x: Tensor, factors: Tensor) -> Tensor:
-    """Turn each feature pair ``(x[2k], x[2k + 1])`` of ``x`` ``(..., T, d)`` by its rotary factor ``(T, d / 2)``:
-    a complex product, computed in float32 and returned in ``x``'s dtype (bf16 under autocast)."""
-    pairs = torch.view_as_complex(x.float().unflatten(-1, (-1, 2)))  # (..., T, d/2)
-    return torch.view_as_real(pairs * factors).flatten(-2).to(x.dtype)
+    """Turn each feature pair ``(a, b) = (x[2k], x[2k + 1])`` of ``x`` ``(..., T, d)`` by its angle, ``factors``
+    ``(2, T, d / 2)``: ``(a cos - b sin, a sin + b cos)``. Real arithmetic (``torch.compile`` generates no code for
+    complex numbers), in float32, returned in ``x``'s dtype (bf16 under autocast)."""
+    a, b = x.float().unflatten(-1, (-1, 2)).unbind(-1)  # (..., T, d/2) each
+    cos, sin = factors
+    return torch.stack([a * cos - b * sin, a * sin + b * cos], dim=-1).flatten(-2).to(x.dtype)
 
 
 def attend(query: Tensor, key: Tensor, value: Tensor, dropout: float = 0.0) -> Tensor:
