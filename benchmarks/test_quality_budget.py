@@ -25,7 +25,8 @@ real data). ``main`` (per dataset, on the full training split):
 
 ``curve`` refits another prior (``CURVE_PRIORS``: ``rnn``, ``pixelcnn`` and ``gated_default``, the library's defaults;
 main's own prior as ``gated_readme``, alone or with a trial's change) on the stage-1 model ``main`` saved, with the same
-checkpoints, for ``CURVE_SECONDS`` (``curve DATASET PRIOR MINUTES``: for that long instead). ``main DATASET VARIANT`` is
+checkpoints, for ``CURVE_SECONDS`` (``curve DATASET PRIOR MINUTES``: for that long instead; ``curve DATASET PRIOR
+MINUTES VARIANT``: on the stage-1 model of ``main DATASET VARIANT``, e.g. 14x14 codes). ``main DATASET VARIANT`` is
 main with a trial's change and its own budget (``VARIANTS``: the 20 minutes split otherwise, or longer, to see how long
 a dataset needs). ``trial`` retrains everything with one change (``TRIALS``: codebook, grid and latent size, prior size,
 batch size, learning rate, schedule, weight average, dropout) for ``TRIAL_SECONDS``, to compare with the unchanged
@@ -249,8 +250,9 @@ def run_main(dataset: str, variant: str | None = None) -> dict:
     return record
 
 
-def run_curve(dataset: str, name: str, minutes: str | None = None) -> dict:
-    """``CURVE_PRIORS[name]`` on main's stage-1 model for ``CURVE_SECONDS``, or ``minutes`` (its own JSON and state)."""
+def run_curve(dataset: str, name: str, minutes: str | None = None, variant: str | None = None) -> dict:
+    """``CURVE_PRIORS[name]`` on main's stage-1 model (or that of main's ``variant``, e.g. ``grid14``) for
+    ``CURVE_SECONDS``, or ``minutes`` (its own JSON and state)."""
     from vqgen import TwoStageModel
     from vqgen.priors.code_prior import build_code_prior
     from vqgen.training.prior import encode_codes
@@ -260,11 +262,13 @@ def run_curve(dataset: str, name: str, minutes: str | None = None) -> dict:
     out = bench_dir("quality", dataset)
     classifier, classifier_info = classifier_for(dataset, train, test)
     scorer = Scorer(classifier, test.images)
+    out = out / variant if variant else out  # main DATASET VARIANT saved its stage-1 model there
     model = TwoStageModel.from_pretrained(str(out / "model"))
     codes, test_codes = encode_codes(model.vqvae, train), encode_codes(model.vqvae, test)
     torch.manual_seed(0)
     prior = build_code_prior(CURVE_PRIORS[name], num_codes=model.num_codes)
     seconds, suffix = (60.0 * float(minutes), f"_{minutes}min") if minutes else (CURVE_SECONDS, "")
+    suffix = (f"_{variant}" if variant else "") + suffix
     record = {
         "prior": name, "spec": CURVE_PRIORS[name], "fit": CURVE_FIT.get(name, {}),
         "parameters": sum(p.numel() for p in prior.parameters()),
@@ -274,12 +278,20 @@ def run_curve(dataset: str, name: str, minutes: str | None = None) -> dict:
             **CURVE_FIT.get(name, {}),
         ),
     }  # fmt: skip
-    budget = {"curve_seconds": seconds, "checkpoints": CHECKPOINTS, "n": N, "threads": THREADS}
-    args = ("curve", dataset, name) + ((minutes,) if minutes else ())
+    budget = {"curve_seconds": seconds, "checkpoints": CHECKPOINTS, "n": N, "threads": THREADS, "stage1": variant}
+    args = ("curve", dataset, name) + ((minutes,) if minutes else ()) + ((variant,) if variant else ())
     write_results(f"quality_curve_{dataset}_{name}{suffix}", record, budget=budget, **_command(*args))
     return record
 
 
+TRANSFORMER = {"name": "transformer", "num_classes": 10}  # the library's default size, PRESETS["cpu"]
+TRANSFORMER_FIT = {"lr": 1e-3, "warmup_steps": 200}  # its learning rate and warm-up, from the sweep below
+TRANSFORMER_TRIALS = {  # its tuning sweep on MNIST codes (``curve mnist transformer_d6 3``): (prior, fit) changes
+    "w64": ({"hidden_size": 64}, {}), "w192": ({"hidden_size": 192}, {}), "d2": ({"num_layers": 2}, {}),
+    "d6": ({"num_layers": 6}, {}), "h2": ({"num_heads": 2}, {}), "h8": ({"num_heads": 8}, {}),
+    "lr3e-4": ({}, {"lr": 3e-4}), "lr3e-3": ({}, {"lr": 3e-3}), "warmup0": ({}, {"warmup_steps": 0}),
+    "warmup1000": ({}, {"warmup_steps": 1000}),
+}  # fmt: skip
 CURVE_PRIORS = {  # name -> prior spec, class-conditional (main's curve is the README's 6 x 48 gated prior)
     "rnn": {"name": "rnn", "num_classes": 10},
     "pixelcnn": {"name": "pixelcnn", "num_classes": 10},
@@ -289,8 +301,16 @@ CURVE_PRIORS = {  # name -> prior spec, class-conditional (main's curve is the R
     # a weight average (``CURVE_FIT``), and with dropout
     "gated_readme_average": CONFIG["prior"],
     "gated_readme_dropout": {**CONFIG["prior"], "dropout": 0.1},
+    # the transformer (issue 22), side by side with gated_readme: ``curve mnist transformer 20`` and ``curve
+    # fashion-mnist transformer 20 grid14`` (14x14 codes: the stage-1 model of ``main fashion-mnist grid14``)
+    "transformer": TRANSFORMER,
+    **{f"transformer_{trial}": {**TRANSFORMER, **change} for trial, (change, _) in TRANSFORMER_TRIALS.items()},
 }
-CURVE_FIT = {"gated_readme_average": {"ema_decay": 0.999}}  # name -> fit_prior options of its curve
+CURVE_FIT = {  # name -> fit_prior options of its curve
+    "gated_readme_average": {"ema_decay": 0.999},
+    "transformer": TRANSFORMER_FIT,
+    **{f"transformer_{trial}": {**TRANSFORMER_FIT, **fit} for trial, (_, fit) in TRANSFORMER_TRIALS.items()},
+}
 TRIALS = {  # name -> one change to the README's configuration: component settings, stage-1 and prior options
     "baseline": {},
     "k128": {"config": {"quantizer": {"num_codes": 128}}},
@@ -389,7 +409,7 @@ def test_quality_budget(benchmark, dataset):
     assert record["fid"]["prior"] < record["fid"]["independent"]
 
 
-@pytest.mark.parametrize("name", list(CURVE_PRIORS))
+@pytest.mark.parametrize("name", [name for name in CURVE_PRIORS if not name.startswith("transformer_")])  # no sweep
 def test_quality_curve(benchmark, name):
     """Another prior on the MNIST stage-1 model of ``test_quality_budget`` (run that first)."""
     data_root("mnist")
@@ -403,6 +423,7 @@ def test_quality_curve(benchmark, name):
 if __name__ == "__main__":
     if len(sys.argv) < 3 or sys.argv[1] not in ("main", "curve", "trial"):
         sys.exit(
-            "usage: test_quality_budget.py main DATASET [VARIANT] | curve DATASET PRIOR [MINUTES] | trial DATASET NAME"
+            "usage: test_quality_budget.py main DATASET [VARIANT] | curve DATASET PRIOR [MINUTES [VARIANT]] | "
+            "trial DATASET NAME"
         )
     {"main": run_main, "curve": run_curve, "trial": run_trial}[sys.argv[1]](*sys.argv[2:])

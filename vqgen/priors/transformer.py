@@ -38,6 +38,7 @@ from torch import Tensor, nn
 from .. import checks
 from ..interfaces import AutoregressivePrior
 from ..registry import register
+from ..threads import SamplingThreads
 from .attention import Block, KVCache, Positions, rotary_factors
 from .embedding import IndexInput
 
@@ -54,7 +55,7 @@ PRESETS = {
 
 
 @register("prior", "transformer")
-class TransformerPrior(AutoregressivePrior):
+class TransformerPrior(SamplingThreads, AutoregressivePrior):
     """A causal transformer over the raster-ordered values of ``(B, C, H, W)`` grids (see the module docstring).
 
     Input of token ``t``: the features of value ``t - 1`` (from the shared
@@ -128,6 +129,13 @@ class TransformerPrior(AutoregressivePrior):
     def init_embedding_from(self, codebook: Tensor) -> None:
         """Start the input embedding from a quantizer's codebook ``(K, D)`` (needs ``input_mode="embed"``)."""
         self.input.init_embedding_from(codebook)
+
+    def sampling_shards(self, n: int, method: str) -> int:
+        """Cached sampling runs on one intra-op thread ([`SamplingThreads`][vqgen.threads.SamplingThreads]), the batch
+        in one slice. On the shared 2-core machine (load 4-7), 64 grids of 16x16 codes took 4.7 and 5.5 s on one
+        thread, 5.7 and 4.8 s in two slices of one thread each (the convolutional priors' policy: no clear gain here),
+        and 33 and 25 s on two intra-op threads (``benchmarks/test_transformer_speed.py::test_threads``)."""
+        return 1
 
     def rows_in_view(self, height: int, width: int) -> int:
         """Every row: attention reaches every value before a position."""
