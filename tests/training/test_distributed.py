@@ -16,7 +16,7 @@ import torch
 from safetensors.torch import load_file
 
 import vqgen
-from vqgen.training import fit_vqvae
+from vqgen.training import fit_prior, fit_vqvae
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = {"hidden_channels": 8, "residual_channels": 4, "num_downsamples": 1, "latent_dim": 4}
@@ -40,6 +40,15 @@ MODEL = textwrap.dedent(
         return torch.randint(0, 256, (n, 1, 8, 8), generator=torch.Generator().manual_seed(1), dtype=torch.uint8)
 
     OPTIONS = dict(epochs=2, lr=3e-3, seed=5, progress=False, max_steps=5, device="cpu")
+
+    def transformer():  # a prior through the same engine: attention layers and a class embedding
+        torch.manual_seed(0)
+        return vqgen.build("prior", "transformer", num_categories=8, hidden_size=16, num_layers=2, num_heads=2,
+                           num_classes=3)
+
+    def grids(n=40):
+        generator = torch.Generator().manual_seed(2)
+        return torch.randint(0, 8, (n, 1, 3, 4), generator=generator), torch.randint(0, 3, (n,), generator=generator)
     """
 )
 
@@ -63,6 +72,9 @@ WORKER = MODEL + textwrap.dedent(
     prior = vqgen.build("prior", "rnn", num_categories=8, hidden_size=8)
     uneven = fit_prior(prior, torch.utils.data.DataLoader(Uneven(), batch_size=None), epochs=2, progress=False,
                        device="cpu")
+    tf, (codes, labels) = transformer(), grids()
+    fit_prior(tf, codes, cond=labels, batch_size=4, **OPTIONS)
+    save_file({k: v.contiguous() for k, v in tf.state_dict().items()}, f"{out}/transformer{rank}.safetensors")
     json.dump({"vqvae": list(history), "uneven_steps": uneven[-1]["step"]}, open(f"{out}/rank{rank}.json", "w"))
     # Tear the process group down before exit: left to the interpreter's shutdown, gloo's threads once aborted a
     # rank ("terminate called without an active exception", exit -6) after all its work was done.
@@ -121,6 +133,13 @@ def test_two_gloo_processes_equal_one_process_on_the_same_global_batches(tmp_pat
         assert reports[0]["vqvae"][-1]["train"][key] == pytest.approx(value, rel=1e-4), key
     assert reports[0]["vqvae"][-1]["step"] == 5  # max_steps, agreed
     assert reports[0]["uneven_steps"] == reports[1]["uneven_steps"] == 6  # 3 batches a rank, 2 epochs
+    transformers = [load_file(tmp_path / f"transformer{r}.safetensors") for r in range(2)]
+    single = namespace["transformer"]()
+    codes, labels = namespace["grids"]()
+    fit_prior(single, codes, cond=labels, batch_size=8, **namespace["OPTIONS"])
+    for key, value in single.state_dict().items():
+        assert torch.equal(transformers[0][key], transformers[1][key]), key
+        torch.testing.assert_close(transformers[0][key], value, rtol=1e-4, atol=1e-5, msg=key)
     assert (tmp_path / "ckpt0" / "metrics.json").is_file() and not (tmp_path / "ckpt1").exists()  # rank 0 writes
 
 
