@@ -47,7 +47,7 @@ __all__ = ["PRESETS", "TransformerPrior", "TransformerStepper"]
 PRESETS = {
     # The default, for 2 CPU cores (tuned on MNIST codes: docs/guides/choose-prior.md).
     "cpu": dict(hidden_size=128, num_layers=4, num_heads=4),
-    # For a GPU: LlamaGen-B-like width on code grids up to 32x32 (about 85 M parameters with K = 1024), with
+    # For a GPU: LlamaGen-B-like width on code grids up to 32x32 (86 M parameters with K = 1024), with
     # dropout against over-fitting the small datasets vqgen is tried on. Train it with precision="bf16".
     "gpu": dict(hidden_size=768, num_layers=12, num_heads=12, dropout=0.1),
 }
