@@ -170,8 +170,9 @@ class TransformerPrior(SamplingThreads, AutoregressivePrior):
         return self.dropout(h if bias is None else h + bias)
 
     def run(self, h: Tensor, positions: Positions, caches: Sequence[KVCache] | None = None, start: int = 0) -> Tensor:
-        """Tokens ``[start, start + T)`` ``(B, T, D)`` through every block and the head → ``(B, T, C / C' · K)``;
-        with ``caches`` (one per block) the earlier tokens' keys and values come from them and the new ones go in."""
+        """Tokens ``[start, start + T)`` ``(B, T, D)`` through every block and the head → ``(B, T, S · K)`` (``S``
+        values per token: 1, or C with parallel channels); with ``caches`` (one per block) the earlier tokens' keys
+        and values come from them and the new ones go in."""
         for index, block in enumerate(self.blocks):
             h = block(h, positions, None if caches is None else caches[index], start)
         return self.head(self.norm(h))
@@ -230,8 +231,9 @@ class TransformerStepper:
         with torch.no_grad():
             self.positions = prior.positions(*self.shape)
             bias = prior.condition(cond)  # (n, 1, D) or None
-            channels = prior.channel_embedding.weight[:, None]  # (C', 1, D)
-            self.bias = channels[:, None] if bias is None else channels[:, None] + bias  # (C', n or 1, 1, D)
+            channels = prior.channel_embedding.weight[:, None, None]  # (P, 1, 1, D): P tokens per position
+            self.bias = channels if bias is None else channels + bias  # (P, n or 1, 1, D): all a token adds
+
         self.filled = 0  # tokens in the caches
         self.last: Tensor | None = None  # parallel channels: the C distributions of the current position
 
@@ -271,7 +273,7 @@ class TransformerStepper:
             else:
                 previous = prior.input.embed_values(x[:, pc, pi, pj, None], pc)[:, None]  # (n, 1, E)
         h = prior.input_projection(previous) + self.bias[token % self.tokens_per_position]  # (n, 1, D)
-        out = prior.run(h, self.positions.window(token, token + 1), self.caches, token)[:, 0]  # (n, C / C' · K)
+        out = prior.run(h, self.positions.window(token, token + 1), self.caches, token)[:, 0]  # (n, S · K)
         self.filled = token + 1
         if self.tokens_per_position == 1 and prior.channels > 1:
             self.last = out.view(x.shape[0], prior.channels, -1)  # (n, C, K)
