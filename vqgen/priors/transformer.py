@@ -233,7 +233,6 @@ class TransformerStepper:
             bias = prior.condition(cond)  # (n, 1, D) or None
             channels = prior.channel_embedding.weight[:, None, None]  # (P, 1, 1, D): P tokens per position
             self.bias = channels if bias is None else channels + bias  # (P, n or 1, 1, D): all a token adds
-
         self.filled = 0  # tokens in the caches
         self.last: Tensor | None = None  # parallel channels: the C distributions of the current position
 
