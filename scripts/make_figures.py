@@ -357,6 +357,7 @@ def make_charts() -> None:
 QUALITY_COLOURS = {
     "gated_pixelcnn": "tab:blue", "gated_readme": "tab:blue", "pixelcnn": "tab:orange", "rnn": "tab:green",
     "gated_default": "purple", "gated_readme_average": "tab:cyan", "gated_readme_dropout": "tab:olive",
+    "transformer": "tab:brown",
 }  # fmt: skip
 
 
