@@ -284,13 +284,19 @@ def run_curve(dataset: str, name: str, minutes: str | None = None, variant: str 
     return record
 
 
-TRANSFORMER = {"name": "transformer", "num_classes": 10}  # the library's default size, PRESETS["cpu"]
-TRANSFORMER_FIT = {"lr": 1e-3, "warmup_steps": 200}  # its learning rate and warm-up, from the sweep below
-TRANSFORMER_TRIALS = {  # its tuning sweep on MNIST codes (``curve mnist transformer_d6 3``): (prior, fit) changes
-    "w64": ({"hidden_size": 64}, {}), "w192": ({"hidden_size": 192}, {}), "d2": ({"num_layers": 2}, {}),
-    "d6": ({"num_layers": 6}, {}), "h2": ({"num_heads": 2}, {}), "h8": ({"num_heads": 8}, {}),
-    "lr3e-4": ({}, {"lr": 3e-4}), "lr3e-3": ({}, {"lr": 3e-3}), "warmup0": ({}, {"warmup_steps": 0}),
-    "warmup1000": ({}, {"warmup_steps": 1000}),
+TRANSFORMER = {"name": "transformer", "num_classes": 10}  # the library's default size, PRESETS["cpu"]: 2 x 128
+TRANSFORMER_FIT = {"lr": 2e-3, "warmup_steps": 0}  # its learning rate and warm-up, from the sweep below
+# Its tuning sweep on MNIST codes (``curve mnist transformer_d6 4``): one change each to the sweep's base
+# (``transformer_base``: 4 layers, Adam 1e-3 after 200 warm-up steps), then the winners combined; (prior, fit) changes
+TRANSFORMER_SWEEP_BASE = ({"num_layers": 4}, {"lr": 1e-3, "warmup_steps": 200})
+TRANSFORMER_TRIALS = {
+    "base": ({}, {}), "w64": ({"hidden_size": 64}, {}), "w192": ({"hidden_size": 192}, {}),
+    "d2": ({"num_layers": 2}, {}), "d6": ({"num_layers": 6}, {}), "h2": ({"num_heads": 2}, {}),
+    "h8": ({"num_heads": 8}, {}), "lr3e-4": ({}, {"lr": 3e-4}), "lr3e-3": ({}, {"lr": 3e-3}),
+    "warmup0": ({}, {"warmup_steps": 0}), "warmup1000": ({}, {"warmup_steps": 1000}),
+    "d2_warmup0": ({"num_layers": 2}, {"warmup_steps": 0}), "warmup0_lr2e-3": ({}, {"warmup_steps": 0, "lr": 2e-3}),
+    "d2_warmup0_lr2e-3": ({"num_layers": 2}, {"warmup_steps": 0, "lr": 2e-3}),  # the default and its fit
+    "h8_warmup0": ({"num_heads": 8}, {"warmup_steps": 0}),
 }  # fmt: skip
 CURVE_PRIORS = {  # name -> prior spec, class-conditional (main's curve is the README's 6 x 48 gated prior)
     "rnn": {"name": "rnn", "num_classes": 10},
@@ -304,12 +310,13 @@ CURVE_PRIORS = {  # name -> prior spec, class-conditional (main's curve is the R
     # the transformer (issue 22), side by side with gated_readme: ``curve mnist transformer 20`` and ``curve
     # fashion-mnist transformer 20 grid14`` (14x14 codes: the stage-1 model of ``main fashion-mnist grid14``)
     "transformer": TRANSFORMER,
-    **{f"transformer_{trial}": {**TRANSFORMER, **change} for trial, (change, _) in TRANSFORMER_TRIALS.items()},
-}
+    **{f"transformer_{trial}": {**TRANSFORMER, **TRANSFORMER_SWEEP_BASE[0], **change}
+       for trial, (change, _) in TRANSFORMER_TRIALS.items()},
+}  # fmt: skip
 CURVE_FIT = {  # name -> fit_prior options of its curve
     "gated_readme_average": {"ema_decay": 0.999},
     "transformer": TRANSFORMER_FIT,
-    **{f"transformer_{trial}": {**TRANSFORMER_FIT, **fit} for trial, (_, fit) in TRANSFORMER_TRIALS.items()},
+    **{f"transformer_{trial}": {**TRANSFORMER_SWEEP_BASE[1], **fit} for trial, (_, fit) in TRANSFORMER_TRIALS.items()},
 }
 TRIALS = {  # name -> one change to the README's configuration: component settings, stage-1 and prior options
     "baseline": {},

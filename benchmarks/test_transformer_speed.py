@@ -4,7 +4,7 @@ Run with::
 
     pytest benchmarks/test_transformer_speed.py --benchmark-only -s
 
-The prior is the library's default transformer (``PRESETS["cpu"]``: 4 layers, width 128, 4 heads) over 7×7 and
+The prior is the library's default transformer (``PRESETS["cpu"]``: 2 layers, width 128, 4 heads) over 7×7 and
 16×16 grids of K = 512 codes, a batch of B = 64, on ``torch.set_num_threads(2)`` as in
 ``benchmarks/test_sampling_speed.py``, whose method this follows: the timings of a case are interleaved (forward ×3,
 cached, naive, forward ×2) and each is the fastest of its repetitions.

@@ -45,8 +45,9 @@ from .embedding import IndexInput
 __all__ = ["PRESETS", "TransformerPrior", "TransformerStepper"]
 
 PRESETS = {
-    # The default, for 2 CPU cores (tuned on MNIST codes: docs/guides/choose-prior.md).
-    "cpu": dict(hidden_size=128, num_layers=4, num_heads=4),
+    # The default, for 2 CPU cores: the best of a tuning sweep on MNIST codes at 4 and 8 CPU-minutes
+    # (docs/benchmarks.md#transformer); train it with lr=2e-3 and no warm-up.
+    "cpu": dict(hidden_size=128, num_layers=2, num_heads=4),
     # For a GPU: LlamaGen-B-like width on code grids up to 32x32 (86 M parameters with K = 1024), with
     # dropout against over-fitting the small datasets vqgen is tried on. Train it with precision="bf16".
     "gpu": dict(hidden_size=768, num_layers=12, num_heads=12, dropout=0.1),
@@ -84,7 +85,7 @@ class TransformerPrior(SamplingThreads, AutoregressivePrior):
         num_categories: int = 512,
         channels: int = 1,
         hidden_size: int = 128,
-        num_layers: int = 4,
+        num_layers: int = 2,
         num_heads: int = 4,
         dropout: float = 0.0,
         channel_order: str = "sequential",
@@ -132,9 +133,10 @@ class TransformerPrior(SamplingThreads, AutoregressivePrior):
 
     def sampling_shards(self, n: int, method: str) -> int:
         """Cached sampling runs on one intra-op thread ([`SamplingThreads`][vqgen.threads.SamplingThreads]), the batch
-        in one slice. On the shared 2-core machine (load 4-7), 64 grids of 16x16 codes took 4.7 and 5.5 s on one
-        thread, 5.7 and 4.8 s in two slices of one thread each (the convolutional priors' policy: no clear gain here),
-        and 33 and 25 s on two intra-op threads (``benchmarks/test_transformer_speed.py::test_threads``)."""
+        in one slice. On the shared 2-core machine (load 3-7), sampling 64 grids of 7x7 or 16x16 codes on two intra-op
+        threads was 5-10x slower than on one, every time; splitting the batch into two slices of one thread each (the
+        convolutional priors' policy) was faster in 2 of 6 comparisons and slower in 4
+        (``benchmarks/test_transformer_speed.py::test_threads``, docs/benchmarks.md#transformer)."""
         return 1
 
     def rows_in_view(self, height: int, width: int) -> int:
