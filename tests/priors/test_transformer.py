@@ -143,6 +143,7 @@ def test_bf16_autocast_trains_close_to_float32_and_caches_in_bf16():
     torch.testing.assert_close(step.float(), output[:, :, 0, 0, 1].float(), rtol=0.05, atol=0.05)
 
 
+@pytest.mark.slow  # dynamo's tracing: about 7 s on a busy 2-core CPU
 def test_torch_compile_traces_the_network_in_one_graph():
     """The network after the input check compiles without a graph break (``fullgraph``) and gives the same logits
     (the "eager" backend: tracing only; the slow test below generates code)."""
