@@ -141,23 +141,56 @@ class Quantizer(Component, abc.ABC):
         """Look up codes ``(B, *spatial)`` int64 → vectors ``(B, D, *spatial)``: the way from indices to the decoder."""
 
 
+def _facts(**facts: int | None) -> dict[str, int | None]:
+    """Validate the facts a subclass hands to its interface's ``__init__`` (positive ints, or ``None``)."""
+    for name, value in facts.items():
+        if value is not None:
+            checks.check_positive(value, name=name, integer=True)
+    return {name: None if value is None else int(value) for name, value in facts.items()}
+
+
+def _fact(component: Component, name: str) -> int:
+    """A fact stored by [`_facts`][_facts]; ``None`` means the subclass neither passed it nor overrode the property."""
+    value = component._facts[name]
+    if value is None:
+        interface = next(base.__name__ for base in type(component).__mro__ if base.__module__ == __name__)
+        raise TypeError(f"{type(component).__name__} did not pass {name} to {interface}.__init__; pass it there")
+    return value
+
+
 class Encoder(Component, abc.ABC):
-    """Images ``(B, C, H, W)`` float in ``[0, 1]`` → latents ``(B, D, H / downsample, W / downsample)``."""
+    """Images ``(B, C, H, W)`` float in ``[0, 1]`` → latents ``(B, D, H / downsample, W / downsample)``.
+
+    The base stores what every encoder is (``in_channels``, ``latent_dim``, ``downsample``), handed to its
+    ``__init__`` by the subclass (``None`` only for subclasses that override the properties themselves, as plugins
+    written for vqgen 0.x did).
+
+    Args:
+        in_channels: C, the number of image channels accepted.
+        latent_dim: D, the channel count of the latents.
+        downsample: the spatial reduction factor H / h (images must be divisible by it).
+    """
+
+    def __init__(
+        self, in_channels: int | None = None, latent_dim: int | None = None, downsample: int | None = None
+    ) -> None:
+        super().__init__()
+        self._facts = _facts(in_channels=in_channels, latent_dim=latent_dim, downsample=downsample)
 
     @property
-    @abc.abstractmethod
     def in_channels(self) -> int:
         """C, the number of image channels accepted."""
+        return _fact(self, "in_channels")
 
     @property
-    @abc.abstractmethod
     def latent_dim(self) -> int:
         """D, the channel count of the latents."""
+        return _fact(self, "latent_dim")
 
     @property
-    @abc.abstractmethod
     def downsample(self) -> int:
         """The spatial reduction factor H / h (images must be divisible by it)."""
+        return _fact(self, "downsample")
 
     def latent_shape(self, image_shape: Sequence[int]) -> tuple[int, ...]:
         """The ``(h, w)`` code-grid shape for images of shape ``(C, H, W)``, validating the image size."""
@@ -176,22 +209,36 @@ class Encoder(Component, abc.ABC):
 
 
 class Decoder(Component, abc.ABC):
-    """Latents ``(B, D, h, w)`` → images ``(B, C, h * upsample, w * upsample)``, roughly in ``[0, 1]``."""
+    """Latents ``(B, D, h, w)`` → images ``(B, C, h * upsample, w * upsample)``, roughly in ``[0, 1]``.
+
+    The base stores ``latent_dim``, ``out_channels`` and ``upsample``, as [`Encoder`][Encoder] does its facts.
+
+    Args:
+        latent_dim: D, the channel count of the latents accepted.
+        out_channels: C, the number of image channels produced.
+        upsample: the spatial enlargement factor H / h.
+    """
+
+    def __init__(
+        self, latent_dim: int | None = None, out_channels: int | None = None, upsample: int | None = None
+    ) -> None:
+        super().__init__()
+        self._facts = _facts(latent_dim=latent_dim, out_channels=out_channels, upsample=upsample)
 
     @property
-    @abc.abstractmethod
     def latent_dim(self) -> int:
         """D, the channel count of the latents accepted."""
+        return _fact(self, "latent_dim")
 
     @property
-    @abc.abstractmethod
     def out_channels(self) -> int:
         """C, the number of image channels produced."""
+        return _fact(self, "out_channels")
 
     @property
-    @abc.abstractmethod
     def upsample(self) -> int:
         """The spatial enlargement factor H / h."""
+        return _fact(self, "upsample")
 
     def check_input(self, z: Tensor) -> None:
         """Raise a clear error unless ``z`` is a finite float ``(B, latent_dim, h, w)`` tensor."""
