@@ -4,7 +4,7 @@
 run files of "Train on your own images", on a tiny folder of generated PNGs, each ``vqgen`` command through
 ``vqgen.cli.main`` with flags appended that cut the training to a few steps and the models to a few channels (later
 flags win, so the guide's own flags are all exercised); and the prior that "Write a plugin" defines goes through every
-prior contract test (``tests/priors/test_contract.py``), as the guide promises.
+prior contract test (``vqgen.testing``), as the guide promises.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import re
 import shlex
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +19,7 @@ import pytest
 from PIL import Image
 
 import vqgen
+import vqgen.testing
 from vqgen.cli import main
 from vqgen.registry import KINDS, registry
 
@@ -104,15 +104,6 @@ def _guide_prior() -> type:
     return namespace["BigramPrior"]
 
 
-def _contract_cases() -> list:
-    sys.path.insert(0, str(ROOT / "tests" / "priors"))
-    try:
-        from test_contract import contract_cases
-    finally:
-        sys.path.remove(str(ROOT / "tests" / "priors"))
-    return contract_cases()
-
-
 @pytest.fixture
 def guide_prior(monkeypatch):
     """Register the plugin guide's prior for one test only, as the guide does (``@vqgen.register``)."""
@@ -123,10 +114,9 @@ def guide_prior(monkeypatch):
     return cls
 
 
-@pytest.mark.parametrize(("test", "kwargs"), _contract_cases())
-def test_plugin_guide_prior_passes_the_contract(guide_prior, test, kwargs, tmp_path):
-    params = test.__code__.co_varnames[: test.__code__.co_argcount]
-    test(name="bigram", **kwargs, **({"tmp_path": tmp_path} if "tmp_path" in params else {}))
+@pytest.mark.parametrize(("case", "kwargs"), vqgen.testing.contract_cases("prior"))
+def test_plugin_guide_prior_passes_the_contract(guide_prior, case, kwargs, tmp_path):
+    vqgen.testing.run_case(case, kwargs, name="bigram", tmp_path=tmp_path)
 
 
 def test_plugin_guide_registration_is_undone():
