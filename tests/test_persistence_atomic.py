@@ -16,6 +16,7 @@ import os
 import random
 import shutil
 import signal
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -30,6 +31,8 @@ import vqgen.persistence
 import vqgen.training.state
 from vqgen.atomic import write_atomic, write_error
 from vqgen.persistence import CONFIG_NAME, WEIGHTS_NAME, save_pretrained
+from vqgen.training.common import MetricsHistory
+from vqgen.training.state import load_state, save_state
 
 needs_fork = pytest.mark.skipif(not hasattr(os, "fork"), reason="the kill tests fork a child process")
 ENOSPC_MESSAGE = "Error while serializing: I/O error: No space left on device (os error 28)"  # safetensors' words
@@ -331,6 +334,39 @@ def test_a_failure_after_the_weights_are_renamed_keeps_the_new_checkpoint(tmp_pa
     assert _same(vqgen.from_pretrained(tmp_path), new)  # the pending config was kept, and completes the save
 
 
+def test_a_full_disk_while_saving_a_training_state_keeps_the_previous_one(tmp_path, monkeypatch):
+    save_state(tmp_path, {"step": 1, "w": torch.arange(10.0)}, step=1)
+    monkeypatch.setattr(vqgen.training.state, "save_file", _safetensors_full)
+    with pytest.raises(OSError) as caught:
+        save_state(tmp_path, {"step": 2, "w": torch.arange(10.0) * 2}, step=2)
+    assert str(caught.value) == f"could not write {tmp_path / 'step-000000002'}: no space left on device"
+    monkeypatch.setattr(os, "fsync", _enospc)
+    with pytest.raises(OSError, match="step-000000002: no space left on device"):
+        save_state(tmp_path, {"step": 2, "w": torch.arange(10.0) * 2}, step=2)
+    monkeypatch.undo()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["step-000000001"]
+    assert torch.equal(load_state(tmp_path)["w"], torch.arange(10.0))
+
+
+def test_a_failed_resave_of_the_same_step_puts_the_previous_state_back(tmp_path, monkeypatch):
+    save_state(tmp_path, {"step": 5, "w": torch.zeros(3)}, step=5)
+    monkeypatch.setattr(os, "replace", _nth(2, os.replace, _enospc))  # the swap: old aside, then the new one in
+    with pytest.raises(OSError, match="step-000000005: no space left on device"):
+        save_state(tmp_path, {"step": 5, "w": torch.ones(3)}, step=5)
+    monkeypatch.undo()
+    assert torch.equal(load_state(tmp_path / "step-000000005")["w"], torch.zeros(3))
+
+
+def test_a_full_disk_while_writing_metrics_keeps_the_previous_file(tmp_path, monkeypatch):
+    path = tmp_path / "metrics.json"
+    MetricsHistory([{"epoch": 1}]).save(path)
+    monkeypatch.setattr(os, "write", _enospc)
+    with pytest.raises(OSError, match=f"could not write {path}: no space left on device"):
+        MetricsHistory([{"epoch": 1}, {"epoch": 2}]).save(path)
+    monkeypatch.undo()
+    assert json.loads(path.read_text())["history"] == [{"epoch": 1}] and not _temporaries(tmp_path)
+
+
 def test_write_error_messages():
     assert str(write_error("a/b", SafetensorError(ENOSPC_MESSAGE))) == "could not write a/b: no space left on device"
     assert str(write_error("a/b", PermissionError(errno.EACCES, "Permission denied"))) == (
@@ -338,3 +374,36 @@ def test_write_error_messages():
     )
     assert str(write_error("a/b", OSError("disk\nfull"))) == "could not write a/b: disk full"
     assert write_error("a/b", SafetensorError(ENOSPC_MESSAGE)).errno == errno.ENOSPC
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 256 KiB tmpfs (needs the right to mount; skipped where there is none)."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    try:
+        done = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)], capture_output=True, timeout=10
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        pytest.skip("cannot run mount")
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode(errors='replace').strip()}")
+    yield mount
+    subprocess.run(["umount", str(mount)], check=True, timeout=10)
+
+
+def test_a_really_full_disk(small_disk):
+    old, big = _model(16, seed=1), _model(4096, seed=2, dim=32)  # 0.5 MiB of weights: more than the disk holds
+    save_pretrained(old, small_disk / "model")
+    save_state(small_disk / "train_state", {"w": torch.zeros(10)}, step=1)
+    MetricsHistory([{"epoch": 1}]).save(small_disk / "metrics.json")
+    with pytest.raises(OSError, match=r"could not write .*model\.safetensors: no space left on device"):
+        save_pretrained(big, small_disk / "model")
+    with pytest.raises(OSError, match=r"could not write .*step-000000002: no space left on device"):
+        save_state(small_disk / "train_state", {"w": big.weight.detach()}, step=2)
+    with pytest.raises(OSError, match=r"could not write .*metrics\.json: no space left on device"):
+        MetricsHistory([{"epoch": 1, "big": "x" * 300_000}]).save(small_disk / "metrics.json")
+    assert _same(vqgen.from_pretrained(small_disk / "model"), old) and not _temporaries(small_disk / "model")
+    assert torch.equal(load_state(small_disk / "train_state")["w"], torch.zeros(10))
+    assert json.loads((small_disk / "metrics.json").read_text())["history"] == [{"epoch": 1}]
