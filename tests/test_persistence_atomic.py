@@ -109,6 +109,7 @@ def _in_child(action: Callable[[], object], *, kill_at: int | None = None) -> in
     if pid == 0:  # the child: never returns into pytest
         status = 3
         try:
+            torch.set_num_threads(1)  # a parallel region after fork() hangs where the parent ran a thread pool
             if kill_at is not None:
                 _arm(kill_at)
             action()
@@ -206,6 +207,7 @@ def test_random_kills_during_a_saving_loop_never_leave_an_unloadable_checkpoint(
         pid = os.fork()
         if pid == 0:
             try:
+                torch.set_num_threads(1)  # as in _in_child
                 _saving_loop(directory, list(models.values()))
             finally:
                 os._exit(3)
