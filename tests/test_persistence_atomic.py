@@ -259,6 +259,19 @@ def test_a_read_only_directory_is_read_through_its_pending_config(tmp_path, monk
     assert _temporaries(directory) == [f"{CONFIG_NAME}.tmp-4242-0badf00d"]
 
 
+def test_a_save_that_cannot_finish_an_interrupted_one_stops_and_keeps_it(tmp_path, monkeypatch):
+    directory, _, new = _interrupted_between_renames(tmp_path)
+
+    def refused(*args, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(os, "replace", refused)
+    with pytest.raises(OSError, match=f"could not write {directory / CONFIG_NAME}: permission denied"):
+        save_pretrained(_model(32, seed=3), directory)
+    monkeypatch.undo()
+    assert _same(vqgen.from_pretrained(directory), new)  # the pending config was not deleted as stale
+
+
 def test_a_stale_or_torn_pending_config_is_ignored(tmp_path):
     old = _model(16, seed=1)
     save_pretrained(old, tmp_path)

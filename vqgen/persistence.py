@@ -140,7 +140,7 @@ def save_pretrained(module: nn.Module, directory: str | Path, *, overwrite: bool
     directory = Path(directory)
     config_path, weights_path = directory / CONFIG_NAME, directory / WEIGHTS_NAME
     if directory.is_dir():
-        _roll_forward(directory)  # before the stale temporary files go: one of them may be the config to keep
+        _roll_forward(directory, saving=True)  # before the stale temporary files go: one may be the config
     if not overwrite and config_path.exists():
         raise FileExistsError(f"{directory} already holds a checkpoint; pass overwrite=True to replace it")
     try:
@@ -190,9 +190,11 @@ def _recorded_weights_digest(path: Path, *, verified: bool) -> str | None:
     return digest if isinstance(digest, str) else None
 
 
-def _roll_forward(directory: Path) -> Path:
+def _roll_forward(directory: Path, *, saving: bool = False) -> Path:
     """The config file to read: ``config.json``, or the pending config of a save that was killed between renaming
-    the weights and renaming the config, which is renamed into place where the directory is writable."""
+    the weights and renaming the config, which is renamed into place where the directory is writable. Where it is
+    not, a load reads the pending config where it is, and a save (``saving``) stops with an ``OSError``: it would
+    otherwise delete that config as a stale temporary file."""
     config_path, weights_path = directory / CONFIG_NAME, directory / WEIGHTS_NAME
     pending = sorted(directory.glob(CONFIG_NAME + TEMPORARY_MARK + "*"))
     if not pending or not weights_path.is_file():
@@ -205,11 +207,18 @@ def _roll_forward(directory: Path) -> Path:
         return config_path  # nothing to finish: loading reports what is wrong with config.json
     try:
         os.replace(found, config_path)
-        sync_directory(directory)
     except OSError as error:
+        if saving:
+            raise write_error(config_path, error) from error
         logger.warning("%s: reading the config of an interrupted save from %s (%s)", directory, found.name, error)
         return found
     logger.info("%s: completed an interrupted save (renamed %s to %s)", directory, found.name, CONFIG_NAME)
+    try:
+        sync_directory(directory)
+    except OSError:
+        if saving:
+            raise
+        logger.debug("%s: the completed rename is not synced to disk yet", directory, exc_info=True)
     return config_path
 
 
