@@ -1,8 +1,9 @@
 """Every row of the error table in docs/cli.md: the command exits with the status shown and says what is shown.
 
 The table (between the ``errors-table`` markers) is the contract; ``CASES`` below gives each row the command line
-that provokes it. A row without a case, or a case without a row, fails the test, so the table and the CLI cannot drift
-apart. Each case is cheap: it fails on loading or checking, before any training.
+that provokes it (and ``INJECTED`` the failure of the machine, such as a full disk, that a command line cannot). A row
+without a case, or a case without a row, fails the test, so the table and the CLI cannot drift apart. Each case is
+cheap: it fails on loading or checking, before any training, or at the first write after one training step.
 """
 
 from __future__ import annotations
@@ -14,9 +15,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from safetensors import SafetensorError
 
 import vqgen
+import vqgen.persistence
+import vqgen.training.state
 from vqgen.cli import main
+from vqgen.training.state import load_state
 
 ROOT = Path(__file__).resolve().parents[2]
 TABLE = re.compile(r"<!-- errors-table: start -->\n(?P<table>.*?)<!-- errors-table: end -->", re.S)
@@ -44,6 +49,7 @@ def paths(tmp_path_factory) -> dict[str, str]:
         f"train: {{max_steps: 1, batch_size: 16, progress: false}}\noutput: {root / 'two'}\n"
     )
     assert main(["fit", "--config", str(run)]) == 0
+    shutil.copytree(root / "two", root / "full")
     encoder = vqgen.build("encoder", "conv", in_channels=1, hidden_channels=8, residual_channels=4, latent_dim=4)
     decoder = vqgen.build("decoder", "conv", out_channels=1, hidden_channels=8, residual_channels=4, latent_dim=4)
     quantizer = vqgen.build("quantizer", "vq", num_codes=8, dim=4)
@@ -62,7 +68,7 @@ def paths(tmp_path_factory) -> dict[str, str]:
         "root": str(root), "run": str(run), "two": str(root / "two"), "vq": str(root / "vq"),
         "prior": str(root / "prior"), "corrupt": str(root / "corrupt"), "small": str(root / "small.npz"),
         "bad": str(root / "bad.yaml"), "zero": str(root / "zero.yaml"), "empty": str(root / "empty"),
-        "out": str(root / "out"),
+        "out": str(root / "out"), "full": str(root / "full"),
     }  # fmt: skip
 
 
@@ -85,6 +91,9 @@ CASES: dict[tuple[str, str], list[list[str]]] = {
     ("fit", "dataset files missing"): [["fit", *MISSING_MNIST, "-o", "{out}"]],
     ("fit", "`--resume` a folder without a training state"): [["fit", "--config", "{run}", "--resume", "{empty}"]],
     ("fit", "`--epochs 0`"): [["fit", "--epochs", "0"]],
+    ("fit", "the disk fills up while writing a checkpoint or training state"): [
+        ["fit", "--config", "{run}", "-o", "{full}"]
+    ],
     ("every other command", "`--config` key that is not one of its flags"): [
         [*argv, "--config", "{bad}"] for name, argv in MINIMAL.items() if name not in ("fit", "fit-vqvae")
     ],
@@ -127,6 +136,19 @@ CASES: dict[tuple[str, str], list[list[str]]] = {
 }
 
 
+def _disk_full(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every safetensors write fails as it does on a full disk (its words, measured on a 200 KiB tmpfs)."""
+
+    def full(tensors, filename, metadata=None):
+        raise SafetensorError("Error while serializing: I/O error: No space left on device (os error 28)")
+
+    monkeypatch.setattr(vqgen.persistence, "save_file", full)
+    monkeypatch.setattr(vqgen.training.state, "save_file", full)
+
+
+INJECTED = {("fit", "the disk fills up while writing a checkpoint or training state"): _disk_full}
+
+
 def _exit_status(argv: list[str]) -> int:
     try:
         return main(argv)
@@ -139,14 +161,37 @@ def test_every_documented_error_has_a_case_and_back():
 
 
 @pytest.mark.parametrize("row", sorted(CASES), ids=lambda row: f"{row[0]}: {row[1]}")
-def test_documented_error(row, paths, capsys):
+def test_documented_error(row, paths, capsys, monkeypatch):
     status, message = documented_errors()[row]
+    if row in INJECTED:
+        INJECTED[row](monkeypatch)
     for argv in CASES[row]:
         argv = [arg.format(**paths) if "{" in arg and not arg.startswith(("{h", '{"')) else arg for arg in argv]
         assert _exit_status(argv) == status, argv
         err = capsys.readouterr().err
         assert message in err, (argv, err)
         assert "Traceback" not in err
+
+
+def _files(directory: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(directory)): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
+def test_fit_onto_a_full_disk_is_one_line_and_keeps_the_previous_run(paths, tmp_path, monkeypatch, capsys):
+    output = Path(shutil.copytree(paths["two"], tmp_path / "run"))
+    before = _files(output)
+    _disk_full(monkeypatch)
+    assert main(["fit", "--config", paths["run"], "-o", str(output)]) == 1
+    monkeypatch.undo()
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("vqgen fit: error: could not write ") and err.endswith(": no space left on device")
+    assert "\n" not in err and str(output / "stage1") in err
+    assert _files(output) == before  # the model, both stages' checkpoints, metrics and training states, untouched
+    model = vqgen.from_pretrained(output)
+    assert isinstance(model, vqgen.TwoStageModel)
+    for stage in ("stage1", "stage2"):
+        vqgen.from_pretrained(output / stage)
+        assert load_state(output / stage / "train_state")["path"].endswith("step-000000001")
 
 
 def test_verbose_after_the_command_shows_the_traceback(paths):

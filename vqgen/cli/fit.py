@@ -194,6 +194,7 @@ def run(args: argparse.Namespace) -> int:
     """Train as the run file and flags say; prints where the model went."""
     import torch.distributed as dist
 
+    from ..atomic import write_atomic
     from ..two_stage import TwoStageModel
 
     options = resolve_run(args)
@@ -226,6 +227,6 @@ def run(args: argparse.Namespace) -> int:
     model.fit(train, eval_data=held_out, stage1=stages["stage1"], stage2=stages["stage2"])
     if not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0:
         model.save_pretrained(output)
-        (output / "run.json").write_text(json.dumps(options, indent=2, sort_keys=True, default=str) + "\n")
+        write_atomic(output / "run.json", json.dumps(options, indent=2, sort_keys=True, default=str) + "\n")
         print(f"wrote the two-stage model to {output} (config.json, model.safetensors; stage1/, stage2/, run.json)")
     return 0

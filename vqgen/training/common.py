@@ -30,6 +30,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from .. import checks
+from ..atomic import write_atomic
 from ..persistence import save_pretrained
 
 if TYPE_CHECKING:
@@ -352,10 +353,11 @@ class MetricsHistory(list):
         return min(scored, key=lambda record: sign * record[split][key])
 
     def save(self, path: str | Path, *, extra: Mapping[str, Any] | None = None) -> Path:
-        """Write ``{"history": [...], **extra}`` as JSON (``extra``: the run's settings, the best epoch, ...)."""
+        """Write ``{"history": [...], **extra}`` as JSON (``extra``: the run's settings, the best epoch, ...);
+        atomically, with [`write_atomic`][vqgen.atomic.write_atomic]."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({**(extra or {}), "history": list(self)}, indent=2, sort_keys=True) + "\n")
+        write_atomic(path, json.dumps({**(extra or {}), "history": list(self)}, indent=2, sort_keys=True) + "\n")
         return path
 
 

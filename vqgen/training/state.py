@@ -14,7 +14,8 @@ A new state is written to a temporary directory beside the others (``.tmp-*``), 
 then renamed to ``step-NNNNNNNNN`` in one ``os.replace``; older states are deleted only afterwards. A process killed
 while saving leaves a ``.tmp-*`` directory that is ignored (and removed by the next save), and the previous state
 intact. ``state.json`` records the size and SHA-256 of the tensor file, so a truncated or altered state is named in
-a clear error instead of loading garbage.
+a clear error instead of loading garbage. A write that fails (a full disk) is one ``OSError`` naming the state
+(``could not write .../step-000000200: no space left on device``), and the states already there stay as they were.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import Tensor
+
+from ..atomic import write_error
 
 __all__ = ["FORMAT", "STATE_DIR", "capture_rng", "find_state", "load_state", "restore_rng", "save_state"]
 
@@ -140,14 +143,24 @@ def _states(root: Path) -> list[tuple[int, Path]]:
 
 
 def save_state(root: str | Path, state: Mapping[str, Any], *, step: int, keep: int = 2) -> Path:
-    """Write ``state`` atomically as ``root/step-NNNNNNNNN``; keep the newest ``keep`` states; returns the path."""
+    """Write ``state`` atomically as ``root/step-NNNNNNNNN``; keep the newest ``keep`` states; returns the path.
+
+    Raises:
+        OSError: one line naming the state that could not be written (``no space left on device``, ...); the states
+            already there are left as they were.
+    """
     root = Path(root)
-    root.mkdir(parents=True, exist_ok=True)
-    for stale in root.glob(".tmp-*"):  # left by a process killed while saving
-        shutil.rmtree(stale, ignore_errors=True)
+    final = root / f"step-{step:09d}"
     tensors: dict[str, Tensor] = {}
     body = _encode(dict(state), tensors)
-    temporary = Path(tempfile.mkdtemp(prefix=".tmp-", dir=root))
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        for stale in root.glob(".tmp-*"):  # left by a process killed while saving
+            shutil.rmtree(stale, ignore_errors=True)
+        temporary = Path(tempfile.mkdtemp(prefix=".tmp-", dir=root))
+    except OSError as error:
+        raise write_error(final, error) from error
+    old = root / f".tmp-old-{final.name}"
     try:
         save_file(tensors, str(temporary / TENSORS_NAME), metadata={"format": FORMAT})
         _fsync(temporary / TENSORS_NAME)
@@ -163,17 +176,22 @@ def save_state(root: str | Path, state: Mapping[str, Any], *, step: int, keep: i
             file.flush()
             os.fsync(file.fileno())
         _fsync(temporary)
-        final = root / f"step-{step:09d}"
         if final.exists():  # the same step saved again (e.g. at an epoch end after a periodic save): swap it
-            old = root / f".tmp-old-{final.name}"
             os.replace(final, old)
             os.replace(temporary, final)
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(temporary, final)
         _fsync(root)
-    except BaseException:
+    except BaseException as error:
         shutil.rmtree(temporary, ignore_errors=True)
+        if old.is_dir() and not final.exists():  # failed inside the swap: put the state that was there back
+            try:
+                os.replace(old, final)
+            except OSError:
+                pass  # it stays as .tmp-old-step-*; the error below names the step
+        if isinstance(error, (SafetensorError, OSError)):
+            raise write_error(final, error) from error
         raise
     for _, old_state in _states(root)[:-keep]:
         shutil.rmtree(old_state, ignore_errors=True)
