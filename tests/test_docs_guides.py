@@ -73,15 +73,21 @@ def test_guide_lists_the_steps():
     assert len(blocks(page, "yaml")) == 1
 
 
-def test_train_on_your_own_images(tmp_path, monkeypatch, capsys):
+STREAM = ["--set", "data.stream=true", "--set", "data.size=16"]  # the guide's option for folders too large for memory
+
+
+@pytest.mark.parametrize("data", [[], STREAM], ids=["in-memory", "streamed"])
+def test_train_on_your_own_images(tmp_path, monkeypatch, capsys, data):
     page = GUIDES / "own-images.md"
     monkeypatch.chdir(tmp_path)
     (run_file,) = blocks(page, "yaml")
     assert "dataset: photos" in run_file
+    assert "data: {stream: true, size: 32}" in page.read_text()
     _photos(tmp_path / "photos")
     Path("run.yaml").write_text(run_file)
     for argv in commands(page):
-        assert main([*argv, *SHRINK[argv[0]]]) == 0, argv
+        extra = data if argv[0] == "fit" else []
+        assert main([*argv, *SHRINK[argv[0]], *extra]) == 0, argv
     model = vqgen.from_pretrained("runs/photos")
     assert isinstance(model, vqgen.TwoStageModel) and model.image_shape == (1, 16, 16)
     assert (tmp_path / "runs" / "photos" / "stage2" / "train_state").is_dir()  # --resume works on it
@@ -90,6 +96,9 @@ def test_train_on_your_own_images(tmp_path, monkeypatch, capsys):
             assert image.size[0] >= 400  # small images are enlarged to a readable width
     metrics = json.loads(Path("metrics.json").read_text())
     assert set(metrics["bits_per_code"]) >= {"prior", "independent"}
+    for stage, key in (("stage1", "reconstruction_mse"), ("stage2", "bits_per_dim")):  # the test/ split was scored
+        history = json.loads((tmp_path / "runs" / "photos" / stage / "metrics.json").read_text())["history"]
+        assert key in history[-1]["eval"], stage
 
 
 @pytest.mark.parametrize("page", sorted(GUIDES.glob("*.md")), ids=lambda p: p.name)

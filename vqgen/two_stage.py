@@ -25,14 +25,14 @@ from torch.utils.data import DataLoader
 
 from . import checks
 from .autoencoders.vqvae import VQVAE, _component
-from .data.codes import encode_to_disk
+from .data.codes import CodeGridDataset, encode_to_disk
 from .interfaces import AutoregressivePrior, Component, Decoder, Encoder, Quantizer
 from .metrics import prior_bits_per_dim
 from .priors.code_prior import build_code_prior, named_config
 from .registry import register, registry
 from .sampling import SamplingOptions
 from .training.batches import is_stream
-from .training.common import InMemoryData, MetricsHistory, TrainData, as_images, images_to_float
+from .training.common import MetricsHistory, TrainData, as_images, images_to_float
 from .training.prior import encode_codes, fit_prior
 from .training.stage1 import fit_vqvae
 
@@ -52,8 +52,12 @@ def _image_shape(data: Any) -> tuple[int, int, int]:
     return tuple(int(s) for s in shape)
 
 
-class NotFittedError(ValueError, AttributeError):
-    """A model was used for something that needs a stage it has not been trained for yet."""
+class NotFittedError(ValueError):
+    """A model was used for something that needs a stage it has not been trained for yet.
+
+    A ``ValueError``, not an ``AttributeError``: raised inside a property (``image_shape``, ``code_shape``), an
+    ``AttributeError`` would be swallowed by ``nn.Module.__getattr__`` and turned into "object has no attribute".
+    """
 
 
 def _accepted(kind: str, name: str) -> list[str]:
@@ -175,7 +179,7 @@ class TwoStageModel(Component):
         self,
         train_data: TrainData,
         *,
-        eval_data: InMemoryData | None = None,
+        eval_data: TrainData | None = None,
         stage1: Mapping[str, Any] | None = None,
         stage2: Mapping[str, Any] | None = None,
     ) -> dict[str, MetricsHistory]:
@@ -186,7 +190,9 @@ class TwoStageModel(Component):
                 images ``(N, C, H, W)``, or a streamed dataset such as
                 [`ImageFolderDataset`][vqgen.data.ImageFolderDataset] (its codes go to disk, see
                 [`fit_prior`][vqgen.two_stage.TwoStageModel.fit_prior]).
-            eval_data: held-out data of the same kind, evaluated after every epoch of both stages.
+            eval_data: held-out data, in memory or streamed (e.g. the ``test`` split of
+                ``load_dataset(folder, stream=True)``: read batch by batch, its codes written beside the training
+                codes), evaluated after every epoch of both stages.
             stage1: options of [`fit_vqvae`][vqgen.training.fit_vqvae] (``epochs``, ``batch_size``, ``lr``, ...).
             stage2: options of [`fit_prior`][vqgen.training.fit_prior].
         """
@@ -195,7 +201,7 @@ class TwoStageModel(Component):
         return {"stage1": first, "stage2": second}
 
     def fit_stage1(
-        self, train_data: TrainData, *, eval_data: InMemoryData | None = None, **options: Any
+        self, train_data: TrainData, *, eval_data: TrainData | None = None, **options: Any
     ) -> MetricsHistory:
         """Train the encoder, quantizer and decoder (see [`fit_vqvae`][vqgen.training.fit_vqvae] for ``options``)."""
         image_shape = _image_shape(train_data)
@@ -218,7 +224,8 @@ class TwoStageModel(Component):
 
         Args:
             train_data: as for [`fit`][fit]; its ``.labels`` condition class-conditional priors.
-            eval_data: held-out data of the same kind.
+            eval_data: held-out data, in memory or streamed; streamed data is encoded batch by batch, its codes
+                written to disk (under ``codes_dir/held_out``) and read back batch by batch at every evaluation.
             prior: replace the model's prior by this one first (refit another prior on a trained autoencoder).
             codes_dir: for streamed ``train_data`` (a dataset without in-memory ``.images``, such as
                 [`ImageFolderDataset`][vqgen.data.ImageFolderDataset]), where its code grids are written,
@@ -235,25 +242,36 @@ class TwoStageModel(Component):
             self._check_prior(prior)
             self.prior = prior
         conditional = self.prior.num_classes is not None
-        held_out = encode_codes(self.vqvae, eval_data) if eval_data is not None else None  # (N, 1, h, w)
-        eval_cond = self._labels(eval_data) if eval_data is not None and conditional else None
         trainable = any(p.requires_grad for p in self.prior.parameters())
-        if trainable and is_stream(train_data):
-            with contextlib.ExitStack() as stack:
-                if codes_dir is None:
-                    codes_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="vqgen-codes-"))
-                dataset = train_data.dataset if isinstance(train_data, DataLoader) else train_data
-                codes = encode_to_disk(self.encode, dataset, codes_dir, num_codes=self.num_codes)
+        to_disk = trainable and (is_stream(train_data) or (eval_data is not None and is_stream(eval_data)))
+        with contextlib.ExitStack() as stack:
+            if to_disk and codes_dir is None:
+                codes_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="vqgen-codes-"))
+            held_out, eval_cond = None, None
+            if eval_data is not None and to_disk and is_stream(eval_data):
+                held_out = self._codes_on_disk(eval_data, os.path.join(codes_dir, "held_out"))
+            elif eval_data is not None:
+                held_out = encode_codes(self.vqvae, eval_data)  # (N, 1, h, w)
+                eval_cond = self._labels(eval_data) if conditional else None
+            if trainable and is_stream(train_data):
+                codes = self._codes_on_disk(train_data, codes_dir)
                 history = fit_prior(self.prior, codes, eval_data=held_out, eval_cond=eval_cond, **options)
-        else:
-            codes = encode_codes(self.vqvae, train_data)  # (N, 1, h, w)
-            cond = self._labels(train_data) if conditional else None
-            if trainable:
-                history = fit_prior(self.prior, codes, eval_data=held_out, cond=cond, eval_cond=eval_cond, **options)
             else:
-                history = self._fit_closed_form(codes, held_out, cond, eval_cond)
+                codes = encode_codes(self.vqvae, train_data)  # (N, 1, h, w)
+                cond = self._labels(train_data) if conditional else None
+                if trainable:
+                    history = fit_prior(
+                        self.prior, codes, eval_data=held_out, cond=cond, eval_cond=eval_cond, **options
+                    )
+                else:
+                    history = self._fit_closed_form(codes, held_out, cond, eval_cond)
         self.fitted_[1] = True
         return history
+
+    def _codes_on_disk(self, data: Any, directory: str | os.PathLike[str]) -> CodeGridDataset:
+        """The code grids of streamed ``data``, written batch by batch to ``directory`` and memory-mapped."""
+        dataset = data.dataset if isinstance(data, DataLoader) else data
+        return encode_to_disk(self.encode, dataset, directory, num_codes=self.num_codes)
 
     def _fit_closed_form(
         self, codes: Tensor, held_out: Tensor | None, cond: Tensor | None, eval_cond: Tensor | None

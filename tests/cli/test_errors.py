@@ -15,11 +15,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from safetensors import SafetensorError
 
 import vqgen
 import vqgen.persistence
 import vqgen.training.state
+from vqgen import TwoStageModel
 from vqgen.cli import main
 from vqgen.training.state import load_state
 
@@ -64,11 +66,26 @@ def paths(tmp_path_factory) -> dict[str, str]:
     (root / "bad.yaml").write_text("epochz: 3\n")
     (root / "zero.yaml").write_text("num-samples: 0\n")
     (root / "empty").mkdir()
+    TwoStageModel.from_config(  # saved as built: neither stage trained
+        {"encoder": {"name": "conv", "hidden_channels": 8, "residual_channels": 4, "latent_dim": 4},
+         "quantizer": {"name": "vq", "num_codes": 8},
+         "prior": {"name": "gated_pixelcnn", "hidden_channels": 8, "num_layers": 2, "head_channels": 8}}
+    ).save_pretrained(root / "untrained")  # fmt: skip
+    (root / "file").write_text("a file, not a folder")
+    for split, count in (("train", 4), ("test", 2)):  # greyscale training images, one colour held-out image
+        (root / "mixed" / split / "all").mkdir(parents=True)
+        for i in range(count):
+            mode = "RGB" if split == "test" and i == 0 else "L"
+            Image.new(mode, (8, 8), color=(90, 30, 200) if mode == "RGB" else 90).save(
+                root / "mixed" / split / "all" / f"{i}.png"
+            )
     return {
         "root": str(root), "run": str(run), "two": str(root / "two"), "vq": str(root / "vq"),
         "prior": str(root / "prior"), "corrupt": str(root / "corrupt"), "small": str(root / "small.npz"),
         "bad": str(root / "bad.yaml"), "zero": str(root / "zero.yaml"), "empty": str(root / "empty"),
-        "out": str(root / "out"), "full": str(root / "full"),
+        "out": str(root / "out"), "full": str(root / "full"), "untrained": str(root / "untrained"),
+        "file": str(root / "file"),
+        "mixed": str(root / "mixed"),
     }  # fmt: skip
 
 
@@ -94,6 +111,12 @@ CASES: dict[tuple[str, str], list[list[str]]] = {
     ("fit", "the disk fills up while writing a checkpoint or training state"): [
         ["fit", "--config", "{run}", "-o", "{full}"]
     ],
+    ("fit", "`--output` that cannot be written (a read-only folder, or inside a file)"): [
+        ["fit", "--config", "{run}", "-o", "{file}/out"]
+    ],
+    ("fit", "a folder whose train split is greyscale and test split has colour images"): [
+        ["fit", "--config", "{run}", "--dataset", "{mixed}", "-o", "{out}"]
+    ],
     ("every other command", "`--config` key that is not one of its flags"): [
         [*argv, "--config", "{bad}"] for name, argv in MINIMAL.items() if name not in ("fit", "fit-vqvae")
     ],
@@ -105,6 +128,7 @@ CASES: dict[tuple[str, str], list[list[str]]] = {
     ("fit-vqvae", "`--levels` with a codebook quantizer"): [["fit-vqvae", "--levels", "4", "4", "-o", "{out}"]],
     ("fit-vqvae", "dataset files missing"): [["fit-vqvae", *MISSING_MNIST, "-o", "{out}"]],
     ("fit-vqvae", "`--lr -1`"): [["fit-vqvae", "--lr", "-1", "-o", "{out}"]],
+    ("fit-vqvae", "`--output` that cannot be written"): [["fit-vqvae", "--train-subset", "8", "-o", "{file}/out"]],
     ("fit-prior", "`--codes-from` a checkpoint that is not a VQ-VAE"): [
         ["fit-prior", "--codes-from", "{prior}", "-o", "{out}"]
     ],
@@ -117,18 +141,22 @@ CASES: dict[tuple[str, str], list[list[str]]] = {
         ["fit-prior", "--resume", "{empty}", "-o", "{out}"]
     ],
     ("fit-prior", "`--max-seconds 0`"): [["fit-prior", "--max-seconds", "0", "-o", "x"]],
+    ("fit-prior", "`--output` that cannot be written"): [["fit-prior", "--train-subset", "8", "-o", "{file}/out"]],
     ("sample", "checkpoint folder missing"): [["sample", "nowhere"]],
     ("sample", "corrupt checkpoint"): [["sample", "{corrupt}"]],
     ("sample", "a VQ-VAE checkpoint"): [["sample", "{vq}"]],
+    ("sample", "a two-stage model saved before it was trained"): [["sample", "{untrained}"]],
     ("sample", "`--label` for a prior that is not class-conditional"): [["sample", "{two}", "--label", "3"]],
     ("sample", "`--num-samples 0`"): [["sample", "x", "--num-samples", "0"], ["sample", "x", "-n", "0"]],
     ("sample", "`--top-p 1.5`"): [["sample", "x", "--top-p", "1.5"]],
     ("complete", "a checkpoint that is not a two-stage model"): [["complete", "{prior}"]],
     ("complete", "images of another size than the model's"): [["complete", "{two}", "--dataset", "{small}"]],
+    ("complete", "a two-stage model saved before it was trained"): [["complete", "{untrained}"]],
     ("complete", "dataset files missing"): [["complete", "{two}", *MISSING_MNIST]],
     ("complete", "`--keep-fraction 1`"): [["complete", "x", "--keep-fraction", "1"]],
     ("evaluate", "a checkpoint that is not a two-stage model"): [["evaluate", "{vq}"]],
     ("evaluate", "`--classifier` that is not a classifier"): [["evaluate", "{two}", "--classifier", "{vq}"]],
+    ("evaluate", "a two-stage model saved before it was trained"): [["evaluate", "{untrained}"]],
     ("evaluate", "`--num-samples 0`"): [["evaluate", "x", "--num-samples", "0"]],
     ("demo", "dataset files missing"): [["demo", *MISSING_MNIST, "-o", "{out}"]],
     ("demo", "unknown prior"): [["demo", "--prior", "nope", "-o", "{out}"]],

@@ -19,7 +19,7 @@ from . import DefaultsHelpFormatter
 from .options import add_deprecated_alias, fraction, positive_int
 from .sample import add_sampling_arguments, sampling_options
 
-__all__ = ["add_parser", "load_two_stage", "run"]
+__all__ = ["add_parser", "check_trained", "load_two_stage", "run"]
 
 
 def add_parser(subparsers: Any) -> None:
@@ -63,6 +63,20 @@ def load_two_stage(checkpoint: str | Path, device: Any = None) -> Any:
         raise ValueError(
             f"{checkpoint} holds a {type(model).__name__}, not a TwoStageModel; train one with vqgen fit "
             "(or vqgen demo), or in Python with TwoStageModel.fit(...) and then model.save_pretrained(...)"
+        )
+    return check_trained(model, checkpoint)
+
+
+def check_trained(model: Any, checkpoint: str | Path) -> Any:
+    """``model`` unchanged if both its stages are trained, else a ``ValueError`` saying to train it with vqgen fit
+    (the model's own error would name its Python methods)."""
+    stages = ("autoencoder (stage 1)", "prior (stage 2)")
+    untrained = [stage for stage, done in zip(stages, model.fitted_.tolist()) if not done]
+    if untrained:
+        raise ValueError(
+            f"{checkpoint} holds a TwoStageModel whose {' and '.join(untrained)} "
+            f"{'is' if len(untrained) == 1 else 'are'} not trained yet; train it with "
+            f"vqgen fit --config RUN.yaml --output {checkpoint}"
         )
     return model
 

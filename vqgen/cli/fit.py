@@ -165,14 +165,30 @@ def resolve_run(args: argparse.Namespace) -> dict[str, Any]:
 def _load(options: dict[str, Any], split: str, subset: int | None) -> Any:
     from ..data import ImageDataset, load_dataset
 
+    data_options = dict(options["data"])
+    if split == "test":
+        data_options.pop("hflip", None)  # held-out images are scored as they are, not randomly flipped
     dataset = load_dataset(
-        options["dataset"], split=split, root=options["data_root"], download=options["download"], **options["data"]
+        options["dataset"], split=split, root=options["data_root"], download=options["download"], **data_options
     )
     if subset and not hasattr(dataset, "images"):
         raise ValueError("train_subset and eval_subset take the first N images of in-memory data, not of data.stream")
     if subset:
         dataset = ImageDataset(dataset.images[:subset], dataset.labels[:subset], num_classes=dataset.num_classes)
     return dataset
+
+
+def _check_same_channels(options: dict[str, Any], train: Any, held_out: Any) -> None:
+    """Both splits must have the same channels; a folder's splits are each read as greyscale unless they hold a
+    colour image, so a folder that mixes them can differ, which the run file's ``data.mode`` settles."""
+    if held_out is None or train.image_shape[0] == held_out.image_shape[0]:
+        return
+    raise ValueError(
+        f"{options['dataset']}: the train split has {train.image_shape[0]}-channel images but the test split "
+        f"{held_out.image_shape[0]}-channel ones (a folder's split is read as greyscale unless it holds colour "
+        "images); read both as colour with data: {mode: RGB} in the run file (or --set data.mode=RGB), or both as "
+        "greyscale with mode: L"
+    )
 
 
 def _class_conditional(prior: str | dict[str, Any], train: Any) -> dict[str, Any]:
@@ -195,16 +211,18 @@ def run(args: argparse.Namespace) -> int:
     import torch.distributed as dist
 
     from ..atomic import write_atomic
+    from ..training.writable import check_writable
     from ..two_stage import TwoStageModel
 
     options = resolve_run(args)
-    output = Path(options["output"])
+    output = check_writable(options["output"], name="--output")  # before any data is read or training starts
     train = _load(options, "train", options["train_subset"])
     try:
         held_out = _load(options, "test", options["eval_subset"])
     except ValueError as error:  # a folder or array file without a test split
         logger.warning("no held-out split (%s); training without evaluation", error)
         held_out = None
+    _check_same_channels(options, train, held_out)
     model_config = copy.deepcopy(options["model"])
     encoder = model_config.get("encoder", "conv")
     encoder = {"name": encoder} if isinstance(encoder, str) else dict(encoder)

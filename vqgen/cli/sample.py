@@ -146,12 +146,13 @@ def run(args: argparse.Namespace) -> int:
     from ..images import save_grid
     from ..training.common import resolve_device
     from ..two_stage import TwoStageModel
+    from .complete import check_trained
 
     checkpoint = Path(args.checkpoint)
     device = resolve_device(args.device)
     loaded = from_pretrained(checkpoint, device=device)
     if isinstance(loaded, TwoStageModel):  # its own prior, code-grid shape and VQ-VAE
-        prior, vqvae = loaded.prior, loaded.vqvae
+        prior, vqvae = check_trained(loaded, checkpoint).prior, loaded.vqvae
         shape = args.shape or loaded.code_shape
     elif isinstance(loaded, AutoregressivePrior):
         prior, settings = loaded, _training_settings(checkpoint)

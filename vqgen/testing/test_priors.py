@@ -15,8 +15,8 @@ What a prior must do to be covered, and how the tests build and probe it:
 - **Colour semantics.** Channel ``c`` at ``(i, j)`` may depend on every earlier position (raster order) and, unless
   the prior was built with ``channel_order="parallel"``, on channels ``< c`` at ``(i, j)``; on nothing else.
 - **Causality by gradients** (the central test). A prior's map from indices to continuous features is a submodule
-  named ``input``: an [`IndexInput`][vqgen.priors.embedding.IndexInput], or any module returning ``(B, C * E, H, W)`` with
-  the ``E`` features of colour channel ``c`` at ``[c * E, (c + 1) * E)``. It is called once per forward pass with
+  named ``input``: an [`IndexInput`][vqgen.priors.embedding.IndexInput], or any module returning ``(B, C * E, H, W)``
+  with the ``E`` features of colour channel ``c`` at ``[c * E, (c + 1) * E)``. It is called once per forward pass with
   the whole ``x`` and is the only path by which ``x`` enters the network. The test replaces its output by a leaf
   tensor that requires grad (a forward hook) and checks, for every value, that the gradient of its logits is
   exactly zero at every value it must not see, and non-zero at some value it may see. A prior without an ``input``

@@ -5,9 +5,9 @@
   available, else ``"cpu"``;
 - [`MetricsHistory`][MetricsHistory]: the per-epoch history, saved in ``metrics.json``;
 - [`InMemoryData`][InMemoryData], [`TrainData`][TrainData]: the types of data arguments;
-- internal helpers: ``as_images``, ``images_to_float``, ``batch_indices`` (in-memory data and its batches, for
-  evaluation); ``make_adam``, ``make_schedule`` (Adam, linear warm-up then constant or cosine learning rate);
-  ``RunningMeans`` (epoch means) and ``CheckpointKeeper`` (the kept, best or last, model).
+- internal helpers: ``as_images``, ``check_unit_range``, ``images_to_float``, ``batch_indices`` (in-memory data and
+  its batches, for evaluation); ``make_adam``, ``make_schedule`` (Adam, linear warm-up then constant or cosine learning
+  rate); ``RunningMeans`` (epoch means) and ``CheckpointKeeper`` (the kept, best or last, model).
 
 Nothing here knows about VQ-VAEs or priors.
 """
@@ -48,6 +48,7 @@ __all__ = [
     "TrainConfig",
     "as_images",
     "batch_indices",
+    "check_unit_range",
     "images_to_float",
     "make_adam",
     "make_schedule",
@@ -225,8 +226,9 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
 def as_images(data: Any, *, name: str = "data") -> Tensor:
     """Images ``(N, C, H, W)`` from a [`vqgen.data`][vqgen.data] dataset (its ``.images``) or a tensor.
 
-    uint8 images (``[0, 255]``) and float images (``[0, 1]``) are accepted; they are returned unchanged (not copied,
-    not moved), and converted per batch by [`images_to_float`][images_to_float].
+    uint8 images (``[0, 255]``) and float images (``[0, 1]``, checked here once, see
+    [`check_unit_range`][check_unit_range]) are accepted; they are returned unchanged (not copied, not moved), and
+    converted per batch by [`images_to_float`][images_to_float].
     """
     images = getattr(data, "images", data)
     if not isinstance(images, Tensor):
@@ -238,11 +240,50 @@ def as_images(data: Any, *, name: str = "data") -> Tensor:
         raise TypeError(f"{name} must hold uint8 images in [0, 255] or float images in [0, 1], got {images.dtype}")
     if images.shape[0] == 0:
         raise ValueError(f"{name} is empty: it has shape {tuple(images.shape)}")
+    return check_unit_range(images, name=name)
+
+
+def check_unit_range(images: Tensor, *, name: str = "images") -> Tensor:
+    """``images`` unchanged; float images must lie in ``[0, 1]`` (uint8 ones are not looked at).
+
+    One ``aminmax`` over the tensor, where it lies: float pixels in ``[0, 255]`` (or ``[-1, 1]``) would otherwise
+    train without a word, on a reconstruction error hundreds of times too large.
+    """
+    if not images.is_floating_point() or images.numel() == 0:
+        return images
+    low, high = (float(v) for v in torch.aminmax(images.detach()))
+    if not (math.isfinite(low) and math.isfinite(high)):
+        checks.check_finite(images, name=name)  # says how many NaN or inf there are
+    if high > 1:
+        fix = "divide by 255" if high > 2 else "clamp them with x.clamp(0, 1)"
+        raise ValueError(
+            f"{name}: float images must be in [0, 1], got values up to {_value(high)}: {fix}, or pass uint8"
+        )
+    if low < 0:
+        fix = "map them to [0, 1] ((x + 1) / 2 for [-1, 1])" if low < -0.5 else "clamp them with x.clamp(0, 1)"
+        raise ValueError(
+            f"{name}: float images must be in [0, 1], got values down to {_value(low)}: {fix}, or pass uint8"
+        )
     return images
 
 
-def images_to_float(batch: Tensor, device: torch.device | str | None = None) -> Tensor:
-    """A batch ``(B, C, H, W)`` (uint8 or float) → float32 in ``[0, 1]`` on ``device``."""
+def _value(x: float) -> str:
+    """A pixel value for an error message: ``255.0``, ``-1.0``, ``1.00049``."""
+    return f"{x:.1f}" if abs(x) >= 2 or x == round(x) else f"{x:.6g}"
+
+
+def images_to_float(
+    batch: Tensor, device: torch.device | str | None = None, *, check: bool = True, name: str = "images"
+) -> Tensor:
+    """A batch ``(B, C, H, W)`` (uint8 or float) → float32 in ``[0, 1]`` on ``device``.
+
+    Args:
+        check: raise unless float batches lie in ``[0, 1]`` ([`check_unit_range`][check_unit_range], on the batch
+            where it comes from, before it moves); ``False`` for batches of data already checked whole.
+        name: the data's name in that error.
+    """
+    if check:
+        check_unit_range(batch, name=name)
     batch = batch.to(device, non_blocking=True) if device is not None else batch
     return batch.float() / 255 if batch.dtype == torch.uint8 else batch.float()
 

@@ -52,6 +52,7 @@ from .common import (
 )
 from .distributed import DistContext, all_reduce_, any_rank, setup
 from .state import STATE_DIR, capture_rng, load_state, restore_rng, save_state
+from .writable import check_writable
 
 __all__ = ["StepOutput", "Task", "WeightAverage", "train"]
 
@@ -227,6 +228,7 @@ def train(
     wants_states = config.save_states or config.save_every is not None
     if wants_states and not config.checkpoint_dir:
         raise ValueError("save_states / save_every need checkpoint_dir: the directory to write training states to")
+    check_writable(config.checkpoint_dir)  # a read-only folder fails now, not after an epoch of training
     ctx = setup(config.device, config.backend)
     _check_precision(config, ctx.device)
     device = ctx.device
