@@ -194,6 +194,7 @@ def run(args: argparse.Namespace) -> int:
     """Train as the run file and flags say; prints where the model went."""
     import torch.distributed as dist
 
+    from ..training.common import TrainConfig, seed_everything
     from ..two_stage import TwoStageModel
 
     options = resolve_run(args)
@@ -210,6 +211,8 @@ def run(args: argparse.Namespace) -> int:
     encoder.setdefault("in_channels", train[0][0].shape[0])  # the dataset's channels (of its first image)
     model_config["encoder"] = encoder
     model_config["prior"] = _class_conditional(model_config.get("prior", "gated_pixelcnn"), train)
+    # Seeded before building, as the engine seeds before training: the seed decides the initial weights too.
+    seed_everything({"seed": TrainConfig.seed, **options["train"], **options["stage1"]}["seed"])
     model = TwoStageModel.from_config(model_config)
     stages = {}
     for stage in ("stage1", "stage2"):

@@ -200,6 +200,7 @@ def _load(args: argparse.Namespace, split: str, subset: int | None) -> Any:
 def run(args: argparse.Namespace) -> int:
     """Train as the flags say; prints where the results went."""
     from ..images import save_grid
+    from ..training.common import seed_everything
     from ..training.prior import encode_codes, fit_prior
     from .sample import decode_samples
 
@@ -222,6 +223,7 @@ def run(args: argparse.Namespace) -> int:
         train_grids = encode_codes(vqvae, train.images)  # (N, 1, h, w)
         eval_grids = encode_codes(vqvae, held_out.images) if held_out is not None else None
         metadata["codes_from"] = str(Path(args.codes_from).resolve())
+    seed_everything(args.seed)  # before building: the seed decides the initial weights too
     prior = build_prior(
         args.prior,
         num_categories=vqvae.num_codes if vqvae is not None else 256,

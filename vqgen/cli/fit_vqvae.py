@@ -202,7 +202,7 @@ def _load(options: dict[str, Any], split: str, subset: int | None) -> Any:
 def run(args: argparse.Namespace) -> int:
     """Train as the options say; prints where the results went."""
     from ..images import save_reconstructions
-    from ..training import fit_vqvae
+    from ..training import fit_vqvae, seed_everything
 
     options = resolve_options(args)
     output = Path(options["output"])
@@ -213,6 +213,7 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as error:  # a folder or array file without a test split
         logger.warning("no held-out split (%s); using the first training images for the grid", error)
         held_out = None
+    seed_everything(options["seed"])  # before building: the seed decides the initial weights too
     model = build_vqvae(options, tuple(train.shape[1:]))
     fit_vqvae(
         model,

@@ -84,7 +84,9 @@ class TrainConfig:
         max_steps: stop after this many optimisation steps in total (the last, partial epoch is still evaluated
             and recorded); ``None`` to run all epochs.
         seed: seeds Python, NumPy and torch, and the shuffling order: the same seed and the same initial model
-            give identical weights (on the same device and build of torch).
+            give identical weights (on the same device and build of torch). For the same initial model, seed
+            before building it with the same function: ``vqgen.seed_everything(seed)``, then ``vqgen.build(...)``
+            (the ``vqgen`` training commands do so).
         device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ...; ``None`` picks CUDA when available, else the CPU.
         checkpoint_dir: where to write the model (``save_pretrained``) and ``metrics.json``; ``None`` writes nothing.
         keep: ``"best"`` keeps the checkpoint with the best monitored held-out metric (the training metric when
@@ -197,7 +199,15 @@ class TrainConfig:
 
 
 def seed_everything(seed: int) -> torch.Generator:
-    """Seed Python's, NumPy's and torch's global generators; returns a CPU ``torch.Generator`` for shuffling."""
+    """Seed Python's, NumPy's and torch's global generators; returns a CPU ``torch.Generator`` for shuffling.
+
+    The training engine calls it with ``TrainConfig.seed`` (plus the process's rank) when training starts; call it
+    yourself before building a model to make its initial weights the seed's too::
+
+        vqgen.seed_everything(0)
+        model = vqgen.TwoStageModel.from_config(config)   # the same initial weights every time
+        model.fit(train, stage1={"seed": 0}, stage2={"seed": 0})
+    """
     random.seed(seed)
     np.random.seed(seed % 2**32)  # noqa: NPY002  (seeds the legacy global generator that libraries still use)
     torch.manual_seed(seed)
