@@ -75,7 +75,10 @@ def add_parser(subparsers: Any) -> None:
         help="fit the code grids that this trained VQ-VAE checkpoint gives the images",
     )
     train = parser.add_argument_group("training")
-    train.add_argument("--epochs", type=positive_int, default=10, metavar="N", help="passes over the training data")
+    train.add_argument(
+        "--epochs", type=positive_int, metavar="N",
+        help="passes over the training data (default: 10, or no limit with --max-steps / --max-seconds)",
+    )  # fmt: skip
     train.add_argument("--batch-size", type=positive_int, default=64, metavar="N", help="grids per step")
     train.add_argument("--lr", type=positive_float, default=1e-3, help="Adam learning rate")
     train.add_argument("--max-steps", type=positive_int, metavar="N", help="stop after N steps in total")

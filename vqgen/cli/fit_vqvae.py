@@ -42,7 +42,7 @@ DEFAULTS: dict[str, Any] = {
     "num_downsamples": 2,
     "beta": None,
     "restart_after": None,
-    "epochs": 10,
+    "epochs": None,  # 10, or no limit with --max-steps / --max-seconds (TrainConfig.epoch_limit)
     "batch_size": 64,
     "lr": 1e-3,
     "max_steps": None,
@@ -110,7 +110,8 @@ def add_parser(subparsers: Any) -> None:
     add(model, "--restart-after", type=non_negative_int, metavar="STEPS",
         help="restart codes unused for STEPS steps, 0 disables (default: the quantizer's)")  # fmt: skip
     train = parser.add_argument_group("training")
-    add(train, "--epochs", type=positive_int, metavar="N", help="passes over the training data")
+    add(train, "--epochs", type=positive_int, metavar="N",
+        help="passes over the training data (default: 10, or no limit with --max-steps / --max-seconds)")  # fmt: skip
     add(train, "--batch-size", type=positive_int, metavar="N", help="images per step")
     add(train, "--lr", type=positive_float, help="Adam learning rate (paper: 2e-4 for 250k steps)")
     add(train, "--max-steps", type=positive_int, metavar="N", help="stop after N steps in total")

@@ -235,9 +235,10 @@ def train(
     loader = loader(ctx) if callable(loader) and not isinstance(loader, EpochLoader) else loader
     optimizer = make_adam(model, config)
     per_epoch = loader.batches_per_epoch
+    epochs = config.epoch_limit  # None: no limit, a step or time budget ends the run
     total_steps = config.max_steps
-    if per_epoch is not None:
-        planned = config.epochs * math.ceil(per_epoch / config.grad_accum)
+    if per_epoch is not None and epochs is not None:
+        planned = epochs * math.ceil(per_epoch / config.grad_accum)
         total_steps = planned if total_steps is None else min(total_steps, planned)
     clock = [0.0]  # training seconds at the last optimiser step (agreed by all ranks): the time-budget schedule's
     schedule = make_schedule(optimizer, config, total_steps, elapsed=lambda: clock[0])
@@ -301,9 +302,9 @@ def train(
         save_state(state_dir, body, step=step, keep=config.keep_states)
 
     started = time.perf_counter()
-    stop = config.max_steps is not None and step >= config.max_steps
+    stop = config.budget_spent(step, train_seconds)  # a resumed run that had used its budget trains no more
     epoch_start = time.perf_counter()
-    while epoch <= config.epochs and not stop:
+    while (epochs is None or epoch <= epochs) and not stop:
         model.train()
         task.start_epoch()
         means = RunningMeans()
@@ -313,8 +314,8 @@ def train(
             epoch_state = None
         batches = loader.epoch(epoch, skip=skip)
         done = skip
-        bar = progress([], total=per_epoch,
-                       desc=f"epoch {epoch}/{config.epochs}", enabled=config.progress and ctx.is_main)  # fmt: skip
+        bar = progress([], total=per_epoch, desc=f"epoch {epoch}" + (f"/{epochs}" if epochs is not None else ""),
+                       enabled=config.progress and ctx.is_main)  # fmt: skip
         bar.update(skip)
         epoch_start = time.perf_counter()
         pending, stop_here = 0, False
@@ -353,7 +354,8 @@ def train(
                 average.update(model)
             step += 1
         bar.close()
-        stop = stop_here or (config.max_steps is not None and step >= config.max_steps)
+        # An epoch without a batch (empty data) ends the run too, or a run without an epoch limit would never end.
+        stop = stop_here or (config.max_steps is not None and step >= config.max_steps) or done == 0
         mid_epoch = stop_here and (per_epoch is None or done < per_epoch)
         if mid_epoch:
             save(done, epoch, means)  # resumable where it stopped (a larger budget continues this epoch)
