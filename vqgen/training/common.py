@@ -93,6 +93,10 @@ class TrainConfig:
             (the ``vqgen`` training commands do so).
         device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ...; ``None`` picks CUDA when available, else the CPU.
         checkpoint_dir: where to write the model (``save_pretrained``) and ``metrics.json``; ``None`` writes nothing.
+            A fresh run (no ``resume=``) refuses a folder that already holds another run's training states or model
+            (a folder must never mix two runs); resuming into the run's own folder is allowed.
+        overwrite: let a fresh run take a ``checkpoint_dir`` that holds another run: that run's ``train_state/``,
+            model, ``metrics.json`` and ``tensorboard/`` are deleted first (other files stay).
         keep: ``"best"`` keeps the checkpoint with the best monitored held-out metric (the training metric when
             there is no held-out data); ``"last"`` overwrites it after every epoch.
         progress: show a tqdm progress bar per epoch.
@@ -129,6 +133,7 @@ class TrainConfig:
     seed: int = 0
     device: str | None = None
     checkpoint_dir: str | None = None
+    overwrite: bool = False
     keep: Literal["best", "last"] = "best"
     progress: bool = True
     eval_batch_size: int | None = None
@@ -183,6 +188,8 @@ class TrainConfig:
             raise ValueError(f"ema_decay must be a float in (0, 1) such as 0.999, or None; got {self.ema_decay!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise TypeError(f"seed must be an int, got {type(self.seed).__name__}")
+        if not isinstance(self.overwrite, bool):
+            raise TypeError(f"overwrite must be a bool, got {type(self.overwrite).__name__}")
         if self.keep not in ("best", "last"):
             raise ValueError(f"keep must be 'best' or 'last', got {self.keep!r}")
         if self.device is not None and not isinstance(self.device, str):

@@ -19,7 +19,9 @@ evaluate]); the engine does the rest, the same way for every model::
 - checkpoints: the kept model (``save_pretrained``, best or last epoch) and ``metrics.json`` as before, plus
   resumable training states ([`vqgen.training.state`][vqgen.training.state]) every ``save_every`` steps and at every
   epoch end; ``resume=`` continues bit for bit where a state was written (same seed, one process, same device and
-  build).
+  build);
+- output folders: a fresh run gets a new run id (recorded in its states, kept when it is resumed) and refuses a
+  ``checkpoint_dir`` holding another run's states or model unless ``overwrite=True``, which deletes them first.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import copy
 import logging
 import math
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -51,7 +54,7 @@ from .common import (
     seed_everything,
 )
 from .distributed import DistContext, all_reduce_, any_rank, setup
-from .state import STATE_DIR, capture_rng, load_state, restore_rng, save_state
+from .state import STATE_DIR, capture_rng, clear_run, load_state, restore_rng, run_artifacts, run_ids, save_state
 
 __all__ = ["StepOutput", "Task", "WeightAverage", "train"]
 
@@ -60,7 +63,7 @@ logger = logging.getLogger(__name__)
 #: Options that may change when resuming (budgets, output, display); every other TrainConfig field must match.
 RESUMABLE_CHANGES = frozenset(
     {"epochs", "max_steps", "max_seconds", "checkpoint_dir", "progress", "save_every", "save_states", "keep_states",
-     "device", "num_workers", "tensorboard", "compile", "eval_batch_size", "keep", "backend"}
+     "device", "num_workers", "tensorboard", "compile", "eval_batch_size", "keep", "backend", "overwrite"}
 )  # fmt: skip
 
 
@@ -201,6 +204,31 @@ def _check_resumable(state: Mapping[str, Any], *, task: Task, model: nn.Module, 
         )
 
 
+def _claim_checkpoint_dir(config: TrainConfig, *, run_id: str | None, resumed: bool) -> bool:
+    """Check ``config.checkpoint_dir`` before training; returns whether another run must be cleared out of it first.
+
+    A folder holding nothing of a run, or (resuming) only this run's states, is taken as it is; one holding another
+    run's states or model is refused unless ``config.overwrite``.
+    """
+    if config.checkpoint_dir is None:
+        return False
+    directory = Path(config.checkpoint_dir)
+    if directory.exists() and not directory.is_dir():
+        raise ValueError(
+            f"checkpoint_dir {directory} is a file, not a folder; give the folder to write the model, metrics.json and "
+            "train_state/ to"
+        )
+    found = run_artifacts(directory)
+    if not found or (resumed and run_ids(directory) == {run_id}):
+        return False
+    if config.overwrite:
+        return True
+    raise ValueError(
+        f"checkpoint_dir {directory} already holds another run ({', '.join(found)}); continue it with resume=, write "
+        "to another folder, or pass overwrite=True to delete that run first"
+    )
+
+
 def train(
     model: nn.Module,
     task: Task,
@@ -227,7 +255,13 @@ def train(
     wants_states = config.save_states or config.save_every is not None
     if wants_states and not config.checkpoint_dir:
         raise ValueError("save_states / save_every need checkpoint_dir: the directory to write training states to")
+    state = load_state(resume) if resume is not None else None
+    run_id = state["run_id"] if state is not None else uuid.uuid4().hex  # kept on resume, new for a fresh run
+    clear = _claim_checkpoint_dir(config, run_id=run_id, resumed=state is not None)
     ctx = setup(config.device, config.backend)
+    if clear and ctx.is_main:
+        logger.info("overwrite=True: deleting the earlier run in %s", config.checkpoint_dir)
+        clear_run(config.checkpoint_dir)
     _check_precision(config, ctx.device)
     device = ctx.device
     seed_everything(config.seed + ctx.rank)
@@ -260,8 +294,7 @@ def train(
     history = MetricsHistory()
     step, epoch, skip, train_seconds = 0, 1, 0, 0.0
     epoch_state: dict[str, Any] | None = None
-    if resume is not None:
-        state = load_state(resume)
+    if state is not None:
         _check_resumable(state, task=task, model=model, config=config, ctx=ctx)
         load_state_strict(model, state["model"], source=state["path"])
         optimizer.load_state_dict(state["optimizer"])
@@ -299,7 +332,7 @@ def train(
             "keeper": {"best_value": keeper.best_value, "best_epoch": keeper.best_epoch},
             "epoch_state": {"means": means.state_dict(), "task": task.state_dict()} if means is not None else None,
         }  # fmt: skip
-        save_state(state_dir, body, step=step, keep=config.keep_states)
+        save_state(state_dir, body, step=step, keep=config.keep_states, run_id=run_id)
 
     started = time.perf_counter()
     stop = config.budget_spent(step, train_seconds)  # a resumed run that had used its budget trains no more
