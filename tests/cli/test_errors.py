@@ -58,11 +58,13 @@ def paths(tmp_path_factory) -> dict[str, str]:
     (root / "bad.yaml").write_text("epochz: 3\n")
     (root / "zero.yaml").write_text("num-samples: 0\n")
     (root / "empty").mkdir()
+    for states in ("train_state", "stage1/train_state"):  # a run killed during its first state write
+        (root / "interrupted" / states / ".tmp-killed").mkdir(parents=True)
     return {
         "root": str(root), "run": str(run), "two": str(root / "two"), "vq": str(root / "vq"),
         "prior": str(root / "prior"), "corrupt": str(root / "corrupt"), "small": str(root / "small.npz"),
         "bad": str(root / "bad.yaml"), "zero": str(root / "zero.yaml"), "empty": str(root / "empty"),
-        "out": str(root / "out"),
+        "out": str(root / "out"), "interrupted": str(root / "interrupted"),
     }  # fmt: skip
 
 
@@ -85,6 +87,12 @@ CASES: dict[tuple[str, str], list[list[str]]] = {
     ("fit", "dataset files missing"): [["fit", *MISSING_MNIST, "-o", "{out}"]],
     ("fit", "`--resume` a folder without a training state"): [["fit", "--config", "{run}", "--resume", "{empty}"]],
     ("fit", "`--epochs 0`"): [["fit", "--epochs", "0"]],
+    ("fit", "`--output` is a file"): [["fit", "--config", "{run}", "-o", "{small}"]],
+    ("fit", "`--output` holds another run (without `--resume` or `--overwrite`)"): [["fit", "--config", "{run}"]],
+    ("fit", "`--resume` a folder whose first stage-1 state write was interrupted"): [
+        ["fit", "--config", "{run}", "--resume", "{interrupted}", "-o", "{out}"]
+    ],
+    ("fit", "`--overwrite` with `--resume`"): [["fit", "--config", "{run}", "--resume", "{two}", "--overwrite"]],
     ("every other command", "`--config` key that is not one of its flags"): [
         [*argv, "--config", "{bad}"] for name, argv in MINIMAL.items() if name not in ("fit", "fit-vqvae")
     ],
@@ -96,6 +104,12 @@ CASES: dict[tuple[str, str], list[list[str]]] = {
     ("fit-vqvae", "`--levels` with a codebook quantizer"): [["fit-vqvae", "--levels", "4", "4", "-o", "{out}"]],
     ("fit-vqvae", "dataset files missing"): [["fit-vqvae", *MISSING_MNIST, "-o", "{out}"]],
     ("fit-vqvae", "`--lr -1`"): [["fit-vqvae", "--lr", "-1", "-o", "{out}"]],
+    ("fit-vqvae", "`--output` is a file"): [["fit-vqvae", "-o", "{small}"]],
+    ("fit-vqvae", "`--output` holds another run (without `--resume` or `--overwrite`)"): [["fit-vqvae", "-o", "{vq}"]],
+    ("fit-vqvae", "`--resume` a folder whose first state write was interrupted"): [
+        ["fit-vqvae", "--resume", "{interrupted}", "-o", "{out}"]
+    ],
+    ("fit-vqvae", "`--overwrite` with `--resume`"): [["fit-vqvae", "--resume", "{vq}", "--overwrite", "-o", "{vq}"]],
     ("fit-prior", "`--codes-from` a checkpoint that is not a VQ-VAE"): [
         ["fit-prior", "--codes-from", "{prior}", "-o", "{out}"]
     ],
@@ -108,6 +122,16 @@ CASES: dict[tuple[str, str], list[list[str]]] = {
         ["fit-prior", "--resume", "{empty}", "-o", "{out}"]
     ],
     ("fit-prior", "`--max-seconds 0`"): [["fit-prior", "--max-seconds", "0", "-o", "x"]],
+    ("fit-prior", "`--output` is a file"): [["fit-prior", "-o", "{small}"]],
+    ("fit-prior", "`--output` holds another run (without `--resume` or `--overwrite`)"): [
+        ["fit-prior", "-o", "{prior}"]
+    ],
+    ("fit-prior", "`--resume` a folder whose first state write was interrupted"): [
+        ["fit-prior", "--resume", "{interrupted}", "-o", "{out}"]
+    ],
+    ("fit-prior", "`--overwrite` with `--resume`"): [
+        ["fit-prior", "--resume", "{prior}", "--overwrite", "-o", "{prior}"]
+    ],
     ("sample", "checkpoint folder missing"): [["sample", "nowhere"]],
     ("sample", "corrupt checkpoint"): [["sample", "{corrupt}"]],
     ("sample", "a VQ-VAE checkpoint"): [["sample", "{vq}"]],

@@ -23,7 +23,7 @@ from typing import Any
 import torch
 
 from .. import build, registry
-from .fit_prior import add_engine_arguments, engine_options, resume_state
+from .fit_prior import add_engine_arguments, check_output, engine_options, resume_state
 from .options import DATA_DEFAULTS, non_negative_int, positive_float, positive_int, read_options_file
 
 __all__ = ["DEFAULTS", "add_parser", "run"]
@@ -53,6 +53,7 @@ DEFAULTS: dict[str, Any] = {
     "precision": None,
     "save_every": None,
     "resume": None,
+    "overwrite": None,
     "progress": True,
     "num_images": 16,
     "output": None,
@@ -119,7 +120,7 @@ def add_parser(subparsers: Any) -> None:
     add(train, "--seed", type=non_negative_int, help="random seed (same seed, same weights)")
     add(train, "--device", help="cpu, cuda, cuda:1, ... (default: CUDA when available, else cpu)")
     add(train, "--keep", choices=["best", "last"], help="checkpoint kept: best held-out MSE, or last epoch")
-    add_engine_arguments(train)  # --precision, --save-every, --resume: defaults None, so --config may set them
+    add_engine_arguments(train)  # --precision, --save-every, --resume, --overwrite: None, so --config may set them
     add(train, "--progress", action=argparse.BooleanOptionalAction, help="show a progress bar (default: on)")
     output = parser.add_argument_group("output")
     add(output, "--output", "-o", metavar="DIR", help="output directory (required, as a flag or in --config)")
@@ -204,9 +205,11 @@ def run(args: argparse.Namespace) -> int:
     """Train as the options say; prints where the results went."""
     from ..images import save_reconstructions
     from ..training import fit_vqvae, seed_everything
+    from ..training.state import run_artifacts
 
     options = resolve_options(args)
     output = Path(options["output"])
+    check_output(output, resume=options["resume"], overwrite=options["overwrite"], found=run_artifacts(output))
     resume = resume_state(options["resume"])  # a wrong --resume fails before the data is loaded
     train = _load(options, "train", options["train_subset"])
     try:
