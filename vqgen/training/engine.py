@@ -177,6 +177,38 @@ def _model_identity(model: nn.Module) -> Any:
     return to_spec() if callable(to_spec) else type(model).__qualname__
 
 
+_ABSENT = "(absent)"
+
+
+def _differences(old: Any, new: Any, path: str) -> list[str]:
+    """``"path.key: old -> new"`` for every leaf where two JSON-like values differ (mappings by key, sequences of
+    one length by index), e.g. ``model.quantizer.config.num_codes: 16 -> 8``."""
+    if isinstance(old, Mapping) and isinstance(new, Mapping):
+        keys = sorted(set(old) | set(new), key=str)
+        return [d for k in keys for d in _differences(old.get(k, _ABSENT), new.get(k, _ABSENT), f"{path}.{k}")]
+    if isinstance(old, (list, tuple)) and isinstance(new, (list, tuple)) and len(old) == len(new):
+        return [d for i, (a, b) in enumerate(zip(old, new)) for d in _differences(a, b, f"{path}.{i}")]
+    if old == new:
+        return []
+    show = [value if value is _ABSENT else repr(value) for value in (old, new)]
+    return [f"{path.lstrip('.')}: {show[0]} -> {show[1]}"]
+
+
+def _model_differences(old: Any, new: Any) -> list[str]:
+    """The differences of two model identities (specs ``{"kind", "name", "config"}``), the spec's own ``config``
+    level left out of the paths: ``model.prior.config.num_layers: 6 -> 8`` for a TwoStageModel."""
+    if not (isinstance(old, Mapping) and isinstance(new, Mapping)):
+        return _differences(old, new, "model")
+    outer = _differences({k: v for k, v in old.items() if k != "config"},
+                         {k: v for k, v in new.items() if k != "config"}, "model")  # fmt: skip
+    return outer + _differences(old.get("config"), new.get("config"), "model")
+
+
+def _listed(differences: list[str], most: int = 4) -> str:
+    shown = ", ".join(differences[:most])
+    return shown + (f" and {len(differences) - most} more" if len(differences) > most else "")
+
+
 def _check_resumable(state: Mapping[str, Any], *, task: Task, model: nn.Module, config: TrainConfig,
                      ctx: DistContext) -> None:  # fmt: skip
     where = state["path"]
@@ -185,17 +217,16 @@ def _check_resumable(state: Mapping[str, Any], *, task: Task, model: nn.Module, 
     identity = _model_identity(model)
     if state["model_identity"] != identity:
         raise ValueError(
-            f"resume: {where} holds another model: it was saved from {state['model_identity']}, but this model is "
-            f"{identity}; resume with the model (and config) the state was written by"
+            f"resume: {where} holds another model ({_listed(_model_differences(state['model_identity'], identity))}); "
+            "resume with the model (and config) the state was written by"
         )
-    saved = state["config"]
-    now = config.to_dict()
-    changed = sorted(k for k in saved if k not in RESUMABLE_CHANGES and saved[k] != now.get(k))
+    saved = {k: v for k, v in state["config"].items() if k not in RESUMABLE_CHANGES}
+    now = {k: v for k, v in config.to_dict().items() if k in saved}
+    changed = _differences(saved, now, "")
     if changed:
-        details = ", ".join(f"{k}: {saved[k]!r} -> {now.get(k)!r}" for k in changed)
         raise ValueError(
-            f"resume: {where} was trained with other settings ({details}); only {sorted(RESUMABLE_CHANGES)} may "
-            "change when resuming"
+            f"resume: {where} was trained with other settings ({_listed(changed)}); resume with those (only budgets, "
+            "output and display options may change)"
         )
     if state["world_size"] != ctx.world_size:
         raise ValueError(
