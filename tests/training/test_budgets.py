@@ -31,13 +31,14 @@ def test_epochs_default_to_ten_only_without_another_budget():
 
 
 def test_a_time_budget_alone_is_the_budget():
-    """digits, 64 images in 2 batches: far more than 10 epochs fit in the budget, and the run uses all of it."""
-    train = vqgen.data.load_dataset("digits", split="train").images[:64]
+    """digits, 32 images in one batch: far more than 10 epochs fit in the budget, and the run uses all of it."""
+    train = vqgen.data.load_dataset("digits", split="train").images[:32]
     budget = 2.0
     history = fit_vqvae(vqvae(), train, batch_size=32, max_seconds=budget, **QUIET)
-    used = history[-1]["train_seconds"]
+    used, steps = history[-1]["train_seconds"], history[-1]["step"]
     assert len(history) > 10, len(history)
-    assert budget <= used < budget + 0.5, used  # stopped by the clock, within a step or so of it
+    # Stopped by the clock, within a few steps' time of it (a generous margin for a busy machine).
+    assert budget <= used < budget + max(0.25, 5 * used / steps), (used, steps)
 
 
 def test_a_step_budget_alone_is_the_budget():
@@ -47,13 +48,17 @@ def test_a_step_budget_alone_is_the_budget():
     assert history[-1]["step"] == 25 and history[-1]["epoch"] == 13
 
 
-def test_resuming_a_run_whose_time_is_spent_trains_no_more(tmp_path):
+@pytest.mark.parametrize("budget", [{"max_seconds": 0.3}, {"max_steps": 3}, {"max_steps": 4}])
+def test_resuming_a_run_whose_budget_is_spent_trains_no_more(tmp_path, budget):
+    """Stopped inside an epoch (3 steps, or whenever the clock says) or at its end (4 steps): the resumed run takes no
+    step, and returns the same history, the last (partial) epoch's record made again."""
     train = vqgen.data.load_dataset("digits", split="train").images[:64]
-    options = {"batch_size": 32, "max_seconds": 0.3, "epochs": 10_000, "save_states": True, **QUIET}
+    options = {"batch_size": 32, "epochs": 10_000, "save_states": True, **QUIET, **budget}  # 2 steps an epoch
     first = vqvae()
     history = fit_vqvae(first, train, checkpoint_dir=tmp_path, **options)
     resumed = vqvae()
     again = fit_vqvae(resumed, train, checkpoint_dir=tmp_path, resume=tmp_path, **options)
-    assert again[-1]["step"] <= history[-1]["step"]
+    records = [[(r["epoch"], r["step"], r["train"]) for r in h] for h in (history, again)]
+    assert records[1] == records[0]
     for key, value in first.state_dict().items():
         assert torch.equal(resumed.state_dict()[key], value), key

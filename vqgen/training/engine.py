@@ -366,7 +366,10 @@ def train(
         save_state(state_dir, body, step=step, keep=config.keep_states, run_id=run_id)
 
     started = time.perf_counter()
-    stop = config.budget_spent(step, train_seconds)  # a resumed run that had used its budget trains no more
+    # A resumed run that had used its budget trains no more: stopped at an epoch's end, it is done; stopped inside
+    # one, that epoch ends at once, without a step, so that its record (lost from the state) is made again.
+    spent = config.budget_spent(step, train_seconds)
+    stop = spent and not skip
     epoch_start = time.perf_counter()
     while (epochs is None or epoch <= epochs) and not stop:
         model.train()
@@ -382,7 +385,7 @@ def train(
                        enabled=config.progress and ctx.is_main)  # fmt: skip
         bar.update(skip)
         epoch_start = time.perf_counter()
-        pending, stop_here = 0, False
+        pending, stop_here = 0, spent
         while True:
             batch = next(batches, None)
             ended = batch is None
