@@ -60,14 +60,16 @@ def fit_in_pieces(prior: Any, data: Any, seconds: float, stops: tuple[float, ...
                   **options: Any) -> Iterator[Any]:  # fmt: skip
     """``fit_prior`` for ``seconds`` of training time, stopped at every time of ``stops`` below it and resumed from
     its saved state in ``folder``, so that the pieces are one run: yields the history at each stop (and at the end),
-    with ``prior`` holding that moment's weights. ``options`` go to ``fit_prior`` (``cond``, ``ema_decay``, ...)."""
+    with ``prior`` holding that moment's weights. ``options`` go to ``fit_prior`` (``cond``, ``ema_decay``, ...).
+    The first piece replaces a run an earlier benchmark left in ``folder`` (``overwrite``)."""
     from vqgen.training.prior import fit_prior
 
     resume = None
     for at in [t for t in stops if t < seconds] + [seconds]:
         yield fit_prior(
             prior, data, epochs=10_000, max_seconds=at, seed=0, device="cpu", progress=False,
-            checkpoint_dir=str(folder), save_states=True, keep="last", resume=resume, **options,
+            checkpoint_dir=str(folder), save_states=True, keep="last", resume=resume, overwrite=resume is None,
+            **options,
         )  # fmt: skip
         resume = str(folder)
 

@@ -131,6 +131,25 @@ def sample_metrics(model: Any, scorer: Scorer, *, prior: Any = None, temperature
     return record
 
 
+def floor(scorer: Scorer, train: Any) -> tuple[dict, list[torch.Tensor]]:
+    """The floor: the FID of ``N`` random real training images over ``FLOOR_DRAWS`` draws (mean and each), and the
+    draws' indices (the first one's images are reconstructed for the reconstruction FID)."""
+    generator = torch.Generator().manual_seed(0)
+    draws = [torch.randperm(len(train.images), generator=generator)[:N] for _ in range(FLOOR_DRAWS)]
+    floors = [scorer.fid(train.images[index]) for index in draws]
+    return {"mean": sum(floors) / len(floors), "draws": floors}, draws
+
+
+def targets(floor_fid: float, readme: dict, fid_reconstructions: float, fid_independent: float) -> dict[str, bool]:
+    """The quality targets of docs/benchmarks.md#quality-budget, from the samples at the README's temperature."""
+    return {
+        "samples_le_3x_floor": readme["fid"] <= 3 * floor_fid,
+        "reconstructions_le_2x_floor": fid_reconstructions <= 2 * floor_fid,
+        "independent_ge_10x_prior": fid_independent >= 10 * readme["fid"],
+        "recognised_ge_90pct": readme["recognised"] >= 0.9,
+    }
+
+
 def fit_with_checkpoints(
     model: Any, prior: Any, codes: torch.Tensor, labels: torch.Tensor, test_codes: torch.Tensor,
     test_labels: torch.Tensor, scorer: Scorer, seconds: float, folder: Path, **options: Any,
@@ -187,10 +206,7 @@ def run_main(dataset: str, variant: str | None = None) -> dict:
         out.mkdir(exist_ok=True)
     record: dict[str, Any] = {"classifier": classifier_info, "load_average_start": list(os.getloadavg())}
 
-    generator = torch.Generator().manual_seed(0)
-    draws = [torch.randperm(len(train.images), generator=generator)[:N] for _ in range(FLOOR_DRAWS)]
-    floors = [scorer.fid(train.images[index]) for index in draws]
-    record["floor"] = {"mean": sum(floors) / len(floors), "draws": floors}
+    record["floor"], draws = floor(scorer, train)
     print(f"{dataset}: floor {record['floor']}", flush=True)
 
     torch.manual_seed(0)
@@ -233,13 +249,9 @@ def run_main(dataset: str, variant: str | None = None) -> dict:
     )
     save_samples(model, dataset, out / "samples.png", f"{stage1_seconds / 60:g} + {prior_seconds / 60:g}")
     record["load_average_end"] = list(os.getloadavg())
-    floor = record["floor"]["mean"]
-    record["targets"] = {
-        "samples_le_3x_floor": readme["fid"] <= 3 * floor,
-        "reconstructions_le_2x_floor": record["fid"]["reconstructions"] <= 2 * floor,
-        "independent_ge_10x_prior": record["fid"]["independent"] >= 10 * readme["fid"],
-        "recognised_ge_90pct": readme["recognised"] >= 0.9,
-    }
+    record["targets"] = targets(
+        record["floor"]["mean"], readme, record["fid"]["reconstructions"], record["fid"]["independent"]
+    )
     budget = {"config": config, "options": options, "stage1_seconds": stage1_seconds, "prior_seconds": prior_seconds,
               "checkpoints": CHECKPOINTS, "readme_temperature": README_TEMPERATURE, "n": N,
               "floor_draws": FLOOR_DRAWS, "threads": THREADS, "train_images": len(train.images),

@@ -99,7 +99,7 @@ def run_two_stage() -> dict:
     fit, val = split_off(train, VALIDATION)
     history = model.fit_prior(
         fit, eval_data=val, epochs=10_000, max_seconds=PRIOR_SECONDS, seed=0, device="cpu", progress=False,
-        checkpoint_dir=str(bench_dir("colour") / "prior"), keep="best",
+        checkpoint_dir=str(bench_dir("colour") / "prior"), keep="best", overwrite=True,  # the last run's goes
     )  # fmt: skip
     best = from_pretrained(bench_dir("colour") / "prior")  # the best epoch on ``val``
     model.prior.load_state_dict(best.state_dict())

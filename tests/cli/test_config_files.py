@@ -53,3 +53,4 @@ def test_vqgen_fit_defaults_are_the_readmes_configuration():
     assert model["prior"] == readme_prior
     for stage, text in zip(("stage1", "stage2"), budgets.groups()):
         assert DEFAULTS[stage]["max_seconds"] == ast.literal_eval(text)["max_seconds"]
+        assert DEFAULTS[stage] == ast.literal_eval(text)  # the time budget alone, as in the README: no epoch cap

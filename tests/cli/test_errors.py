@@ -79,13 +79,15 @@ def paths(tmp_path_factory) -> dict[str, str]:
             Image.new(mode, (8, 8), color=(90, 30, 200) if mode == "RGB" else 90).save(
                 root / "mixed" / split / "all" / f"{i}.png"
             )
+    for states in ("train_state", "stage1/train_state"):  # a run killed during its first state write
+        (root / "interrupted" / states / ".tmp-killed").mkdir(parents=True)
     return {
         "root": str(root), "run": str(run), "two": str(root / "two"), "vq": str(root / "vq"),
         "prior": str(root / "prior"), "corrupt": str(root / "corrupt"), "small": str(root / "small.npz"),
         "bad": str(root / "bad.yaml"), "zero": str(root / "zero.yaml"), "empty": str(root / "empty"),
         "out": str(root / "out"), "full": str(root / "full"), "untrained": str(root / "untrained"),
         "file": str(root / "file"),
-        "mixed": str(root / "mixed"),
+        "mixed": str(root / "mixed"), "interrupted": str(root / "interrupted"),
     }  # fmt: skip
 
 
@@ -109,7 +111,7 @@ CASES: dict[tuple[str, str], list[list[str]]] = {
     ("fit", "`--resume` a folder without a training state"): [["fit", "--config", "{run}", "--resume", "{empty}"]],
     ("fit", "`--epochs 0`"): [["fit", "--epochs", "0"]],
     ("fit", "the disk fills up while writing a checkpoint or training state"): [
-        ["fit", "--config", "{run}", "-o", "{full}"]
+        ["fit", "--config", "{run}", "-o", "{full}", "--resume", "{full}", "--max-steps", "2"]
     ],
     ("fit", "`--output` that cannot be written (a read-only folder, or inside a file)"): [
         ["fit", "--config", "{run}", "-o", "{file}/out"]
@@ -117,6 +119,12 @@ CASES: dict[tuple[str, str], list[list[str]]] = {
     ("fit", "a folder whose train split is greyscale and test split has colour images"): [
         ["fit", "--config", "{run}", "--dataset", "{mixed}", "-o", "{out}"]
     ],
+    ("fit", "`--output` is a file"): [["fit", "--config", "{run}", "-o", "{small}"]],
+    ("fit", "`--output` holds another run (without `--resume` or `--overwrite`)"): [["fit", "--config", "{run}"]],
+    ("fit", "`--resume` a folder whose first stage-1 state write was interrupted"): [
+        ["fit", "--config", "{run}", "--resume", "{interrupted}", "-o", "{out}"]
+    ],
+    ("fit", "`--overwrite` with `--resume`"): [["fit", "--config", "{run}", "--resume", "{two}", "--overwrite"]],
     ("every other command", "`--config` key that is not one of its flags"): [
         [*argv, "--config", "{bad}"] for name, argv in MINIMAL.items() if name not in ("fit", "fit-vqvae")
     ],
@@ -129,6 +137,12 @@ CASES: dict[tuple[str, str], list[list[str]]] = {
     ("fit-vqvae", "dataset files missing"): [["fit-vqvae", *MISSING_MNIST, "-o", "{out}"]],
     ("fit-vqvae", "`--lr -1`"): [["fit-vqvae", "--lr", "-1", "-o", "{out}"]],
     ("fit-vqvae", "`--output` that cannot be written"): [["fit-vqvae", "--train-subset", "8", "-o", "{file}/out"]],
+    ("fit-vqvae", "`--output` is a file"): [["fit-vqvae", "-o", "{small}"]],
+    ("fit-vqvae", "`--output` holds another run (without `--resume` or `--overwrite`)"): [["fit-vqvae", "-o", "{vq}"]],
+    ("fit-vqvae", "`--resume` a folder whose first state write was interrupted"): [
+        ["fit-vqvae", "--resume", "{interrupted}", "-o", "{out}"]
+    ],
+    ("fit-vqvae", "`--overwrite` with `--resume`"): [["fit-vqvae", "--resume", "{vq}", "--overwrite", "-o", "{vq}"]],
     ("fit-prior", "`--codes-from` a checkpoint that is not a VQ-VAE"): [
         ["fit-prior", "--codes-from", "{prior}", "-o", "{out}"]
     ],
@@ -142,6 +156,16 @@ CASES: dict[tuple[str, str], list[list[str]]] = {
     ],
     ("fit-prior", "`--max-seconds 0`"): [["fit-prior", "--max-seconds", "0", "-o", "x"]],
     ("fit-prior", "`--output` that cannot be written"): [["fit-prior", "--train-subset", "8", "-o", "{file}/out"]],
+    ("fit-prior", "`--output` is a file"): [["fit-prior", "-o", "{small}"]],
+    ("fit-prior", "`--output` holds another run (without `--resume` or `--overwrite`)"): [
+        ["fit-prior", "-o", "{prior}"]
+    ],
+    ("fit-prior", "`--resume` a folder whose first state write was interrupted"): [
+        ["fit-prior", "--resume", "{interrupted}", "-o", "{out}"]
+    ],
+    ("fit-prior", "`--overwrite` with `--resume`"): [
+        ["fit-prior", "--resume", "{prior}", "--overwrite", "-o", "{prior}"]
+    ],
     ("sample", "checkpoint folder missing"): [["sample", "nowhere"]],
     ("sample", "corrupt checkpoint"): [["sample", "{corrupt}"]],
     ("sample", "a VQ-VAE checkpoint"): [["sample", "{vq}"]],
@@ -209,7 +233,8 @@ def test_fit_onto_a_full_disk_is_one_line_and_keeps_the_previous_run(paths, tmp_
     output = Path(shutil.copytree(paths["two"], tmp_path / "run"))
     before = _files(output)
     _disk_full(monkeypatch)
-    assert main(["fit", "--config", paths["run"], "-o", str(output)]) == 1
+    # Resumed with a larger budget, so that the run writes into the folder that holds its last checkpoint.
+    assert main(["fit", "--config", paths["run"], "-o", str(output), "--resume", str(output), "--max-steps", "2"]) == 1
     monkeypatch.undo()
     err = capsys.readouterr().err.strip()
     assert err.startswith("vqgen fit: error: could not write ") and err.endswith(": no space left on device")

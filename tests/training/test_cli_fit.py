@@ -97,7 +97,8 @@ def test_fit_streams_a_folder_of_images_resized_on_the_fly(tmp_path):
 
     (tmp_path / "subset.yaml").write_text(run.replace("data: {", "train_subset: 8\ndata: {"))
     with pytest.raises(ValueError, match="in-memory data, not of data.stream"):
-        vqgen.cli.fit.run(vqgen.cli.parse_args(["fit", "--config", str(tmp_path / "subset.yaml"), "-o", str(out)]))
+        argv = ["fit", "--config", str(tmp_path / "subset.yaml"), "-o", str(tmp_path / "out2")]  # out holds a run
+        vqgen.cli.fit.run(vqgen.cli.parse_args(argv))
 
 
 def test_held_out_split_is_not_randomly_flipped(tmp_path, monkeypatch):

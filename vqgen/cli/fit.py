@@ -23,12 +23,15 @@ Then::
     vqgen fit --config run.yaml --epochs 1 --output runs/quick      # flags override the file (both stages)
     vqgen fit --config run.yaml --set stage2.lr=1e-3 --set model.quantizer.num_codes=128
     vqgen fit --config run.yaml --resume runs/digits                 # continue an interrupted run
+    vqgen fit --config run.yaml --overwrite                          # start afresh where another run was
     torchrun --nproc_per_node 4 -m vqgen fit --config run.yaml       # DistributedDataParallel, one GPU a process
 
 The output directory receives the TwoStageModel (``config.json`` + ``model.safetensors``: the weights of the last
 step of each stage), which ``vqgen sample``, ``vqgen complete`` and ``vqgen evaluate`` accept, plus ``stage1/`` and
 ``stage2/``, each with ``metrics.json``, the stage's kept checkpoint and its resumable ``train_state/``, and
-``run.json``, the resolved options.
+``run.json``, the resolved options. An output directory holding another run is refused unless ``--overwrite`` (which
+deletes that run's model, states and metrics first) or ``--resume`` (which continues it); if stage 2 had not saved a
+state yet when the run stopped, ``--resume`` continues stage 1 and starts stage 2 afresh.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from .fit_prior import OVERWRITE_HELP, check_output, resume_state
 from .options import DATA_DEFAULTS, load_yaml, non_negative_int, positive_float, positive_int, read_options_file
 
 __all__ = ["add_parser", "resolve_run", "run"]
@@ -57,9 +61,10 @@ DEFAULTS: dict[str, Any] = {
         "prior": {"name": "gated_pixelcnn", "hidden_channels": 48, "num_layers": 6, "head_channels": 64},
     },
     "train": {},
-    # The README's budget: 5 + 15 minutes of training (a stage given in --config replaces its mapping here).
-    "stage1": {"epochs": 1000, "max_seconds": 300},
-    "stage2": {"epochs": 1000, "max_seconds": 900},
+    # The README's budget: 5 + 15 minutes of training, however many epochs that is (a stage given in --config
+    # replaces its mapping here).
+    "stage1": {"max_seconds": 300},
+    "stage2": {"max_seconds": 900},
     "output": None,
 }
 
@@ -94,7 +99,10 @@ def add_parser(subparsers: Any) -> None:
     )
     parser.add_argument("--output", "-o", metavar="DIR", help="output directory (required, as a flag or in the file)")
     group = parser.add_argument_group("training (both stages; per stage with --set stage1.KEY=VALUE)")
-    group.add_argument("--epochs", type=positive_int, metavar="N", help="passes over the training data")
+    group.add_argument(
+        "--epochs", type=positive_int, metavar="N",
+        help="passes over the training data (default: no limit with a step or time budget, else 10)",
+    )  # fmt: skip
     group.add_argument("--batch-size", type=positive_int, metavar="N", help="examples per step and process")
     group.add_argument("--lr", type=positive_float, help="Adam learning rate")
     group.add_argument("--max-steps", type=positive_int, metavar="N", help="stop each stage after N steps")
@@ -108,6 +116,7 @@ def add_parser(subparsers: Any) -> None:
         "--save-every", type=positive_int, metavar="N", help="write a resumable training state every N steps"
     )
     group.add_argument("--resume", metavar="DIR", help="continue the run whose output directory is DIR")
+    group.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     group.add_argument(
         "--keep", choices=["best", "last"], help="checkpoint kept in stage1/ and stage2/ (default: best held-out)"
     )
@@ -206,16 +215,66 @@ def _class_conditional(prior: str | dict[str, Any], train: Any) -> dict[str, Any
     return prior
 
 
+#: What a run of ``vqgen fit`` writes into its output directory besides each stage's folder.
+TOP_FILES = ("config.json", "model.safetensors", "run.json")
+
+
+def _earlier_run(output: Path) -> list[str]:
+    """What an earlier run left in ``output``: the two-stage model, ``run.json``, and the stage folders holding a
+    model or training states."""
+    from ..training.state import run_artifacts
+
+    found = [name for name in TOP_FILES if (output / name).exists()]
+    return found + [f"{stage}/" for stage in ("stage1", "stage2") if run_artifacts(output / stage)]
+
+
+def _clear_earlier_run(output: Path) -> None:
+    """``--overwrite``: delete the earlier run's model, ``run.json`` and both stages' models, states and metrics, all
+    before stage 1 starts (a run stopped in stage 1 must not resume the old stage 2). Rank 0 alone deletes."""
+    import os
+
+    from ..training.state import clear_run
+
+    if int(os.environ.get("RANK", "0")) != 0:
+        return
+    logger.info("--overwrite: deleting the earlier run in %s", output)
+    for name in TOP_FILES:
+        (output / name).unlink(missing_ok=True)
+    for stage in ("stage1", "stage2"):
+        clear_run(output / stage)
+
+
+def _stage_resume(args: argparse.Namespace, stage: str) -> dict[str, Any]:
+    """The options that make ``stage`` continue ``--resume``'s run: its state; stage 2 without a complete state (the
+    run stopped before or during its first save) starts afresh in its folder instead."""
+    from ..training.state import has_state
+
+    if not args.resume:
+        return {}
+    state = Path(args.resume) / stage / "train_state"
+    if stage == "stage1" or has_state(state):
+        return {"resume": resume_state(args.resume, stage=stage)}
+    logger.info("--resume: stage 2 had not saved a training state in %s yet; it starts from scratch", state)
+    return {"overwrite": True}  # whatever stage 2 left before its first save goes
+
+
 def run(args: argparse.Namespace) -> int:
     """Train as the run file and flags say; prints where the model went."""
     import torch.distributed as dist
 
     from ..atomic import write_atomic
+    from ..training.common import TrainConfig, seed_everything
     from ..training.writable import check_writable
     from ..two_stage import TwoStageModel
 
     options = resolve_run(args)
-    output = check_writable(options["output"], name="--output")  # before any data is read or training starts
+    output = Path(options["output"])
+    found = _earlier_run(output)
+    check_output(output, resume=args.resume, overwrite=args.overwrite, found=found)
+    resumes = {stage: _stage_resume(args, stage) for stage in ("stage1", "stage2")}  # before the data is loaded
+    if found and args.overwrite:
+        _clear_earlier_run(output)
+    check_writable(output, name="--output")  # before any data is read or training starts
     train = _load(options, "train", options["train_subset"])
     try:
         held_out = _load(options, "test", options["eval_subset"])
@@ -229,19 +288,15 @@ def run(args: argparse.Namespace) -> int:
     encoder.setdefault("in_channels", train[0][0].shape[0])  # the dataset's channels (of its first image)
     model_config["encoder"] = encoder
     model_config["prior"] = _class_conditional(model_config.get("prior", "gated_pixelcnn"), train)
+    # Seeded before building, as the engine seeds before training: the seed decides the initial weights too.
+    seed_everything({"seed": TrainConfig.seed, **options["train"], **options["stage1"]}["seed"])
     model = TwoStageModel.from_config(model_config)
     stages = {}
     for stage in ("stage1", "stage2"):
         stage_options = {"progress": True, **options["train"], **options[stage]}
         stage_options["checkpoint_dir"] = str(output / stage)
         stage_options.setdefault("save_states", True)
-        if args.resume:
-            state = Path(args.resume) / stage / "train_state"
-            if state.is_dir() and any(state.iterdir()):
-                stage_options["resume"] = str(state)
-            elif stage == "stage1":
-                raise FileNotFoundError(f"--resume {args.resume}: no stage-1 training state in {state}")
-        stages[stage] = stage_options
+        stages[stage] = {**stage_options, **resumes[stage]}
     model.fit(train, eval_data=held_out, stage1=stages["stage1"], stage2=stages["stage2"])
     if not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0:
         model.save_pretrained(output)

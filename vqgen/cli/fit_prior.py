@@ -75,7 +75,10 @@ def add_parser(subparsers: Any) -> None:
         help="fit the code grids that this trained VQ-VAE checkpoint gives the images",
     )
     train = parser.add_argument_group("training")
-    train.add_argument("--epochs", type=positive_int, default=10, metavar="N", help="passes over the training data")
+    train.add_argument(
+        "--epochs", type=positive_int, metavar="N",
+        help="passes over the training data (default: 10, or no limit with --max-steps / --max-seconds)",
+    )  # fmt: skip
     train.add_argument("--batch-size", type=positive_int, default=64, metavar="N", help="grids per step")
     train.add_argument("--lr", type=positive_float, default=1e-3, help="Adam learning rate")
     train.add_argument("--max-steps", type=positive_int, metavar="N", help="stop after N steps in total")
@@ -106,6 +109,10 @@ def add_parser(subparsers: Any) -> None:
     parser.set_defaults(func=run)
 
 
+#: ``--overwrite``'s help, the same for every training command.
+OVERWRITE_HELP = "a fresh run into an --output that holds another run: delete that run's states and model first"
+
+
 def add_engine_arguments(group: Any) -> None:
     """The training-engine flags that ``fit-vqvae`` and ``fit-prior`` share with ``vqgen fit``, spelt the same."""
     group.add_argument("--precision", choices=["fp32", "bf16", "fp16"], help="autocast precision (fp16: CUDA only)")
@@ -115,6 +122,7 @@ def add_engine_arguments(group: Any) -> None:
     group.add_argument(
         "--resume", metavar="DIR", help="continue the interrupted run whose output directory is DIR (its train_state/)"
     )
+    group.add_argument("--overwrite", action="store_true", default=None, help=OVERWRITE_HELP)
 
 
 def engine_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -127,16 +135,44 @@ def engine_options(args: argparse.Namespace) -> dict[str, Any]:
         options["precision"] = args.precision
     if args.save_every is not None:
         options["save_every"] = args.save_every
+    if args.overwrite:
+        options["overwrite"] = True
     return options
 
 
-def resume_state(resume: str | None) -> str | None:
-    """The ``train_state/`` directory of ``--resume DIR``, with a clear error when there is none."""
+def check_output(output: str | Path, *, resume: str | None, overwrite: bool | None, found: list[str]) -> None:
+    """Refuse, before any data is loaded, an ``--output`` that cannot take this run: a file, or (a fresh run without
+    ``--overwrite``) a folder holding another run, whose leftovers ``found`` lists; and ``--overwrite`` with
+    ``--resume``."""
+    if Path(output).exists() and not Path(output).is_dir():
+        raise ValueError(f"--output {output} is a file, not a folder; give the folder to write the run to")
+    if resume and overwrite:
+        raise ValueError("--overwrite starts a fresh run and --resume continues one; give one of them")
+    if found and not resume and not overwrite:
+        raise ValueError(
+            f"--output {output} already holds another run ({', '.join(found)}); continue it with --resume {output}, "
+            "choose another --output, or pass --overwrite to delete that run first"
+        )
+
+
+def resume_state(resume: str | None, *, stage: str = "") -> str | None:
+    """The ``train_state/`` directory of ``--resume DIR`` (``DIR/stage/train_state`` for a stage of ``vqgen fit``),
+    with a clear error when it holds no complete state."""
+    from ..training.state import has_state, interrupted_saves
+
     if resume is None:
         return None
-    state = Path(resume) / "train_state"
-    if not state.is_dir() or not any(state.iterdir()):
-        raise FileNotFoundError(f"--resume {resume}: no training state in {state} (is it the output of a run?)")
+    state = Path(resume, stage, "train_state")
+    what = "stage-1 training state" if stage == "stage1" else "training state"
+    if not has_state(state):
+        interrupted = interrupted_saves(state)
+        if interrupted:
+            raise FileNotFoundError(
+                f"--resume {resume}: no complete {what} in {state}, only an interrupted first save "
+                f"({interrupted[0].name}): the run had not saved yet; start it afresh with --overwrite instead of "
+                "--resume"
+            )
+        raise FileNotFoundError(f"--resume {resume}: no {what} in {state} (is it the output of a run?)")
     return str(state)
 
 
@@ -200,9 +236,12 @@ def _load(args: argparse.Namespace, split: str, subset: int | None) -> Any:
 def run(args: argparse.Namespace) -> int:
     """Train as the flags say; prints where the results went."""
     from ..images import save_grid
+    from ..training.common import seed_everything
     from ..training.prior import encode_codes, fit_prior
+    from ..training.state import run_artifacts
     from .sample import decode_samples
 
+    check_output(args.output, resume=args.resume, overwrite=args.overwrite, found=run_artifacts(args.output))
     resume_state(args.resume)  # a wrong --resume fails before the data is loaded
     train = _load(args, "train", args.train_subset)
     try:
@@ -222,6 +261,7 @@ def run(args: argparse.Namespace) -> int:
         train_grids = encode_codes(vqvae, train.images)  # (N, 1, h, w)
         eval_grids = encode_codes(vqvae, held_out.images) if held_out is not None else None
         metadata["codes_from"] = str(Path(args.codes_from).resolve())
+    seed_everything(args.seed)  # before building: the seed decides the initial weights too
     prior = build_prior(
         args.prior,
         num_categories=vqvae.num_codes if vqvae is not None else 256,

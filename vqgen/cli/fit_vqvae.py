@@ -23,7 +23,7 @@ from typing import Any
 import torch
 
 from .. import build, registry
-from .fit_prior import add_engine_arguments, engine_options, resume_state
+from .fit_prior import add_engine_arguments, check_output, engine_options, resume_state
 from .options import DATA_DEFAULTS, non_negative_int, positive_float, positive_int, read_options_file
 
 __all__ = ["DEFAULTS", "add_parser", "run"]
@@ -42,7 +42,7 @@ DEFAULTS: dict[str, Any] = {
     "num_downsamples": 2,
     "beta": None,
     "restart_after": None,
-    "epochs": 10,
+    "epochs": None,  # 10, or no limit with --max-steps / --max-seconds (TrainConfig.epoch_limit)
     "batch_size": 64,
     "lr": 1e-3,
     "max_steps": None,
@@ -53,6 +53,7 @@ DEFAULTS: dict[str, Any] = {
     "precision": None,
     "save_every": None,
     "resume": None,
+    "overwrite": None,
     "progress": True,
     "num_images": 16,
     "output": None,
@@ -110,7 +111,8 @@ def add_parser(subparsers: Any) -> None:
     add(model, "--restart-after", type=non_negative_int, metavar="STEPS",
         help="restart codes unused for STEPS steps, 0 disables (default: the quantizer's)")  # fmt: skip
     train = parser.add_argument_group("training")
-    add(train, "--epochs", type=positive_int, metavar="N", help="passes over the training data")
+    add(train, "--epochs", type=positive_int, metavar="N",
+        help="passes over the training data (default: 10, or no limit with --max-steps / --max-seconds)")  # fmt: skip
     add(train, "--batch-size", type=positive_int, metavar="N", help="images per step")
     add(train, "--lr", type=positive_float, help="Adam learning rate (paper: 2e-4 for 250k steps)")
     add(train, "--max-steps", type=positive_int, metavar="N", help="stop after N steps in total")
@@ -118,7 +120,7 @@ def add_parser(subparsers: Any) -> None:
     add(train, "--seed", type=non_negative_int, help="random seed (same seed, same weights)")
     add(train, "--device", help="cpu, cuda, cuda:1, ... (default: CUDA when available, else cpu)")
     add(train, "--keep", choices=["best", "last"], help="checkpoint kept: best held-out MSE, or last epoch")
-    add_engine_arguments(train)  # --precision, --save-every, --resume: defaults None, so --config may set them
+    add_engine_arguments(train)  # --precision, --save-every, --resume, --overwrite: None, so --config may set them
     add(train, "--progress", action=argparse.BooleanOptionalAction, help="show a progress bar (default: on)")
     output = parser.add_argument_group("output")
     add(output, "--output", "-o", metavar="DIR", help="output directory (required, as a flag or in --config)")
@@ -202,10 +204,12 @@ def _load(options: dict[str, Any], split: str, subset: int | None) -> Any:
 def run(args: argparse.Namespace) -> int:
     """Train as the options say; prints where the results went."""
     from ..images import save_reconstructions
-    from ..training import fit_vqvae
+    from ..training import fit_vqvae, seed_everything
+    from ..training.state import run_artifacts
 
     options = resolve_options(args)
     output = Path(options["output"])
+    check_output(output, resume=options["resume"], overwrite=options["overwrite"], found=run_artifacts(output))
     resume = resume_state(options["resume"])  # a wrong --resume fails before the data is loaded
     train = _load(options, "train", options["train_subset"])
     try:
@@ -213,6 +217,7 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as error:  # a folder or array file without a test split
         logger.warning("no held-out split (%s); using the first training images for the grid", error)
         held_out = None
+    seed_everything(options["seed"])  # before building: the seed decides the initial weights too
     model = build_vqvae(options, tuple(train.shape[1:]))
     fit_vqvae(
         model,

@@ -70,6 +70,8 @@ TrainData: TypeAlias = "ImageDataset | Tensor | Dataset | DataLoader"
 logger = logging.getLogger(__name__)
 
 METRICS_NAME = "metrics.json"
+#: The epochs of a run that gives no budget at all (``epochs``, ``max_steps`` and ``max_seconds`` all ``None``).
+DEFAULT_EPOCHS = 10
 
 
 @dataclass(frozen=True)
@@ -77,18 +79,26 @@ class TrainConfig:
     """Settings of a training run, shared by both stages (all JSON-serialisable).
 
     Attributes:
-        epochs: passes over the training data.
+        epochs: passes over the training data; ``None`` (the default) means 10 when neither ``max_steps`` nor
+            ``max_seconds`` is given, else no limit, so that a step or time budget alone is the budget (as
+            Lightning's ``max_time``); see [`epoch_limit`][vqgen.training.TrainConfig.epoch_limit].
         batch_size: examples per optimisation step.
         lr: Adam learning rate. The VQ-VAE paper uses 2e-4 for 250k steps (arXiv:1711.00937); the default 1e-3
             suits the short CPU runs this library is tested with.
         weight_decay: Adam's L2 penalty.
         grad_clip: clip the global gradient norm to this value; ``None`` for no clipping.
         max_steps: stop after this many optimisation steps in total (the last, partial epoch is still evaluated
-            and recorded); ``None`` to run all epochs.
+            and recorded); ``None`` for no limit.
         seed: seeds Python, NumPy and torch, and the shuffling order: the same seed and the same initial model
-            give identical weights (on the same device and build of torch).
+            give identical weights (on the same device and build of torch). For the same initial model, seed
+            before building it with the same function: ``vqgen.seed_everything(seed)``, then ``vqgen.build(...)``
+            (the ``vqgen`` training commands do so).
         device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ...; ``None`` picks CUDA when available, else the CPU.
         checkpoint_dir: where to write the model (``save_pretrained``) and ``metrics.json``; ``None`` writes nothing.
+            A fresh run (no ``resume=``) refuses a folder that already holds another run's training states or model
+            (a folder must never mix two runs); resuming into the run's own folder is allowed.
+        overwrite: let a fresh run take a ``checkpoint_dir`` that holds another run: that run's ``train_state/``,
+            model, ``metrics.json`` and ``tensorboard/`` are deleted first (other files stay).
         keep: ``"best"`` keeps the checkpoint with the best monitored held-out metric (the training metric when
             there is no held-out data); ``"last"`` overwrites it after every epoch.
         progress: show a tqdm progress bar per epoch.
@@ -116,7 +126,7 @@ class TrainConfig:
             when the ``tensorboard`` package is installed.
     """
 
-    epochs: int = 10
+    epochs: int | None = None
     batch_size: int = 64
     lr: float = 1e-3
     weight_decay: float = 0.0
@@ -125,6 +135,7 @@ class TrainConfig:
     seed: int = 0
     device: str | None = None
     checkpoint_dir: str | None = None
+    overwrite: bool = False
     keep: Literal["best", "last"] = "best"
     progress: bool = True
     eval_batch_size: int | None = None
@@ -143,7 +154,8 @@ class TrainConfig:
     tensorboard: bool = False
 
     def __post_init__(self) -> None:
-        checks.check_positive(self.epochs, name="epochs", integer=True)
+        if self.epochs is not None:
+            checks.check_positive(self.epochs, name="epochs", integer=True)
         checks.check_positive(self.batch_size, name="batch_size", integer=True)
         checks.check_positive(self.lr, name="lr")
         if isinstance(self.weight_decay, bool) or not isinstance(self.weight_decay, (int, float)):
@@ -178,12 +190,28 @@ class TrainConfig:
             raise ValueError(f"ema_decay must be a float in (0, 1) such as 0.999, or None; got {self.ema_decay!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise TypeError(f"seed must be an int, got {type(self.seed).__name__}")
+        if not isinstance(self.overwrite, bool):
+            raise TypeError(f"overwrite must be a bool, got {type(self.overwrite).__name__}")
         if self.keep not in ("best", "last"):
             raise ValueError(f"keep must be 'best' or 'last', got {self.keep!r}")
         if self.device is not None and not isinstance(self.device, str):
             object.__setattr__(self, "device", str(self.device))  # accept torch.device
         if self.checkpoint_dir is not None and not isinstance(self.checkpoint_dir, str):
             object.__setattr__(self, "checkpoint_dir", str(self.checkpoint_dir))  # accept pathlib.Path
+
+    @property
+    def epoch_limit(self) -> int | None:
+        """The epochs a run may take: ``epochs`` when given; else ``DEFAULT_EPOCHS`` (10) when neither ``max_steps``
+        nor ``max_seconds`` is given, and ``None`` (no limit: the step or time budget ends the run) when one is."""
+        if self.epochs is not None:
+            return self.epochs
+        return DEFAULT_EPOCHS if self.max_steps is None and self.max_seconds is None else None
+
+    def budget_spent(self, step: int, train_seconds: float) -> bool:
+        """Whether ``max_steps`` or ``max_seconds`` is used up after ``step`` steps and ``train_seconds`` of
+        training (a resumed run that had finished stops at once, before another step)."""
+        steps_up = self.max_steps is not None and step >= self.max_steps
+        return steps_up or (self.max_seconds is not None and train_seconds >= self.max_seconds)
 
     def replace(self, **overrides: Any) -> TrainConfig:
         """A copy with some fields changed; an unknown field raises a ``TypeError`` listing the valid ones."""
@@ -199,7 +227,15 @@ class TrainConfig:
 
 
 def seed_everything(seed: int) -> torch.Generator:
-    """Seed Python's, NumPy's and torch's global generators; returns a CPU ``torch.Generator`` for shuffling."""
+    """Seed Python's, NumPy's and torch's global generators; returns a CPU ``torch.Generator`` for shuffling.
+
+    The training engine calls it with ``TrainConfig.seed`` (plus the process's rank) when training starts; call it
+    yourself before building a model to make its initial weights the seed's too::
+
+        vqgen.seed_everything(0)
+        model = vqgen.TwoStageModel.from_config(config)   # the same initial weights every time
+        model.fit(train, stage1={"seed": 0}, stage2={"seed": 0})
+    """
     random.seed(seed)
     np.random.seed(seed % 2**32)  # noqa: NPY002  (seeds the legacy global generator that libraries still use)
     torch.manual_seed(seed)

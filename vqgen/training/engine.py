@@ -19,7 +19,9 @@ evaluate]); the engine does the rest, the same way for every model::
 - checkpoints: the kept model (``save_pretrained``, best or last epoch) and ``metrics.json`` as before, plus
   resumable training states ([`vqgen.training.state`][vqgen.training.state]) every ``save_every`` steps and at every
   epoch end; ``resume=`` continues bit for bit where a state was written (same seed, one process, same device and
-  build).
+  build);
+- output folders: a fresh run gets a new run id (recorded in its states, kept when it is resumed) and refuses a
+  ``checkpoint_dir`` holding another run's states or model unless ``overwrite=True``, which deletes them first.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import copy
 import logging
 import math
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -51,7 +54,7 @@ from .common import (
     seed_everything,
 )
 from .distributed import DistContext, all_reduce_, any_rank, setup
-from .state import STATE_DIR, capture_rng, load_state, restore_rng, save_state
+from .state import STATE_DIR, capture_rng, clear_run, load_state, restore_rng, run_artifacts, run_ids, save_state
 from .writable import check_writable
 
 __all__ = ["StepOutput", "Task", "WeightAverage", "train"]
@@ -61,7 +64,7 @@ logger = logging.getLogger(__name__)
 #: Options that may change when resuming (budgets, output, display); every other TrainConfig field must match.
 RESUMABLE_CHANGES = frozenset(
     {"epochs", "max_steps", "max_seconds", "checkpoint_dir", "progress", "save_every", "save_states", "keep_states",
-     "device", "num_workers", "tensorboard", "compile", "eval_batch_size", "keep", "backend"}
+     "device", "num_workers", "tensorboard", "compile", "eval_batch_size", "keep", "backend", "overwrite"}
 )  # fmt: skip
 
 
@@ -175,6 +178,38 @@ def _model_identity(model: nn.Module) -> Any:
     return to_spec() if callable(to_spec) else type(model).__qualname__
 
 
+_ABSENT = "(absent)"
+
+
+def _differences(old: Any, new: Any, path: str) -> list[str]:
+    """``"path.key: old -> new"`` for every leaf where two JSON-like values differ (mappings by key, sequences of
+    one length by index), e.g. ``model.quantizer.config.num_codes: 16 -> 8``."""
+    if isinstance(old, Mapping) and isinstance(new, Mapping):
+        keys = sorted(set(old) | set(new), key=str)
+        return [d for k in keys for d in _differences(old.get(k, _ABSENT), new.get(k, _ABSENT), f"{path}.{k}")]
+    if isinstance(old, (list, tuple)) and isinstance(new, (list, tuple)) and len(old) == len(new):
+        return [d for i, (a, b) in enumerate(zip(old, new)) for d in _differences(a, b, f"{path}.{i}")]
+    if old == new:
+        return []
+    show = [value if value is _ABSENT else repr(value) for value in (old, new)]
+    return [f"{path.lstrip('.')}: {show[0]} -> {show[1]}"]
+
+
+def _model_differences(old: Any, new: Any) -> list[str]:
+    """The differences of two model identities (specs ``{"kind", "name", "config"}``), the spec's own ``config``
+    level left out of the paths: ``model.prior.config.num_layers: 6 -> 8`` for a TwoStageModel."""
+    if not (isinstance(old, Mapping) and isinstance(new, Mapping)):
+        return _differences(old, new, "model")
+    outer = _differences({k: v for k, v in old.items() if k != "config"},
+                         {k: v for k, v in new.items() if k != "config"}, "model")  # fmt: skip
+    return outer + _differences(old.get("config"), new.get("config"), "model")
+
+
+def _listed(differences: list[str], most: int = 4) -> str:
+    shown = ", ".join(differences[:most])
+    return shown + (f" and {len(differences) - most} more" if len(differences) > most else "")
+
+
 def _check_resumable(state: Mapping[str, Any], *, task: Task, model: nn.Module, config: TrainConfig,
                      ctx: DistContext) -> None:  # fmt: skip
     where = state["path"]
@@ -183,23 +218,47 @@ def _check_resumable(state: Mapping[str, Any], *, task: Task, model: nn.Module, 
     identity = _model_identity(model)
     if state["model_identity"] != identity:
         raise ValueError(
-            f"resume: {where} holds another model: it was saved from {state['model_identity']}, but this model is "
-            f"{identity}; resume with the model (and config) the state was written by"
+            f"resume: {where} holds another model ({_listed(_model_differences(state['model_identity'], identity))}); "
+            "resume with the model (and config) the state was written by"
         )
-    saved = state["config"]
-    now = config.to_dict()
-    changed = sorted(k for k in saved if k not in RESUMABLE_CHANGES and saved[k] != now.get(k))
+    saved = {k: v for k, v in state["config"].items() if k not in RESUMABLE_CHANGES}
+    now = {k: v for k, v in config.to_dict().items() if k in saved}
+    changed = _differences(saved, now, "")
     if changed:
-        details = ", ".join(f"{k}: {saved[k]!r} -> {now.get(k)!r}" for k in changed)
         raise ValueError(
-            f"resume: {where} was trained with other settings ({details}); only {sorted(RESUMABLE_CHANGES)} may "
-            "change when resuming"
+            f"resume: {where} was trained with other settings ({_listed(changed)}); resume with those (only budgets, "
+            "output and display options may change)"
         )
     if state["world_size"] != ctx.world_size:
         raise ValueError(
             f"resume: {where} was written by {state['world_size']} process(es), but this run has {ctx.world_size}; "
             f"the data position and shuffling are per rank, so resume with --nproc_per_node {state['world_size']}"
         )
+
+
+def _claim_checkpoint_dir(config: TrainConfig, *, run_id: str | None, resumed: bool) -> bool:
+    """Check ``config.checkpoint_dir`` before training; returns whether another run must be cleared out of it first.
+
+    A folder holding nothing of a run, or (resuming) only this run's states, is taken as it is; one holding another
+    run's states or model is refused unless ``config.overwrite``.
+    """
+    if config.checkpoint_dir is None:
+        return False
+    directory = Path(config.checkpoint_dir)
+    if directory.exists() and not directory.is_dir():
+        raise ValueError(
+            f"checkpoint_dir {directory} is a file, not a folder; give the folder to write the model, metrics.json and "
+            "train_state/ to"
+        )
+    found = run_artifacts(directory)
+    if not found or (resumed and run_ids(directory) == {run_id}):
+        return False
+    if config.overwrite:
+        return True
+    raise ValueError(
+        f"checkpoint_dir {directory} already holds another run ({', '.join(found)}); continue it with resume=, write "
+        "to another folder, or pass overwrite=True to delete that run first"
+    )
 
 
 def train(
@@ -228,8 +287,14 @@ def train(
     wants_states = config.save_states or config.save_every is not None
     if wants_states and not config.checkpoint_dir:
         raise ValueError("save_states / save_every need checkpoint_dir: the directory to write training states to")
+    state = load_state(resume) if resume is not None else None
+    run_id = state["run_id"] if state is not None else uuid.uuid4().hex  # kept on resume, new for a fresh run
+    clear = _claim_checkpoint_dir(config, run_id=run_id, resumed=state is not None)
     check_writable(config.checkpoint_dir)  # a read-only folder fails now, not after an epoch of training
     ctx = setup(config.device, config.backend)
+    if clear and ctx.is_main:
+        logger.info("overwrite=True: deleting the earlier run in %s", config.checkpoint_dir)
+        clear_run(config.checkpoint_dir)
     _check_precision(config, ctx.device)
     device = ctx.device
     seed_everything(config.seed + ctx.rank)
@@ -237,9 +302,10 @@ def train(
     loader = loader(ctx) if callable(loader) and not isinstance(loader, EpochLoader) else loader
     optimizer = make_adam(model, config)
     per_epoch = loader.batches_per_epoch
+    epochs = config.epoch_limit  # None: no limit, a step or time budget ends the run
     total_steps = config.max_steps
-    if per_epoch is not None:
-        planned = config.epochs * math.ceil(per_epoch / config.grad_accum)
+    if per_epoch is not None and epochs is not None:
+        planned = epochs * math.ceil(per_epoch / config.grad_accum)
         total_steps = planned if total_steps is None else min(total_steps, planned)
     clock = [0.0]  # training seconds at the last optimiser step (agreed by all ranks): the time-budget schedule's
     schedule = make_schedule(optimizer, config, total_steps, elapsed=lambda: clock[0])
@@ -261,8 +327,7 @@ def train(
     history = MetricsHistory()
     step, epoch, skip, train_seconds = 0, 1, 0, 0.0
     epoch_state: dict[str, Any] | None = None
-    if resume is not None:
-        state = load_state(resume)
+    if state is not None:
         _check_resumable(state, task=task, model=model, config=config, ctx=ctx)
         load_state_strict(model, state["model"], source=state["path"])
         optimizer.load_state_dict(state["optimizer"])
@@ -300,12 +365,15 @@ def train(
             "keeper": {"best_value": keeper.best_value, "best_epoch": keeper.best_epoch},
             "epoch_state": {"means": means.state_dict(), "task": task.state_dict()} if means is not None else None,
         }  # fmt: skip
-        save_state(state_dir, body, step=step, keep=config.keep_states)
+        save_state(state_dir, body, step=step, keep=config.keep_states, run_id=run_id)
 
     started = time.perf_counter()
-    stop = config.max_steps is not None and step >= config.max_steps
+    # A resumed run that had used its budget trains no more: stopped at an epoch's end, it is done; stopped inside
+    # one, that epoch ends at once, without a step, so that its record (lost from the state) is made again.
+    spent = config.budget_spent(step, train_seconds)
+    stop = spent and not skip
     epoch_start = time.perf_counter()
-    while epoch <= config.epochs and not stop:
+    while (epochs is None or epoch <= epochs) and not stop:
         model.train()
         task.start_epoch()
         means = RunningMeans()
@@ -315,11 +383,11 @@ def train(
             epoch_state = None
         batches = loader.epoch(epoch, skip=skip)
         done = skip
-        bar = progress([], total=per_epoch,
-                       desc=f"epoch {epoch}/{config.epochs}", enabled=config.progress and ctx.is_main)  # fmt: skip
+        bar = progress([], total=per_epoch, desc=f"epoch {epoch}" + (f"/{epochs}" if epochs is not None else ""),
+                       enabled=config.progress and ctx.is_main)  # fmt: skip
         bar.update(skip)
         epoch_start = time.perf_counter()
-        pending, stop_here = 0, False
+        pending, stop_here = 0, spent
         while True:
             batch = next(batches, None)
             ended = batch is None
@@ -355,7 +423,8 @@ def train(
                 average.update(model)
             step += 1
         bar.close()
-        stop = stop_here or (config.max_steps is not None and step >= config.max_steps)
+        # An epoch without a batch (empty data) ends the run too, or a run without an epoch limit would never end.
+        stop = stop_here or (config.max_steps is not None and step >= config.max_steps) or done == 0
         mid_epoch = stop_here and (per_epoch is None or done < per_epoch)
         if mid_epoch:
             save(done, epoch, means)  # resumable where it stopped (a larger budget continues this epoch)
