@@ -46,17 +46,17 @@ from typing import Any
 import pytest
 import torch
 
+from vqgen import presets
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # conftest, when run as a script
 from conftest import bench_dir, data_root, fit_in_pieces, write_results  # noqa: E402
 
 DATASETS = ("mnist", "fashion-mnist")
-CONFIG = {  # the README's snippet
-    "encoder": {"name": "conv", "in_channels": 1, "latent_dim": 16},
-    "quantizer": {"name": "ema", "num_codes": 512},
-    "prior": {"name": "gated_pixelcnn", "num_classes": 10, "hidden_channels": 48, "num_layers": 6, "head_channels": 64},
-}
-README_TEMPERATURE = 0.8  # the README samples at this temperature: the targets are checked there
-STAGE1_SECONDS, PRIOR_SECONDS, CURVE_SECONDS = 300.0, 900.0, 300.0  # 5 + 15 = 20 minutes for the README's config
+README = presets.get("mnist-small")  # the README's configuration and budget
+CONFIG = README.config()
+README_TEMPERATURE = README.temperature  # the README samples at this temperature: the targets are checked there
+STAGE1_SECONDS, PRIOR_SECONDS = float(README.stage1["max_seconds"]), float(README.stage2["max_seconds"])  # 5 + 15
+CURVE_SECONDS = 300.0
 CHECKPOINTS = (60.0, 120.0, 300.0, 600.0, 900.0, 1200.0, 1800.0, 2400.0, 3600.0)  # seconds of prior training
 N, FLOOR_DRAWS, CLASSIFIER_TRAIN, CLASSIFIER_EPOCHS = 1000, 5, 30_000, 2
 TEMPERATURES = (0.7, 0.8, 0.9, 1.0, 1.1, 1.2)

@@ -33,18 +33,15 @@ from typing import Any
 
 import torch
 
+from vqgen import presets
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # conftest, when run as a script
 from conftest import bench_dir, data_root, fit_in_pieces, write_results  # noqa: E402
 
 DATASET = "cifar10-subset"
-CONFIG = {  # 32x32x3 -> 8x8 codes; the prior is make_figures.py's small gated preset
-    "encoder": {"name": "conv", "in_channels": 3, "num_downsamples": 2, "hidden_channels": 64,
-                "residual_channels": 32, "latent_dim": 32},
-    "quantizer": {"name": "ema", "num_codes": 128, "kmeans_init": True},
-    "prior": {"name": "gated_pixelcnn", "num_classes": 10, "hidden_channels": 48, "num_layers": 6,
-              "head_channels": 64},
-}  # fmt: skip
-STAGE1_SECONDS, PRIOR_SECONDS = 180.0, 150.0
+PRESET = presets.get("cifar10-small")  # 32x32x3 -> 8x8 codes, the small gated prior
+CONFIG = PRESET.config()
+STAGE1_SECONDS, PRIOR_SECONDS = float(PRESET.stage1["max_seconds"]), float(PRESET.stage2["max_seconds"])
 VALIDATION = 500  # training images held back from the prior to pick its best epoch (it overfits 3,500 images fast)
 PIXEL_PRIOR = {"num_categories": 256, "channels": 3, "hidden_channels": 48, "num_layers": 5, "head_channels": 96}
 PIXEL_SECONDS = 180.0

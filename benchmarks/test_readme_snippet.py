@@ -8,9 +8,9 @@ Opt-in (it takes the snippet's 20 CPU-minutes and more): skipped unless ``VQGEN_
 
 The block runs in a temporary working directory (it writes ``samples.png`` and ``runs/mnist`` there) with
 ``$VQGEN_DATA`` pointing at the real data, in one namespace, unchanged but for one knob:
-``VQGEN_README_TIME_SCALE=0.01`` multiplies the two ``max_seconds`` numbers of its ``model.fit`` call (only those), to
-check this benchmark in a minute or two instead of 20. Recorded: the wall time of ``model.fit`` and of the whole
-snippet; from the histories ``model.fit`` returns, the held-out reconstruction MSE (stage 1) and bits per code
+``VQGEN_README_TIME_SCALE=0.01`` multiplies the two ``max_seconds`` of the preset the snippet trains (only those, while
+it runs), to check this benchmark in a minute or two instead of 20. Recorded: the wall time of ``model.fit`` and of the
+whole snippet; from the histories ``model.fit`` returns, the held-out reconstruction MSE (stage 1) and bits per code
 (stage 2) of the last epoch and the best; then the snippet's ``model`` is scored as ``test_quality_budget.py`` scores
 the README's configuration (same classifier, floor, FID of ``N`` samples at the README's temperature, recognised
 fraction, reconstruction FID, the independent baseline's FID and the targets), written as ``readme_snippet.json`` to
@@ -19,11 +19,14 @@ fraction, reconstruction FID, the independent baseline's FID and the targets), w
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import os
 import re
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -46,21 +49,34 @@ from test_quality_budget import (  # noqa: E402
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 BLOCK = re.compile(r"^```python\n(?P<code>.*?)^```", re.S | re.M)
-MAX_SECONDS = re.compile(r'(?P<key>"max_seconds":\s*)(?P<value>\d+(?:\.\d*)?)')
+PRESET = re.compile(r'presets\.get\("(?P<name>[^"]+)"\)')
 OPT_IN = "VQGEN_BENCH_README"
 SCALE = "VQGEN_README_TIME_SCALE"
 
 
-def readme_snippet(scale: float = 1.0) -> tuple[int, str]:
-    """``(line, code)`` of the README's first Python block, its two ``max_seconds`` numbers multiplied by ``scale``."""
+def readme_snippet() -> tuple[int, str, str]:
+    """``(line, code, preset)`` of the README's first Python block and the name of the preset it trains."""
     text = README.read_text()
     match = BLOCK.search(text)
     code = match.group("code")
-    if scale != 1.0:
-        code, count = MAX_SECONDS.subn(lambda m: f"{m['key']}{float(m['value']) * scale:g}", code)
-        if count != 2:
-            raise ValueError(f"expected the snippet's two max_seconds numbers to scale, found {count}")
-    return text.count("\n", 0, match.start("code")) + 1, code
+    (preset,) = set(PRESET.findall(code))
+    return text.count("\n", 0, match.start("code")) + 1, code, preset
+
+
+@contextlib.contextmanager
+def scaled_budget(name: str, scale: float) -> Iterator[None]:
+    """The preset ``name`` with its two ``max_seconds`` multiplied by ``scale`` while the block runs."""
+    from vqgen import presets
+
+    original = presets.get(name)
+    budget = original.budget
+    for stage in budget.values():
+        stage["max_seconds"] *= scale
+    presets._PRESETS[name] = dataclasses.replace(original, **budget)
+    try:
+        yield
+    finally:
+        presets._PRESETS[name] = original
 
 
 def run_snippet(scale: float = 1.0) -> dict[str, Any]:
@@ -71,7 +87,7 @@ def run_snippet(scale: float = 1.0) -> dict[str, Any]:
 
     torch.set_num_threads(THREADS)
     os.environ["VQGEN_DATA"] = str(data_root("mnist"))
-    line, code = readme_snippet(scale)
+    line, code, preset = readme_snippet()
     real_fit, fits = TwoStageModel.fit, []
 
     def timed_fit(self, *args, **kwargs):
@@ -87,7 +103,8 @@ def run_snippet(scale: float = 1.0) -> dict[str, Any]:
         with tempfile.TemporaryDirectory(prefix="vqgen-readme-") as folder:
             os.chdir(folder)
             started = time.perf_counter()
-            exec(compile(code, f"README.md:{line}", "exec"), namespace)  # noqa: S102  (the project's own README)
+            with scaled_budget(preset, scale):
+                exec(compile(code, f"README.md:{line}", "exec"), namespace)  # noqa: S102  (the project's own README)
             snippet_seconds = time.perf_counter() - started
             wrote = {name: Path(folder, name).exists() for name in ("samples.png", "runs/mnist/config.json")}
             os.chdir(cwd)
@@ -122,8 +139,8 @@ def run_snippet(scale: float = 1.0) -> dict[str, Any]:
     )
     record["load_average_end"] = list(os.getloadavg())
     print(f"README snippet scored: {record['fid']}, targets {record['targets']}", flush=True)
-    budget = {"readme_line": line, "time_scale": scale, "n": N, "readme_temperature": README_TEMPERATURE,
-              "threads": THREADS}  # fmt: skip
+    budget = {"readme_line": line, "preset": preset, "time_scale": scale, "n": N,
+              "readme_temperature": README_TEMPERATURE, "threads": THREADS}  # fmt: skip
     write_results("readme_snippet", record, budget=budget, code=code)
     return record
 
@@ -136,11 +153,17 @@ def _stage(history: list[dict], key: str) -> dict[str, Any]:
             "steps": last["step"], "epochs": last["epoch"]}  # fmt: skip
 
 
-def test_readme_snippet_scaling_rewrites_only_the_two_budgets():
-    line, code = readme_snippet()
-    _, scaled = readme_snippet(0.01)
-    assert line > 1 and "model.fit(" in code and '"max_seconds": 3}' in scaled and '"max_seconds": 9}' in scaled
-    assert MAX_SECONDS.sub("", scaled) == MAX_SECONDS.sub("", code)  # nothing else changed
+def test_readme_snippet_scaling_changes_only_the_two_budgets_while_it_runs():
+    from vqgen import presets
+
+    line, code, name = readme_snippet()
+    before = presets.get(name)
+    assert line > 1 and "model.fit(" in code and "preset.budget" in code
+    with scaled_budget(name, 0.01):
+        scaled = presets.get(name)
+        assert [stage["max_seconds"] for stage in scaled.budget.values()] == [3.0, 9.0]
+        assert dataclasses.replace(scaled, stage1=before.stage1, stage2=before.stage2) == before
+    assert presets.get(name) is before
 
 
 @pytest.mark.skipif(os.environ.get(OPT_IN) != "1", reason=f"opt-in (20 CPU-minutes): set {OPT_IN}=1")

@@ -35,7 +35,7 @@ import torch
 from PIL import Image
 
 import vqgen
-from vqgen import TwoStageModel
+from vqgen import TwoStageModel, presets
 from vqgen.data import DatasetNotFoundError
 from vqgen.evaluation import baseline_priors
 from vqgen.images import FONT_SIZE, label_grid, make_grid, make_panels
@@ -47,58 +47,40 @@ SEED = 0
 THREADS = 2
 MAX_BYTES = 200_000
 
-# Small models that train in about a minute each on two CPU threads. The code grids and codebook sizes follow the
-# demo presets (vqgen/cli/demo.py); the priors are class-conditional so each sample can be captioned with its class.
-CONV = {"name": "conv", "hidden_channels": 64, "residual_channels": 32, "latent_dim": 16}
-GATED = {"name": "gated_pixelcnn", "hidden_channels": 48, "num_layers": 6, "head_channels": 64, "num_classes": 10}
+# Small models that train in about a minute each on two CPU threads: the demo presets of vqgen.presets (one
+# definition for the demo, the figures and the benchmarks), all class-conditional so each sample can be captioned.
 MODELS = {
     "digits": {
         "title": "digits (8x8 scikit-learn digits at 16x16, offline)",
-        "config": {
-            "encoder": {**CONV, "num_downsamples": 1},  # 16x16 -> 8x8 codes
-            "quantizer": {"name": "ema", "num_codes": 32, "kmeans_init": True, "restart_after": 25},
-            "prior": GATED,
-        },
+        "config": presets.get("digits-demo").config(),
         "train": None,  # all 1,442 training images
         "stage1": {"epochs": 15},
         "stage2": {"epochs": 15},
     },
     "mnist": {
         "title": "MNIST",
-        "config": {
-            "encoder": {**CONV, "num_downsamples": 2},  # 28x28 -> 7x7 codes
-            "quantizer": {"name": "ema", "num_codes": 64, "kmeans_init": True},
-            "prior": GATED,
-        },
+        "config": presets.get("mnist-demo").config(),
         "train": 12_000,
-        "stage1": {"epochs": 100, "max_steps": 600},
-        "stage2": {"epochs": 100, "max_steps": 800},
+        "stage1": {"max_steps": 600},
+        "stage2": {"max_steps": 800},
     },
     "fashion-mnist": {
         "title": "Fashion-MNIST",
-        "config": {
-            "encoder": {**CONV, "num_downsamples": 2},
-            "quantizer": {"name": "ema", "num_codes": 64, "kmeans_init": True},
-            "prior": GATED,
-        },
+        "config": presets.get("mnist-demo").config(),
         "train": 12_000,
-        "stage1": {"epochs": 100, "max_steps": 600},
-        "stage2": {"epochs": 100, "max_steps": 800},
+        "stage1": {"max_steps": 600},
+        "stage2": {"max_steps": 800},
     },
     "cifar10": {
         "title": "CIFAR-10 (4,000-image subset)",
-        "config": {
-            "encoder": {**CONV, "num_downsamples": 2, "in_channels": 3, "latent_dim": 32},  # 32x32 -> 8x8 codes
-            "quantizer": {"name": "ema", "num_codes": 128, "kmeans_init": True},
-            "prior": GATED,
-        },
+        "config": presets.get("cifar10-small").config(),
         "train": None,
-        "stage1": {"epochs": 100, "max_steps": 600},
-        "stage2": {"epochs": 100, "max_steps": 800},
+        "stage1": {"max_steps": 600},
+        "stage2": {"max_steps": 800},
     },
 }
 # Budgets are counted in steps, never in seconds, so that a run on a busy machine draws the same pictures.
-QUICK = {"stage1": {"epochs": 1, "max_steps": 5}, "stage2": {"epochs": 1, "max_steps": 5}}
+QUICK = {"stage1": {"max_steps": 5}, "stage2": {"max_steps": 5}}
 
 
 def machine() -> str:

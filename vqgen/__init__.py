@@ -23,7 +23,7 @@ except _metadata.PackageNotFoundError:  # running from a source tree that is not
     __version__ = "0.0.0+unknown"
 
 # Registers the built-in implementations, and exposes the data and metrics subpackages.
-from . import _builtin, data, metrics  # noqa: E402,F401
+from . import _builtin, data, metrics, presets  # noqa: E402,F401
 from .two_stage import NotFittedError, TwoStageModel  # noqa: E402
 
 __all__ = [
@@ -40,6 +40,7 @@ __all__ = [
     "available",
     "data",
     "metrics",
+    "presets",
     "build",
     "build_from_spec",
     "from_pretrained",

@@ -134,6 +134,22 @@ class TwoStageModel(Component):
         prior = build_code_prior(config["prior"], num_codes=quantizer.num_codes)
         return cls(encoder=encoder, quantizer=quantizer, decoder=decoder, prior=prior)
 
+    @classmethod
+    def from_preset(cls, name: str, *, in_channels: int | None = None) -> TwoStageModel:
+        """Build the model of the preset ``name`` of [`vqgen.presets`][vqgen.presets] (``"mnist-small"`` is the
+        README's configuration); train it with the budget it was measured at, ``model.fit(train, **preset.budget)``.
+
+        Args:
+            name: one of ``vqgen.presets.names()``.
+            in_channels: the images' channels, when they differ from the preset's (3 for colour).
+
+        Raises:
+            ValueError: no preset has that name (the message lists them).
+        """
+        from . import presets
+
+        return cls.from_config(presets.get(name).config(in_channels))
+
     def config_child(self, argument: str) -> Component | None:
         """``encoder``, ``quantizer`` and ``decoder`` live in ``vqvae``; ``prior`` is ``prior``."""
         return self.prior if argument == "prior" else self.vqvae.config_child(argument)

@@ -25,37 +25,16 @@ import torch
 from . import DefaultsHelpFormatter
 from .options import add_deprecated_alias, add_progress_argument, non_negative_int, positive_float, positive_int
 
-__all__ = ["PRESETS", "add_parser", "run"]
+__all__ = ["DEMO_PRESETS", "add_parser", "run"]
 
 logger = logging.getLogger(__name__)
 
-# Small models that train in about a minute per stage on 2 CPU cores. Keys: dataset → TwoStageModel.from_config.
-PRESETS: dict[str, dict[str, Any]] = {
-    "digits": {
-        # 16x16 -> 8x8 codes: reconstruction MSE 0.0015 (a 4x4 grid gives 0.0068).
-        "encoder": {"name": "conv", "hidden_channels": 64, "residual_channels": 32, "latent_dim": 16,
-                    "num_downsamples": 1},
-        # 23 steps per epoch on digits: restart codes unused for ~1 epoch (the default 100 steps is > 4 epochs).
-        # K=32: on 1442 grids a small codebook lets the prior beat the independent baseline by a wide margin.
-        "quantizer": {"name": "ema", "num_codes": 32, "kmeans_init": True, "restart_after": 25},
-        # Small and class-conditional: 1442 grids overfit a bigger prior (held-out bits/code rise again).
-        "prior": {"name": "gated_pixelcnn", "hidden_channels": 48, "num_layers": 6, "head_channels": 64,
-                  "num_classes": 10},
-    },
-    "mnist": {
-        "encoder": {"name": "conv", "hidden_channels": 64, "residual_channels": 32, "latent_dim": 16,
-                    "num_downsamples": 2},
-        # As in benchmarks/test_two_stage_quality.py: with K=256 (many near-duplicate codes) no prior beat the
-        # independent baseline within a short budget; K=64 and a small prior do.
-        "quantizer": {"name": "ema", "num_codes": 64, "kmeans_init": True},
-        "prior": {"name": "gated_pixelcnn", "hidden_channels": 32, "num_layers": 5, "head_channels": 64},
-    },
-}  # fmt: skip
-PRESETS["fashion-mnist"] = PRESETS["mnist"]
-PRESETS["cifar10"] = {
-    **PRESETS["mnist"],
-    "encoder": {**PRESETS["mnist"]["encoder"], "in_channels": 3, "latent_dim": 32},
-    "quantizer": {"name": "ema", "num_codes": 128, "kmeans_init": True},
+#: The preset (``vqgen.presets``) the demo trains on each named dataset; other data: by its channels.
+DEMO_PRESETS = {
+    "digits": "digits-demo",
+    "mnist": "mnist-demo",
+    "fashion-mnist": "mnist-demo",
+    "cifar10": "cifar10-small",
 }
 
 
@@ -77,10 +56,14 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--quantizer", help="quantizer name (default: the preset's, ema)")
     parser.add_argument("--prior", help="prior name (default: the preset's, gated_pixelcnn)")
     parser.add_argument("--num-codes", type=positive_int, metavar="K", help="codebook size (default: the preset's)")
-    parser.add_argument("--vqvae-epochs", type=positive_int, default=15, metavar="N", help="stage-1 epochs")
-    parser.add_argument("--prior-epochs", type=positive_int, default=15, metavar="N", help="stage-2 epochs")
     parser.add_argument(
-        "--max-seconds", type=positive_float, default=60.0, metavar="S", help="training-time cap of the prior (seconds)"
+        "--preset", metavar="NAME",
+        help="the model and budget (vqgen.presets; default: the dataset's demo preset, e.g. digits-demo)",
+    )  # fmt: skip
+    parser.add_argument("--vqvae-epochs", type=positive_int, metavar="N", help="stage-1 epochs (default: the preset's)")
+    parser.add_argument("--prior-epochs", type=positive_int, metavar="N", help="stage-2 epochs (default: the preset's)")
+    parser.add_argument(
+        "--max-seconds", type=positive_float, metavar="S", help="training-time cap of the prior (default: the preset's)"
     )
     parser.add_argument(
         "--train-subset", type=positive_int, metavar="N", help="train on the first N training images only"
@@ -97,17 +80,25 @@ def add_parser(subparsers: Any) -> None:
     parser.set_defaults(func=run)
 
 
-def _preset(args: argparse.Namespace, channels: int) -> dict[str, Any]:
-    key = args.dataset if args.dataset in PRESETS else ("cifar10" if channels == 3 else "mnist")
-    preset = json.loads(json.dumps(PRESETS[key]))  # deep copy
-    preset["encoder"]["in_channels"] = channels
+def _preset(args: argparse.Namespace, channels: int) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """The model config and budget: the preset's (``--preset``, else the dataset's demo preset), with the parts and
+    budgets the flags name instead."""
+    from .. import presets
+
+    name = args.preset or DEMO_PRESETS.get(args.dataset, "cifar10-small" if channels == 3 else "mnist-demo")
+    preset = presets.get(name)
+    config, budget = preset.config(in_channels=channels), preset.budget
     if args.quantizer:
-        preset["quantizer"] = {"name": args.quantizer, "num_codes": preset["quantizer"]["num_codes"]}
+        config["quantizer"] = {"name": args.quantizer, "num_codes": config["quantizer"]["num_codes"]}
     if args.num_codes:
-        preset["quantizer"]["num_codes"] = args.num_codes
+        config["quantizer"]["num_codes"] = args.num_codes
     if args.prior:
-        preset["prior"] = {"name": args.prior}
-    return preset
+        config["prior"] = {"name": args.prior}
+    for stage, key, value in (("stage1", "epochs", args.vqvae_epochs), ("stage2", "epochs", args.prior_epochs),
+                              ("stage2", "max_seconds", args.max_seconds)):  # fmt: skip
+        if value is not None:
+            budget[stage][key] = value
+    return config, budget
 
 
 def run(args: argparse.Namespace) -> int:
@@ -127,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
         train = data.from_arrays(train.images[: args.train_subset], train.labels[: args.train_subset])
     device = resolve_device(args.device)
     seed_everything(args.seed)
-    config = _preset(args, channels=train.images.shape[1])
+    config, budget = _preset(args, channels=train.images.shape[1])
     model = TwoStageModel.from_config(config).to(device)
     logger.info("demo on %s (%d train / %d test images %s), device %s", args.dataset, len(train.images),
                 len(test.images), "x".join(map(str, train.images.shape[1:])), device)  # fmt: skip
@@ -136,8 +127,8 @@ def run(args: argparse.Namespace) -> int:
     histories = model.fit(
         train,
         eval_data=test,
-        stage1={"epochs": args.vqvae_epochs, "max_steps": None, **common},
-        stage2={"epochs": args.prior_epochs, "max_seconds": args.max_seconds, **common},
+        stage1={**budget["stage1"], **common},
+        stage2={**budget["stage2"], **common},
     )
     model.save_pretrained(output / "model")
 

@@ -50,21 +50,19 @@ __all__ = ["add_parser", "resolve_run", "run"]
 
 logger = logging.getLogger(__name__)
 
-#: The keys of a run file; ``data``, ``model``, ``train``, ``stage1`` and ``stage2`` are mappings.
+#: The preset whose model and budget a run starts from: the README's configuration (``vqgen.presets``).
+DEFAULT_PRESET = "mnist-small"
+
+#: The keys of a run file; ``data``, ``model``, ``train``, ``stage1`` and ``stage2`` are mappings. ``model``,
+#: ``stage1`` and ``stage2`` default to the ``preset``'s (a mapping given in the file replaces the preset's).
 DEFAULTS: dict[str, Any] = {
     **DATA_DEFAULTS,
+    "preset": DEFAULT_PRESET,
     "data": {},
-    # The README's configuration: on MNIST at 20 CPU-minutes it meets the targets of docs/benchmarks.md#quality-budget.
-    "model": {
-        "encoder": "conv",
-        "quantizer": "ema",
-        "prior": {"name": "gated_pixelcnn", "hidden_channels": 48, "num_layers": 6, "head_channels": 64},
-    },
+    "model": None,
     "train": {},
-    # The README's budget: 5 + 15 minutes of training, however many epochs that is (a stage given in --config
-    # replaces its mapping here).
-    "stage1": {"max_seconds": 300},
-    "stage2": {"max_seconds": 900},
+    "stage1": None,
+    "stage2": None,
     "output": None,
 }
 
@@ -98,6 +96,11 @@ def add_parser(subparsers: Any) -> None:
         "--eval-subset", type=positive_int, metavar="N", help="evaluate on the first N held-out images only"
     )
     parser.add_argument("--output", "-o", metavar="DIR", help="output directory (required, as a flag or in the file)")
+    parser.add_argument(
+        "--preset", metavar="NAME",
+        help=f"the model and budget to start from: one of vqgen.presets.names() (default: {DEFAULT_PRESET}, the "
+        "README's configuration); the run file's model, stage1 and stage2 replace the preset's",
+    )  # fmt: skip
     group = parser.add_argument_group("training (both stages; per stage with --set stage1.KEY=VALUE)")
     group.add_argument(
         "--epochs", type=positive_int, metavar="N",
@@ -152,11 +155,18 @@ def _set(options: dict[str, Any], assignment: str) -> None:
 
 
 def resolve_run(args: argparse.Namespace) -> dict[str, Any]:
-    """Defaults, overridden by the ``--config`` file, by ``--set`` and then by the flags given."""
-    options = copy.deepcopy(DEFAULTS)
-    if args.config:
-        for key, value in _load_file(args.config).items():
-            options[key] = value if value is not None or key not in MAPPINGS else {}
+    """The preset's model and budget, overridden by the ``--config`` file, by ``--set`` and then by the flags given."""
+    from .. import presets
+
+    given = _load_file(args.config) if args.config else {}
+    preset = presets.get(args.preset or given.get("preset") or DEFAULT_PRESET)
+    model = preset.config()
+    model["encoder"].pop("in_channels", None)  # the data's: its channels, and its classes for the prior
+    model["prior"].pop("num_classes", None)
+    options = {**copy.deepcopy(DEFAULTS), "model": model, **preset.budget}
+    for key, value in given.items():
+        options[key] = value if value is not None or key not in MAPPINGS else {}
+    options["preset"] = preset.name
     for assignment in args.set:
         _set(options, assignment)
     for key in ("dataset", "data_root", "download", "train_subset", "eval_subset", "output"):
