@@ -31,7 +31,7 @@ import vqgen.persistence
 import vqgen.training.state
 from vqgen.atomic import write_atomic, write_error
 from vqgen.persistence import CONFIG_NAME, WEIGHTS_NAME, save_pretrained
-from vqgen.training.common import MetricsHistory
+from vqgen.training.history import MetricsHistory
 from vqgen.training.state import load_state, save_state
 
 needs_fork = pytest.mark.skipif(not hasattr(os, "fork"), reason="the kill tests fork a child process")

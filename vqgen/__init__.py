@@ -15,7 +15,7 @@ from .config import Configurable
 from .interfaces import AutoregressivePrior, Component, Decoder, Encoder, Quantizer, QuantizerOutput
 from .persistence import from_pretrained, load_config, save_pretrained
 from .registry import available, build, build_from_spec, register, registry
-from .training.common import seed_everything
+from .training.runtime import seed_everything
 
 try:
     __version__ = _metadata.version("vqgen")

@@ -35,9 +35,11 @@ from .interfaces import Component
 from .metrics.frechet import check_uint8_images
 from .registry import register
 from .training.batches import loader_for
-from .training.common import TrainConfig, images_to_float, seed_everything
+from .training.config import TrainConfig
 from .training.engine import StepOutput, Task
 from .training.engine import train as run_engine
+from .training.inputs import images_to_float
+from .training.runtime import seed_everything
 
 __all__ = ["ClassifierFeatures", "ClassifierResult", "FeatureClassifier", "train_classifier"]
 

@@ -24,7 +24,7 @@ from .interfaces import AutoregressivePrior
 from .metrics import fid, prior_bits_per_dim
 from .priors.baselines import IndependentPrior, UniformPrior
 from .sampling import SamplingOptions
-from .training.common import InMemoryData, as_images
+from .training.inputs import InMemoryData, as_images
 from .training.prior import encode_codes
 from .training.stage1 import evaluate_vqvae
 from .two_stage import TwoStageModel

@@ -32,7 +32,8 @@ from .priors.code_prior import build_code_prior, named_config
 from .registry import register, registry
 from .sampling import SamplingOptions
 from .training.batches import is_stream
-from .training.common import MetricsHistory, TrainData, as_images, images_to_float
+from .training.history import MetricsHistory
+from .training.inputs import TrainData, as_images, images_to_float
 from .training.prior import encode_codes, fit_prior
 from .training.stage1 import fit_vqvae
 

@@ -11,7 +11,7 @@ from torch.utils.data import DataLoader, IterableDataset, TensorDataset
 import vqgen
 from vqgen.training import TrainConfig, fit_prior, fit_vqvae
 from vqgen.training.batches import EpochBatchSampler, make_loader
-from vqgen.training.common import make_schedule
+from vqgen.training.optim import make_schedule
 
 TINY = {"hidden_channels": 8, "residual_channels": 4, "num_downsamples": 1, "latent_dim": 4}
 
@@ -195,3 +195,14 @@ def test_worker_processes_give_the_same_batches():
     serial = [x for (x,) in make_loader(images, batch_size=8, seed=2).epoch(1, skip=1)]
     parallel = [x for (x,) in make_loader(images, batch_size=8, seed=2, num_workers=2).epoch(1, skip=1)]
     assert len(serial) == 2 and all(torch.equal(a, b) for a, b in zip(serial, parallel, strict=True))
+
+
+def test_the_old_common_module_warns_and_forwards():
+    """``vqgen.training.common`` was split by concern; its names still import, with a deprecation warning."""
+    import vqgen.training.common as common
+    from vqgen.training.config import TrainConfig
+
+    with pytest.warns(DeprecationWarning, match=r"import TrainConfig from vqgen.training.config"):
+        assert common.TrainConfig is TrainConfig
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        _ = common.nope

@@ -11,7 +11,8 @@ import torch
 
 import vqgen
 from vqgen.training import MetricsHistory, RunningMeans, TrainConfig, evaluate_vqvae, fit_vqvae, resolve_device
-from vqgen.training.common import METRICS_NAME, as_images, batch_indices
+from vqgen.training.history import METRICS_NAME
+from vqgen.training.inputs import as_images, batch_indices
 
 TINY = {"hidden_channels": 8, "residual_channels": 4, "num_downsamples": 1, "latent_dim": 4}
 
@@ -206,16 +207,16 @@ def test_float_images_outside_0_1_are_refused_before_training():
 
 def _count_range_checks(monkeypatch) -> list[int]:
     """Spy on check_unit_range: the number of elements of each float tensor it looks at."""
-    from vqgen.training import common
+    from vqgen.training import inputs
 
-    seen, check = [], common.check_unit_range
+    seen, check = [], inputs.check_unit_range
 
     def spy(images, **kwargs):
         if images.is_floating_point():
             seen.append(images.numel())
         return check(images, **kwargs)
 
-    monkeypatch.setattr(common, "check_unit_range", spy)
+    monkeypatch.setattr(inputs, "check_unit_range", spy)
     return seen
 
 

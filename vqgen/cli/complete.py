@@ -84,7 +84,7 @@ def check_trained(model: Any, checkpoint: str | Path) -> Any:
 def run(args: argparse.Namespace) -> int:
     from .. import data
     from ..images import save_reconstructions
-    from ..training.common import resolve_device
+    from ..training.runtime import resolve_device
 
     device = resolve_device(args.device)
     model = load_two_stage(args.checkpoint, device)

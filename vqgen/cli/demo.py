@@ -107,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
     from ..classifier import train_classifier
     from ..evaluation import baseline_priors, class_cycle, evaluate_two_stage
     from ..images import save_panels, save_reconstructions
-    from ..training.common import resolve_device, seed_everything
+    from ..training.runtime import resolve_device, seed_everything
 
     started = time.perf_counter()
     output = Path(args.output)

@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     from .. import data, from_pretrained
     from ..classifier import FeatureClassifier
     from ..evaluation import evaluate_two_stage
-    from ..training.common import resolve_device
+    from ..training.runtime import resolve_device
     from .complete import load_two_stage
 
     device = resolve_device(args.device)

@@ -273,7 +273,8 @@ def run(args: argparse.Namespace) -> int:
     import torch.distributed as dist
 
     from ..atomic import write_atomic
-    from ..training.common import TrainConfig, seed_everything
+    from ..training.config import TrainConfig
+    from ..training.runtime import seed_everything
     from ..training.writable import check_writable
     from ..two_stage import TwoStageModel
 

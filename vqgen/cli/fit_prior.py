@@ -236,8 +236,8 @@ def _load(args: argparse.Namespace, split: str, subset: int | None) -> Any:
 def run(args: argparse.Namespace) -> int:
     """Train as the flags say; prints where the results went."""
     from ..images import save_grid
-    from ..training.common import seed_everything
     from ..training.prior import encode_codes, fit_prior
+    from ..training.runtime import seed_everything
     from ..training.state import run_artifacts
     from .sample import decode_samples
 
@@ -300,7 +300,7 @@ def run(args: argparse.Namespace) -> int:
         import torch
 
         from .. import from_pretrained
-        from ..training.common import resolve_device
+        from ..training.runtime import resolve_device
 
         device = resolve_device(args.device)
         saved = from_pretrained(output, device=device)  # the kept (best or last) checkpoint

@@ -144,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
     """Sample as the flags say; prints where the grid went."""
     from .. import AutoregressivePrior, from_pretrained
     from ..images import save_grid
-    from ..training.common import resolve_device
+    from ..training.runtime import resolve_device
     from ..two_stage import TwoStageModel
     from .complete import check_trained
 

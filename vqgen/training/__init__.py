@@ -15,9 +15,11 @@ shares.
   bars, Adam, running means, the metrics history and the checkpoint keeper.
 """
 
-from .common import CheckpointKeeper, MetricsHistory, RunningMeans, TrainConfig, resolve_device, seed_everything
+from .config import TrainConfig
 from .engine import StepOutput, Task, train
+from .history import CheckpointKeeper, MetricsHistory, RunningMeans
 from .prior import encode_codes, evaluate_prior, fit_prior
+from .runtime import resolve_device, seed_everything
 from .stage1 import evaluate_vqvae, fit_vqvae
 
 __all__ = [

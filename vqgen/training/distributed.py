@@ -18,7 +18,7 @@ import torch
 import torch.distributed as dist
 
 from ..distributed import all_reduce_
-from .common import resolve_device
+from .runtime import resolve_device
 
 __all__ = ["DistContext", "all_reduce_", "any_rank", "setup"]
 

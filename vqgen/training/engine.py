@@ -43,17 +43,11 @@ from torch import Tensor, nn
 
 from ..persistence import load_state_strict
 from .batches import EpochLoader
-from .common import (
-    CheckpointKeeper,
-    MetricsHistory,
-    RunningMeans,
-    TrainConfig,
-    make_adam,
-    make_schedule,
-    progress,
-    seed_everything,
-)
+from .config import TrainConfig
 from .distributed import DistContext, all_reduce_, any_rank, setup
+from .history import CheckpointKeeper, MetricsHistory, RunningMeans, progress
+from .optim import make_adam, make_schedule
+from .runtime import seed_everything
 from .state import STATE_DIR, capture_rng, clear_run, load_state, restore_rng, run_artifacts, run_ids, save_state
 from .writable import check_writable
 

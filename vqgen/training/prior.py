@@ -37,16 +37,11 @@ from .. import checks
 from ..interfaces import AutoregressivePrior, Component
 from ..metrics.likelihood import LN2, batches_bits_per_dim, bits_per_dim
 from .batches import eval_batches, first_tensor, is_stream, item_shape, loader_for
-from .common import (
-    InMemoryData,
-    MetricsHistory,
-    TrainConfig,
-    TrainData,
-    batch_indices,
-    check_unit_range,
-    resolve_device,
-)
+from .config import TrainConfig
 from .engine import StepOutput, Task, train
+from .history import MetricsHistory
+from .inputs import InMemoryData, TrainData, batch_indices, check_unit_range
+from .runtime import resolve_device
 
 __all__ = ["PriorTask", "as_grids", "encode_codes", "evaluate_prior", "fit_prior"]
 

@@ -30,17 +30,11 @@ from torch import Tensor
 from ..autoencoders.vqvae import VQVAE
 from ..metrics.codebook import CodebookUsage
 from .batches import eval_batches, first_tensor, is_stream, item_shape, loader_for
-from .common import (
-    MetricsHistory,
-    RunningMeans,
-    TrainConfig,
-    TrainData,
-    as_images,
-    batch_indices,
-    images_to_float,
-    resolve_device,
-)
+from .config import TrainConfig
 from .engine import StepOutput, Task, train
+from .history import MetricsHistory, RunningMeans
+from .inputs import TrainData, as_images, batch_indices, images_to_float
+from .runtime import resolve_device
 
 __all__ = ["VQVAETask", "evaluate_vqvae", "fit_vqvae"]
 
