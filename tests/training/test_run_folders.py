@@ -115,3 +115,18 @@ def test_a_same_step_save_killed_between_its_two_renames_keeps_the_state(tmp_pat
     os.replace(first, root / f".tmp-old-{first.name}")
     save_state(root, {"step": 2, "weights": torch.zeros(3)}, step=2, run_id="r")
     assert sorted(p.name for p in root.iterdir()) == ["step-000000001", "step-000000002"]
+
+
+def test_a_prune_killed_half_way_never_blocks_the_runs_resume(tmp_path):
+    """Pruning moves an old state out of ``step-*`` before deleting it; a half-deleted state left by an older
+    version (no ``state.json``) belongs to no run, so the run that owns the others still resumes into its folder."""
+    from vqgen.training.state import run_ids
+
+    root = tmp_path / "train_state"
+    for step in (1, 2, 3):
+        save_state(root, {"step": step}, step=step, keep=2, run_id="r")
+    assert sorted(p.name for p in root.iterdir()) == ["step-000000002", "step-000000003"]  # no half-pruned copy
+    half = root / "step-000000001"
+    half.mkdir()
+    (half / "tensors.safetensors").write_bytes(b"")  # state.json already deleted when the process was killed
+    assert run_ids(tmp_path) == {"r"}

@@ -11,8 +11,10 @@ shares.
 - [`train`][vqgen.training.engine.train] is the one loop behind all of them (and the FID classifier): each fit supplies
   a [`Task`][vqgen.training.engine.Task] (its step and its evaluation); the engine reads a ``DataLoader``, runs under
   ``torchrun`` with ``DistributedDataParallel``, mixes precision and resumes from crash-safe training states.
-- [`vqgen.training.common`][vqgen.training.common] has the reusable parts: seeding, device choice, batching, progress
-  bars, Adam, running means, the metrics history and the checkpoint keeper.
+- the parts they share, one concern a module: [`config`][vqgen.training.config] (``TrainConfig``),
+  [`runtime`][vqgen.training.runtime] (seeding, device), [`inputs`][vqgen.training.inputs] (data),
+  [`history`][vqgen.training.history] (metrics, the kept checkpoint), ``optim`` (Adam, schedule),
+  [`resume`][vqgen.training.resume] and [`state`][vqgen.training.state] (training states).
 """
 
 from .config import TrainConfig

@@ -21,7 +21,7 @@ class TrainConfig:
     Attributes:
         epochs: passes over the training data; ``None`` (the default) means 10 when neither ``max_steps`` nor
             ``max_seconds`` is given, else no limit, so that a step or time budget alone is the budget (as
-            Lightning's ``max_time``); see [`epoch_limit`][vqgen.training.TrainConfig.epoch_limit].
+            Lightning's ``max_time``); see [`epoch_limit`][vqgen.training.config.TrainConfig.epoch_limit].
         batch_size: examples per optimisation step.
         lr: Adam learning rate. The VQ-VAE paper uses 2e-4 for 250k steps (arXiv:1711.00937); the default 1e-3
             suits the short CPU runs this library is tested with.

@@ -1,6 +1,6 @@
-"""What a run records: the epoch means of its step terms ([`RunningMeans`][RunningMeans]), the per-epoch history
-([`MetricsHistory`][MetricsHistory], saved as ``metrics.json``), the kept model ([`CheckpointKeeper`][CheckpointKeeper]:
-best or last) and the progress bar.
+"""What a run records: the epoch means of its step terms (``RunningMeans``), the per-epoch history
+([`MetricsHistory`][MetricsHistory], saved as ``metrics.json``), the kept model (``CheckpointKeeper``: best or last)
+and the progress bar.
 """
 
 from __future__ import annotations

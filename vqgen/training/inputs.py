@@ -1,9 +1,9 @@
 """What the fits accept as data, and the checks and conversions every batch of images goes through.
 
 - [`InMemoryData`][InMemoryData], [`TrainData`][TrainData]: the types of data arguments;
-- [`as_images`][as_images], [`check_unit_range`][check_unit_range], [`images_to_float`][images_to_float]: images in
-  memory, checked once, and each batch as float32 in ``[0, 1]``;
-- [`batch_indices`][batch_indices]: the batches of a pass over in-memory data (evaluation).
+- ``as_images``, ``check_unit_range``, ``images_to_float`` (internal): images in memory, checked once, and each batch
+  as float32 in ``[0, 1]``;
+- ``batch_indices`` (internal): the batches of a pass over in-memory data (evaluation).
 """
 
 from __future__ import annotations

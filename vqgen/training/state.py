@@ -269,7 +269,12 @@ def save_state(
             raise write_error(final, error) from error
         raise
     for old_state in [path for _, path in _states(root) if _run_id(path) == run_id][:-keep]:
-        shutil.rmtree(old_state, ignore_errors=True)
+        doomed = root / f".tmp-pruned-{old_state.name}"  # out of step-* first: a kill while deleting leaves no half
+        try:
+            os.replace(old_state, doomed)
+        except OSError:
+            continue
+        shutil.rmtree(doomed, ignore_errors=True)
     return final
 
 
@@ -387,7 +392,8 @@ def run_artifacts(directory: str | Path) -> list[str]:
 
 def run_ids(directory: str | Path) -> set[Any]:
     """The run ids of the complete states in ``directory/train_state`` (``None`` for unrecorded ones)."""
-    return {_run_id(path) for _, path in _states(Path(directory) / STATE_DIR)}
+    ids = {_run_id(path) for _, path in _states(Path(directory) / STATE_DIR)}
+    return ids - {_UNREADABLE}  # a state without a readable state.json belongs to no run (load_state names it)
 
 
 def clear_run(directory: str | Path) -> None:
