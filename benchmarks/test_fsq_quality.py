@@ -32,9 +32,9 @@ import torch
 from conftest import bench_dir, data_root
 
 from vqgen import TwoStageModel
-from vqgen.classifier import train_classifier
 from vqgen.evaluation import evaluate_two_stage
 from vqgen.images import save_grid, to_uint8
+from vqgen.training.classifier import train_classifier
 
 TRAIN, HELD_OUT, CLASSIFIER_TRAIN, CLASSIFIER_EPOCHS = 6_000, 1_000, 10_000, 1
 THREADS = 1

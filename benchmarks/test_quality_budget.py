@@ -11,7 +11,8 @@ a time on a 2-core machine, each on one)::
 or everything through pytest (``pytest benchmarks/test_quality_budget.py --benchmark-only -s``; skipped without the
 real data). ``main`` (per dataset, on the full training split):
 
-1. the FID classifier (:func:`vqgen.classifier.train_classifier`, default widths, ``CLASSIFIER_EPOCHS`` epochs on
+1. the FID classifier (:func:`vqgen.training.classifier.train_classifier`, default widths, ``CLASSIFIER_EPOCHS`` epochs
+   on
    ``CLASSIFIER_TRAIN`` training images), and the **floor**: the FID of ``N`` random real training images against
    the whole test split, over ``FLOOR_DRAWS`` draws (mean and spread). Every FID here is against the whole test split
    with ``N`` images on the other side, so all figures are on one scale;
@@ -95,7 +96,8 @@ class Scorer:
 
 def classifier_for(dataset: str, train: Any, test: Any) -> tuple[Any, dict]:
     """The dataset's FID classifier, trained once and kept in the output folder (the curve runs reuse it)."""
-    from vqgen.classifier import FeatureClassifier, train_classifier
+    from vqgen.classifier import FeatureClassifier
+    from vqgen.training.classifier import train_classifier
 
     folder = bench_dir("quality", dataset) / "classifier"
     info_path = folder / "info.json"

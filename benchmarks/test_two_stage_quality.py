@@ -35,9 +35,9 @@ import torch
 from conftest import bench_dir, data_root, write_results
 
 from vqgen import TwoStageModel, build
-from vqgen.classifier import train_classifier
 from vqgen.evaluation import baseline_priors, evaluate_two_stage
 from vqgen.images import save_grid, save_reconstructions, to_uint8
+from vqgen.training.classifier import train_classifier
 
 DATASETS = ("mnist", "fashion-mnist")
 TRAIN, HELD_OUT, CLASSIFIER_TRAIN, CLASSIFIER_EPOCHS = 12_000, 2_000, 30_000, 2

@@ -18,14 +18,15 @@ from typing import Any
 
 import torch
 
-from .classifier import FeatureClassifier, train_classifier
+from .autoencoders.vqvae import encode_codes
+from .classifier import FeatureClassifier
 from .images import to_uint8
 from .interfaces import AutoregressivePrior
 from .metrics import fid, prior_bits_per_dim
 from .priors.baselines import IndependentPrior, UniformPrior
 from .sampling import SamplingOptions
+from .training.classifier import train_classifier
 from .training.inputs import InMemoryData, as_images
-from .training.prior import encode_codes
 from .training.stage1 import evaluate_vqvae
 from .two_stage import TwoStageModel
 

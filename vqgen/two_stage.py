@@ -24,7 +24,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader
 
 from . import checks
-from .autoencoders.vqvae import VQVAE, _component
+from .autoencoders.vqvae import VQVAE, _component, encode_codes
 from .data.codes import CodeGridDataset, encode_to_disk
 from .interfaces import AutoregressivePrior, Component, Decoder, Encoder, Quantizer
 from .metrics import prior_bits_per_dim
@@ -34,7 +34,7 @@ from .sampling import SamplingOptions
 from .training.batches import is_stream
 from .training.history import MetricsHistory
 from .training.inputs import TrainData, as_images, images_to_float
-from .training.prior import encode_codes, fit_prior
+from .training.prior import fit_prior
 from .training.stage1 import fit_vqvae
 
 __all__ = ["NotFittedError", "TwoStageModel"]

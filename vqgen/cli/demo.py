@@ -104,9 +104,9 @@ def _preset(args: argparse.Namespace, channels: int) -> tuple[dict[str, Any], di
 def run(args: argparse.Namespace) -> int:
     """Train, evaluate and write the demo outputs; prints a short summary."""
     from .. import TwoStageModel, data
-    from ..classifier import train_classifier
     from ..evaluation import baseline_priors, class_cycle, evaluate_two_stage
     from ..images import save_panels, save_reconstructions
+    from ..training.classifier import train_classifier
     from ..training.runtime import resolve_device, seed_everything
 
     started = time.perf_counter()

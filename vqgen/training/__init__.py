@@ -4,7 +4,8 @@ shares.
 - [`fit_vqvae`][fit_vqvae] / [`evaluate_vqvae`][evaluate_vqvae] train and evaluate a
   [`VQVAE`][vqgen.autoencoders.VQVAE].
 - [`fit_prior`][fit_prior] / [`evaluate_prior`][evaluate_prior] train and evaluate any
-  [`AutoregressivePrior`][vqgen.AutoregressivePrior] on pixels or code grids; [`encode_codes`][encode_codes] turns a
+  [`AutoregressivePrior`][vqgen.AutoregressivePrior] on pixels or code grids;
+  [`encode_codes`][vqgen.autoencoders.vqvae.encode_codes] turns a
   dataset into code grids.
 - [`TrainConfig`][TrainConfig] holds the settings of a run (epochs, batch size, learning rate, device, seed,
   checkpoints).
@@ -17,10 +18,11 @@ shares.
   [`resume`][vqgen.training.resume] and [`state`][vqgen.training.state] (training states).
 """
 
+from ..autoencoders.vqvae import encode_codes
 from .config import TrainConfig
 from .engine import StepOutput, Task, train
 from .history import CheckpointKeeper, MetricsHistory, RunningMeans
-from .prior import encode_codes, evaluate_prior, fit_prior
+from .prior import evaluate_prior, fit_prior
 from .runtime import resolve_device, seed_everything
 from .stage1 import evaluate_vqvae, fit_vqvae
 

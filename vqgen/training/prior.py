@@ -14,7 +14,8 @@ its per-value NLL, [`likelihood.nll`][vqgen.likelihoods.Likelihood.nll], with th
 
 Data is anything holding integer grids: a [`vqgen.data`][vqgen.data] dataset (its uint8 ``.images`` are the values, its
 ``.labels`` the class condition), uint8 pixels ``(N, C, H, W)``, or code grids ``(N, 1, h, w)`` / ``(N, h, w)`` int64
-(see [`encode_codes`][encode_codes]). Values are converted to int64 per batch, on the training device.
+(see [`encode_codes`][vqgen.autoencoders.vqvae.encode_codes]). Values are converted to int64 per batch, on the training
+device.
 
 Each epoch records, for the training batches (mean over the epoch) and the held-out data (whole split, eval mode; a
 streamed split, such as the code grids of a [`CodeGridDataset`][vqgen.data.CodeGridDataset], is read batch by batch):
@@ -31,19 +32,19 @@ from typing import Any
 
 import torch
 from torch import Tensor
-from torch.utils.data import DataLoader
 
 from .. import checks
-from ..interfaces import AutoregressivePrior, Component
+from ..autoencoders.vqvae import encode_codes  # noqa: F401  (stage-1 inference, re-exported for old imports)
+from ..interfaces import AutoregressivePrior
 from ..metrics.likelihood import LN2, batches_bits_per_dim, bits_per_dim
 from .batches import eval_batches, first_tensor, is_stream, item_shape, loader_for
 from .config import TrainConfig
 from .engine import StepOutput, Task, train
 from .history import MetricsHistory
-from .inputs import InMemoryData, TrainData, batch_indices, check_unit_range
+from .inputs import InMemoryData, TrainData, batch_indices
 from .runtime import resolve_device
 
-__all__ = ["PriorTask", "as_grids", "encode_codes", "evaluate_prior", "fit_prior"]
+__all__ = ["PriorTask", "as_grids", "evaluate_prior", "fit_prior"]
 
 logger = logging.getLogger(__name__)
 
@@ -320,37 +321,3 @@ def _log_short_sight(prior: AutoregressivePrior, height: int, width: int) -> Non
             "more layers (or a wider first kernel) let it see the whole grid",
             type(prior).__name__, rows, height, height, width,
         )  # fmt: skip
-
-
-@torch.no_grad()
-def encode_codes(vqvae: Component, data: TrainData, *, batch_size: int = 256, device: str | torch.device | None = None):
-    """Code grids ``(N, 1, h, w)`` int64 (on the CPU) of a dataset's images, by a trained VQ-VAE in eval mode.
-
-    Args:
-        vqvae: a stage-1 component with ``encode(images (B, C, H, W)) -> codes (B, h, w)``, e.g.
-            [`VQVAE`][vqgen.autoencoders.vqvae.VQVAE].
-        data: a [`vqgen.data`][vqgen.data] dataset, images ``(N, C, H, W)`` (uint8, or float in ``[0, 1]``), or a
-            streamed dataset of ``(uint8 (C, H, W), label)`` items (e.g.
-            [`ImageFolderDataset`][vqgen.data.ImageFolderDataset]) or a ``DataLoader``, read in order. For training sets
-            too large to hold as codes, see [`encode_to_disk`][vqgen.data.encode_to_disk].
-        batch_size: images per forward pass.
-        device: where to encode; ``None`` uses the model's device.
-    """
-    checks.check_positive(batch_size, name="batch_size", integer=True)
-    if is_stream(data):  # float batches are checked as they come
-        loader = data if isinstance(data, DataLoader) else DataLoader(data, batch_size=batch_size, shuffle=False)
-        batches: Any = (check_unit_range(first_tensor(batch), name="data") for batch in loader)
-    else:
-        images = getattr(data, "images", data)
-        checks.check_tensor(images, name="data", ndim=4)
-        check_unit_range(images, name="data")  # float images: checked once, whole
-        batches = (images[i : i + batch_size] for i in range(0, len(images), batch_size))
-    device = vqvae.device if device is None else resolve_device(device)
-    vqvae.to(device)
-    was_training = vqvae.training
-    vqvae.eval()
-    try:
-        codes = [vqvae.encode(batch.to(device)).cpu() for batch in batches]
-    finally:
-        vqvae.train(was_training)
-    return torch.cat(codes)[:, None]  # (N, 1, h, w)
