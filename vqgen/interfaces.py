@@ -16,7 +16,7 @@ import abc
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor, nn
@@ -25,7 +25,10 @@ from . import checks, persistence
 from .config import Configurable, is_spec
 from .likelihoods import Categorical, Likelihood
 from .metrics.likelihood import bits_per_dim
-from .sampling import NaiveStepper, SamplingOptions, Stepper, sample
+from .sampling import NaiveStepper, SamplingOptions, SamplingSettings, Stepper, sample
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = ["AutoregressivePrior", "Component", "Decoder", "Encoder", "Quantizer", "QuantizerOutput"]
 
@@ -423,7 +426,7 @@ class AutoregressivePrior(Component, abc.ABC):
         prefix: Tensor | None = None,
         prefix_mask: Tensor | None = None,
         options: SamplingOptions | None = None,
-        **settings: Any,
+        **settings: Unpack[SamplingSettings],
     ) -> Tensor:
         """Draw ``n`` grids of ``shape`` ``(H, W)`` → ``(n, C, H, W)`` int64, one value at a time in raster order.
 

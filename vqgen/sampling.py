@@ -39,7 +39,7 @@ import math
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol, TypedDict
 
 import torch
 from torch import Tensor
@@ -49,6 +49,8 @@ from . import checks
 from .threads import SamplingThreads
 
 if TYPE_CHECKING:
+    from typing_extensions import Unpack  # typing.Unpack from Python 3.11
+
     from .interfaces import AutoregressivePrior
 
 __all__ = [
@@ -56,6 +58,7 @@ __all__ = [
     "NaiveStepper",
     "SamplingMethod",
     "SamplingOptions",
+    "SamplingSettings",
     "Stepper",
     "draw",
     "filter_logits",
@@ -103,7 +106,7 @@ class SamplingOptions:
             raise TypeError(f"generator must be a torch.Generator, got {type(self.generator).__name__}")
 
     @classmethod
-    def of(cls, options: SamplingOptions | None = None, **fields: Any) -> SamplingOptions:
+    def of(cls, options: SamplingOptions | None = None, **fields: Unpack[SamplingSettings]) -> SamplingOptions:
         """``options`` (default: all defaults) with ``fields`` replaced; an unknown field is a ``TypeError``."""
         if options is not None and not isinstance(options, SamplingOptions):
             raise TypeError(f"options must be a SamplingOptions, got {type(options).__name__}")
@@ -112,6 +115,18 @@ class SamplingOptions:
         if unknown:
             raise TypeError(f"unknown sampling options {unknown}; the options are {sorted(known)}")
         return dataclasses.replace(options or cls(), **fields)
+
+
+class SamplingSettings(TypedDict, total=False):
+    """[`SamplingOptions`][SamplingOptions]' fields as keyword arguments, each optional: what every ``sample`` and
+    ``complete`` takes besides ``options=`` (a test keeps the two in step)."""
+
+    temperature: float
+    top_k: int | None
+    top_p: float | None
+    method: SamplingMethod
+    generator: torch.Generator | None
+    progress: bool
 
 
 class Stepper(Protocol):

@@ -17,7 +17,7 @@ import logging
 import os
 import tempfile
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
@@ -36,6 +36,12 @@ from .training.history import MetricsHistory
 from .training.inputs import TrainData, as_images, images_to_float
 from .training.prior import fit_prior
 from .training.stage1 import fit_vqvae
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from .sampling import SamplingSettings
+    from .training.config import FitOptions
 
 __all__ = ["NotFittedError", "TwoStageModel"]
 
@@ -197,8 +203,8 @@ class TwoStageModel(Component):
         train_data: TrainData,
         *,
         eval_data: TrainData | None = None,
-        stage1: Mapping[str, Any] | None = None,
-        stage2: Mapping[str, Any] | None = None,
+        stage1: FitOptions | None = None,
+        stage2: FitOptions | None = None,
     ) -> dict[str, MetricsHistory]:
         """Train stage 1, encode the dataset to codes, then train the prior; returns both histories.
 
@@ -210,15 +216,16 @@ class TwoStageModel(Component):
             eval_data: held-out data, in memory or streamed (e.g. the ``test`` split of
                 ``load_dataset(folder, stream=True)``: read batch by batch, its codes written beside the training
                 codes), evaluated after every epoch of both stages.
-            stage1: options of [`fit_vqvae`][vqgen.training.fit_vqvae] (``epochs``, ``batch_size``, ``lr``, ...).
-            stage2: options of [`fit_prior`][vqgen.training.fit_prior].
+            stage1: options of stage 1 ([`FitOptions`][vqgen.training.config.FitOptions]: ``TrainConfig``'s fields
+                such as ``max_seconds``, ``epochs``, ``batch_size``, ``lr``, or a whole ``config``, and ``resume``).
+            stage2: options of the prior, the same.
         """
         first = self.fit_stage1(train_data, eval_data=eval_data, **dict(stage1 or {}))
         second = self.fit_prior(train_data, eval_data=eval_data, **dict(stage2 or {}))
         return {"stage1": first, "stage2": second}
 
     def fit_stage1(
-        self, train_data: TrainData, *, eval_data: TrainData | None = None, **options: Any
+        self, train_data: TrainData, *, eval_data: TrainData | None = None, **options: Unpack[FitOptions]
     ) -> MetricsHistory:
         """Train the encoder, quantizer and decoder (see [`fit_vqvae`][vqgen.training.fit_vqvae] for ``options``)."""
         image_shape = _image_shape(train_data)
@@ -235,7 +242,7 @@ class TwoStageModel(Component):
         eval_data: TrainData | None = None,
         prior: AutoregressivePrior | None = None,
         codes_dir: str | os.PathLike[str] | None = None,
-        **options: Any,
+        **options: Unpack[FitOptions],
     ) -> MetricsHistory:
         """Encode ``train_data`` with the trained autoencoder and fit the prior on its codes.
 
@@ -339,7 +346,7 @@ class TwoStageModel(Component):
         prefix: Tensor | None = None,
         prefix_mask: Tensor | None = None,
         options: SamplingOptions | None = None,
-        **settings: Any,
+        **settings: Unpack[SamplingSettings],
     ) -> Tensor:
         """Draw ``n`` code grids ``(n, h, w)`` from the prior (or from another ``prior``, e.g. a baseline).
 
@@ -371,7 +378,7 @@ class TwoStageModel(Component):
         *,
         prior: AutoregressivePrior | None = None,
         options: SamplingOptions | None = None,
-        **settings: Any,
+        **settings: Unpack[SamplingSettings],
     ) -> Tensor:
         """Draw ``n`` images ``(n, C, H, W)`` float in ``[0, 1]``: codes from the prior, decoded.
 
@@ -394,7 +401,7 @@ class TwoStageModel(Component):
         cond: Tensor | None = None,
         *,
         options: SamplingOptions | None = None,
-        **settings: Any,
+        **settings: Unpack[SamplingSettings],
     ) -> Tensor:
         """Fill the unknown part of ``images`` by sampling codes, keeping the known pixels.
 

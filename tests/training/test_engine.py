@@ -206,3 +206,22 @@ def test_the_old_common_module_warns_and_forwards():
         assert common.TrainConfig is TrainConfig
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         _ = common.nope
+
+
+def test_the_typed_options_are_the_configs_fields():
+    """``TrainOptions`` (the keyword options of the fits) and ``SamplingSettings`` (of ``sample``) list exactly the
+    fields of ``TrainConfig`` and ``SamplingOptions``, with the same types, so the typed signatures cannot drift."""
+    import dataclasses
+
+    from vqgen.sampling import SamplingOptions, SamplingSettings
+    from vqgen.training.config import FitOptions, TrainConfig, TrainOptions
+
+    for typed, config in ((TrainOptions, TrainConfig), (SamplingSettings, SamplingOptions)):
+        fields = {f.name: f.type for f in dataclasses.fields(config)}
+        annotations = {k: getattr(v, "__forward_arg__", v) for k, v in typed.__annotations__.items()}
+        assert list(annotations) == list(fields) and not typed.__total__
+        widened = {"device", "checkpoint_dir"}  # the config also takes torch.device and Path, and stores str
+        assert {k: v for k, v in annotations.items() if k not in widened} == {
+            k: v for k, v in fields.items() if k not in widened
+        }
+    assert set(FitOptions.__annotations__) == {*TrainOptions.__annotations__, "config", "resume"}

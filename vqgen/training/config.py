@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
+
+if TYPE_CHECKING:
+    import torch
+    from typing_extensions import Unpack  # typing.Unpack from Python 3.11
 
 from .. import checks
 
-__all__ = ["DEFAULT_EPOCHS", "TrainConfig"]
+__all__ = ["DEFAULT_EPOCHS", "FitOptions", "TrainConfig", "TrainOptions"]
 
 #: The epochs of a run that gives no budget at all (``epochs``, ``max_steps`` and ``max_seconds`` all ``None``).
 DEFAULT_EPOCHS = 10
@@ -153,7 +158,7 @@ class TrainConfig:
         steps_up = self.max_steps is not None and step >= self.max_steps
         return steps_up or (self.max_seconds is not None and train_seconds >= self.max_seconds)
 
-    def replace(self, **overrides: Any) -> TrainConfig:
+    def replace(self, **overrides: Unpack[TrainOptions]) -> TrainConfig:
         """A copy with some fields changed; an unknown field raises a ``TypeError`` listing the valid ones."""
         fields = [f.name for f in dataclasses.fields(self)]
         unknown = sorted(set(overrides) - set(fields))
@@ -164,3 +169,43 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         """The settings as a plain dict (for ``metrics.json`` and logs)."""
         return dataclasses.asdict(self)
+
+
+class TrainOptions(TypedDict, total=False):
+    """[`TrainConfig`][TrainConfig]'s fields as keyword arguments, each optional: what ``fit_vqvae(model, data,
+    **options)``, ``fit_prior`` and ``TrainConfig.replace`` take (a test keeps the two in step)."""
+
+    epochs: int | None
+    batch_size: int
+    lr: float
+    weight_decay: float
+    grad_clip: float | None
+    max_steps: int | None
+    seed: int
+    device: str | torch.device | None
+    checkpoint_dir: str | os.PathLike[str] | None
+    overwrite: bool
+    keep: Literal["best", "last"]
+    progress: bool
+    eval_batch_size: int | None
+    max_seconds: float | None
+    save_states: bool
+    save_every: int | None
+    keep_states: int
+    precision: Literal["fp32", "bf16", "fp16"]
+    grad_accum: int
+    schedule: Literal["constant", "cosine"]
+    warmup_steps: int
+    ema_decay: float | None
+    compile: bool
+    backend: Literal["gloo", "nccl"] | None
+    num_workers: int
+    tensorboard: bool
+
+
+class FitOptions(TrainOptions, total=False):
+    """The options of one stage of [`TwoStageModel.fit`][vqgen.two_stage.TwoStageModel.fit]: ``TrainConfig``'s fields, or a
+    whole ``config``, and a training state to ``resume`` from."""
+
+    config: TrainConfig
+    resume: str | os.PathLike[str]

@@ -28,7 +28,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
@@ -38,11 +38,14 @@ from ..autoencoders.vqvae import encode_codes  # noqa: F401  (stage-1 inference,
 from ..interfaces import AutoregressivePrior
 from ..metrics.likelihood import LN2, batches_bits_per_dim, bits_per_dim
 from .batches import eval_batches, first_tensor, is_stream, item_shape, loader_for
-from .config import TrainConfig
+from .config import TrainConfig, TrainOptions
 from .engine import StepOutput, Task, train
 from .history import MetricsHistory
 from .inputs import InMemoryData, TrainData, batch_indices
 from .runtime import resolve_device
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = ["PriorTask", "as_grids", "evaluate_prior", "fit_prior"]
 
@@ -220,11 +223,10 @@ def fit_prior(
     eval_data: TrainData | None = None,
     cond: Tensor | None = None,
     eval_cond: Tensor | None = None,
-    max_seconds: float | None = None,
-    metadata: Mapping[str, Any] | None = None,
+    metadata: Mapping[str, object] | None = None,
     config: TrainConfig | None = None,
     resume: str | Path | None = None,
-    **options: Any,
+    **options: Unpack[TrainOptions],
 ) -> MetricsHistory:
     """Train ``prior`` in place by maximum likelihood with Adam; returns the per-epoch history.
 
@@ -238,14 +240,13 @@ def fit_prior(
         cond: ``(N,)`` class labels or ``(N, cond_dim)`` vectors for conditional priors; default: ``.labels`` of the
             dataset when the prior is class-conditional.
         eval_cond: the same for in-memory ``eval_data`` (streamed data brings its labels with each item).
-        max_seconds: stop after this much training time (checked after every step; the partial epoch is still
-            evaluated and recorded); ``None`` for no limit. Evaluation time does not count.
         metadata: extra JSON-able facts written into ``metrics.json`` under ``"settings"`` (e.g. the dataset name).
         config: a [`TrainConfig`][vqgen.training.TrainConfig]; defaults to ``TrainConfig()``.
         resume: continue from a training state (a ``checkpoint_dir`` of an earlier run, or one of its
             ``train_state/step-*`` directories); see [`vqgen.training.engine`][vqgen.training.engine].
-        **options: overrides of ``config`` fields: ``epochs``, ``batch_size``, ``lr``, ``device``, ``seed``,
-            ``checkpoint_dir``, ``keep``, ``progress``, ``max_steps``, ``grad_clip``, ...
+        **options: overrides of ``config`` fields ([`TrainOptions`][vqgen.training.config.TrainOptions]):
+            ``epochs``, ``batch_size``, ``lr``, ``max_steps``, ``max_seconds`` (training time, checked after every
+            step; evaluation does not count), ``device``, ``seed``, ``checkpoint_dir``, ``keep``, ``progress``, ...
 
     Returns:
         A [`MetricsHistory`][vqgen.training.MetricsHistory] (a list) of ``{"epoch", "step", "seconds", "train": {...},
@@ -259,8 +260,6 @@ def fit_prior(
     if not isinstance(prior, AutoregressivePrior):
         raise TypeError(f"prior must be a vqgen AutoregressivePrior, got {type(prior).__name__}")
     config = (config or TrainConfig()).replace(**options)
-    if max_seconds is not None:
-        config = config.replace(max_seconds=max_seconds)
     if is_stream(train_data):
         source, shape, cond = train_data, _grid_shape(train_data), None  # labels come with each batch
         conditional = prior.num_classes is not None

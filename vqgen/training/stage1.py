@@ -22,7 +22,7 @@ import logging
 import math
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
@@ -30,11 +30,14 @@ from torch import Tensor
 from ..autoencoders.vqvae import VQVAE
 from ..metrics.codebook import CodebookUsage
 from .batches import eval_batches, first_tensor, is_stream, item_shape, loader_for
-from .config import TrainConfig
+from .config import TrainConfig, TrainOptions
 from .engine import StepOutput, Task, train
 from .history import MetricsHistory, RunningMeans
 from .inputs import TrainData, as_images, batch_indices, images_to_float
 from .runtime import resolve_device
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = ["VQVAETask", "evaluate_vqvae", "fit_vqvae"]
 
@@ -218,7 +221,7 @@ def fit_vqvae(
     eval_data: TrainData | None = None,
     config: TrainConfig | None = None,
     resume: str | Path | None = None,
-    **options: Any,
+    **options: Unpack[TrainOptions],
 ) -> MetricsHistory:
     """Train ``model`` in place with Adam; returns the per-epoch history (also logged and saved in checkpoints).
 
