@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import glob
+import hashlib
 import os
 import re
 import secrets
@@ -27,9 +28,11 @@ from safetensors import SafetensorError
 
 __all__ = [
     "TEMPORARY_MARK",
+    "file_sha256",
     "remove_temporaries",
     "replace",
     "sync_directory",
+    "sync_file",
     "write_atomic",
     "write_error",
     "write_temporary",
@@ -93,7 +96,20 @@ def _write_bytes(path: Path, data: bytes) -> None:
         os.close(fd)
 
 
-def _sync_file(path: Path) -> None:
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 (hex) of a file, read in 1 MiB blocks; an unreadable file is an ``OSError`` naming it."""
+    digest = hashlib.sha256()
+    try:
+        with Path(path).open("rb") as file:
+            for block in iter(lambda: file.read(1 << 20), b""):
+                digest.update(block)
+    except OSError as error:
+        raise OSError(f"{path} could not be read: {error}") from error
+    return digest.hexdigest()
+
+
+def sync_file(path: str | Path) -> None:
+    """Flush a written file's content to disk (``fsync``)."""
     fd = os.open(path, os.O_RDWR | getattr(os, "O_BINARY", 0))
     try:
         os.fsync(fd)
@@ -117,7 +133,7 @@ def write_temporary(path: str | Path, content: Content) -> Path:
     try:
         if callable(content):
             content(temporary)
-            _sync_file(temporary)
+            sync_file(temporary)
         else:
             _write_bytes(temporary, content.encode("utf-8") if isinstance(content, str) else bytes(content))
     except BaseException as error:

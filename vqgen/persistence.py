@@ -52,7 +52,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import inspect
 import json
 import logging
 import os
@@ -66,9 +65,17 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from .atomic import TEMPORARY_MARK, remove_temporaries, replace, sync_directory, write_error, write_temporary
-from .config import Configurable, is_spec
-from .registry import build_from_spec, registry
+from .atomic import (
+    TEMPORARY_MARK,
+    file_sha256,
+    remove_temporaries,
+    replace,
+    sync_directory,
+    write_error,
+    write_temporary,
+)
+from .config import CheckpointWarning, Configurable, drop_unknown_keys
+from .registry import build_from_spec
 
 __all__ = [
     "CONFIG_NAME",
@@ -91,10 +98,6 @@ _KNOWN_KEYS = frozenset(
 )
 
 
-class CheckpointWarning(UserWarning):
-    """A checkpoint loads, but not exactly as written: unknown keys ignored, or no checksum to verify it by."""
-
-
 def _version() -> str:
     from . import __version__
 
@@ -106,18 +109,6 @@ def config_digest(config: Mapping[str, Any]) -> str:
     body = {key: value for key, value in config.items() if key != "config_sha256"}
     text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def _file_digest(path: Path) -> str:
-    """SHA-256 (hex) of a file, read in 1 MiB blocks; an unreadable file is an ``OSError`` naming it."""
-    digest = hashlib.sha256()
-    try:
-        with path.open("rb") as file:
-            for block in iter(lambda: file.read(1 << 20), b""):
-                digest.update(block)
-    except OSError as error:
-        raise OSError(f"{path} could not be read: {error}") from error
-    return digest.hexdigest()
 
 
 def save_pretrained(module: nn.Module, directory: str | Path, *, overwrite: bool = True) -> Path:
@@ -159,7 +150,7 @@ def save_pretrained(module: nn.Module, directory: str | Path, *, overwrite: bool
             "vqgen_version": _version(),
             "class": f"{type(module).__module__}.{type(module).__qualname__}",
             **spec,
-            "weights_sha256": _file_digest(weights_tmp),
+            "weights_sha256": file_sha256(weights_tmp),
         }
         config["config_sha256"] = config_digest(config)
         config_tmp = write_temporary(config_path, json.dumps(config, indent=2, sort_keys=True) + "\n")
@@ -199,7 +190,7 @@ def _roll_forward(directory: Path, *, saving: bool = False) -> Path:
     pending = sorted(directory.glob(CONFIG_NAME + TEMPORARY_MARK + "*"))
     if not pending or not weights_path.is_file():
         return config_path
-    digest = _file_digest(weights_path)
+    digest = file_sha256(weights_path)
     if _recorded_weights_digest(config_path, verified=False) == digest:
         return config_path  # config.json matches: the temporary files are of a save killed before its renames
     found = next((path for path in pending if _recorded_weights_digest(path, verified=True) == digest), None)
@@ -297,36 +288,6 @@ def _verified_config(directory: Path) -> tuple[dict[str, Any], Path]:
     return config, path
 
 
-def _drop_unknown_keys(value: Any, *, source: Path, where: str) -> Any:
-    """``value`` with every key that its (nested) components' constructors do not take removed, with a warning."""
-    if is_spec(value) and isinstance(value["config"], Mapping):
-        kind, name = value["kind"], value["name"]
-        try:
-            accepted = list(inspect.signature(registry(kind).get(name).__init__).parameters)[1:]
-        except (TypeError, ValueError):  # an unknown kind or name: building it reports that
-            return value
-        config, unknown = {}, []
-        for key, item in value["config"].items():
-            if key in accepted:
-                config[key] = _drop_unknown_keys(item, source=source, where=f"{where}[{key!r}]")
-            else:
-                unknown.append(key)
-        if unknown:
-            place = f"at config{where}" if where else "at the top level"
-            warnings.warn(
-                f"{source}: the {kind} {name!r} {place} takes no {sorted(unknown)} in this vqgen ({_version()}); "
-                "written by a newer version? Ignored: those options take their defaults",
-                CheckpointWarning,
-                stacklevel=4,
-            )
-        return {**value, "config": config}
-    if isinstance(value, Mapping):
-        return {key: _drop_unknown_keys(item, source=source, where=f"{where}[{key!r}]") for key, item in value.items()}
-    if isinstance(value, list):
-        return [_drop_unknown_keys(item, source=source, where=f"{where}[{i}]") for i, item in enumerate(value)]
-    return value
-
-
 def _check_directory_files(directory: Path) -> None:
     if not (directory / WEIGHTS_NAME).is_file():
         raise FileNotFoundError(f"{directory} is not a complete vqgen checkpoint: {WEIGHTS_NAME} is missing")
@@ -394,13 +355,13 @@ def from_pretrained(directory: str | Path, *, device: str | torch.device | None 
     config, config_path = _verified_config(directory)
     _check_directory_files(directory)
     weights = directory / WEIGHTS_NAME
-    if "weights_sha256" in config and _file_digest(weights) != config["weights_sha256"]:
+    if "weights_sha256" in config and file_sha256(weights) != config["weights_sha256"]:
         raise ValueError(
             f"{weights} does not match the weights_sha256 in {config_path}: the weights were damaged, replaced, or "
             "saved with another config"
         )
     spec = {key: config[key] for key in ("kind", "name", "config")}
-    spec = _drop_unknown_keys(spec, source=config_path, where="")
+    spec = drop_unknown_keys(spec, source=config_path)
     try:
         module = build_from_spec(spec)
     except (TypeError, ValueError, KeyError) as error:

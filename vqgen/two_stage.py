@@ -12,7 +12,6 @@ its codes, and samples are decoded by the autoencoder.
 from __future__ import annotations
 
 import contextlib
-import inspect
 import logging
 import os
 import tempfile
@@ -27,13 +26,14 @@ from . import checks
 from .autoencoders.vqvae import VQVAE, _component, encode_codes
 from .data.codes import CodeGridDataset, encode_to_disk
 from .interfaces import AutoregressivePrior, Component, Decoder, Encoder, Quantizer
-from .metrics import prior_bits_per_dim
-from .priors.code_prior import build_code_prior, named_config
-from .registry import register, registry
+from .prefix import codes_kept, pixel_mask
+from .priors.baselines import fit_closed_form
+from .priors.code_prior import build_code_prior
+from .registry import register
 from .sampling import SamplingOptions
 from .training.batches import is_stream
 from .training.history import MetricsHistory
-from .training.inputs import TrainData, as_images, images_to_float
+from .training.inputs import TrainData, image_shape, images_to_float
 from .training.prior import fit_prior
 from .training.stage1 import fit_vqvae
 
@@ -48,27 +48,12 @@ __all__ = ["NotFittedError", "TwoStageModel"]
 logger = logging.getLogger(__name__)
 
 
-def _image_shape(data: Any) -> tuple[int, int, int]:
-    """``(C, H, W)`` of the images of in-memory or streamed training data."""
-    if not is_stream(data):
-        return tuple(as_images(data, name="train_data").shape[1:])
-    shape = getattr(data, "image_shape", None)
-    if shape is None:
-        first = next(iter(data))
-        shape = (first[0] if isinstance(first, (tuple, list)) else first).shape[-3:]
-    return tuple(int(s) for s in shape)
-
-
 class NotFittedError(ValueError):
     """A model was used for something that needs a stage it has not been trained for yet.
 
     A ``ValueError``, not an ``AttributeError``: raised inside a property (``image_shape``, ``code_shape``), an
     ``AttributeError`` would be swallowed by ``nn.Module.__getattr__`` and turned into "object has no attribute".
     """
-
-
-def _accepted(kind: str, name: str) -> list[str]:
-    return list(inspect.signature(registry(kind).get(name).__init__).parameters)[1:]
 
 
 @register("model", "two_stage")
@@ -126,18 +111,10 @@ class TwoStageModel(Component):
         unknown = sorted(set(config) - {"encoder", "quantizer", "decoder", "prior"})
         if unknown:
             raise TypeError(f"unknown TwoStageModel config keys {unknown}; expected encoder, quantizer, decoder, prior")
-        missing = [key for key in ("encoder", "quantizer", "prior") if key not in config]
-        if missing:
-            raise ValueError(f"TwoStageModel config needs {missing}, e.g. {{'encoder': 'conv', ...}}")
-        enc_name, enc_cfg = named_config(config["encoder"], kind="encoder")
-        encoder = registry("encoder").build(enc_name, **enc_cfg)
-        dec_name, dec_cfg = named_config(config.get("decoder", enc_name), kind="decoder")
-        mirrored = {("out_channels" if k == "in_channels" else k): v for k, v in encoder.config.items()}
-        accepted = _accepted("decoder", dec_name)
-        decoder = registry("decoder").build(dec_name, **{k: v for k, v in mirrored.items() if k in accepted} | dec_cfg)
-        q_name, q_cfg = named_config(config["quantizer"], kind="quantizer")
-        q_cfg.setdefault("dim", encoder.latent_dim)
-        quantizer = registry("quantizer").build(q_name, **q_cfg)
+        if "prior" not in config:
+            raise ValueError("TwoStageModel config needs ['prior'], e.g. {'encoder': 'conv', ...}")
+        vqvae = VQVAE.from_names({key: value for key, value in config.items() if key != "prior"})
+        encoder, quantizer, decoder = vqvae.encoder, vqvae.quantizer, vqvae.decoder
         prior = build_code_prior(config["prior"], num_codes=quantizer.num_codes)
         return cls(encoder=encoder, quantizer=quantizer, decoder=decoder, prior=prior)
 
@@ -228,9 +205,9 @@ class TwoStageModel(Component):
         self, train_data: TrainData, *, eval_data: TrainData | None = None, **options: Unpack[FitOptions]
     ) -> MetricsHistory:
         """Train the encoder, quantizer and decoder (see [`fit_vqvae`][vqgen.training.fit_vqvae] for ``options``)."""
-        image_shape = _image_shape(train_data)
+        shape = image_shape(train_data)
         history = fit_vqvae(self.vqvae, train_data, eval_data=eval_data, **options)
-        self.image_shape_.copy_(torch.tensor(image_shape))
+        self.image_shape_.copy_(torch.tensor(shape))
         self.fitted_[0] = True
         self.fitted_[1] = False  # new codes: an earlier prior no longer matches
         return history
@@ -288,7 +265,7 @@ class TwoStageModel(Component):
                         self.prior, codes, eval_data=held_out, cond=cond, eval_cond=eval_cond, **options
                     )
                 else:
-                    history = self._fit_closed_form(codes, held_out, cond, eval_cond)
+                    history = MetricsHistory(fit_closed_form(self.prior, codes, held_out, cond, eval_cond))
         self.fitted_[1] = True
         return history
 
@@ -296,20 +273,6 @@ class TwoStageModel(Component):
         """The code grids of streamed ``data``, written batch by batch to ``directory`` and memory-mapped."""
         dataset = data.dataset if isinstance(data, DataLoader) else data
         return encode_to_disk(self.encode, dataset, directory, num_codes=self.num_codes)
-
-    def _fit_closed_form(
-        self, codes: Tensor, held_out: Tensor | None, cond: Tensor | None, eval_cond: Tensor | None
-    ) -> MetricsHistory:
-        """A prior without trainable parameters: fit by its own ``fit(codes, cond)`` if it has one (the independent
-        baseline's frequency table), else there is nothing to learn (uniform); one record of bits/dim."""
-        fit = getattr(self.prior, "fit", None)
-        if callable(fit):
-            fit(codes.to(self.prior.device), None if cond is None else cond.to(self.prior.device))
-        record: dict[str, Any] = {"epoch": 1, "step": 0}
-        record["train"] = {"bits_per_dim": prior_bits_per_dim(self.prior, codes, cond)}
-        if held_out is not None:
-            record["eval"] = {"bits_per_dim": prior_bits_per_dim(self.prior, held_out, eval_cond)}
-        return MetricsHistory([record])
 
     @staticmethod
     def _labels(data: Any) -> Tensor:
@@ -426,21 +389,9 @@ class TwoStageModel(Component):
     def _complete(self, images: Tensor, mask: Tensor, cond: Tensor | None, options: SamplingOptions) -> Tensor:
         self._require(1, "complete")
         x = images_to_float(checks.check_tensor(images, name="images", ndim=4), self.device)
-        mask = checks.check_tensor(mask, name="mask")
-        if mask.dtype != torch.bool:
-            raise TypeError(f"mask must be a bool tensor (True = known pixel), got {mask.dtype}")
-        if mask.ndim == 2:
-            mask = mask.expand(x.shape[0], *mask.shape)
-        if mask.ndim == 3:
-            mask = mask[:, None]
-        if mask.shape != (x.shape[0], 1, *x.shape[2:]):
-            raise ValueError(
-                f"mask must have shape {(x.shape[0], 1, *x.shape[2:])} (or without the 1), got {tuple(mask.shape)}"
-            )
-        mask = mask.to(self.device)
-        f = self.vqvae.downsample
+        mask = pixel_mask(mask, x.shape).to(self.device)  # (B, 1, H, W)
         codes = self.encode(x)  # (B, h, w)
-        keep = -torch.nn.functional.max_pool2d(-mask.float(), kernel_size=f, stride=f) > 0.5  # (B, 1, h, w)
+        keep = codes_kept(mask, self.vqvae.downsample)  # (B, 1, h, w)
         sampled = self.sample_codes(x.shape[0], cond, prefix=codes[:, None], prefix_mask=keep, options=options)
         filled = self.decode(sampled)
         return torch.where(mask, x, filled)

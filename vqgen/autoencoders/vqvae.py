@@ -12,6 +12,7 @@ terms).
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -21,7 +22,7 @@ from torch import Tensor, nn
 
 from .. import checks
 from ..interfaces import Component, Decoder, Encoder, Quantizer
-from ..registry import build_from_spec, register
+from ..registry import build_from_spec, register, registry
 
 if TYPE_CHECKING:
     from ..training.inputs import TrainData
@@ -115,6 +116,29 @@ class VQVAE(Component):
                 f"the encoder downsamples by {enc.downsample} but the decoder upsamples by {dec.upsample}; "
                 "build both with the same number of stages"
             )
+
+    @classmethod
+    def from_names(cls, config: Mapping[str, str | Mapping[str, Any]]) -> VQVAE:
+        """Build from names and options; the sizes left out are filled in so that the parts fit.
+
+        ``config`` has the keys ``encoder``, ``quantizer`` and optionally ``decoder``; each a name (``"conv"``) or a
+        dict ``{"name": ..., **options}``. Filled in when absent: the quantizer's ``dim`` (the encoder's
+        ``latent_dim``) and the decoder (the encoder's name and options, ``in_channels`` becoming ``out_channels``).
+        """
+        from ..priors.code_prior import named_config  # the priors import this module
+
+        missing = [key for key in ("encoder", "quantizer") if key not in config]
+        if missing:
+            raise ValueError(f"the config needs {missing}, e.g. {{'encoder': 'conv', 'quantizer': 'ema', ...}}")
+        enc_name, enc_cfg = named_config(config["encoder"], kind="encoder")
+        encoder = registry("encoder").build(enc_name, **enc_cfg)
+        dec_name, dec_cfg = named_config(config.get("decoder", enc_name), kind="decoder")
+        mirrored = {("out_channels" if k == "in_channels" else k): v for k, v in encoder.config.items()}
+        accepted = list(inspect.signature(registry("decoder").get(dec_name).__init__).parameters)[1:]
+        decoder = registry("decoder").build(dec_name, **{k: v for k, v in mirrored.items() if k in accepted} | dec_cfg)
+        q_name, q_cfg = named_config(config["quantizer"], kind="quantizer")
+        q_cfg.setdefault("dim", encoder.latent_dim)
+        return cls(encoder=encoder, quantizer=registry("quantizer").build(q_name, **q_cfg), decoder=decoder)
 
     @property
     def num_codes(self) -> int:

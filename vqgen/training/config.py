@@ -204,8 +204,8 @@ class TrainOptions(TypedDict, total=False):
 
 
 class FitOptions(TrainOptions, total=False):
-    """The options of one stage of [`TwoStageModel.fit`][vqgen.two_stage.TwoStageModel.fit]: ``TrainConfig``'s fields, or a
-    whole ``config``, and a training state to ``resume`` from."""
+    """The options of one stage of [`TwoStageModel.fit`][vqgen.two_stage.TwoStageModel.fit]: ``TrainConfig``'s
+    fields, or a whole ``config``, and a training state to ``resume`` from."""
 
     config: TrainConfig
     resume: str | os.PathLike[str]

@@ -49,8 +49,8 @@ from .history import CheckpointKeeper, MetricsHistory, RunningMeans, progress
 from .logs import log_epoch, tensorboard_writer, write_tensorboard
 from .optim import make_adam, make_schedule
 from .resume import check_resumable, claim_checkpoint_dir, model_identity
-from .runtime import seed_everything
-from .state import STATE_DIR, capture_rng, clear_run, load_state, restore_rng, save_state
+from .runtime import capture_rng, restore_rng, seed_everything
+from .state import STATE_DIR, clear_run, load_state, save_state
 from .task import StepOutput, Task
 from .writable import check_writable
 

@@ -22,7 +22,15 @@ if TYPE_CHECKING:
 
     from ..data import ImageDataset
 
-__all__ = ["InMemoryData", "TrainData", "as_images", "batch_indices", "check_unit_range", "images_to_float"]
+__all__ = [
+    "InMemoryData",
+    "TrainData",
+    "as_images",
+    "batch_indices",
+    "check_unit_range",
+    "image_shape",
+    "images_to_float",
+]
 
 InMemoryData: TypeAlias = "ImageDataset | Tensor"
 """Data held in memory: a [`vqgen.data`][vqgen.data] dataset (its ``.images`` and ``.labels``) or a tensor
@@ -106,3 +114,16 @@ def batch_indices(
     """Index tensors for one pass over ``n`` examples, ``batch_size`` at a time (the last batch may be smaller)."""
     order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
     yield from order.split(batch_size)
+
+
+def image_shape(data: Any) -> tuple[int, int, int]:
+    """``(C, H, W)`` of the images of in-memory or streamed training data."""
+    from .batches import is_stream  # the batches import this module
+
+    if not is_stream(data):
+        return tuple(as_images(data, name="train_data").shape[1:])
+    shape = getattr(data, "image_shape", None)
+    if shape is None:
+        first = next(iter(data))
+        shape = (first[0] if isinstance(first, (tuple, list)) else first).shape[-3:]
+    return tuple(int(s) for s in shape)

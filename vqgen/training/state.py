@@ -27,10 +27,8 @@ vqgen version loads with a warning (another ``format_version``: an error). [`run
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import random
 import re
 import shutil
 import tempfile
@@ -45,19 +43,17 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
-from ..atomic import write_error
+from ..atomic import file_sha256, sync_directory, sync_file, write_error
 
 __all__ = [
     "FORMAT",
     "RUN_FILES",
     "STATE_DIR",
-    "capture_rng",
     "clear_run",
     "find_state",
     "has_state",
     "interrupted_saves",
     "load_state",
-    "restore_rng",
     "run_artifacts",
     "run_ids",
     "save_state",
@@ -120,45 +116,7 @@ def _decode(obj: Any, tensors: Mapping[str, Tensor]) -> Any:
 # ------------------------------------------------------------------------------------------------- RNG
 
 
-def capture_rng() -> dict[str, Any]:
-    """The states of Python's, NumPy's and torch's global generators (and CUDA's, when initialised)."""
-    state = {
-        "python": random.getstate(),
-        "numpy": np.random.get_state(),  # noqa: NPY002  (the legacy global generator that libraries still use)
-        "torch": torch.get_rng_state(),
-    }
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def restore_rng(state: Mapping[str, Any]) -> None:
-    """Put back what [`capture_rng`][capture_rng] returned."""
-    version, internal, gauss = state["python"]
-    random.setstate((version, tuple(internal), gauss))
-    np.random.set_state(state["numpy"])  # noqa: NPY002
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(list(state["cuda"]))
-
-
 # ------------------------------------------------------------------------------------------- save / load
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        for block in iter(lambda: file.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _restore_swaps(root: Path) -> None:
@@ -236,28 +194,28 @@ def save_state(
     old = root / f".tmp-old-{final.name}"
     try:
         save_file(tensors, str(temporary / TENSORS_NAME), metadata={"format": FORMAT})
-        _fsync(temporary / TENSORS_NAME)
+        sync_file(temporary / TENSORS_NAME)
         header = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
             "vqgen_version": _vqgen_version(),
             "run_id": run_id,
             "tensors_bytes": (temporary / TENSORS_NAME).stat().st_size,
-            "tensors_sha256": _sha256(temporary / TENSORS_NAME),
+            "tensors_sha256": file_sha256(temporary / TENSORS_NAME),
             "state": body,
         }
         with open(temporary / JSON_NAME, "w") as file:
             file.write(json.dumps(header) + "\n")
             file.flush()
             os.fsync(file.fileno())
-        _fsync(temporary)
+        sync_directory(temporary)
         if final.exists():  # the same step saved again (e.g. at an epoch end after a periodic save): swap it
             os.replace(final, old)
             os.replace(temporary, final)
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(temporary, final)
-        _fsync(root)
+        sync_directory(root)
     except BaseException as error:
         shutil.rmtree(temporary, ignore_errors=True)
         if old.is_dir() and not final.exists():  # failed inside the swap: put the state that was there back
@@ -362,7 +320,7 @@ def load_state(path: str | Path) -> dict[str, Any]:
     if not tensors_path.is_file():
         raise ValueError(f"{path} is not a complete training state: {TENSORS_NAME} is missing{_others(path)}")
     size = tensors_path.stat().st_size
-    if size != header["tensors_bytes"] or _sha256(tensors_path) != header["tensors_sha256"]:
+    if size != header["tensors_bytes"] or file_sha256(tensors_path) != header["tensors_sha256"]:
         raise ValueError(
             f"{tensors_path} is truncated or altered ({size} bytes, expected {header['tensors_bytes']} with the "
             f"recorded SHA-256){_others(path)}"
