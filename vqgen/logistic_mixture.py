@@ -26,7 +26,8 @@ log σ(a) + log(1 - σ(b)) + log(1 - exp(-2 δ / s))     (σ(a) - σ(b) = σ(a) 
 
 three terms that never cancel and never underflow to ``log 0``, for any mean and scale: no fall-back to the density
 at the bin centre, as the reference code needs where ``σ(a) - σ(b)`` rounds to zero. The edge bins are
-``log σ(a)`` and ``log(1 - σ(b))``. Log-scales are clamped to ``[LOG_SCALE_MIN, LOG_SCALE_MAX]``.
+``log σ(a)`` and ``log(1 - σ(b))`` (the same formula with the outer edges at ``∓OUTER_EDGE``). Log-scales are clamped
+to ``[LOG_SCALE_MIN, LOG_SCALE_MAX]``.
 """
 
 from __future__ import annotations
@@ -38,7 +39,14 @@ from torch import Tensor
 from . import checks
 from .likelihoods import Likelihood
 
-__all__ = ["LOG_SCALE_MAX", "LOG_SCALE_MIN", "DiscretizedLogisticMixture", "bin_log_probs", "value_log_probs"]
+__all__ = [
+    "LOG_SCALE_MAX",
+    "LOG_SCALE_MIN",
+    "OUTER_EDGE",
+    "DiscretizedLogisticMixture",
+    "bin_log_probs",
+    "value_log_probs",
+]
 
 LOG_SCALE_MIN = -7.0
 """The smallest log-scale (the reference code's bound): a scale of 0.0009, far below a bin of 8-bit values."""
@@ -47,10 +55,25 @@ LOG_SCALE_MAX = 7.0
 """The largest log-scale: a scale of 1100, flat over ``[-1, 1]`` for any K."""
 
 
-def _edges(num_categories: int, like: Tensor) -> Tensor:
-    """The K - 1 inner bin edges ``y_v + δ`` ``(K - 1,)`` in ``like``'s dtype and device."""
-    v = torch.arange(num_categories - 1, device=like.device, dtype=like.dtype)
-    return (2 * v + 1) / (num_categories - 1) - 1
+OUTER_EDGE = 1e30
+"""Where the edge bins end: far beyond any mean, so that ``σ`` of the outer edges is exactly 0 and 1 in float32 for
+any scale (±inf would do the same forward, but its gradient is ``0 · inf``, a NaN)."""
+
+_GRIDS: dict[tuple, tuple[Tensor, Tensor]] = {}
+
+
+def _grid(num_categories: int, device: torch.device) -> tuple[Tensor, Tensor]:
+    """The K + 1 bin edges ``[-OUTER_EDGE, y_0 + δ, ..., y_{K-2} + δ, OUTER_EDGE]`` and the mask of the middle bins
+    ``(K,)``, float32 on ``device`` (kept per K, device and inference mode: tensors made in inference mode cannot
+    enter autograd)."""
+    key = (num_categories, device, torch.is_inference_mode_enabled())
+    if key not in _GRIDS:
+        inner = (2 * torch.arange(num_categories - 1, dtype=torch.float64) + 1) / (num_categories - 1) - 1
+        edges = torch.cat([torch.tensor([-OUTER_EDGE]), inner, torch.tensor([OUTER_EDGE])]).float().to(device)
+        middle = torch.ones(num_categories, device=device)
+        middle[0] = middle[-1] = 0
+        _GRIDS[key] = edges, middle
+    return _GRIDS[key]
 
 
 def _log_width(inv_scale: Tensor, num_categories: int) -> Tensor:
@@ -61,36 +84,26 @@ def _log_width(inv_scale: Tensor, num_categories: int) -> Tensor:
 def bin_log_probs(means: Tensor, log_scales: Tensor, num_categories: int) -> Tensor:
     """Log-probabilities of all K bins under logistics ``(μ, s)``: ``means``, ``log_scales`` ``(...)`` → ``(..., K)``.
 
-    One softplus per inner edge serves both bins beside it: ``log σ(t) = t - softplus(t)`` for the bin below the edge,
-    ``log(1 - σ(t)) = -softplus(t)`` for the bin above.
+    With the edges ``t_v = (e_v - μ) / s`` (``t_0`` and ``t_K`` beyond saturation), bin ``v`` is
+    ``log σ(t_{v+1}) - softplus(t_v) + [v in the middle] log(1 - e^{-2δ/s})``: at the outer edges the terms vanish.
     """
+    edges, middle = _grid(num_categories, means.device)
     means, log_scales = means.float(), log_scales.float().clamp(LOG_SCALE_MIN, LOG_SCALE_MAX)
     inv_scale = torch.exp(-log_scales)[..., None]  # (..., 1)
-    t = (_edges(num_categories, means) - means[..., None]) * inv_scale  # (..., K - 1)
-    softplus = F.softplus(t)
-    zero = torch.zeros_like(t[..., :1])
-    below = torch.cat([t - softplus, zero], dim=-1)  # log σ(upper edge); the last bin has none
-    above = torch.cat([zero, -softplus], dim=-1)  # log(1 - σ(lower edge)); the first bin has none
-    width = _log_width(inv_scale, num_categories).expand_as(t[..., :-1])  # (..., K - 2): middle bins only
-    return below + above + torch.cat([zero, width, zero], dim=-1)
+    t = (edges - means[..., None]) * inv_scale  # (..., K + 1)
+    return middle * _log_width(inv_scale, num_categories) + F.logsigmoid(t[..., 1:]) - F.softplus(t[..., :-1])
 
 
 def value_log_probs(means: Tensor, log_scales: Tensor, values: Tensor, num_categories: int) -> Tensor:
     """Log-probability of ``values`` (int64 in ``[0, K)``) under logistics ``(μ, s)``, all ``(...)`` → ``(...)``.
 
-    The same terms as [`bin_log_probs`][bin_log_probs], at one bin each (training needs no K-way evaluation).
+    The terms of [`bin_log_probs`][bin_log_probs] at one bin each (training needs no K-way evaluation).
     """
+    edges, middle = _grid(num_categories, means.device)
     means, log_scales = means.float(), log_scales.float().clamp(LOG_SCALE_MIN, LOG_SCALE_MAX)
     inv_scale = torch.exp(-log_scales)
-    edges = _edges(num_categories, means)
-    last = num_categories - 1
-    upper = (edges[values.clamp(max=last - 1)] - means) * inv_scale
-    lower = (edges[(values - 1).clamp(min=0)] - means) * inv_scale
-    zero = torch.zeros_like(means)
-    below = torch.where(values < last, upper - F.softplus(upper), zero)
-    above = torch.where(values > 0, -F.softplus(lower), zero)
-    width = torch.where((values > 0) & (values < last), _log_width(inv_scale, num_categories), zero)
-    return below + above + width
+    upper, lower = (edges[values + 1] - means) * inv_scale, (edges[values] - means) * inv_scale
+    return middle[values] * _log_width(inv_scale, num_categories) + F.logsigmoid(upper) - F.softplus(lower)
 
 
 class DiscretizedLogisticMixture(Likelihood):
@@ -163,4 +176,4 @@ class DiscretizedLogisticMixture(Likelihood):
         else:
             weights = logits[:, c]
         bins = bin_log_probs(means[:, c], log_scales[:, c], self.num_categories)  # (n, M, K)
-        return torch.logsumexp(weights.log_softmax(1)[..., None] + bins, dim=1)  # (n, K)
+        return torch.logsumexp(bins + weights.log_softmax(1)[..., None], dim=1)  # (n, K)

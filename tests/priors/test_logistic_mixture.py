@@ -156,6 +156,20 @@ def test_log_probabilities_stay_finite_for_extreme_parameters(mean, log_scale):
     torch.testing.assert_close(total, torch.ones_like(total), rtol=0, atol=1e-5)
 
 
+@pytest.mark.parametrize(("mean", "log_scale"), [(0.0, -2.0), (1e4, LOG_SCALE_MIN), (-1e4, LOG_SCALE_MAX)])
+def test_gradients_are_finite_at_the_edge_bins(mean, log_scale):
+    """Training reaches the edge bins (values 0 and K - 1) and sampling's logits: their gradients are finite."""
+    k = 256
+    output = torch.zeros(k, 3, 2, 2, 1, 1)
+    output[:, 1], output[:, 2] = mean, log_scale
+    output.requires_grad_()
+    x = torch.arange(k).view(k, 1, 1, 1).expand(k, 2, 1, 1)
+    likelihood = DiscretizedLogisticMixture(k, 2, 2)
+    for loss in (likelihood.nll(output, x).sum(), likelihood.logits(output, x).logsumexp(1).sum()):
+        (grad,) = torch.autograd.grad(loss, output)
+        assert bool(torch.isfinite(grad).all())
+
+
 def test_bf16_output_under_autocast_is_computed_in_float32():
     output = random_output(2, 3, 4, 3, 3, seed=8, scale_range=(-7.0, 0.0)).to(torch.bfloat16)
     x = torch.randint(0, 256, (2, 3, 3, 3), generator=torch.Generator().manual_seed(9))

@@ -40,29 +40,29 @@ from .. import checks
 from ..likelihoods import Categorical
 from ..logistic_mixture import DiscretizedLogisticMixture
 from ..registry import register
-from ..sampling import NaiveStepper, Stepper
 from .conv_prior import ConvPrior
 from .layers import ConditionBias, add_bias
-from .pixelcnn_pp_layers import GatedResnet, MixtureHead, Op, ShiftedConv2d, SoftmaxHead, Term, concat_elu
+from .pixelcnn_pp_layers import (
+    LEVELS,
+    GatedResnet,
+    MixtureHead,
+    Op,
+    ShiftedConv2d,
+    SoftmaxHead,
+    Term,
+    concat_elu,
+    level_sizes,
+)
+from .pixelcnn_pp_stepper import PixelCNNppStepper, Schedule
 
-__all__ = ["CPU_CONFIG", "HEADS", "PixelCNNpp", "level_sizes", "run_ops"]
+__all__ = ["CPU_CONFIG", "HEADS", "PixelCNNpp", "run_ops"]
 
 HEADS = ("auto", "mixture", "softmax")
-LEVELS = 3  # resolutions of the U-Net: full, half, quarter (two strided steps, as in the paper)
 
 CPU_CONFIG = dict(num_filters=32, num_resnet=1, num_mixtures=5, dropout=0.0)
 """A configuration for CPUs: 32 filters (the paper: 160), one gated resnet per resolution and stream (5), five
 mixture components (10), no dropout (the paper's 0.5 fights over-fitting in days of training; minutes on a CPU are
 far from that). About 1/150 of the paper's FLOPs per pixel."""
-
-
-def level_sizes(height: int, width: int) -> list[tuple[int, int]]:
-    """The ``(H, W)`` of each resolution: full, then halved (rounding up) by each strided step."""
-    sizes = [(height, width)]
-    for _ in range(LEVELS - 1):
-        h, w = sizes[-1]
-        sizes.append(((h + 1) // 2, (w + 1) // 2))
-    return sizes
 
 
 def run_ops(
@@ -155,6 +155,7 @@ class PixelCNNpp(ConvPrior):
         self.blocks = nn.ModuleList()
         self.resample = nn.ModuleList()
         self.ops = self._build_network()
+        self._schedules: dict[tuple[int, int], Schedule] = {}
         gated = sum(op.kind == "gate" for op in self.ops)
         self.cond_bias = ConditionBias([2 * num_filters] * gated, num_classes, cond_dim)
         if self.head_kind == "mixture":
@@ -240,6 +241,14 @@ class PixelCNNpp(ConvPrior):
         run_ops(self.ops, values, level_sizes(*x.shape[-2:]), self.cond_bias(cond), self.dropout)
         return self.head.output(self.head.context(values[self.top]), self.current_values(features))
 
-    def incremental(self, cond: Tensor | None, shape: Sequence[int]) -> Stepper:
-        """The reference stepper (a cached one comes next)."""
-        return NaiveStepper(self, cond)
+    def schedule(self, height: int, width: int) -> Schedule:
+        """The static schedule of cached sampling for ``(H, W)`` grids, built once per size (it depends on the
+        architecture only, not on the weights)."""
+        if (height, width) not in self._schedules:
+            self._schedules[(height, width)] = Schedule(self.ops, self.top, height, width)
+        return self._schedules[(height, width)]
+
+    def incremental(self, cond: Tensor | None, shape: Sequence[int]) -> PixelCNNppStepper:
+        """A cached stepper (arXiv:1704.06001): every layer cached, strided and transposed ones included; see
+        [`vqgen.priors.pixelcnn_pp_stepper`][vqgen.priors.pixelcnn_pp_stepper]."""
+        return PixelCNNppStepper(self, cond, shape)

@@ -23,10 +23,30 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
 
-__all__ = ["GatedResnet", "MixtureHead", "Op", "ShiftedConv2d", "SoftmaxHead", "Term", "concat_elu"]
+__all__ = [
+    "LEVELS",
+    "GatedResnet",
+    "MixtureHead",
+    "Op",
+    "ShiftedConv2d",
+    "SoftmaxHead",
+    "Term",
+    "concat_elu",
+    "level_sizes",
+]
 
+LEVELS = 3  # resolutions of the U-Net: full, half, quarter (two strided steps, as in the paper)
 DIRECTIONS = ("down", "down_right")
 KERNELS = {"down": (2, 3), "down_right": (2, 2)}  # the reference code's filter sizes
+
+
+def level_sizes(height: int, width: int) -> list[tuple[int, int]]:
+    """The ``(H, W)`` of each resolution: full, then halved (rounding up) by each strided step."""
+    sizes = [(height, width)]
+    for _ in range(LEVELS - 1):
+        h, w = sizes[-1]
+        sizes.append(((h + 1) // 2, (w + 1) // 2))
+    return sizes
 
 
 def concat_elu(x: Tensor, dim: int = 1) -> Tensor:
@@ -187,6 +207,8 @@ class MixtureHead(nn.Module):
     [`context`][context] is ``1x1(elu(u))``: per component a mixture logit (one per channel without coupling), C
     means, C log-scales and, with ``coupled``, ``C (C - 1) / 2`` coefficients; [`output`][output] couples the means
     to the pixel's earlier values (equation 3: ``μ_G + tanh(α) R``, ``μ_B + tanh(β) R + tanh(γ) G``).
+    [`start_position`][start_position] and [`position_output`][position_output] do the same at one position, one
+    channel at a time (cached sampling).
 
     Args:
         in_channels: h.
@@ -204,25 +226,47 @@ class MixtureHead(nn.Module):
         self.proj = nn.Conv2d(in_channels, groups * num_mixtures, 1)
 
     def context(self, u: Tensor) -> Tensor:
-        """``(B, h, H, W)`` → ``(B, P, H, W)``: the parameters before coupling."""
-        return self.proj(F.elu(u))
+        """``(B, h, H, W)`` → ``(B, P, H, W)``, or one position ``(B, h)`` → ``(B, P)``: the parameters before
+        coupling."""
+        return _one_by_one(self.proj, F.elu(u))
+
+    def _split(self, context: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """``(B, P, ...)`` → mixture logits, means, log-scales, ``tanh`` of the coefficients: ``(B, n, M, ...)``."""
+        parts = context.unflatten(1, (-1, self.num_mixtures))  # (B, groups, M, ...)
+        c = self.channels
+        logits, means, log_scales, coefficients = parts.split([self.num_logits, c, c, self.num_coefficients], dim=1)
+        return logits, means, log_scales, torch.tanh(coefficients)
+
+    @staticmethod
+    def _coupled_mean(means: Tensor, coefficients: Tensor, current: Tensor, c: int) -> Tensor:
+        """Channel ``c``'s means ``(B, M, ...)``: ``μ_c + Σ_{c' < c} tanh(coefficient) · value_c'``; the
+        coefficients of channel ``c`` are ``c (c - 1) / 2 ..`` (G: ``[0]``, B: ``[1, 2]``)."""
+        mean, first = means[:, c], c * (c - 1) // 2
+        for earlier in range(c):
+            mean = mean + coefficients[:, first + earlier] * current[:, earlier].unsqueeze(1)
+        return mean
 
     def output(self, context: Tensor, current: Tensor) -> Tensor:
         """``context`` ``(B, P, ...)`` and the pixel's values on ``[-1, 1]`` ``current`` ``(B, C, ...)`` → ``(B, 3, C,
         M, ...)``. The mean of channel ``c`` reads ``current`` at channels ``< c`` only."""
-        parts = context.unflatten(1, (-1, self.num_mixtures))  # (B, groups, M, ...)
-        c = self.channels
-        logits, means, log_scales, coefficients = parts.split([self.num_logits, c, c, self.num_coefficients], dim=1)
-        if self.coupled and c > 1:
-            coefficients, coupled, k = torch.tanh(coefficients), [means[:, 0]], 0
-            for channel in range(1, c):
-                mean = means[:, channel]
-                for earlier in range(channel):
-                    mean = mean + coefficients[:, k] * current[:, earlier : earlier + 1]
-                    k += 1
-                coupled.append(mean)
-            means = torch.stack(coupled, dim=1)
+        logits, means, log_scales, coefficients = self._split(context)
+        if self.coupled:
+            means = torch.stack([self._coupled_mean(means, coefficients, current, c) for c in range(self.channels)], 1)
         return torch.stack([logits.expand_as(means), means, log_scales], dim=1)
+
+    def start_position(self, context: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """One position's ``context`` ``(B, P)`` → the output ``(B, 3, C, M)`` with means not yet coupled, and the
+        means and coefficients that [`position_output`][position_output] couples them with."""
+        logits, means, log_scales, coefficients = self._split(context)
+        return torch.stack([logits.expand_as(means), means, log_scales], dim=1), means, coefficients
+
+    def position_output(self, state: tuple[Tensor, Tensor, Tensor], current: Tensor, c: int) -> Tensor:
+        """The output at the position ``(B, 3, C, M)``, right at channels ``<= c``: channel ``c``'s means coupled to
+        the values ``current`` ``(B, C)`` of the channels before it."""
+        out, means, coefficients = state
+        if self.coupled and c:
+            out[:, 1, c] = self._coupled_mean(means, coefficients, current, c)
+        return out
 
 
 class SoftmaxHead(nn.Module):
@@ -241,23 +285,45 @@ class SoftmaxHead(nn.Module):
 
     def __init__(self, in_channels: int, channels: int, num_categories: int, features: int, sequential: bool) -> None:
         super().__init__()
-        self.channels, self.features = channels, features
+        self.channels, self.features, self.num_categories = channels, features, num_categories
         self.proj = nn.Conv2d(in_channels, channels * in_channels, 1)
-        first = 1 if sequential else channels
+        self.first_earlier = 1 if sequential else channels  # the first channel that reads earlier ones
         self.earlier = nn.ModuleList(
-            nn.Conv2d(c * features, in_channels, 1, bias=False) for c in range(first, channels)
+            nn.Conv2d(c * features, in_channels, 1, bias=False) for c in range(self.first_earlier, channels)
         )
         self.out = nn.Conv2d(channels * in_channels, channels * num_categories, 1, groups=channels)
 
     def context(self, u: Tensor) -> Tensor:
-        """``(B, h, H, W)`` → ``(B, C h, H, W)``."""
-        return self.proj(F.elu(u))
+        """``(B, h, H, W)`` → ``(B, C h, H, W)``, or one position ``(B, h)`` → ``(B, C h)``."""
+        return _one_by_one(self.proj, F.elu(u))
 
     def output(self, context: Tensor, current: Tensor) -> Tensor:
         """``context`` ``(B, C h, H, W)`` and the pixel's input features ``current`` ``(B, C E, H, W)`` → logits
         ``(B, K, C, H, W)``; channel ``c`` reads ``current`` at channels ``< c`` only."""
         hidden = list(context.chunk(self.channels, dim=1))
-        for c, earlier in enumerate(self.earlier, start=self.channels - len(self.earlier)):
+        for c, earlier in enumerate(self.earlier, start=self.first_earlier):
             hidden[c] = hidden[c] + earlier(current[:, : c * self.features])
         logits = self.out(F.elu(torch.cat(hidden, dim=1)))  # (B, C K, H, W)
         return rearrange(logits, "b (c k) h w -> b k c h w", c=self.channels)
+
+    def start_position(self, context: Tensor) -> tuple[Tensor, Tensor]:
+        """One position's ``context`` ``(B, C h)`` → its hidden units per channel ``(B, C, h)`` and an output
+        ``(B, K, C)`` that [`position_output`][position_output] fills one channel at a time."""
+        batch = context.shape[0]
+        return context.view(batch, self.channels, -1), context.new_empty(batch, self.num_categories, self.channels)
+
+    def position_output(self, state: tuple[Tensor, Tensor], current: Tensor, c: int) -> Tensor:
+        """The logits at the position ``(B, K, C)``, right at channel ``c`` (filled here from the features
+        ``current`` ``(B, C E)`` of the channels before it) and at the channels filled before."""
+        hidden, out = state
+        h = hidden[:, c]
+        if c >= self.first_earlier:
+            h = h + _one_by_one(self.earlier[c - self.first_earlier], current[:, : c * self.features])
+        rows = slice(c * self.num_categories, (c + 1) * self.num_categories)  # channel c's group of the last layer
+        out[:, :, c] = F.linear(F.elu(h), self.out.weight[rows].flatten(1), self.out.bias[rows])
+        return out
+
+
+def _one_by_one(conv: nn.Conv2d, x: Tensor) -> Tensor:
+    """A 1x1 convolution on maps ``(B, in, H, W)``, or on single positions ``(B, in)`` as a linear map."""
+    return conv(x) if x.ndim == 4 else F.linear(x, conv.weight.flatten(1), conv.bias)
