@@ -76,9 +76,30 @@ def _grid(num_categories: int, device: torch.device) -> tuple[Tensor, Tensor]:
     return _GRIDS[key]
 
 
-def _log_width(inv_scale: Tensor, num_categories: int) -> Tensor:
-    """``log(1 - exp(-2 δ / s))``, the factor of a middle bin; exact where ``2 δ / s`` is tiny or large."""
-    return torch.log(-torch.expm1(-(2.0 / (num_categories - 1)) * inv_scale))
+def _scales(log_scales: Tensor, num_categories: int) -> tuple[Tensor, Tensor]:
+    """``1 / s`` and ``log(1 - exp(-2 δ / s))`` (the factor of a middle bin; exact where ``2 δ / s`` is tiny or
+    large), from the clamped log-scales, float32."""
+    inv_scale = torch.exp(-log_scales.float().clamp(LOG_SCALE_MIN, LOG_SCALE_MAX))
+    return inv_scale, torch.log(-torch.expm1(-(2.0 / (num_categories - 1)) * inv_scale))
+
+
+def _bins(means: Tensor, inv_scale: Tensor, log_width: Tensor, num_categories: int, plus: Tensor | None = None):
+    """[`bin_log_probs`][bin_log_probs] from [`_scales`][_scales]' terms ``(...)`` → ``(..., K)``, ``plus``
+    ``(...)`` added to every bin."""
+    edges, middle = _grid(num_categories, means.device)
+    t = (edges - means.float()[..., None]) * inv_scale[..., None]  # (..., K + 1)
+    out = (
+        middle * log_width[..., None] if plus is None else torch.addcmul(plus[..., None], middle, log_width[..., None])
+    )
+    return out.add_(F.logsigmoid(t[..., 1:])).sub_(F.softplus(t[..., :-1]))
+
+
+def _at(means: Tensor, inv_scale: Tensor, log_width: Tensor, values: Tensor, num_categories: int) -> Tensor:
+    """[`value_log_probs`][value_log_probs] from [`_scales`][_scales]' terms (``values`` broadcast to them)."""
+    edges, middle = _grid(num_categories, means.device)
+    means = means.float()
+    upper, lower = (edges[values + 1] - means) * inv_scale, (edges[values] - means) * inv_scale
+    return middle[values] * log_width + F.logsigmoid(upper) - F.softplus(lower)
 
 
 def bin_log_probs(means: Tensor, log_scales: Tensor, num_categories: int) -> Tensor:
@@ -87,11 +108,7 @@ def bin_log_probs(means: Tensor, log_scales: Tensor, num_categories: int) -> Ten
     With the edges ``t_v = (e_v - μ) / s`` (``t_0`` and ``t_K`` beyond saturation), bin ``v`` is
     ``log σ(t_{v+1}) - softplus(t_v) + [v in the middle] log(1 - e^{-2δ/s})``: at the outer edges the terms vanish.
     """
-    edges, middle = _grid(num_categories, means.device)
-    means, log_scales = means.float(), log_scales.float().clamp(LOG_SCALE_MIN, LOG_SCALE_MAX)
-    inv_scale = torch.exp(-log_scales)[..., None]  # (..., 1)
-    t = (edges - means[..., None]) * inv_scale  # (..., K + 1)
-    return middle * _log_width(inv_scale, num_categories) + F.logsigmoid(t[..., 1:]) - F.softplus(t[..., :-1])
+    return _bins(means, *_scales(log_scales, num_categories), num_categories)
 
 
 def value_log_probs(means: Tensor, log_scales: Tensor, values: Tensor, num_categories: int) -> Tensor:
@@ -99,11 +116,7 @@ def value_log_probs(means: Tensor, log_scales: Tensor, values: Tensor, num_categ
 
     The terms of [`bin_log_probs`][bin_log_probs] at one bin each (training needs no K-way evaluation).
     """
-    edges, middle = _grid(num_categories, means.device)
-    means, log_scales = means.float(), log_scales.float().clamp(LOG_SCALE_MIN, LOG_SCALE_MAX)
-    inv_scale = torch.exp(-log_scales)
-    upper, lower = (edges[values + 1] - means) * inv_scale, (edges[values] - means) * inv_scale
-    return middle[values] * _log_width(inv_scale, num_categories) + F.logsigmoid(upper) - F.softplus(lower)
+    return _at(means, *_scales(log_scales, num_categories), values, num_categories)
 
 
 class DiscretizedLogisticMixture(Likelihood):
@@ -167,13 +180,11 @@ class DiscretizedLogisticMixture(Likelihood):
     def position_logits(self, output: Tensor, c: int, values: Tensor) -> Tensor:
         """Log-probabilities ``(n, K)`` of channel ``c``'s K values at one position; ``output`` ``(n, 3, C, M)``."""
         logits, means, log_scales = output.float().unbind(1)  # (n, C, M) each
-        if self.coupled:
-            weights = logits[:, 0]  # (n, M)
-            if c:
-                earlier = values[:, :c, None].expand(-1, -1, self.num_mixtures)  # (n, c, M)
-                seen = value_log_probs(means[:, :c], log_scales[:, :c], earlier, self.num_categories)  # (n, c, M)
-                weights = weights + seen.sum(1)
-        else:
-            weights = logits[:, c]
-        bins = bin_log_probs(means[:, c], log_scales[:, c], self.num_categories)  # (n, M, K)
-        return torch.logsumexp(bins + weights.log_softmax(1)[..., None], dim=1)  # (n, K)
+        first = 0 if self.coupled else c  # the channels read: those up to c, or c alone
+        inv_scale, log_width = _scales(log_scales[:, first : c + 1], self.num_categories)  # (n, c + 1 - first, M)
+        weights = logits[:, 0 if self.coupled else c]  # (n, M)
+        if self.coupled and c:  # the component posterior given the channels before c
+            seen = _at(means[:, :c], inv_scale[:, :c], log_width[:, :c], values[:, :c, None], self.num_categories)
+            weights = weights + seen.sum(1)
+        bins = _bins(means[:, c], inv_scale[:, -1], log_width[:, -1], self.num_categories, weights.log_softmax(1))
+        return torch.logsumexp(bins, dim=1)  # (n, K)
