@@ -139,3 +139,12 @@ def test_completion_with_a_prefill_equals_naive_completion():
         for method in ("cached", "naive")
     }
     assert torch.equal(samples["cached"], samples["naive"]) and torch.equal(samples["cached"][:, :, :5], prefix)
+
+
+def test_the_schedules_indices_live_on_the_device_asked_for():
+    """A prior on an accelerator indexes its caches there: one schedule per grid size and device."""
+    prior = tiny()
+    on_meta = prior.schedule(4, 4, "meta")
+    job = next(job for jobs in on_meta.jobs for job in jobs)
+    assert job.positions.device.type == "meta" and all(w.device.type == "meta" for w in job.windows)
+    assert on_meta is not prior.schedule(4, 4) and prior.schedule(4, 4).device.type == "cpu"

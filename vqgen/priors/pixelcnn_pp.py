@@ -157,7 +157,7 @@ class PixelCNNpp(ConvPrior):
         self.blocks = nn.ModuleList()
         self.resample = nn.ModuleList()
         self.ops = self._build_network()
-        self._schedules: dict[tuple[int, int], Schedule] = {}
+        self._schedules: dict[tuple[int, int, torch.device], Schedule] = {}
         gated = sum(op.kind == "gate" for op in self.ops)
         self.cond_bias = ConditionBias([2 * num_filters] * gated, num_classes, cond_dim)
         if self.head_kind == "mixture":
@@ -243,12 +243,13 @@ class PixelCNNpp(ConvPrior):
         run_ops(self.ops, values, level_sizes(*x.shape[-2:]), self.cond_bias(cond), self.dropout)
         return self.head.output(self.head.context(values[self.top]), self.current_values(features))
 
-    def schedule(self, height: int, width: int) -> Schedule:
-        """The static schedule of cached sampling for ``(H, W)`` grids, built once per size (it depends on the
-        architecture only, not on the weights)."""
-        if (height, width) not in self._schedules:
-            self._schedules[(height, width)] = Schedule(self.ops, self.top, height, width)
-        return self._schedules[(height, width)]
+    def schedule(self, height: int, width: int, device: torch.device | str | None = None) -> Schedule:
+        """The static schedule of cached sampling for ``(H, W)`` grids, its indices on ``device`` (default: the
+        CPU); built once per size and device (it depends on the architecture only, not on the weights)."""
+        key = (height, width, torch.device("cpu") if device is None else torch.device(device))
+        if key not in self._schedules:
+            self._schedules[key] = Schedule(self.ops, self.top, height, width, key[2])
+        return self._schedules[key]
 
     def incremental(self, cond: Tensor | None, shape: Sequence[int]) -> PixelCNNppStepper:
         """A cached stepper (arXiv:1704.06001): every layer cached, strided and transposed ones included; see

@@ -77,13 +77,15 @@ class Schedule:
     """When each activation of ``ops`` is computed while sampling an ``(H, W)`` grid (see the module docstring).
 
     Attributes:
+        device: where the jobs' index tensors live (the prior's device).
         sizes: ``(H, W)`` of each resolution.
         taps: per op, per term, ``(N_out, taps)`` flat source positions (``N_src``: nothing).
         steps: per op, ``(N_out,)`` the raster step that computes each position (``-1``: never needed).
         jobs: per raster step ``t`` (``0 .. H W - 1``), the groups to run before the head at ``t``, in op order.
     """
 
-    def __init__(self, ops: Sequence[Op], top: str, height: int, width: int) -> None:
+    def __init__(self, ops: Sequence[Op], top: str, height: int, width: int, device: torch.device | None = None):
+        self.device = torch.device("cpu") if device is None else torch.device(device)  # where the jobs' indices live
         self.sizes = level_sizes(height, width)
         level = {"input": 0}
         need = {"input": torch.arange(height * width)}
@@ -133,7 +135,8 @@ class Schedule:
         """Op ``op`` at ``positions`` ``(n,)``, with the windows of its terms gathered from the taps."""
         first, n = int(positions[0]), len(positions)
         contiguous = int(positions[-1]) == first + n - 1
-        return Job(op, positions, first, contiguous, tuple(taps[positions].flatten() for taps in self.taps[op]))
+        windows = tuple(taps[positions].flatten().to(self.device) for taps in self.taps[op])
+        return Job(op, positions.to(self.device), first, contiguous, windows)
 
     def prefix_jobs(self, steps: int) -> list[Job]:
         """Every group scheduled at steps ``<= steps``, one per op, in op order (for ``prefill``)."""
@@ -176,7 +179,7 @@ class PixelCNNppStepper:
     def __init__(self, prior: PixelCNNpp, cond: Tensor | None, shape: Sequence[int]) -> None:
         self.prior, self.cond = prior, cond
         self.height, self.width = int(shape[0]), int(shape[1])
-        self.schedule = prior.schedule(self.height, self.width)
+        self.schedule = prior.schedule(self.height, self.width, prior.device)
         self.batch: int | None = None
 
     # ----------------------------------------------------------------------------------------------- caches
