@@ -109,13 +109,13 @@ def test_a_leak_in_the_network_is_caught_by_the_schedule():
 
 def test_cached_sampling_never_runs_a_full_forward_pass(monkeypatch):
     prior = tiny(channels=3, num_categories=256)
-    expected = prior.sample(2, (5, 6), generator=torch.Generator().manual_seed(0), method="naive")
+    expected = prior.sample(2, (3, 5), generator=torch.Generator().manual_seed(0), method="naive")
 
     def no_full_pass(*args, **kwargs):
         raise AssertionError("cached sampling ran a full forward pass")
 
     monkeypatch.setattr(prior, "forward", no_full_pass)
-    assert torch.equal(prior.sample(2, (5, 6), generator=torch.Generator().manual_seed(0)), expected)
+    assert torch.equal(prior.sample(2, (3, 5), generator=torch.Generator().manual_seed(0)), expected)
 
 
 def test_a_stepper_can_be_reused_for_a_second_grid_and_batch():
@@ -133,12 +133,12 @@ def test_a_stepper_can_be_reused_for_a_second_grid_and_batch():
 
 def test_completion_with_a_prefill_equals_naive_completion():
     prior = tiny(channels=3, num_categories=256)
-    prefix = torch.randint(0, 256, (2, 3, 5, 8))
+    prefix = torch.randint(0, 256, (2, 3, 6, 8))  # six of eight rows known: the strided layers' caches prefilled
     samples = {
         method: prior.sample(2, (8, 8), prefix=prefix, method=method, generator=torch.Generator().manual_seed(4))
         for method in ("cached", "naive")
     }
-    assert torch.equal(samples["cached"], samples["naive"]) and torch.equal(samples["cached"][:, :, :5], prefix)
+    assert torch.equal(samples["cached"], samples["naive"]) and torch.equal(samples["cached"][:, :, :6], prefix)
 
 
 def test_the_schedules_indices_live_on_the_device_asked_for():
