@@ -25,14 +25,14 @@ real data). ``main`` (per dataset, on the full training split):
    classifier's prediction = the class asked for), and FID against the sampling temperature.
 
 ``curve`` refits another prior (``CURVE_PRIORS``: ``rnn``, ``pixelcnn`` and ``gated_default``, the library's defaults;
-main's own prior as ``gated_readme``, alone or with a trial's change) on the stage-1 model ``main`` saved, with the same
-checkpoints, for ``CURVE_SECONDS`` (``curve DATASET PRIOR MINUTES``: for that long instead). ``main DATASET VARIANT`` is
-main with a trial's change and its own budget (``VARIANTS``: the 20 minutes split otherwise, or longer, to see how long
-a dataset needs). ``trial`` retrains everything with one change (``TRIALS``: codebook, grid and latent size, prior size,
-batch size, learning rate, schedule, weight average, dropout) for ``TRIAL_SECONDS``, to compare with the unchanged
-``baseline`` trial at the same budget. Results go to ``$VQGEN_BENCH_JSON/quality_budget_<dataset>.json``,
-``quality_curve_<dataset>_<prior>.json`` and ``quality_trial_<dataset>_<name>.json``; the models to
-``$VQGEN_BENCH_OUT/quality/<dataset>/``.
+``pixelcnn_pp`` at its CPU size; main's own prior as ``gated_readme``, alone or with a trial's change) on the stage-1
+model ``main`` saved, with the same checkpoints, for ``CURVE_SECONDS`` (``curve DATASET PRIOR MINUTES``: for that long
+instead). ``main DATASET VARIANT`` is main with a trial's change and its own budget (``VARIANTS``: the 20 minutes split
+otherwise, or longer, to see how long a dataset needs). ``trial`` retrains everything with one change (``TRIALS``:
+codebook, grid and latent size, prior size, batch size, learning rate, schedule, weight average, dropout) for
+``TRIAL_SECONDS``, to compare with the unchanged ``baseline`` trial at the same budget. Results go to
+``$VQGEN_BENCH_JSON/quality_budget_<dataset>.json``, ``quality_curve_<dataset>_<prior>.json`` and
+``quality_trial_<dataset>_<name>.json``; the models to ``$VQGEN_BENCH_OUT/quality/<dataset>/``.
 """
 
 from __future__ import annotations
@@ -303,6 +303,9 @@ CURVE_PRIORS = {  # name -> prior spec, class-conditional (main's curve is the R
     # a weight average (``CURVE_FIT``), and with dropout
     "gated_readme_average": CONFIG["prior"],
     "gated_readme_dropout": {**CONFIG["prior"], "dropout": 0.1},
+    # issue 21: PixelCNN++ as a code prior (its softmax head: codes have no order) at its CPU size
+    # (vqgen.priors.pixelcnn_pp.CPU_CONFIG), against main's gated prior: ``curve mnist pixelcnn_pp 20``
+    "pixelcnn_pp": {"name": "pixelcnn_pp", "num_classes": 10, "num_filters": 32, "num_resnet": 1, "dropout": 0.0},
 }
 CURVE_FIT = {"gated_readme_average": {"ema_decay": 0.999}}  # name -> fit_prior options of its curve
 TRIALS = {  # name -> one change to the README's configuration: component settings, stage-1 and prior options

@@ -21,6 +21,19 @@ real data). Both parts write ``$VQGEN_BENCH_JSON/quality_colour_<part>.json`` (c
   ``pixel ORDER MINUTES`` trains one order for longer, paused at every ``PIXEL_CHECKPOINTS`` time to score it (the
   engine's resumable state; run the two orders as two processes at the same time, so that they share the machine
   alike) and writes ``quality_colour_pixel_<order>_<minutes>min.json``.
+
+``pixels DATASET PRIOR MINUTES`` (issue 21) trains one pixel prior of ``PIXEL_PRIORS`` over raw pixels (K = 256;
+``mnist`` 28x28x1 or ``cifar10-subset`` 32x32x3, sequential channels) for ``MINUTES`` of single-thread training time,
+paused at every ``PIXELS_CHECKPOINTS`` time to score held-out bits/dim, and saves 20 samples as
+``$VQGEN_BENCH_OUT/colour/pixels-<dataset>-<prior>-<minutes>min/samples.png``; it writes
+``quality_pixels_<dataset>_<prior>_<minutes>min.json``. Run two priors as two processes at the same time (equal
+CPU time side by side), e.g. for the 30-minute comparison on CIFAR-10::
+
+    python benchmarks/test_quality_colour.py pixels cifar10-subset pixelcnn_pp 30 &
+    python benchmarks/test_quality_colour.py pixels cifar10-subset pixelcnn 30
+
+``pixelcnn_pp_softmax`` is the same network with a 256-way softmax head instead of the mixture: the pair tests the
+paper's claim that the mixture trains faster than a softmax (denser gradients) with nothing else changed.
 """
 
 from __future__ import annotations
@@ -49,6 +62,15 @@ PIXEL_CHECKPOINTS = (180.0, 600.0, 1200.0, 1800.0, 3600.0)  # seconds of trainin
 CHANNEL_ORDERS = ("sequential", "parallel")
 PANEL = 20  # samples per panel of the picture (2 rows of 10)
 THREADS = 1
+PIXELS_DATASETS = {"mnist": 1, "cifar10-subset": 3}  # dataset -> channels
+PIXELS_CHECKPOINTS = (60.0, 180.0, 600.0, 1200.0, 1800.0, 3600.0)  # 10 and 30 minutes among them
+PP_CPU = {"num_filters": 32, "num_resnet": 1, "num_mixtures": 5, "dropout": 0.0}  # vqgen.priors.pixelcnn_pp.CPU_CONFIG
+PIXEL_PRIORS = {  # name -> (registered prior, options at CPU sizes): the side-by-side pixel models of issue 21
+    "pixelcnn": ("pixelcnn", {k: v for k, v in PIXEL_PRIOR.items() if k not in ("num_categories", "channels")}),
+    "gated_pixelcnn": ("gated_pixelcnn", {"hidden_channels": 48, "num_layers": 6, "head_channels": 96}),
+    "pixelcnn_pp": ("pixelcnn_pp", PP_CPU),
+    "pixelcnn_pp_softmax": ("pixelcnn_pp", {**PP_CPU, "head": "softmax"}),  # the same network, a 256-way softmax
+}
 
 
 def load() -> tuple[Any, Any]:
@@ -196,6 +218,49 @@ def run_pixel_curve(order: str, minutes: str) -> dict:
     return record
 
 
+def load_pixels(dataset: str) -> tuple[Any, Any]:
+    from vqgen.data import load_dataset
+
+    root = data_root(dataset)
+    return load_dataset(dataset, split="train", root=root), load_dataset(dataset, split="test", root=root)
+
+
+def run_pixels(dataset: str, name: str, minutes: str) -> dict:
+    """Pixel prior ``PIXEL_PRIORS[name]`` on ``dataset`` for ``minutes``, held-out bits/dim at every checkpoint."""
+    import vqgen
+    from vqgen.images import save_grid
+
+    if dataset not in PIXELS_DATASETS or name not in PIXEL_PRIORS:
+        sys.exit(f"DATASET must be one of {list(PIXELS_DATASETS)} and PRIOR one of {list(PIXEL_PRIORS)}")
+    torch.set_num_threads(THREADS)
+    train, test = load_pixels(dataset)
+    test_pixels = test.images.long()  # (N, C, H, W)
+    seconds, folder = 60.0 * float(minutes), bench_dir("colour", f"pixels-{dataset}-{name}-{minutes}min")
+    registered, options = PIXEL_PRIORS[name]
+    spec = {"name": registered, "num_categories": 256, "channels": PIXELS_DATASETS[dataset], **options}
+    torch.manual_seed(0)
+    prior = vqgen.build("prior", **spec)
+    curve = []
+    for history in fit_in_pieces(prior, train, seconds, PIXELS_CHECKPOINTS, folder / "state"):
+        curve.append({**_scored(prior, history, test_pixels), "load_average": list(os.getloadavg())})
+        print(f"{name} on {dataset} pixels, at {curve[-1]['train_seconds']:.0f} s: {curve[-1]}", flush=True)
+    prior.eval()
+    started = time.perf_counter()
+    samples = prior.sample(PANEL, tuple(test_pixels.shape[-2:]), generator=torch.Generator().manual_seed(0))
+    sample_seconds = time.perf_counter() - started
+    picture = save_grid(folder / "samples.png", samples.to(torch.uint8), ncols=10, scale=2,
+                        title=f"{name}, {dataset} pixels, after {minutes} min on one core")  # fmt: skip
+    record = {
+        "prior": name, "spec": spec, "parameters": sum(p.numel() for p in prior.parameters()), "curve": curve,
+        "picture": str(picture), "sample_seconds": sample_seconds,
+    }  # fmt: skip
+    budget = {"pixel_seconds": seconds, "checkpoints": PIXELS_CHECKPOINTS, "threads": THREADS,
+              "train_images": len(train.images), "test_images": len(test.images)}  # fmt: skip
+    write_results(f"quality_pixels_{dataset}_{name}_{minutes}min", record, budget=budget,
+                  **_command(f"pixels {dataset} {name} {minutes}"))  # fmt: skip
+    return record
+
+
 def _command(part: str) -> dict:
     return {"command": f"python benchmarks/test_quality_colour.py {part}", "threads": THREADS}
 
@@ -220,7 +285,9 @@ if __name__ == "__main__":
     parts = {"two-stage": run_two_stage, "pixel": run_pixel}
     if len(sys.argv) == 4 and sys.argv[1] == "pixel":
         run_pixel_curve(*sys.argv[2:])
+    elif len(sys.argv) == 5 and sys.argv[1] == "pixels":
+        run_pixels(*sys.argv[2:])
     elif len(sys.argv) == 2 and sys.argv[1] in parts:
         parts[sys.argv[1]]()
     else:
-        sys.exit("usage: test_quality_colour.py two-stage | pixel [ORDER MINUTES]")
+        sys.exit("usage: test_quality_colour.py two-stage | pixel [ORDER MINUTES] | pixels DATASET PRIOR MINUTES")
