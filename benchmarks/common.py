@@ -143,6 +143,35 @@ def time_scale() -> float:
     return scale
 
 
+def image_limit() -> int | None:
+    """``$VQGEN_BENCH_IMAGES`` (default: none): the quality experiments use only the first that many training and
+    test images, so that ``VQGEN_BENCH_IMAGES=2000`` (with ``VQGEN_BENCH_TIME_SCALE``) checks one in a minute; the
+    JSON records the sizes used."""
+    value = os.environ.get("VQGEN_BENCH_IMAGES")
+    if not value:
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"VQGEN_BENCH_IMAGES must be a positive whole number, got {value!r}")
+    return int(value)
+
+
+def first_images(data: Any, limit: int | None) -> Any:
+    """The first ``limit`` images of the ``vqgen.data.ImageDataset`` ``data`` (all of it when ``limit`` is ``None``)."""
+    from vqgen.data import ImageDataset
+
+    if limit is None or limit >= len(data):
+        return data
+    return ImageDataset(data.images[:limit], data.labels[:limit], num_classes=data.num_classes,
+                        class_names=data.class_names, name=data.name, split=data.split, source=data.source)  # fmt: skip
+
+
+def scaled() -> str:
+    """The environment that scaled this run down (``"VQGEN_BENCH_TIME_SCALE=0.01 "``), to prefix its command with;
+    empty for a run at full size."""
+    return "".join(f"{key}={os.environ[key]} " for key in ("VQGEN_BENCH_TIME_SCALE", "VQGEN_BENCH_IMAGES")
+                   if os.environ.get(key) and os.environ[key] != "1")  # fmt: skip
+
+
 def positive_number(text: str) -> str:
     """An ``argparse`` type for the drivers' ``MINUTES`` and scales: ``text`` if it is a positive number, kept as
     written (minutes name the JSON: ``..._<minutes>min.json``)."""

@@ -10,8 +10,9 @@ a time on a 2-core machine, each on one) with the driver ``scripts/experiments/q
     python scripts/make_figures.py --only quality           # the PNGs of docs/benchmarks.md from docs/data/quality_*
 
 or ``main`` and the curves through pytest (``pytest benchmarks/quality/test_budget.py --benchmark-only --quality -s``;
-skipped without the real data). ``VQGEN_BENCH_TIME_SCALE=0.01`` multiplies every time budget below (a check of the
-whole run in a minute or two; the JSON records the scale). ``main`` (per dataset, on the full training split):
+skipped without the real data). ``VQGEN_BENCH_TIME_SCALE=0.01`` multiplies every time budget below and
+``VQGEN_BENCH_IMAGES=2000`` keeps the first 2,000 training and test images, to check a run in a minute or two (the
+JSON records both). ``main`` (per dataset, on the full training split):
 
 1. the FID classifier (:func:`vqgen.training.classifier.train_classifier`, default widths, ``CLASSIFIER_EPOCHS`` epochs
    on
@@ -48,7 +49,17 @@ from typing import Any
 import pytest
 import torch
 
-from benchmarks.common import bench_dir, data_root, fit_in_pieces, require_data, time_scale, write_results
+from benchmarks.common import (
+    bench_dir,
+    data_root,
+    first_images,
+    fit_in_pieces,
+    image_limit,
+    require_data,
+    scaled,
+    time_scale,
+    write_results,
+)
 from vqgen import presets
 
 DATASETS = ("mnist", "fashion-mnist")
@@ -71,7 +82,8 @@ def load(dataset: str) -> tuple[Any, Any]:
     from vqgen.data import load_dataset
 
     root = data_root(dataset)
-    return load_dataset(dataset, split="train", root=root), load_dataset(dataset, split="test", root=root)
+    splits = load_dataset(dataset, split="train", root=root), load_dataset(dataset, split="test", root=root)
+    return tuple(first_images(split, image_limit()) for split in splits)
 
 
 class Scorer:
@@ -394,9 +406,8 @@ def run_trial(dataset: str, name: str) -> dict:
 
 def _command(*args: str) -> dict:
     """The JSON's ``command`` (the driver's, whichever way the run was started), threads and time scale."""
-    scale = "" if SCALE == 1 else f"VQGEN_BENCH_TIME_SCALE={SCALE:g} "
-    return {"command": f"{scale}python scripts/experiments/quality_budget.py " + " ".join(args), "threads": THREADS,
-            "time_scale": SCALE}  # fmt: skip
+    return {"command": f"{scaled()}python scripts/experiments/quality_budget.py " + " ".join(args),
+            "threads": THREADS, "time_scale": SCALE}  # fmt: skip
 
 
 @pytest.mark.parametrize("dataset", DATASETS)

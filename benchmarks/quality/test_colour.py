@@ -7,8 +7,9 @@ driver ``scripts/experiments/quality_colour.py`` (``--help``)::
     VQGEN_DATA=/work/shared/data VQGEN_BENCH_JSON=docs/data python scripts/experiments/quality_colour.py pixel
 
 or both through pytest (``pytest benchmarks/quality/test_colour.py --benchmark-only --quality -s``; skipped without
-the real data). ``VQGEN_BENCH_TIME_SCALE=0.01`` multiplies every time budget below (a check in a minute; the JSON
-records the scale). Both parts write ``$VQGEN_BENCH_JSON/quality_colour_<part>.json`` (command, machine, date, load):
+the real data). ``VQGEN_BENCH_TIME_SCALE=0.01`` multiplies every time budget below and ``VQGEN_BENCH_IMAGES=N`` keeps
+the first N training and test images (a check in a minute; the JSON records both). Both parts write
+``$VQGEN_BENCH_JSON/quality_colour_<part>.json`` (command, machine, date, load):
 
 - ``two-stage``: ``CONFIG`` (32x32x3 images -> 8x8 codes, ``ema`` quantizer, a small class-conditional
   ``gated_pixelcnn``) trained for ``STAGE1_SECONDS`` on the 4,000 training images, then the prior for
@@ -47,7 +48,17 @@ from typing import Any
 import pytest
 import torch
 
-from benchmarks.common import bench_dir, data_root, fit_in_pieces, require_data, time_scale, write_results
+from benchmarks.common import (
+    bench_dir,
+    data_root,
+    first_images,
+    fit_in_pieces,
+    image_limit,
+    require_data,
+    scaled,
+    time_scale,
+    write_results,
+)
 from vqgen import presets
 
 DATASET = "cifar10-subset"
@@ -78,10 +89,7 @@ PIXEL_PRIORS = {  # name -> (registered prior, options at CPU sizes): the side-b
 
 
 def load() -> tuple[Any, Any]:
-    from vqgen.data import load_dataset
-
-    root = data_root(DATASET)
-    return load_dataset(DATASET, split="train", root=root), load_dataset(DATASET, split="test", root=root)
+    return load_pixels(DATASET)
 
 
 def split_off(data: Any, n: int) -> tuple[Any, Any]:
@@ -219,10 +227,12 @@ def run_pixel_curve(order: str, minutes: str) -> dict:
 
 
 def load_pixels(dataset: str) -> tuple[Any, Any]:
+    """``dataset``'s training and test splits (their first ``$VQGEN_BENCH_IMAGES`` images, if set)."""
     from vqgen.data import load_dataset
 
     root = data_root(dataset)
-    return load_dataset(dataset, split="train", root=root), load_dataset(dataset, split="test", root=root)
+    splits = load_dataset(dataset, split="train", root=root), load_dataset(dataset, split="test", root=root)
+    return tuple(first_images(split, image_limit()) for split in splits)
 
 
 def run_pixels(dataset: str, name: str, minutes: str) -> dict:
@@ -263,8 +273,7 @@ def run_pixels(dataset: str, name: str, minutes: str) -> dict:
 
 def _command(part: str) -> dict:
     """The JSON's ``command`` (the driver's, whichever way the run was started), threads and time scale."""
-    scale = "" if SCALE == 1 else f"VQGEN_BENCH_TIME_SCALE={SCALE:g} "
-    return {"command": f"{scale}python scripts/experiments/quality_colour.py {part}", "threads": THREADS,
+    return {"command": f"{scaled()}python scripts/experiments/quality_colour.py {part}", "threads": THREADS,
             "time_scale": SCALE}  # fmt: skip
 
 
