@@ -100,3 +100,20 @@ def test_output_says_its_kind(command):
     (subparsers,) = (a for a in parser._actions if hasattr(a, "choices") and isinstance(a.choices, dict))
     (output,) = (a for a in subparsers.choices[command]._actions if "--output" in a.option_strings)
     assert output.metavar == kind and output.option_strings == ["--output", "-o"]
+
+
+def test_a_prior_is_conditioned_only_on_labels_of_two_classes_or_more():
+    """A folder of images in one sub-folder (no labels) gives an unconditional prior, not one of 1 class."""
+    import torch
+
+    from vqgen.cli.fit import fit_to_data
+    from vqgen.cli.fit_prior import class_count
+    from vqgen.data import ImageDataset
+
+    images = torch.zeros(4, 1, 8, 8, dtype=torch.uint8)
+    one = ImageDataset(images, torch.zeros(4, dtype=torch.int64), num_classes=1)
+    ten = ImageDataset(images, torch.arange(4), num_classes=10)
+    assert (class_count("gated_pixelcnn", one), class_count("gated_pixelcnn", ten)) == (None, 10)
+    assert fit_to_data({"prior": "rnn"}, one)["prior"] == {"name": "rnn"}
+    assert fit_to_data({"prior": "rnn"}, ten)["prior"] == {"name": "rnn", "num_classes": 10}
+    assert fit_to_data({"prior": {"name": "rnn", "num_classes": None}}, ten)["prior"]["num_classes"] is None
