@@ -78,6 +78,11 @@ class Quantizer(Component, abc.ABC):
     def forward(self, z: Tensor) -> QuantizerOutput:
         """Quantize ``z`` of shape ``(B, D, *spatial)``; see [`QuantizerOutput`][QuantizerOutput]."""
 
+    def check_codes(self, codes: object) -> None:
+        """Raise a clear error unless ``codes`` is an integer tensor ``(B, *spatial)`` of values in ``[0, K)``."""
+        checks.check_tensor(codes, name="codes", min_ndim=1)
+        checks.check_indices(codes, num_categories=self.num_codes, name="codes")
+
     @abc.abstractmethod
     def embed(self, codes: Tensor) -> Tensor:
         """Look up codes ``(B, *spatial)`` int64 → vectors ``(B, D, *spatial)``: the way from indices to the decoder."""
@@ -91,13 +96,18 @@ def _facts(**facts: int | None) -> dict[str, int | None]:
     return {name: None if value is None else int(value) for name, value in facts.items()}
 
 
-def _fact(component: Component, name: str) -> int:
-    """A fact stored by [`_facts`][_facts]; ``None`` means the subclass neither passed it nor overrode the property."""
-    value = component._facts[name]
-    if value is None:
-        interface = next(base.__name__ for base in type(component).__mro__ if base.__module__ == __name__)
-        raise TypeError(f"{type(component).__name__} did not pass {name} to {interface}.__init__; pass it there")
-    return value
+def _fact_property(name: str, doc: str) -> property:
+    """A read-only property of the fact ``name`` stored by [`_facts`][_facts]; ``None`` there means the subclass
+    neither passed it to ``__init__`` nor overrode the property: a ``TypeError`` saying so."""
+
+    def read(component: Component) -> int:
+        value = component._facts[name]
+        if value is None:
+            interface = next(base.__name__ for base in type(component).__mro__ if base.__module__ == __name__)
+            raise TypeError(f"{type(component).__name__} did not pass {name} to {interface}.__init__; pass it there")
+        return value
+
+    return property(read, doc=doc)
 
 
 class Encoder(Component, abc.ABC):
@@ -119,20 +129,9 @@ class Encoder(Component, abc.ABC):
         super().__init__()
         self._facts = _facts(in_channels=in_channels, latent_dim=latent_dim, downsample=downsample)
 
-    @property
-    def in_channels(self) -> int:
-        """C, the number of image channels accepted."""
-        return _fact(self, "in_channels")
-
-    @property
-    def latent_dim(self) -> int:
-        """D, the channel count of the latents."""
-        return _fact(self, "latent_dim")
-
-    @property
-    def downsample(self) -> int:
-        """The spatial reduction factor H / h (images must be divisible by it)."""
-        return _fact(self, "downsample")
+    in_channels = _fact_property("in_channels", "C, the number of image channels accepted.")
+    latent_dim = _fact_property("latent_dim", "D, the channel count of the latents.")
+    downsample = _fact_property("downsample", "The spatial reduction factor H / h (images must be divisible by it).")
 
     def latent_shape(self, image_shape: Sequence[int]) -> tuple[int, ...]:
         """The ``(h, w)`` code-grid shape for images of shape ``(C, H, W)``, validating the image size."""
@@ -167,20 +166,9 @@ class Decoder(Component, abc.ABC):
         super().__init__()
         self._facts = _facts(latent_dim=latent_dim, out_channels=out_channels, upsample=upsample)
 
-    @property
-    def latent_dim(self) -> int:
-        """D, the channel count of the latents accepted."""
-        return _fact(self, "latent_dim")
-
-    @property
-    def out_channels(self) -> int:
-        """C, the number of image channels produced."""
-        return _fact(self, "out_channels")
-
-    @property
-    def upsample(self) -> int:
-        """The spatial enlargement factor H / h."""
-        return _fact(self, "upsample")
+    latent_dim = _fact_property("latent_dim", "D, the channel count of the latents accepted.")
+    out_channels = _fact_property("out_channels", "C, the number of image channels produced.")
+    upsample = _fact_property("upsample", "The spatial enlargement factor H / h.")
 
     def check_input(self, z: Tensor) -> None:
         """Raise a clear error unless ``z`` is a finite float ``(B, latent_dim, h, w)`` tensor."""

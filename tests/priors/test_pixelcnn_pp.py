@@ -11,9 +11,9 @@ import itertools
 
 import pytest
 import torch
-from test_contract import contract_cases
 
 import vqgen
+import vqgen.testing
 from vqgen import TwoStageModel
 from vqgen.likelihoods import Categorical
 from vqgen.logistic_mixture import DiscretizedLogisticMixture
@@ -287,11 +287,10 @@ def softmax_registered(monkeypatch):
     monkeypatch.setattr(SoftmaxPixelCNNpp, "_registry_name", SOFTMAX)
 
 
-@pytest.mark.parametrize(("test", "kwargs"), contract_cases())
+@pytest.mark.parametrize(("test", "kwargs"), vqgen.testing.contract_cases("prior"))
 def test_the_softmax_head_passes_the_contract(test, kwargs, tmp_path, softmax_registered):
     assert vqgen.build("prior", SOFTMAX, **SoftmaxPixelCNNpp.tiny_config()).head_kind == "softmax"
-    params = test.__code__.co_varnames[: test.__code__.co_argcount]
-    test(name=SOFTMAX, **kwargs, **({"tmp_path": tmp_path} if "tmp_path" in params else {}))
+    vqgen.testing.run_case(test, kwargs, name=SOFTMAX, tmp_path=tmp_path)
 
 
 def test_softmax_head_sequential_colour_reads_only_earlier_channels_of_the_pixel():

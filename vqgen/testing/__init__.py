@@ -41,6 +41,8 @@ except ImportError as error:  # pragma: no cover - depends on the environment
         "vqgen.testing runs vqgen's contract tests and needs pytest: pip install 'vqgen[testing]'"
     ) from error
 
+from .seeding import seeded
+
 __all__ = ["ContractReport", "check_autoencoder", "check_prior", "check_quantizer", "contract_cases", "run_case"]
 
 Kind = Literal["prior", "quantizer", "autoencoder"]
@@ -78,11 +80,8 @@ def contract_cases(kind: Kind) -> list:
 def run_case(case: Callable[..., None], kwargs: Mapping[str, object], *, name: str, tmp_path: Path) -> None:
     """Run one contract case on the component registered as ``name`` (``tmp_path``: a scratch folder), from torch's
     seed 0 as under pytest (the global generator is restored after)."""
-    import torch
-
     wanted = inspect.signature(case).parameters
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
+    with seeded():
         case(name=name, **kwargs, **({"tmp_path": Path(tmp_path)} if "tmp_path" in wanted else {}))
 
 

@@ -11,16 +11,7 @@ import pytest
 import torch
 
 import vqgen
-
-
-@pytest.fixture(autouse=True)
-def contract_seed():
-    """Every case starts from torch's seed 0 (the global generator is restored after), so that random weights and
-    inputs are the same whatever ran before."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        yield
-
+from vqgen.testing.seeding import contract_seed  # noqa: F401  (an autouse fixture: seed 0 for every case)
 
 PAIRS = [name for name in vqgen.available("encoder") if name in vqgen.available("decoder")]
 
