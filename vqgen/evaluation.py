@@ -12,7 +12,7 @@ One call gives the numbers that say whether the prior learnt anything:
 - optionally the floor: the FID of as many random real training images, and of their reconstructions.
 
 Against the whole test split (``fid_reference="all"``), with ``num_samples=1000`` and 5 floor draws, these are the
-figures of the README and of ``benchmarks/test_quality_budget.py``.
+figures of the README and of ``benchmarks/quality/test_budget.py``.
 """
 
 from __future__ import annotations

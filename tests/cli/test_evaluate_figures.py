@@ -1,4 +1,4 @@
-"""``vqgen evaluate`` computes the README's figures as ``benchmarks/test_quality_budget.py`` computes them.
+"""``vqgen evaluate`` computes the README's figures as ``benchmarks/quality/test_budget.py`` computes them.
 
 On a tiny ``vqgen fit`` run of the digits (whose ``run.json`` names the README's preset, so that evaluate samples at
 its temperature), the benchmark's own scoring functions (``Scorer``, ``floor``, ``sample_metrics``, with its ``N``
@@ -9,9 +9,8 @@ and the same bits per code.
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import json
-import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -34,21 +33,18 @@ train: {max_steps: 1, batch_size: 16, progress: false}
 """
 
 
-def quality_budget(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    """``benchmarks/test_quality_budget.py``, imported beside the benchmarks' own ``conftest`` (whose name the tests'
-    conftest holds in ``sys.modules``), with its ``N`` set to ``N``; ``sys.path`` and ``sys.modules`` are restored."""
-    monkeypatch.setattr(sys, "path", list(sys.path))
-    modules = {}
-    for name in ("conftest", "test_quality_budget"):
-        spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
-        modules[name] = importlib.util.module_from_spec(spec)
-        monkeypatch.setitem(sys.modules, name, modules[name])
-        spec.loader.exec_module(modules[name])
-    monkeypatch.setattr(modules["test_quality_budget"], "N", N)
-    return modules["test_quality_budget"]
+def quality_budget(monkeypatch: pytest.MonkeyPatch, config: pytest.Config) -> ModuleType:
+    """``benchmarks/quality/test_budget.py`` (the repository root on ``sys.path`` for this test, the benchmarks'
+    markers known), with its ``N`` set to ``N``."""
+    monkeypatch.syspath_prepend(str(ROOT))
+    for marker in ("quality", "threads(n)"):
+        config.addinivalue_line("markers", f"{marker}: see benchmarks/conftest.py")
+    module = importlib.import_module("benchmarks.quality.test_budget")
+    monkeypatch.setattr(module, "N", N)
+    return module
 
 
-def test_evaluate_gives_the_quality_benchmarks_figures(tmp_path, monkeypatch):
+def test_evaluate_gives_the_quality_benchmarks_figures(tmp_path, monkeypatch, pytestconfig):
     from vqgen.evaluation import baseline_priors
     from vqgen.images import to_uint8
     from vqgen.metrics import prior_bits_per_dim
@@ -64,7 +60,7 @@ def test_evaluate_gives_the_quality_benchmarks_figures(tmp_path, monkeypatch):
     assert main([*argv, "-n", str(N), "--fid-reference", "all", "-o", str(tmp_path / "e.json")]) == 0
     ours = json.loads((tmp_path / "e.json").read_text())
 
-    bench = quality_budget(monkeypatch)
+    bench = quality_budget(monkeypatch, pytestconfig)
     model = vqgen.from_pretrained(tmp_path / "run").eval()
     scorer = bench.Scorer(vqgen.from_pretrained(tmp_path / "classifier"), test.images)
     floor, draws = bench.floor(scorer, train)
