@@ -6,8 +6,9 @@ import pytest
 import torch
 
 import vqgen
-from vqgen.classifier import ClassifierFeatures, FeatureClassifier, train_classifier
+from vqgen.classifier import ClassifierFeatures, FeatureClassifier
 from vqgen.metrics import fid
+from vqgen.training.classifier import train_classifier
 
 
 def digits(split: str):
@@ -137,3 +138,15 @@ def test_real_data_accuracy(real_data_dir, name, minimum):
     samples = independent.sample(2000, (28, 28), generator=torch.Generator().manual_seed(0)).byte()
     real_fid = fid(test.images[:2000], train.images[:2000], feature=extractor)
     assert 10 * real_fid < fid(test.images[:2000], samples, feature=extractor)
+
+
+def test_train_classifier_moved_beside_the_other_fits():
+    """``vqgen.classifier`` is the component; training it moved to ``vqgen.training.classifier`` (the old import path
+    warns until 0.3)."""
+    import vqgen.classifier as old
+    import vqgen.training.classifier as new
+
+    with pytest.warns(DeprecationWarning, match=r"moved to vqgen.training.classifier.train_classifier"):
+        assert old.train_classifier is new.train_classifier
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        _ = old.nope

@@ -4,7 +4,7 @@
 run files of "Train on your own images", on a tiny folder of generated PNGs, each ``vqgen`` command through
 ``vqgen.cli.main`` with flags appended that cut the training to a few steps and the models to a few channels (later
 flags win, so the guide's own flags are all exercised); and the prior that "Write a plugin" defines goes through every
-prior contract test (``tests/priors/test_contract.py``), as the guide promises.
+prior contract test (``vqgen.testing``), as the guide promises.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import re
 import shlex
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +19,7 @@ import pytest
 from PIL import Image
 
 import vqgen
+import vqgen.testing
 from vqgen.cli import main
 from vqgen.registry import KINDS, registry
 
@@ -73,15 +73,21 @@ def test_guide_lists_the_steps():
     assert len(blocks(page, "yaml")) == 1
 
 
-def test_train_on_your_own_images(tmp_path, monkeypatch, capsys):
+STREAM = ["--set", "data.stream=true", "--set", "data.size=16"]  # the guide's option for folders too large for memory
+
+
+@pytest.mark.parametrize("data", [[], STREAM], ids=["in-memory", "streamed"])
+def test_train_on_your_own_images(tmp_path, monkeypatch, capsys, data):
     page = GUIDES / "own-images.md"
     monkeypatch.chdir(tmp_path)
     (run_file,) = blocks(page, "yaml")
     assert "dataset: photos" in run_file
+    assert "data: {stream: true, size: 32}" in page.read_text()
     _photos(tmp_path / "photos")
     Path("run.yaml").write_text(run_file)
     for argv in commands(page):
-        assert main([*argv, *SHRINK[argv[0]]]) == 0, argv
+        extra = data if argv[0] == "fit" else []
+        assert main([*argv, *SHRINK[argv[0]], *extra]) == 0, argv
     model = vqgen.from_pretrained("runs/photos")
     assert isinstance(model, vqgen.TwoStageModel) and model.image_shape == (1, 16, 16)
     assert (tmp_path / "runs" / "photos" / "stage2" / "train_state").is_dir()  # --resume works on it
@@ -90,6 +96,9 @@ def test_train_on_your_own_images(tmp_path, monkeypatch, capsys):
             assert image.size[0] >= 400  # small images are enlarged to a readable width
     metrics = json.loads(Path("metrics.json").read_text())
     assert set(metrics["bits_per_code"]) >= {"prior", "independent"}
+    for stage, key in (("stage1", "reconstruction_mse"), ("stage2", "bits_per_dim")):  # the test/ split was scored
+        history = json.loads((tmp_path / "runs" / "photos" / stage / "metrics.json").read_text())["history"]
+        assert key in history[-1]["eval"], stage
 
 
 @pytest.mark.parametrize("page", sorted(GUIDES.glob("*.md")), ids=lambda p: p.name)
@@ -104,15 +113,6 @@ def _guide_prior() -> type:
     return namespace["BigramPrior"]
 
 
-def _contract_cases() -> list:
-    sys.path.insert(0, str(ROOT / "tests" / "priors"))
-    try:
-        from test_contract import contract_cases
-    finally:
-        sys.path.remove(str(ROOT / "tests" / "priors"))
-    return contract_cases()
-
-
 @pytest.fixture
 def guide_prior(monkeypatch):
     """Register the plugin guide's prior for one test only, as the guide does (``@vqgen.register``)."""
@@ -123,10 +123,9 @@ def guide_prior(monkeypatch):
     return cls
 
 
-@pytest.mark.parametrize(("test", "kwargs"), _contract_cases())
-def test_plugin_guide_prior_passes_the_contract(guide_prior, test, kwargs, tmp_path):
-    params = test.__code__.co_varnames[: test.__code__.co_argcount]
-    test(name="bigram", **kwargs, **({"tmp_path": tmp_path} if "tmp_path" in params else {}))
+@pytest.mark.parametrize(("case", "kwargs"), vqgen.testing.contract_cases("prior"))
+def test_plugin_guide_prior_passes_the_contract(guide_prior, case, kwargs, tmp_path):
+    vqgen.testing.run_case(case, kwargs, name="bigram", tmp_path=tmp_path)
 
 
 def test_plugin_guide_registration_is_undone():

@@ -62,7 +62,7 @@ def test_samples_are_ordinary_tensors_usable_in_autograd():
 
 
 def test_known_positions_counts_the_raster_prefix_every_example_keeps():
-    from vqgen.sampling import known_positions
+    from vqgen.prefix import known_positions
 
     mask = torch.zeros(2, 3, 3, 4, dtype=torch.bool)
     assert known_positions(None) == 0 and known_positions(mask) == 0

@@ -83,6 +83,32 @@ def test_use_before_fit_is_a_clear_error():
         model.fit_prior(_images(4))
 
 
+def test_not_fitted_is_not_an_attribute_error():
+    """Raised in a property, an AttributeError was turned by nn.Module.__getattr__ into "has no attribute"."""
+    assert not issubclass(NotFittedError, AttributeError)
+    model = TwoStageModel.from_config(_config())
+    with pytest.raises(NotFittedError, match=r"image_shape needs the autoencoder \(stage 1\)"):
+        model.code_shape  # noqa: B018
+    with pytest.raises(NotFittedError, match=r"image_shape needs the autoencoder \(stage 1\)"):
+        model.image_shape  # noqa: B018
+
+
+def test_float_images_outside_0_1_are_refused():
+    model = TwoStageModel.from_config(_config())
+    with pytest.raises(ValueError, match=r"float images must be in \[0, 1\], got values up to 255.0: divide by 255"):
+        model.fit(_images().float(), stage1=FAST, stage2=FAST)
+    with pytest.raises(ValueError, match=r"eval_data: float images must be in \[0, 1\], got values up to 255.0"):
+        model.fit(_images(), eval_data=_images(8).float(), stage1=FAST, stage2=FAST)
+
+
+def test_float_images_outside_0_1_are_refused_where_they_enter(fitted):
+    with pytest.raises(ValueError, match=r"got values up to 255.0: divide by 255, or pass uint8"):
+        fitted.fit_prior(_images(16).float(), **FAST)
+    mask = torch.zeros(8, 8, dtype=torch.bool)
+    with pytest.raises(ValueError, match=r"got values down to -1.0: map them to \[0, 1\]"):
+        fitted.complete(_images(2).float() / 127.5 - 1, mask)
+
+
 def test_images_the_encoder_cannot_take():
     model = TwoStageModel.from_config(_config())
     with pytest.raises(ValueError, match="multiples of 2"):

@@ -15,6 +15,7 @@ from .config import Configurable
 from .interfaces import AutoregressivePrior, Component, Decoder, Encoder, Quantizer, QuantizerOutput
 from .persistence import from_pretrained, load_config, save_pretrained
 from .registry import available, build, build_from_spec, register, registry
+from .training.runtime import seed_everything
 
 try:
     __version__ = _metadata.version("vqgen")
@@ -22,7 +23,7 @@ except _metadata.PackageNotFoundError:  # running from a source tree that is not
     __version__ = "0.0.0+unknown"
 
 # Registers the built-in implementations, and exposes the data and metrics subpackages.
-from . import _builtin, data, metrics  # noqa: E402,F401
+from . import _builtin, data, metrics, presets  # noqa: E402,F401
 from .two_stage import NotFittedError, TwoStageModel  # noqa: E402
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "available",
     "data",
     "metrics",
+    "presets",
     "build",
     "build_from_spec",
     "from_pretrained",
@@ -46,4 +48,5 @@ __all__ = [
     "register",
     "registry",
     "save_pretrained",
+    "seed_everything",
 ]

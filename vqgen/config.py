@@ -16,11 +16,23 @@ import functools
 import inspect
 import json
 import math
+import os
+import warnings
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
-__all__ = ["Configurable", "is_spec", "to_jsonable"]
+__all__ = ["CheckpointWarning", "Configurable", "drop_unknown_keys", "is_spec", "to_jsonable"]
+
+
+class CheckpointWarning(UserWarning):
+    """A checkpoint loads, but not exactly as written: unknown keys ignored, or no checksum to verify it by."""
+
+
+def _version() -> str:
+    from . import __version__
+
+    return __version__
 
 
 def is_spec(value: Any) -> bool:
@@ -109,3 +121,35 @@ class Configurable:
         # A JSON round trip deep-copies and guarantees the spec is serialisable.
         config = json.loads(json.dumps(dict(self.config)))
         return {"kind": self._registry_kind, "name": self._registry_name, "config": config}
+
+
+def drop_unknown_keys(value: Any, *, source: str | os.PathLike[str], where: str = "") -> Any:
+    """``value`` with every key that its (nested) components' constructors do not take removed, with a warning."""
+    from .registry import registry  # the registry imports this module
+
+    if is_spec(value) and isinstance(value["config"], Mapping):
+        kind, name = value["kind"], value["name"]
+        try:
+            accepted = list(inspect.signature(registry(kind).get(name).__init__).parameters)[1:]
+        except (TypeError, ValueError):  # an unknown kind or name: building it reports that
+            return value
+        config, unknown = {}, []
+        for key, item in value["config"].items():
+            if key in accepted:
+                config[key] = drop_unknown_keys(item, source=source, where=f"{where}[{key!r}]")
+            else:
+                unknown.append(key)
+        if unknown:
+            place = f"at config{where}" if where else "at the top level"
+            warnings.warn(
+                f"{source}: the {kind} {name!r} {place} takes no {sorted(unknown)} in this vqgen ({_version()}); "
+                "written by a newer version? Ignored: those options take their defaults",
+                CheckpointWarning,
+                stacklevel=4,
+            )
+        return {**value, "config": config}
+    if isinstance(value, Mapping):
+        return {key: drop_unknown_keys(item, source=source, where=f"{where}[{key!r}]") for key, item in value.items()}
+    if isinstance(value, list):
+        return [drop_unknown_keys(item, source=source, where=f"{where}[{i}]") for i, item in enumerate(value)]
+    return value

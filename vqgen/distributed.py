@@ -10,7 +10,9 @@ from __future__ import annotations
 import torch.distributed as dist
 from torch import Tensor
 
-__all__ = ["all_reduce_sum_", "broadcast_", "is_distributed", "is_main_process", "rank", "world_size"]
+__all__ = ["all_reduce_", "all_reduce_sum_", "broadcast_", "is_distributed", "is_main_process", "rank", "world_size"]
+
+_OPS = {"sum": dist.ReduceOp.SUM, "max": dist.ReduceOp.MAX} if dist.is_available() else {}
 
 
 def is_distributed() -> bool:
@@ -33,11 +35,20 @@ def is_main_process() -> bool:
     return rank() == 0
 
 
+def all_reduce_(tensor: Tensor, op: str = "sum") -> Tensor:
+    """Reduce ``tensor`` over all processes in place, by ``"sum"`` or ``"max"``, and return it (no-op outside
+    ``torch.distributed``, or with one process)."""
+    if op not in ("sum", "max"):
+        raise ValueError(f"op must be 'sum' or 'max', got {op!r}")
+    if is_distributed() and world_size() > 1:
+        dist.all_reduce(tensor, op=_OPS[op])
+    return tensor
+
+
 def all_reduce_sum_(*tensors: Tensor) -> None:
     """Sum each tensor over all processes, in place (no-op outside ``torch.distributed``)."""
-    if is_distributed():
-        for tensor in tensors:
-            dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+    for tensor in tensors:
+        all_reduce_(tensor, "sum")
 
 
 def broadcast_(tensor: Tensor, src: int = 0) -> Tensor:

@@ -13,80 +13,22 @@ arguments. Outputs are frozen dataclasses, read by name (``out.codes``), never b
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING
 
-import torch
-from torch import Tensor, nn
+from torch import Tensor
 
-from . import checks, persistence
-from .config import Configurable, is_spec
+from . import checks
+from .component import Component
 from .likelihoods import Categorical, Likelihood
 from .metrics.likelihood import bits_per_dim
-from .sampling import NaiveStepper, SamplingOptions, Stepper, sample
+from .sampling import NaiveStepper, SamplingOptions, SamplingSettings, Stepper, sample
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = ["AutoregressivePrior", "Component", "Decoder", "Encoder", "Quantizer", "QuantizerOutput"]
-
-
-class Component(Configurable, nn.Module):
-    """Base of every vqgen module: an ``nn.Module`` with a captured config and save/load by directory."""
-
-    @classmethod
-    def tiny_config(cls) -> dict:
-        """A small configuration that builds in milliseconds, for contract tests and examples.
-
-        The shared tests parametrised over the registry build every implementation with it, so a plugin that
-        overrides it is tested for free. The default, ``{}``, means the constructor defaults are already small.
-        """
-        return {}
-
-    @property
-    def config(self) -> Mapping[str, Any]:
-        """The constructor arguments as plain JSON types, read-only; component arguments as their *current* specs.
-
-        An argument that was a component (an encoder handed to a composite, say) is described by the spec of the
-        submodule that now fills its place ([`config_child`][config_child]), not by a copy taken at construction:
-        replacing a part (``model.prior = other``) can never leave a checkpoint whose ``config.json`` disagrees with its
-        weights.
-        """
-        captured = dict(super().config)
-        for key, value in captured.items():
-            child = self.config_child(key) if is_spec(value) else None
-            if child is not None:
-                captured[key] = child.to_spec()
-        return MappingProxyType(captured)
-
-    def config_child(self, argument: str) -> Configurable | None:
-        """The component that constructor ``argument`` became: by default the submodule of the same name."""
-        child = self._modules.get(argument)
-        return child if isinstance(child, Configurable) else None
-
-    @property
-    def device(self) -> torch.device:
-        """Where the component's parameters (or, without any, its buffers) live; the CPU if it has neither."""
-        tensor = next(self.parameters(), None)
-        if tensor is None:
-            tensor = next(self.buffers(), None)
-        return tensor.device if tensor is not None else torch.device("cpu")
-
-    def save_pretrained(self, directory: str, *, overwrite: bool = True) -> None:
-        """Write ``config.json`` and ``model.safetensors`` to ``directory`` (see
-        [`vqgen.persistence`][vqgen.persistence])."""
-        persistence.save_pretrained(self, directory, overwrite=overwrite)
-
-    @classmethod
-    def from_pretrained(cls, directory: str, *, device: str | torch.device | None = None) -> Component:
-        """Rebuild a component saved with [`save_pretrained`][save_pretrained]; checks that it is an instance of
-        ``cls``."""
-        module = persistence.from_pretrained(directory, device=device)
-        if not isinstance(module, cls):
-            raise TypeError(
-                f"{directory!r} holds a {type(module).__name__}, not a {cls.__name__}; "
-                f"load it with vqgen.from_pretrained({directory!r}) instead"
-            )
-        return module
 
 
 @dataclass(frozen=True)
@@ -136,28 +78,60 @@ class Quantizer(Component, abc.ABC):
     def forward(self, z: Tensor) -> QuantizerOutput:
         """Quantize ``z`` of shape ``(B, D, *spatial)``; see [`QuantizerOutput`][QuantizerOutput]."""
 
+    def check_codes(self, codes: object) -> None:
+        """Raise a clear error unless ``codes`` is an integer tensor ``(B, *spatial)`` of values in ``[0, K)``."""
+        checks.check_tensor(codes, name="codes", min_ndim=1)
+        checks.check_indices(codes, num_categories=self.num_codes, name="codes")
+
     @abc.abstractmethod
     def embed(self, codes: Tensor) -> Tensor:
         """Look up codes ``(B, *spatial)`` int64 → vectors ``(B, D, *spatial)``: the way from indices to the decoder."""
 
 
+def _facts(**facts: int | None) -> dict[str, int | None]:
+    """Validate the facts a subclass hands to its interface's ``__init__`` (positive ints, or ``None``)."""
+    for name, value in facts.items():
+        if value is not None:
+            checks.check_positive(value, name=name, integer=True)
+    return {name: None if value is None else int(value) for name, value in facts.items()}
+
+
+def _fact_property(name: str, doc: str) -> property:
+    """A read-only property of the fact ``name`` stored by [`_facts`][_facts]; ``None`` there means the subclass
+    neither passed it to ``__init__`` nor overrode the property: a ``TypeError`` saying so."""
+
+    def read(component: Component) -> int:
+        value = component._facts[name]
+        if value is None:
+            interface = next(base.__name__ for base in type(component).__mro__ if base.__module__ == __name__)
+            raise TypeError(f"{type(component).__name__} did not pass {name} to {interface}.__init__; pass it there")
+        return value
+
+    return property(read, doc=doc)
+
+
 class Encoder(Component, abc.ABC):
-    """Images ``(B, C, H, W)`` float in ``[0, 1]`` → latents ``(B, D, H / downsample, W / downsample)``."""
+    """Images ``(B, C, H, W)`` float in ``[0, 1]`` → latents ``(B, D, H / downsample, W / downsample)``.
 
-    @property
-    @abc.abstractmethod
-    def in_channels(self) -> int:
-        """C, the number of image channels accepted."""
+    The base stores what every encoder is (``in_channels``, ``latent_dim``, ``downsample``), handed to its
+    ``__init__`` by the subclass (``None`` only for subclasses that override the properties themselves, as plugins
+    written for vqgen 0.x did).
 
-    @property
-    @abc.abstractmethod
-    def latent_dim(self) -> int:
-        """D, the channel count of the latents."""
+    Args:
+        in_channels: C, the number of image channels accepted.
+        latent_dim: D, the channel count of the latents.
+        downsample: the spatial reduction factor H / h (images must be divisible by it).
+    """
 
-    @property
-    @abc.abstractmethod
-    def downsample(self) -> int:
-        """The spatial reduction factor H / h (images must be divisible by it)."""
+    def __init__(
+        self, in_channels: int | None = None, latent_dim: int | None = None, downsample: int | None = None
+    ) -> None:
+        super().__init__()
+        self._facts = _facts(in_channels=in_channels, latent_dim=latent_dim, downsample=downsample)
+
+    in_channels = _fact_property("in_channels", "C, the number of image channels accepted.")
+    latent_dim = _fact_property("latent_dim", "D, the channel count of the latents.")
+    downsample = _fact_property("downsample", "The spatial reduction factor H / h (images must be divisible by it).")
 
     def latent_shape(self, image_shape: Sequence[int]) -> tuple[int, ...]:
         """The ``(h, w)`` code-grid shape for images of shape ``(C, H, W)``, validating the image size."""
@@ -176,22 +150,25 @@ class Encoder(Component, abc.ABC):
 
 
 class Decoder(Component, abc.ABC):
-    """Latents ``(B, D, h, w)`` → images ``(B, C, h * upsample, w * upsample)``, roughly in ``[0, 1]``."""
+    """Latents ``(B, D, h, w)`` → images ``(B, C, h * upsample, w * upsample)``, roughly in ``[0, 1]``.
 
-    @property
-    @abc.abstractmethod
-    def latent_dim(self) -> int:
-        """D, the channel count of the latents accepted."""
+    The base stores ``latent_dim``, ``out_channels`` and ``upsample``, as [`Encoder`][Encoder] does its facts.
 
-    @property
-    @abc.abstractmethod
-    def out_channels(self) -> int:
-        """C, the number of image channels produced."""
+    Args:
+        latent_dim: D, the channel count of the latents accepted.
+        out_channels: C, the number of image channels produced.
+        upsample: the spatial enlargement factor H / h.
+    """
 
-    @property
-    @abc.abstractmethod
-    def upsample(self) -> int:
-        """The spatial enlargement factor H / h."""
+    def __init__(
+        self, latent_dim: int | None = None, out_channels: int | None = None, upsample: int | None = None
+    ) -> None:
+        super().__init__()
+        self._facts = _facts(latent_dim=latent_dim, out_channels=out_channels, upsample=upsample)
+
+    latent_dim = _fact_property("latent_dim", "D, the channel count of the latents accepted.")
+    out_channels = _fact_property("out_channels", "C, the number of image channels produced.")
+    upsample = _fact_property("upsample", "The spatial enlargement factor H / h.")
 
     def check_input(self, z: Tensor) -> None:
         """Raise a clear error unless ``z`` is a finite float ``(B, latent_dim, h, w)`` tensor."""
@@ -376,7 +353,7 @@ class AutoregressivePrior(Component, abc.ABC):
         prefix: Tensor | None = None,
         prefix_mask: Tensor | None = None,
         options: SamplingOptions | None = None,
-        **settings: Any,
+        **settings: Unpack[SamplingSettings],
     ) -> Tensor:
         """Draw ``n`` grids of ``shape`` ``(H, W)`` → ``(n, C, H, W)`` int64, one value at a time in raster order.
 

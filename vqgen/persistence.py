@@ -1,15 +1,13 @@
 """Save and load any registered component, or composition of components, as a directory.
 
-A checkpoint directory holds exactly two files::
+A checkpoint directory holds two files (and may hold others: a run's ``metrics.json``, ``train_state/``, ...)::
 
     config.json         {"format_version": 1, "vqgen_version", "class", "kind", "name", "config": {...},
                          "weights_sha256", "config_sha256"}
     model.safetensors   the state dict (tensors only: loading never executes code, unlike pickle)
 
-Both are written to temporary names and renamed into place, so an interrupted save never leaves a half-written file
-under either name. ``from_pretrained`` rebuilds the component from its spec
-([`vqgen.build_from_spec`][vqgen.build_from_spec]) and loads the weights with a strict check that names every missing,
-unexpected or mis-shaped tensor.
+``from_pretrained`` rebuilds the component from its spec ([`vqgen.build_from_spec`][vqgen.build_from_spec]) and loads
+the weights with a strict check that names every missing, unexpected or mis-shaped tensor.
 
 **Integrity.** ``weights_sha256`` is the SHA-256 of ``model.safetensors``; ``config_sha256`` that of the canonical
 JSON of every other key of ``config.json`` (``sort_keys``, no whitespace). Loading verifies both before building
@@ -17,6 +15,32 @@ anything, so a damaged or mismatched file is a ``ValueError`` naming it, never a
 one saved. A ``config.json`` edited by hand fails the check; delete its ``config_sha256`` line to accept the edit
 (loading then warns that the config is unverified). Checkpoints without the two keys (written before they existed)
 load with that warning.
+
+**Atomic saves: a journal with roll-forward.** A directory always holds either the old or the new complete
+checkpoint, whenever the saving process is killed (or the machine loses power). The directory cannot be swapped in
+one rename, because it is shared with other files, so a save goes:
+
+1. finish an earlier save that was killed between its two renames (the roll-forward below), then delete the temporary
+   files that killed saves left (``config.json.tmp-*``, ``model.safetensors.tmp-*``);
+2. write the new weights to ``model.safetensors.tmp-PID-XXXXXXXX`` and ``fsync`` it;
+3. write the new config, which carries the new weights' SHA-256 and its own ``config_sha256``, to
+   ``config.json.tmp-PID-XXXXXXXX`` and ``fsync`` it; ``fsync`` the directory (the journal entry is now durable);
+4. rename the weights over ``model.safetensors``, then the config over ``config.json``; ``fsync`` the directory.
+
+Killed before the first rename of step 4, the directory holds the old checkpoint (plus stale temporary files).
+Killed between the two renames, it holds the new weights beside the old config, which no longer matches them: a
+loader (``from_pretrained``, ``load_config``, and step 1 of the next save) that sees ``config.json`` not matching
+``model.safetensors`` rolls forward: it takes the pending config of the interrupted save — a complete
+``config.json.tmp-*`` that passes its own ``config_sha256`` and whose ``weights_sha256`` is that of the weights on
+disk — and renames it into place where the directory is writable, or else reads it where it is. The next save rolls
+forward before it deletes anything, so a save killed early cannot remove the only config that matches the weights.
+Looking for a pending config costs one directory listing; the weights are hashed again only when one is there. Two
+processes must not save into one directory at once.
+
+A failed write (a full disk, a writer's ``SafetensorError``) is an ``OSError`` whose one line names the file (``could
+not write runs/a/model.safetensors: no space left on device``); its temporary files are removed, and the directory
+keeps the previous checkpoint (or the new one, by roll-forward, when only the last rename failed). See
+[`vqgen.atomic`][vqgen.atomic].
 
 **Forward compatibility** (as diffusers' ``from_config``): a key this vqgen does not know — at the top of
 ``config.json`` or in the config of any (nested) component, as written by a newer vqgen with a new option — is ignored
@@ -26,9 +50,10 @@ with a [`CheckpointWarning`][CheckpointWarning] naming it, and the option takes 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-import inspect
 import json
+import logging
 import os
 import warnings
 from collections.abc import Mapping
@@ -40,8 +65,17 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from .config import Configurable, is_spec
-from .registry import build_from_spec, registry
+from .atomic import (
+    TEMPORARY_MARK,
+    file_sha256,
+    remove_temporaries,
+    replace,
+    sync_directory,
+    write_error,
+    write_temporary,
+)
+from .config import CheckpointWarning, Configurable, drop_unknown_keys
+from .registry import build_from_spec
 
 __all__ = [
     "CONFIG_NAME",
@@ -58,13 +92,10 @@ CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 FORMAT_VERSION = 1
 _OTHER_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".pkl")
+logger = logging.getLogger(__name__)
 _KNOWN_KEYS = frozenset(
     {"format_version", "vqgen_version", "class", "kind", "name", "config", "weights_sha256", "config_sha256"}
 )
-
-
-class CheckpointWarning(UserWarning):
-    """A checkpoint loads, but not exactly as written: unknown keys ignored, or no checksum to verify it by."""
 
 
 def _version() -> str:
@@ -80,58 +111,106 @@ def config_digest(config: Mapping[str, Any]) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _file_digest(path: Path) -> str:
-    """SHA-256 (hex) of a file, read in 1 MiB blocks; an unreadable file is an ``OSError`` naming it."""
-    digest = hashlib.sha256()
-    try:
-        with path.open("rb") as file:
-            for block in iter(lambda: file.read(1 << 20), b""):
-                digest.update(block)
-    except OSError as error:
-        raise OSError(f"{path} could not be read: {error}") from error
-    return digest.hexdigest()
-
-
 def save_pretrained(module: nn.Module, directory: str | Path, *, overwrite: bool = True) -> Path:
     """Write ``module`` to ``directory`` as ``config.json`` + ``model.safetensors``; returns the directory.
 
-    Each file is written to a temporary name in ``directory`` and renamed over the old one, weights first; the
-    config, renamed last, carries the weights' checksum, so a save interrupted between the two renames leaves a
-    checkpoint that fails to load with a clear error rather than one that loads the wrong weights.
+    The save is atomic (see the module docstring): the directory holds the old or the new complete checkpoint
+    whenever the process is killed; temporary files of earlier killed saves are removed.
 
     Args:
         module: a registered vqgen component (anything with ``to_spec()``).
         directory: created if missing.
         overwrite: if False, refuse to replace an existing checkpoint.
+
+    Raises:
+        OSError: one line naming the file that could not be written (``no space left on device``, ...).
     """
     if not isinstance(module, Configurable) or not isinstance(module, nn.Module):
         raise TypeError(f"save_pretrained needs a vqgen component, got {type(module).__name__}")
     spec = module.to_spec()
     directory = Path(directory)
-    if not overwrite and (directory / CONFIG_NAME).exists():
+    config_path, weights_path = directory / CONFIG_NAME, directory / WEIGHTS_NAME
+    if directory.is_dir():
+        _roll_forward(directory, saving=True)  # before the stale temporary files go: one may be the config
+    if not overwrite and config_path.exists():
         raise FileExistsError(f"{directory} already holds a checkpoint; pass overwrite=True to replace it")
-    directory.mkdir(parents=True, exist_ok=True)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise write_error(directory, error, action="create") from error
+    remove_temporaries(weights_path)
+    remove_temporaries(config_path)
     # Clone so that tied or sliced tensors are stored as independent, contiguous blocks.
     state = {key: value.detach().to("cpu").contiguous().clone() for key, value in module.state_dict().items()}
-    suffix = f".tmp-{os.getpid()}"
-    weights_tmp, config_tmp = directory / (WEIGHTS_NAME + suffix), directory / (CONFIG_NAME + suffix)
+    weights_tmp = write_temporary(weights_path, lambda path: save_file(state, str(path), metadata={"format": "pt"}))
+    config_tmp = None
     try:
-        save_file(state, str(weights_tmp), metadata={"format": "pt"})
         config = {
             "format_version": FORMAT_VERSION,
             "vqgen_version": _version(),
             "class": f"{type(module).__module__}.{type(module).__qualname__}",
             **spec,
-            "weights_sha256": _file_digest(weights_tmp),
+            "weights_sha256": file_sha256(weights_tmp),
         }
         config["config_sha256"] = config_digest(config)
-        config_tmp.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        os.replace(weights_tmp, directory / WEIGHTS_NAME)
-        os.replace(config_tmp, directory / CONFIG_NAME)
+        config_tmp = write_temporary(config_path, json.dumps(config, indent=2, sort_keys=True) + "\n")
+        sync_directory(directory)  # both temporary files are on disk under their names: the journal is complete
+        replace(weights_tmp, weights_path)
+        weights_tmp = None  # from here on, the pending config completes the save (roll-forward), so it stays
+        replace(config_tmp, config_path)
+        sync_directory(directory)
     finally:
-        for path in (weights_tmp, config_tmp):
-            path.unlink(missing_ok=True)
+        if weights_tmp is not None:  # failed before the first rename: the old checkpoint stands, unchanged
+            for path in (weights_tmp, config_tmp):
+                if path is not None:
+                    with contextlib.suppress(OSError):
+                        path.unlink()
     return directory
+
+
+def _recorded_weights_digest(path: Path, *, verified: bool) -> str | None:
+    """The ``weights_sha256`` that the config file ``path`` records; ``None`` if it records none, cannot be read or
+    (``verified``) does not pass its own ``config_sha256``."""
+    try:
+        config = json.loads(path.read_bytes().decode("utf-8"), parse_constant=_reject_constant)
+        if not isinstance(config, dict) or (verified and config.get("config_sha256") != config_digest(config)):
+            return None
+    except (OSError, ValueError, RecursionError):  # unreadable, torn or not JSON: not a finished journal entry
+        return None
+    digest = config.get("weights_sha256")
+    return digest if isinstance(digest, str) else None
+
+
+def _roll_forward(directory: Path, *, saving: bool = False) -> Path:
+    """The config file to read: ``config.json``, or the pending config of a save that was killed between renaming
+    the weights and renaming the config, which is renamed into place where the directory is writable. Where it is
+    not, a load reads the pending config where it is, and a save (``saving``) stops with an ``OSError``: it would
+    otherwise delete that config as a stale temporary file."""
+    config_path, weights_path = directory / CONFIG_NAME, directory / WEIGHTS_NAME
+    pending = sorted(directory.glob(CONFIG_NAME + TEMPORARY_MARK + "*"))
+    if not pending or not weights_path.is_file():
+        return config_path
+    digest = file_sha256(weights_path)
+    if _recorded_weights_digest(config_path, verified=False) == digest:
+        return config_path  # config.json matches: the temporary files are of a save killed before its renames
+    found = next((path for path in pending if _recorded_weights_digest(path, verified=True) == digest), None)
+    if found is None:
+        return config_path  # nothing to finish: loading reports what is wrong with config.json
+    try:
+        os.replace(found, config_path)
+    except OSError as error:
+        if saving:
+            raise write_error(config_path, error) from error
+        logger.warning("%s: reading the config of an interrupted save from %s (%s)", directory, found.name, error)
+        return found
+    logger.info("%s: completed an interrupted save (renamed %s to %s)", directory, found.name, CONFIG_NAME)
+    try:
+        sync_directory(directory)
+    except OSError:
+        if saving:
+            raise
+        logger.debug("%s: the completed rename is not synced to disk yet", directory, exc_info=True)
+    return config_path
 
 
 def _reject_constant(name: str) -> None:
@@ -160,10 +239,15 @@ def load_config(directory: str | Path) -> dict[str, Any]:
         ValueError: naming the file, if it is not a vqgen config of a format this version reads, or its content
             does not match its checksum.
     """
-    directory = Path(directory)
+    return _verified_config(Path(directory))[0]
+
+
+def _verified_config(directory: Path) -> tuple[dict[str, Any], Path]:
+    """[`load_config`][load_config], and the file read: ``config.json``, or the pending config of an interrupted
+    save where the directory is read-only (warnings point at the caller of ``load_config``/``from_pretrained``)."""
     if not directory.is_dir():
         raise FileNotFoundError(f"checkpoint directory {directory} does not exist")
-    path = directory / CONFIG_NAME
+    path = _roll_forward(directory)
     if not path.is_file():
         raise FileNotFoundError(f"{directory} is not a vqgen checkpoint: {CONFIG_NAME} is missing")
     config = _read_json(path)
@@ -201,37 +285,7 @@ def load_config(directory: str | Path) -> dict[str, Any]:
             CheckpointWarning,
             stacklevel=3,
         )
-    return config
-
-
-def _drop_unknown_keys(value: Any, *, source: Path, where: str) -> Any:
-    """``value`` with every key that its (nested) components' constructors do not take removed, with a warning."""
-    if is_spec(value) and isinstance(value["config"], Mapping):
-        kind, name = value["kind"], value["name"]
-        try:
-            accepted = list(inspect.signature(registry(kind).get(name).__init__).parameters)[1:]
-        except (TypeError, ValueError):  # an unknown kind or name: building it reports that
-            return value
-        config, unknown = {}, []
-        for key, item in value["config"].items():
-            if key in accepted:
-                config[key] = _drop_unknown_keys(item, source=source, where=f"{where}[{key!r}]")
-            else:
-                unknown.append(key)
-        if unknown:
-            place = f"at config{where}" if where else "at the top level"
-            warnings.warn(
-                f"{source}: the {kind} {name!r} {place} takes no {sorted(unknown)} in this vqgen ({_version()}); "
-                "written by a newer version? Ignored: those options take their defaults",
-                CheckpointWarning,
-                stacklevel=4,
-            )
-        return {**value, "config": config}
-    if isinstance(value, Mapping):
-        return {key: _drop_unknown_keys(item, source=source, where=f"{where}[{key!r}]") for key, item in value.items()}
-    if isinstance(value, list):
-        return [_drop_unknown_keys(item, source=source, where=f"{where}[{i}]") for i, item in enumerate(value)]
-    return value
+    return config, path
 
 
 def _check_directory_files(directory: Path) -> None:
@@ -298,16 +352,16 @@ def from_pretrained(directory: str | Path, *, device: str | torch.device | None 
         ValueError: naming the file at fault, for any damaged, mismatched or foreign checkpoint.
     """
     directory = Path(directory)
-    config = load_config(directory)
+    config, config_path = _verified_config(directory)
     _check_directory_files(directory)
-    config_path, weights = directory / CONFIG_NAME, directory / WEIGHTS_NAME
-    if "weights_sha256" in config and _file_digest(weights) != config["weights_sha256"]:
+    weights = directory / WEIGHTS_NAME
+    if "weights_sha256" in config and file_sha256(weights) != config["weights_sha256"]:
         raise ValueError(
             f"{weights} does not match the weights_sha256 in {config_path}: the weights were damaged, replaced, or "
             "saved with another config"
         )
     spec = {key: config[key] for key in ("kind", "name", "config")}
-    spec = _drop_unknown_keys(spec, source=config_path, where="")
+    spec = drop_unknown_keys(spec, source=config_path)
     try:
         module = build_from_spec(spec)
     except (TypeError, ValueError, KeyError) as error:

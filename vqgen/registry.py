@@ -198,10 +198,3 @@ def _load_plugins() -> None:
                 _REGISTRIES[kind].add(name, obj)
             except (TypeError, ValueError) as error:
                 logger.warning("vqgen plugin %r could not be registered: %s", entry_point.name, error)
-
-
-def reload_plugins() -> None:
-    """Scan the ``vqgen.plugins`` entry points again (after installing a plugin in a running session)."""
-    global _plugins_loaded
-    _plugins_loaded = False
-    _load_plugins()

@@ -39,16 +39,19 @@ import math
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol, TypedDict
 
 import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
 from . import checks
+from .prefix import check_shape, known_positions, prepare_prefix
 from .threads import SamplingThreads
 
 if TYPE_CHECKING:
+    from typing_extensions import Unpack  # typing.Unpack from Python 3.11
+
     from .interfaces import AutoregressivePrior
 
 __all__ = [
@@ -56,10 +59,10 @@ __all__ = [
     "NaiveStepper",
     "SamplingMethod",
     "SamplingOptions",
+    "SamplingSettings",
     "Stepper",
     "draw",
     "filter_logits",
-    "known_positions",
     "sample",
 ]
 
@@ -103,7 +106,7 @@ class SamplingOptions:
             raise TypeError(f"generator must be a torch.Generator, got {type(self.generator).__name__}")
 
     @classmethod
-    def of(cls, options: SamplingOptions | None = None, **fields: Any) -> SamplingOptions:
+    def of(cls, options: SamplingOptions | None = None, **fields: Unpack[SamplingSettings]) -> SamplingOptions:
         """``options`` (default: all defaults) with ``fields`` replaced; an unknown field is a ``TypeError``."""
         if options is not None and not isinstance(options, SamplingOptions):
             raise TypeError(f"options must be a SamplingOptions, got {type(options).__name__}")
@@ -112,6 +115,18 @@ class SamplingOptions:
         if unknown:
             raise TypeError(f"unknown sampling options {unknown}; the options are {sorted(known)}")
         return dataclasses.replace(options or cls(), **fields)
+
+
+class SamplingSettings(TypedDict, total=False):
+    """[`SamplingOptions`][SamplingOptions]' fields as keyword arguments, each optional: what every ``sample`` and
+    ``complete`` takes besides ``options=`` (a test keeps the two in step)."""
+
+    temperature: float
+    top_k: int | None
+    top_p: float | None
+    method: SamplingMethod
+    generator: torch.Generator | None
+    progress: bool
 
 
 class Stepper(Protocol):
@@ -185,57 +200,6 @@ def draw(logits: Tensor, generator: torch.Generator | None = None, uniform: Tens
     return torch.searchsorted(cdf, u).squeeze(1).clamp_(max=logits.shape[-1] - 1)
 
 
-def _check_shape(shape: object) -> tuple[int, int]:
-    if (
-        not isinstance(shape, Sequence)
-        or len(shape) != 2
-        or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in shape)
-    ):
-        raise ValueError(f"shape must be (H, W) with two positive ints, got {shape!r}")
-    return int(shape[0]), int(shape[1])
-
-
-def _prepare_prefix(
-    prior: AutoregressivePrior, n: int, height: int, width: int, prefix: object, prefix_mask: object
-) -> tuple[Tensor | None, Tensor | None]:
-    """Validate ``prefix``/``prefix_mask`` and return them as full ``(n, C, H, W)`` tensors (or ``None``)."""
-    channels = prior.channels
-    if prefix is None:
-        if prefix_mask is not None:
-            raise ValueError("prefix_mask was given without prefix; pass the values to keep as prefix")
-        return None, None
-    prefix = checks.check_tensor(prefix, name="prefix", ndim=4)
-    checks.check_indices(prefix, num_categories=prior.num_categories, name="prefix")
-    if prefix_mask is None:
-        rows = prefix.shape[2]
-        if prefix.shape[0] != n or prefix.shape[1] != channels or prefix.shape[3] != width or rows > height:
-            raise ValueError(
-                f"prefix must have shape ({n}, {channels}, h0, {width}) with h0 <= {height} (the first rows to "
-                f"keep), or ({n}, {channels}, {height}, {width}) with a prefix_mask; got {tuple(prefix.shape)}"
-            )
-        full = torch.zeros(n, channels, height, width, dtype=torch.long, device=prefix.device)
-        full[:, :, :rows] = prefix
-        mask = torch.zeros(n, channels, height, width, dtype=torch.bool, device=prefix.device)
-        mask[:, :, :rows] = True
-        return full, mask
-    if tuple(prefix.shape) != (n, channels, height, width):
-        raise ValueError(
-            f"with a prefix_mask, prefix must have shape {(n, channels, height, width)}, got {tuple(prefix.shape)}"
-        )
-    prefix_mask = checks.check_tensor(prefix_mask, name="prefix_mask", ndim=4)
-    if prefix_mask.dtype != torch.bool:
-        raise TypeError(f"prefix_mask must be a bool tensor (True = keep), got {prefix_mask.dtype}")
-    if (
-        prefix_mask.shape[1] not in (1, channels)
-        or tuple(prefix_mask.shape[2:]) != (height, width)
-        or (prefix_mask.shape[0] != n)
-    ):
-        raise ValueError(
-            f"prefix_mask must have shape ({n}, 1 or {channels}, {height}, {width}), got {tuple(prefix_mask.shape)}"
-        )
-    return prefix.long(), prefix_mask.expand(n, channels, height, width)
-
-
 def sample(
     prior: AutoregressivePrior,
     n: int,
@@ -256,9 +220,9 @@ def sample(
     """
     options = SamplingOptions.of(options)
     checks.check_positive(n, name="n", integer=True)
-    height, width = _check_shape(shape)
+    height, width = check_shape(shape)
     prior.check_cond(cond, batch=n)
-    prefix, prefix_mask = _prepare_prefix(prior, n, height, width, prefix, prefix_mask)
+    prefix, prefix_mask = prepare_prefix(prior, n, height, width, prefix, prefix_mask)
 
     device, generator = prior.device, options.generator
     if generator is not None and generator.device.type != device.type:
@@ -299,15 +263,6 @@ def _sample_loop(
     finally:
         prior.train(was_training)
     return x
-
-
-def known_positions(prefix_mask: Tensor | None) -> int:
-    """How many positions, from the first in raster order, every example keeps in every channel: ``prefix_mask``
-    ``(n, C, H, W)`` bool → an int in ``[0, H·W]`` (0 without a mask)."""
-    if prefix_mask is None:
-        return 0
-    kept = prefix_mask.all(dim=1).all(dim=0).flatten()  # (H·W,): kept by every example and channel
-    return int(kept.long().cumprod(0).sum())
 
 
 def _fill(

@@ -12,52 +12,48 @@ its codes, and samples are decoded by the autoencoder.
 from __future__ import annotations
 
 import contextlib
-import inspect
 import logging
 import os
 import tempfile
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
 from torch.utils.data import DataLoader
 
 from . import checks
-from .autoencoders.vqvae import VQVAE, _component
-from .data.codes import encode_to_disk
+from .autoencoders.vqvae import VQVAE, _component, encode_codes
+from .data.codes import CodeGridDataset, encode_to_disk
 from .interfaces import AutoregressivePrior, Component, Decoder, Encoder, Quantizer
-from .metrics import prior_bits_per_dim
-from .priors.code_prior import build_code_prior, named_config
-from .registry import register, registry
+from .prefix import codes_kept, pixel_mask
+from .priors.baselines import fit_closed_form
+from .priors.code_prior import build_code_prior
+from .registry import register
 from .sampling import SamplingOptions
 from .training.batches import is_stream
-from .training.common import InMemoryData, MetricsHistory, TrainData, as_images, images_to_float
-from .training.prior import encode_codes, fit_prior
+from .training.history import MetricsHistory
+from .training.inputs import TrainData, image_shape, images_to_float
+from .training.prior import fit_prior
 from .training.stage1 import fit_vqvae
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from .sampling import SamplingSettings
+    from .training.config import FitOptions
 
 __all__ = ["NotFittedError", "TwoStageModel"]
 
 logger = logging.getLogger(__name__)
 
 
-def _image_shape(data: Any) -> tuple[int, int, int]:
-    """``(C, H, W)`` of the images of in-memory or streamed training data."""
-    if not is_stream(data):
-        return tuple(as_images(data, name="train_data").shape[1:])
-    shape = getattr(data, "image_shape", None)
-    if shape is None:
-        first = next(iter(data))
-        shape = (first[0] if isinstance(first, (tuple, list)) else first).shape[-3:]
-    return tuple(int(s) for s in shape)
+class NotFittedError(ValueError):
+    """A model was used for something that needs a stage it has not been trained for yet.
 
-
-class NotFittedError(ValueError, AttributeError):
-    """A model was used for something that needs a stage it has not been trained for yet."""
-
-
-def _accepted(kind: str, name: str) -> list[str]:
-    return list(inspect.signature(registry(kind).get(name).__init__).parameters)[1:]
+    A ``ValueError``, not an ``AttributeError``: raised inside a property (``image_shape``, ``code_shape``), an
+    ``AttributeError`` would be swallowed by ``nn.Module.__getattr__`` and turned into "object has no attribute".
+    """
 
 
 @register("model", "two_stage")
@@ -115,20 +111,28 @@ class TwoStageModel(Component):
         unknown = sorted(set(config) - {"encoder", "quantizer", "decoder", "prior"})
         if unknown:
             raise TypeError(f"unknown TwoStageModel config keys {unknown}; expected encoder, quantizer, decoder, prior")
-        missing = [key for key in ("encoder", "quantizer", "prior") if key not in config]
-        if missing:
-            raise ValueError(f"TwoStageModel config needs {missing}, e.g. {{'encoder': 'conv', ...}}")
-        enc_name, enc_cfg = named_config(config["encoder"], kind="encoder")
-        encoder = registry("encoder").build(enc_name, **enc_cfg)
-        dec_name, dec_cfg = named_config(config.get("decoder", enc_name), kind="decoder")
-        mirrored = {("out_channels" if k == "in_channels" else k): v for k, v in encoder.config.items()}
-        accepted = _accepted("decoder", dec_name)
-        decoder = registry("decoder").build(dec_name, **{k: v for k, v in mirrored.items() if k in accepted} | dec_cfg)
-        q_name, q_cfg = named_config(config["quantizer"], kind="quantizer")
-        q_cfg.setdefault("dim", encoder.latent_dim)
-        quantizer = registry("quantizer").build(q_name, **q_cfg)
+        if "prior" not in config:
+            raise ValueError("TwoStageModel config needs ['prior'], e.g. {'encoder': 'conv', ...}")
+        vqvae = VQVAE.from_names({key: value for key, value in config.items() if key != "prior"})
+        encoder, quantizer, decoder = vqvae.encoder, vqvae.quantizer, vqvae.decoder
         prior = build_code_prior(config["prior"], num_codes=quantizer.num_codes)
         return cls(encoder=encoder, quantizer=quantizer, decoder=decoder, prior=prior)
+
+    @classmethod
+    def from_preset(cls, name: str, *, in_channels: int | None = None) -> TwoStageModel:
+        """Build the model of the preset ``name`` of [`vqgen.presets`][vqgen.presets] (``"mnist-small"`` is the
+        README's configuration); train it with the budget it was measured at, ``model.fit(train, **preset.budget)``.
+
+        Args:
+            name: one of ``vqgen.presets.names()``.
+            in_channels: the images' channels, when they differ from the preset's (3 for colour).
+
+        Raises:
+            ValueError: no preset has that name (the message lists them).
+        """
+        from . import presets
+
+        return cls.from_config(presets.get(name).config(in_channels))
 
     def config_child(self, argument: str) -> Component | None:
         """``encoder``, ``quantizer`` and ``decoder`` live in ``vqvae``; ``prior`` is ``prior``."""
@@ -175,9 +179,9 @@ class TwoStageModel(Component):
         self,
         train_data: TrainData,
         *,
-        eval_data: InMemoryData | None = None,
-        stage1: Mapping[str, Any] | None = None,
-        stage2: Mapping[str, Any] | None = None,
+        eval_data: TrainData | None = None,
+        stage1: FitOptions | None = None,
+        stage2: FitOptions | None = None,
     ) -> dict[str, MetricsHistory]:
         """Train stage 1, encode the dataset to codes, then train the prior; returns both histories.
 
@@ -186,21 +190,24 @@ class TwoStageModel(Component):
                 images ``(N, C, H, W)``, or a streamed dataset such as
                 [`ImageFolderDataset`][vqgen.data.ImageFolderDataset] (its codes go to disk, see
                 [`fit_prior`][vqgen.two_stage.TwoStageModel.fit_prior]).
-            eval_data: held-out data of the same kind, evaluated after every epoch of both stages.
-            stage1: options of [`fit_vqvae`][vqgen.training.fit_vqvae] (``epochs``, ``batch_size``, ``lr``, ...).
-            stage2: options of [`fit_prior`][vqgen.training.fit_prior].
+            eval_data: held-out data, in memory or streamed (e.g. the ``test`` split of
+                ``load_dataset(folder, stream=True)``: read batch by batch, its codes written beside the training
+                codes), evaluated after every epoch of both stages.
+            stage1: options of stage 1 ([`FitOptions`][vqgen.training.config.FitOptions]: ``TrainConfig``'s fields
+                such as ``max_seconds``, ``epochs``, ``batch_size``, ``lr``, or a whole ``config``, and ``resume``).
+            stage2: options of the prior, the same.
         """
         first = self.fit_stage1(train_data, eval_data=eval_data, **dict(stage1 or {}))
         second = self.fit_prior(train_data, eval_data=eval_data, **dict(stage2 or {}))
         return {"stage1": first, "stage2": second}
 
     def fit_stage1(
-        self, train_data: TrainData, *, eval_data: InMemoryData | None = None, **options: Any
+        self, train_data: TrainData, *, eval_data: TrainData | None = None, **options: Unpack[FitOptions]
     ) -> MetricsHistory:
         """Train the encoder, quantizer and decoder (see [`fit_vqvae`][vqgen.training.fit_vqvae] for ``options``)."""
-        image_shape = _image_shape(train_data)
+        shape = image_shape(train_data)
         history = fit_vqvae(self.vqvae, train_data, eval_data=eval_data, **options)
-        self.image_shape_.copy_(torch.tensor(image_shape))
+        self.image_shape_.copy_(torch.tensor(shape))
         self.fitted_[0] = True
         self.fitted_[1] = False  # new codes: an earlier prior no longer matches
         return history
@@ -212,13 +219,14 @@ class TwoStageModel(Component):
         eval_data: TrainData | None = None,
         prior: AutoregressivePrior | None = None,
         codes_dir: str | os.PathLike[str] | None = None,
-        **options: Any,
+        **options: Unpack[FitOptions],
     ) -> MetricsHistory:
         """Encode ``train_data`` with the trained autoencoder and fit the prior on its codes.
 
         Args:
             train_data: as for [`fit`][fit]; its ``.labels`` condition class-conditional priors.
-            eval_data: held-out data of the same kind.
+            eval_data: held-out data, in memory or streamed; streamed data is encoded batch by batch, its codes
+                written to disk (under ``codes_dir/held_out``) and read back batch by batch at every evaluation.
             prior: replace the model's prior by this one first (refit another prior on a trained autoencoder).
             codes_dir: for streamed ``train_data`` (a dataset without in-memory ``.images``, such as
                 [`ImageFolderDataset`][vqgen.data.ImageFolderDataset]), where its code grids are written,
@@ -235,39 +243,36 @@ class TwoStageModel(Component):
             self._check_prior(prior)
             self.prior = prior
         conditional = self.prior.num_classes is not None
-        held_out = encode_codes(self.vqvae, eval_data) if eval_data is not None else None  # (N, 1, h, w)
-        eval_cond = self._labels(eval_data) if eval_data is not None and conditional else None
         trainable = any(p.requires_grad for p in self.prior.parameters())
-        if trainable and is_stream(train_data):
-            with contextlib.ExitStack() as stack:
-                if codes_dir is None:
-                    codes_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="vqgen-codes-"))
-                dataset = train_data.dataset if isinstance(train_data, DataLoader) else train_data
-                codes = encode_to_disk(self.encode, dataset, codes_dir, num_codes=self.num_codes)
+        to_disk = trainable and (is_stream(train_data) or (eval_data is not None and is_stream(eval_data)))
+        with contextlib.ExitStack() as stack:
+            if to_disk and codes_dir is None:
+                codes_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="vqgen-codes-"))
+            held_out, eval_cond = None, None
+            if eval_data is not None and to_disk and is_stream(eval_data):
+                held_out = self._codes_on_disk(eval_data, os.path.join(codes_dir, "held_out"))
+            elif eval_data is not None:
+                held_out = encode_codes(self.vqvae, eval_data)  # (N, 1, h, w)
+                eval_cond = self._labels(eval_data) if conditional else None
+            if trainable and is_stream(train_data):
+                codes = self._codes_on_disk(train_data, codes_dir)
                 history = fit_prior(self.prior, codes, eval_data=held_out, eval_cond=eval_cond, **options)
-        else:
-            codes = encode_codes(self.vqvae, train_data)  # (N, 1, h, w)
-            cond = self._labels(train_data) if conditional else None
-            if trainable:
-                history = fit_prior(self.prior, codes, eval_data=held_out, cond=cond, eval_cond=eval_cond, **options)
             else:
-                history = self._fit_closed_form(codes, held_out, cond, eval_cond)
+                codes = encode_codes(self.vqvae, train_data)  # (N, 1, h, w)
+                cond = self._labels(train_data) if conditional else None
+                if trainable:
+                    history = fit_prior(
+                        self.prior, codes, eval_data=held_out, cond=cond, eval_cond=eval_cond, **options
+                    )
+                else:
+                    history = MetricsHistory(fit_closed_form(self.prior, codes, held_out, cond, eval_cond))
         self.fitted_[1] = True
         return history
 
-    def _fit_closed_form(
-        self, codes: Tensor, held_out: Tensor | None, cond: Tensor | None, eval_cond: Tensor | None
-    ) -> MetricsHistory:
-        """A prior without trainable parameters: fit by its own ``fit(codes, cond)`` if it has one (the independent
-        baseline's frequency table), else there is nothing to learn (uniform); one record of bits/dim."""
-        fit = getattr(self.prior, "fit", None)
-        if callable(fit):
-            fit(codes.to(self.prior.device), None if cond is None else cond.to(self.prior.device))
-        record: dict[str, Any] = {"epoch": 1, "step": 0}
-        record["train"] = {"bits_per_dim": prior_bits_per_dim(self.prior, codes, cond)}
-        if held_out is not None:
-            record["eval"] = {"bits_per_dim": prior_bits_per_dim(self.prior, held_out, eval_cond)}
-        return MetricsHistory([record])
+    def _codes_on_disk(self, data: Any, directory: str | os.PathLike[str]) -> CodeGridDataset:
+        """The code grids of streamed ``data``, written batch by batch to ``directory`` and memory-mapped."""
+        dataset = data.dataset if isinstance(data, DataLoader) else data
+        return encode_to_disk(self.encode, dataset, directory, num_codes=self.num_codes)
 
     @staticmethod
     def _labels(data: Any) -> Tensor:
@@ -304,7 +309,7 @@ class TwoStageModel(Component):
         prefix: Tensor | None = None,
         prefix_mask: Tensor | None = None,
         options: SamplingOptions | None = None,
-        **settings: Any,
+        **settings: Unpack[SamplingSettings],
     ) -> Tensor:
         """Draw ``n`` code grids ``(n, h, w)`` from the prior (or from another ``prior``, e.g. a baseline).
 
@@ -336,7 +341,7 @@ class TwoStageModel(Component):
         *,
         prior: AutoregressivePrior | None = None,
         options: SamplingOptions | None = None,
-        **settings: Any,
+        **settings: Unpack[SamplingSettings],
     ) -> Tensor:
         """Draw ``n`` images ``(n, C, H, W)`` float in ``[0, 1]``: codes from the prior, decoded.
 
@@ -359,7 +364,7 @@ class TwoStageModel(Component):
         cond: Tensor | None = None,
         *,
         options: SamplingOptions | None = None,
-        **settings: Any,
+        **settings: Unpack[SamplingSettings],
     ) -> Tensor:
         """Fill the unknown part of ``images`` by sampling codes, keeping the known pixels.
 
@@ -384,21 +389,9 @@ class TwoStageModel(Component):
     def _complete(self, images: Tensor, mask: Tensor, cond: Tensor | None, options: SamplingOptions) -> Tensor:
         self._require(1, "complete")
         x = images_to_float(checks.check_tensor(images, name="images", ndim=4), self.device)
-        mask = checks.check_tensor(mask, name="mask")
-        if mask.dtype != torch.bool:
-            raise TypeError(f"mask must be a bool tensor (True = known pixel), got {mask.dtype}")
-        if mask.ndim == 2:
-            mask = mask.expand(x.shape[0], *mask.shape)
-        if mask.ndim == 3:
-            mask = mask[:, None]
-        if mask.shape != (x.shape[0], 1, *x.shape[2:]):
-            raise ValueError(
-                f"mask must have shape {(x.shape[0], 1, *x.shape[2:])} (or without the 1), got {tuple(mask.shape)}"
-            )
-        mask = mask.to(self.device)
-        f = self.vqvae.downsample
+        mask = pixel_mask(mask, x.shape).to(self.device)  # (B, 1, H, W)
         codes = self.encode(x)  # (B, h, w)
-        keep = -torch.nn.functional.max_pool2d(-mask.float(), kernel_size=f, stride=f) > 0.5  # (B, 1, h, w)
+        keep = codes_kept(mask, self.vqvae.downsample)  # (B, 1, h, w)
         sampled = self.sample_codes(x.shape[0], cond, prefix=codes[:, None], prefix_mask=keep, options=options)
         filled = self.decode(sampled)
         return torch.where(mask, x, filled)

@@ -35,21 +35,39 @@ def test_config_runs_the_command(tmp_path, monkeypatch):
 
 
 def test_vqgen_fit_defaults_are_the_readmes_configuration():
-    """`vqgen fit` without a file trains what the README's snippet trains: same parts, same 5 + 15 minute budget."""
-    import ast
+    """`vqgen fit` without a file trains what the README's snippet trains: the preset it names, with its 5 + 15 minute
+    budget (the data sets the image channels and the classes)."""
     import re
     from pathlib import Path
 
-    from vqgen.cli.fit import DEFAULTS
+    import vqgen
+    from vqgen.cli.fit import resolve_run
 
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    config_text = re.search(r"TwoStageModel\.from_config\((\{.*?\})\)\n", readme, re.S).group(1)
-    config = ast.literal_eval(re.sub(r"#[^\n]*", "", config_text))
-    budgets = re.search(r"model\.fit\(train, eval_data=test, stage1=(\{.*?\}), stage2=(\{.*?\})\)", readme)
-    model = DEFAULTS["model"]
-    assert model["encoder"] == config["encoder"]["name"] and config["encoder"]["latent_dim"] == 16  # conv's default
-    assert model["quantizer"] == config["quantizer"]["name"] and config["quantizer"]["num_codes"] == 512  # ema's
-    readme_prior = {k: v for k, v in config["prior"].items() if k != "num_classes"}  # fit takes it from the data
-    assert model["prior"] == readme_prior
-    for stage, text in zip(("stage1", "stage2"), budgets.groups()):
-        assert DEFAULTS[stage]["max_seconds"] == ast.literal_eval(text)["max_seconds"]
+    (name,) = set(re.findall(r'from_preset\("([^"]+)"\)', readme)) | set(
+        re.findall(r'presets\.get\("([^"]+)"\)', readme)
+    )
+    assert "model.fit(train, eval_data=test, **preset.budget)" in readme
+    preset = vqgen.presets.get(name)
+    options = resolve_run(parse_args(["fit", "-o", "out"]))
+    assert options["preset"] == name
+    assert {"stage1": options["stage1"], "stage2": options["stage2"]} == preset.budget  # the time budget alone
+    config = preset.config()
+    del config["encoder"]["in_channels"], config["prior"]["num_classes"]  # fit takes them from the data
+    assert options["model"] == config
+
+
+def test_vqgen_fit_preset_flag_and_run_file(tmp_path):
+    """``--preset`` picks another preset; a run file's ``model`` replaces the preset's; an unknown name is an error."""
+    import vqgen
+    from vqgen.cli.fit import resolve_run
+
+    options = resolve_run(parse_args(["fit", "-o", "out", "--preset", "digits-demo"]))
+    assert options["preset"] == "digits-demo" and options["stage1"] == {"epochs": 15}
+    assert options["model"]["quantizer"] == vqgen.presets.get("digits-demo").model["quantizer"]
+    (tmp_path / "run.yaml").write_text("preset: cifar10-small\nmodel: {encoder: conv, quantizer: vq, prior: rnn}\n")
+    options = resolve_run(parse_args(["fit", "-o", "out", "--config", str(tmp_path / "run.yaml")]))
+    assert options["model"] == {"encoder": "conv", "quantizer": "vq", "prior": "rnn"}
+    assert options["stage2"] == {"max_seconds": 150}
+    with pytest.raises(ValueError, match=r"unknown preset 'nope'; the presets are \['cifar10-small'"):
+        resolve_run(parse_args(["fit", "-o", "out", "--preset", "nope"]))

@@ -4,7 +4,7 @@
 ``cond_dim`` and ``channel_order`` to :class:`~vqgen.AutoregressivePrior` (which stores them and checks inputs and
 conditions), builds a small network, and writes ``forward``. It has no ``incremental``: cached sampling falls back
 to the reference stepper. The test registers it for the duration of each test only, then runs every test of
-``test_contract.py`` on it with every parametrisation.
+the prior contract (``vqgen.testing``) on it with every parametrisation, as a plugin's own test suite would.
 """
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ from __future__ import annotations
 import pytest
 import torch
 from einops import rearrange
-from test_contract import contract_cases
 from torch import Tensor, nn
 
 import vqgen
-from vqgen.priors.embedding import IndexInput
+import vqgen.testing
+from vqgen.priors import IndexInput
 from vqgen.registry import registry
 
 NAME = "throwaway_bigram"
@@ -84,7 +84,30 @@ def test_throwaway_prior_is_registered_for_this_test_only():
     assert vqgen.build("prior", NAME, num_categories=5).num_categories == 5
 
 
-@pytest.mark.parametrize(("test", "kwargs"), contract_cases())
-def test_throwaway_prior_passes_the_contract(test, kwargs, tmp_path):
-    params = test.__code__.co_varnames[: test.__code__.co_argcount]
-    test(name=NAME, **kwargs, **({"tmp_path": tmp_path} if "tmp_path" in params else {}))
+@pytest.mark.parametrize(("case", "kwargs"), vqgen.testing.contract_cases("prior"))
+def test_throwaway_prior_passes_the_contract(case, kwargs, tmp_path):
+    vqgen.testing.run_case(case, kwargs, name=NAME, tmp_path=tmp_path)
+
+
+def test_check_prior_runs_the_whole_contract_in_one_call():
+    report = vqgen.testing.check_prior(NAME)
+    assert len(report.passed) + len(report.skipped) == len(vqgen.testing.contract_cases("prior"))
+    assert len(report.passed) > 40 and all("prefill" in case for case in report.skipped)
+
+
+def test_check_prior_names_the_failing_case(monkeypatch):
+    """A prior whose logits peek at the value they predict fails, and the error names the case."""
+
+    class Leaky(BigramPrior):
+        def forward(self, x, cond=None):
+            logits = super().forward(x, cond)
+            return logits + rearrange(x.float(), "b c h w -> b 1 c h w")  # each logit sees its own value
+
+    monkeypatch.setitem(registry("prior")._entries, NAME, Leaky)
+    with pytest.raises(AssertionError, match=r"prior 'throwaway_bigram' fails the contract case"):
+        vqgen.testing.check_prior(NAME)
+
+
+def test_check_prior_of_an_unknown_name_is_a_clear_error():
+    with pytest.raises(ValueError, match="no prior registered as 'nope'"):
+        vqgen.testing.check_prior("nope")

@@ -97,4 +97,25 @@ def test_fit_streams_a_folder_of_images_resized_on_the_fly(tmp_path):
 
     (tmp_path / "subset.yaml").write_text(run.replace("data: {", "train_subset: 8\ndata: {"))
     with pytest.raises(ValueError, match="in-memory data, not of data.stream"):
-        vqgen.cli.fit.run(vqgen.cli.parse_args(["fit", "--config", str(tmp_path / "subset.yaml"), "-o", str(out)]))
+        argv = ["fit", "--config", str(tmp_path / "subset.yaml"), "-o", str(tmp_path / "out2")]  # out holds a run
+        vqgen.cli.fit.run(vqgen.cli.parse_args(argv))
+
+
+def test_held_out_split_is_not_randomly_flipped(tmp_path, monkeypatch):
+    """``data: {hflip: ...}`` augments the training split only: the test split is scored as it is."""
+    import vqgen.data
+    from vqgen.cli import fit
+
+    calls = []
+
+    def load_dataset(name, split, **options):
+        calls.append((split, options.get("hflip")))
+        if split == "test":
+            raise RuntimeError("stop here")
+        return vqgen.data.load_digits("train")
+
+    monkeypatch.setattr(vqgen.data, "load_dataset", load_dataset)
+    argv = ["fit", "--dataset", "photos", "--set", "data={stream: true, hflip: 0.5}", "-o", str(tmp_path / "out")]
+    with pytest.raises(RuntimeError, match="stop here"):
+        fit.run(vqgen.cli.parse_args(argv))
+    assert calls == [("train", 0.5), ("test", None)]

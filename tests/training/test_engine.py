@@ -11,7 +11,7 @@ from torch.utils.data import DataLoader, IterableDataset, TensorDataset
 import vqgen
 from vqgen.training import TrainConfig, fit_prior, fit_vqvae
 from vqgen.training.batches import EpochBatchSampler, make_loader
-from vqgen.training.common import make_schedule
+from vqgen.training.optim import make_schedule
 
 TINY = {"hidden_channels": 8, "residual_channels": 4, "num_downsamples": 1, "latent_dim": 4}
 
@@ -195,3 +195,33 @@ def test_worker_processes_give_the_same_batches():
     serial = [x for (x,) in make_loader(images, batch_size=8, seed=2).epoch(1, skip=1)]
     parallel = [x for (x,) in make_loader(images, batch_size=8, seed=2, num_workers=2).epoch(1, skip=1)]
     assert len(serial) == 2 and all(torch.equal(a, b) for a, b in zip(serial, parallel, strict=True))
+
+
+def test_the_old_common_module_warns_and_forwards():
+    """``vqgen.training.common`` was split by concern; its names still import, with a deprecation warning."""
+    import vqgen.training.common as common
+    from vqgen.training.config import TrainConfig
+
+    with pytest.warns(DeprecationWarning, match=r"import TrainConfig from vqgen.training.config"):
+        assert common.TrainConfig is TrainConfig
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        _ = common.nope
+
+
+def test_the_typed_options_are_the_configs_fields():
+    """``TrainOptions`` (the keyword options of the fits) and ``SamplingSettings`` (of ``sample``) list exactly the
+    fields of ``TrainConfig`` and ``SamplingOptions``, with the same types, so the typed signatures cannot drift."""
+    import dataclasses
+
+    from vqgen.sampling import SamplingOptions, SamplingSettings
+    from vqgen.training.config import FitOptions, TrainConfig, TrainOptions
+
+    for typed, config in ((TrainOptions, TrainConfig), (SamplingSettings, SamplingOptions)):
+        fields = {f.name: f.type for f in dataclasses.fields(config)}
+        annotations = {k: getattr(v, "__forward_arg__", v) for k, v in typed.__annotations__.items()}
+        assert list(annotations) == list(fields) and not typed.__total__
+        widened = {"device", "checkpoint_dir"}  # the config also takes torch.device and Path, and stores str
+        assert {k: v for k, v in annotations.items() if k not in widened} == {
+            k: v for k, v in fields.items() if k not in widened
+        }
+    assert set(FitOptions.__annotations__) == {*TrainOptions.__annotations__, "config", "resume"}

@@ -133,3 +133,45 @@ def test_fit_prior_says_when_the_prior_cannot_see_the_whole_grid(caplog):
         with caplog.at_level(logging.INFO, logger="vqgen.training.prior"):
             fit_prior(prior, codes, epochs=1, max_steps=1, batch_size=8, progress=False)
         assert ("sees the last 5 of the 8 rows of a 8x4 grid" in caplog.text) is said
+
+
+@pytest.mark.parametrize("conditional", [False, True])
+def test_streamed_held_out_grids_give_the_in_memory_figures(conditional):
+    """Held-out items (grid (1, h, w), label), as a CodeGridDataset serves them, read batch by batch."""
+    from torch.utils.data import TensorDataset
+
+    train, test = striped(32), striped(20, seed=1)
+    train_labels, test_labels = torch.arange(32) % 3, torch.arange(20) % 3
+    options = {"num_classes": 3} if conditional else {}
+    cond, eval_cond = (train_labels, test_labels) if conditional else (None, None)
+    histories, priors = [], []
+    for eval_data in (test, TensorDataset(test, test_labels)):
+        torch.manual_seed(0)
+        prior = rnn(num_categories=8, **options)
+        held_out_cond = None if isinstance(eval_data, TensorDataset) else eval_cond  # streamed: labels per item
+        histories.append(fit_prior(prior, train, cond=cond, eval_data=eval_data, eval_cond=held_out_cond, epochs=2,
+                                   batch_size=8, eval_batch_size=6, progress=False))  # fmt: skip
+        priors.append(prior)
+    for in_memory, streamed in zip(*histories):
+        assert streamed["eval"] == pytest.approx(in_memory["eval"], rel=1e-6)
+    for a, b in zip(priors[0].state_dict().values(), priors[1].state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    assert evaluate_prior(priors[0], TensorDataset(test, test_labels), batch_size=7) == pytest.approx(
+        evaluate_prior(priors[0], test, cond=eval_cond, batch_size=5), rel=1e-6
+    )
+
+
+def test_streamed_held_out_grids_are_checked_batch_by_batch():
+    from torch.utils.data import TensorDataset
+
+    prior = rnn(num_categories=8)
+    bad = striped(12)
+    bad[10] = 9  # in the second batch of 8
+    with pytest.raises(ValueError, match=r"data must lie in \[0, 8\), got values in \[0, 9\]"):
+        evaluate_prior(prior, TensorDataset(bad), batch_size=8)
+    with pytest.raises(ValueError, match=r"data has 3 channels .* the prior models 1"):
+        evaluate_prior(prior, TensorDataset(striped(4).expand(4, 3, 4, 4)), batch_size=8)
+    with pytest.raises(ValueError, match="eval_data has grids \\(1, 2, 2\\), train_data \\(1, 4, 4\\)"):
+        fit_prior(prior, striped(8), eval_data=TensorDataset(striped(4, size=2)), progress=False)
+    with pytest.raises(ValueError, match="no labels"):
+        evaluate_prior(rnn(num_categories=8, num_classes=3), TensorDataset(striped(4)))

@@ -213,3 +213,18 @@ def test_a_crashing_worker_is_a_clear_error_and_the_last_state_resumes(tmp_path,
     resumed = model()
     fit_vqvae(resumed, _FailingImages(bad=-1), checkpoint_dir=tmp_path, resume=tmp_path, **options)
     assert same_weights(resumed, reference)
+
+
+def test_a_resume_mismatch_names_only_the_keys_that_changed(tmp_path):
+    options = {**OPTIONS, "save_every": None, "save_states": True, "epochs": 1, "checkpoint_dir": tmp_path}
+    fit_vqvae(model(), images(16), **options)
+    with pytest.raises(ValueError) as error:
+        fit_vqvae(model(num_codes=8), images(16), resume=tmp_path, **options)
+    message = str(error.value)
+    assert "holds another model (model.quantizer.config.num_codes: 16 -> 8)" in message
+    assert "\n" not in message and len(message) < 300, message  # not two whole specs
+    with pytest.raises(ValueError) as error:
+        fit_vqvae(model(), images(16), resume=tmp_path, **{**options, "lr": 1e-2, "precision": "bf16"})
+    message = str(error.value)
+    assert "other settings (lr: 0.003 -> 0.01, precision: 'fp32' -> 'bf16')" in message
+    assert "\n" not in message and len(message) < 300, message

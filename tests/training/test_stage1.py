@@ -11,7 +11,8 @@ import torch
 
 import vqgen
 from vqgen.training import MetricsHistory, RunningMeans, TrainConfig, evaluate_vqvae, fit_vqvae, resolve_device
-from vqgen.training.common import METRICS_NAME, as_images, batch_indices
+from vqgen.training.history import METRICS_NAME
+from vqgen.training.inputs import as_images, batch_indices
 
 TINY = {"hidden_channels": 8, "residual_channels": 4, "num_downsamples": 1, "latent_dim": 4}
 
@@ -187,3 +188,81 @@ def test_trains_on_cuda_like_on_cpu():
     model = _model()
     fit_vqvae(model, _images(64), epochs=1, batch_size=16, device="cuda", progress=False)
     assert next(model.parameters()).device.type == "cuda"
+
+
+def test_float_images_outside_0_1_are_refused_before_training():
+    model = _model()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    message = r"train_data: float images must be in \[0, 1\], got values up to 255.0: divide by 255, or pass uint8"
+    with pytest.raises(ValueError, match=message):
+        fit_vqvae(model, _images(16).float(), epochs=1, batch_size=8, progress=False)
+    with pytest.raises(ValueError, match=r"eval_data: float images .* up to 255.0"):
+        fit_vqvae(model, _images(16), eval_data=_images(8).float(), epochs=1, batch_size=8, progress=False)
+    with pytest.raises(ValueError, match=r"got values down to -1.0: map them to \[0, 1\] \(\(x \+ 1\) / 2"):
+        fit_vqvae(model, _images(16).float() / 127.5 - 1, epochs=1, batch_size=8, progress=False)
+    with pytest.raises(ValueError, match=r"up to 1.5: clamp them"):
+        evaluate_vqvae(model, _images(8).float() / 170)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # not one step was taken
+
+
+def _count_range_checks(monkeypatch) -> list[int]:
+    """Spy on check_unit_range: the number of elements of each float tensor it looks at."""
+    from vqgen.training import inputs
+
+    seen, check = [], inputs.check_unit_range
+
+    def spy(images, **kwargs):
+        if images.is_floating_point():
+            seen.append(images.numel())
+        return check(images, **kwargs)
+
+    monkeypatch.setattr(inputs, "check_unit_range", spy)
+    return seen
+
+
+def test_float_range_is_checked_once_in_memory_and_per_batch_streamed(monkeypatch):
+    from torch.utils.data import TensorDataset
+
+    images = _images(32).float() / 255
+    seen = _count_range_checks(monkeypatch)
+    fit_vqvae(_model(), images, eval_data=images[:8], epochs=2, batch_size=8, progress=False)
+    assert seen == [images.numel(), images[:8].numel()]  # each whole tensor once, not once per batch or epoch
+    seen.clear()
+    fit_vqvae(_model(), TensorDataset(images), eval_data=TensorDataset(images[:8]), epochs=2, batch_size=8,
+              progress=False)  # fmt: skip
+    assert seen == [8 * 64] * (2 * (4 + 1))  # every batch of 8 images, training (4 a epoch) and held-out (1)
+    bad = images.clone()
+    bad[20] *= 255  # in the third batch
+    with pytest.raises(ValueError, match=r"train_data: float images .* up to 255.0: divide by 255"):
+        fit_vqvae(_model(), TensorDataset(bad), epochs=1, batch_size=8, progress=False)
+    with pytest.raises(ValueError, match=r"data: float images .* up to 255.0: divide by 255"):
+        evaluate_vqvae(_model(), TensorDataset(bad), batch_size=8)
+
+
+def test_streamed_held_out_data_gives_the_in_memory_figures():
+    from torch.utils.data import TensorDataset
+
+    train, test = _images(32), _images(24, seed=1)
+    histories, models = [], []
+    for eval_data in (test, TensorDataset(test)):
+        model = _model()
+        histories.append(fit_vqvae(model, train, eval_data=eval_data, epochs=2, batch_size=8, eval_batch_size=16,
+                                   progress=False))  # fmt: skip
+        models.append(model)
+    in_memory, streamed = histories
+    for a, b in zip(in_memory, streamed):
+        assert b["eval"] == pytest.approx(a["eval"], rel=1e-6)
+    for (name, a), b in zip(models[0].state_dict().items(), models[1].state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0, msg=f"{name} differs")
+    assert evaluate_vqvae(models[0], TensorDataset(test), batch_size=5) == pytest.approx(
+        evaluate_vqvae(models[0], test, batch_size=7), rel=1e-6
+    )
+
+
+def test_held_out_images_with_other_channels_say_how_to_load_both_alike():
+    from torch.utils.data import TensorDataset
+
+    with pytest.raises(ValueError, match=r"eval_data has 3 channels but train_data has 1; .* pass mode='RGB'"):
+        fit_vqvae(_model(), _images(8), eval_data=TensorDataset(_images(8, channels=3)), epochs=1, progress=False)
+    with pytest.raises(ValueError, match=r"train_data has 3 channels .* takes 1"):  # checked before training
+        fit_vqvae(_model(), TensorDataset(_images(8, channels=3)), epochs=1, progress=False)

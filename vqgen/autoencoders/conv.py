@@ -56,7 +56,7 @@ def _stage_widths(hidden_channels: int, num_stages: int) -> list[int]:
 
 
 def _check_config(
-    *, channels: int, hidden_channels: int, residual_channels: int, latent_dim: int, num_downsamples: int, blocks: int
+    channels: int, hidden_channels: int, residual_channels: int, latent_dim: int, num_downsamples: int, blocks: int
 ) -> None:
     checks.check_positive(channels, name="channels", integer=True)
     checks.check_positive(hidden_channels, name="hidden_channels", integer=True)
@@ -90,16 +90,8 @@ class ConvEncoder(Encoder):
         num_downsamples: int = 2,
         num_residual_blocks: int = 2,
     ) -> None:
-        super().__init__()
-        _check_config(
-            channels=in_channels,
-            hidden_channels=hidden_channels,
-            residual_channels=residual_channels,
-            latent_dim=latent_dim,
-            num_downsamples=num_downsamples,
-            blocks=num_residual_blocks,
-        )
-        self._in_channels, self._latent_dim, self._downsample = in_channels, latent_dim, 2**num_downsamples
+        _check_config(in_channels, hidden_channels, residual_channels, latent_dim, num_downsamples, num_residual_blocks)
+        super().__init__(in_channels, latent_dim, downsample=2**num_downsamples)
         layers: list[nn.Module] = []
         width = in_channels
         for i, out in enumerate(_stage_widths(hidden_channels, num_downsamples)):
@@ -117,18 +109,6 @@ class ConvEncoder(Encoder):
     @classmethod
     def tiny_config(cls) -> dict:
         return {"hidden_channels": 8, "residual_channels": 4, "latent_dim": 4, "num_downsamples": 1}
-
-    @property
-    def in_channels(self) -> int:
-        return self._in_channels
-
-    @property
-    def latent_dim(self) -> int:
-        return self._latent_dim
-
-    @property
-    def downsample(self) -> int:
-        return self._downsample
 
     def forward(self, x: Tensor) -> Tensor:
         """Encode ``x`` ``(B, C, H, W)`` float in ``[0, 1]`` to latents ``(B, D, H / 2**n, W / 2**n)``."""
@@ -162,16 +142,10 @@ class ConvDecoder(Decoder):
         num_downsamples: int = 2,
         num_residual_blocks: int = 2,
     ) -> None:
-        super().__init__()
         _check_config(
-            channels=out_channels,
-            hidden_channels=hidden_channels,
-            residual_channels=residual_channels,
-            latent_dim=latent_dim,
-            num_downsamples=num_downsamples,
-            blocks=num_residual_blocks,
+            out_channels, hidden_channels, residual_channels, latent_dim, num_downsamples, num_residual_blocks
         )
-        self._out_channels, self._latent_dim, self._upsample = out_channels, latent_dim, 2**num_downsamples
+        super().__init__(latent_dim, out_channels, upsample=2**num_downsamples)
         self.from_latent = nn.Conv2d(latent_dim, hidden_channels, kernel_size=3, padding=1)
         self.residual = ResidualStack(hidden_channels, residual_channels, num_residual_blocks)
         widths = _stage_widths(hidden_channels, num_downsamples)[::-1]  # e.g. [64, 32]
@@ -188,18 +162,6 @@ class ConvDecoder(Decoder):
     @classmethod
     def tiny_config(cls) -> dict:
         return {"hidden_channels": 8, "residual_channels": 4, "latent_dim": 4, "num_downsamples": 1}
-
-    @property
-    def latent_dim(self) -> int:
-        return self._latent_dim
-
-    @property
-    def out_channels(self) -> int:
-        return self._out_channels
-
-    @property
-    def upsample(self) -> int:
-        return self._upsample
 
     def forward(self, z: Tensor) -> Tensor:
         """Decode ``z`` ``(B, D, h, w)`` to pixel values ``(B, C, h * 2**n, w * 2**n)`` approximating ``[0, 1]``."""

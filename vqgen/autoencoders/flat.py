@@ -34,7 +34,7 @@ def _mlp(sizes: list[int]) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-def _check_config(*, channels: int, image_size: int, hidden_features: int, latent_dim: int, num_layers: int) -> None:
+def _check_config(channels: int, image_size: int, hidden_features: int, latent_dim: int, num_layers: int) -> None:
     checks.check_positive(channels, name="channels", integer=True)
     checks.check_positive(image_size, name="image_size", integer=True)
     checks.check_positive(hidden_features, name="hidden_features", integer=True)
@@ -62,33 +62,14 @@ class FlatEncoder(Encoder):
         latent_dim: int = 16,
         num_layers: int = 3,
     ) -> None:
-        super().__init__()
-        _check_config(
-            channels=in_channels,
-            image_size=image_size,
-            hidden_features=hidden_features,
-            latent_dim=latent_dim,
-            num_layers=num_layers,
-        )
-        self._in_channels, self._latent_dim, self.image_size = in_channels, latent_dim, image_size
+        _check_config(in_channels, image_size, hidden_features, latent_dim, num_layers)
+        super().__init__(in_channels, latent_dim, downsample=image_size)  # one latent position per image
+        self.image_size = image_size
         self.mlp = _mlp([in_channels * image_size**2] + [hidden_features] * (num_layers - 1) + [latent_dim])
 
     @classmethod
     def tiny_config(cls) -> dict:
         return {"image_size": 8, "hidden_features": 16, "latent_dim": 4, "num_layers": 2}
-
-    @property
-    def in_channels(self) -> int:
-        return self._in_channels
-
-    @property
-    def latent_dim(self) -> int:
-        return self._latent_dim
-
-    @property
-    def downsample(self) -> int:
-        """The image side S: one latent position per image."""
-        return self.image_size
 
     def _check_size(self, height: int, width: int) -> None:
         if (height, width) != (self.image_size, self.image_size):
@@ -134,33 +115,14 @@ class FlatDecoder(Decoder):
         latent_dim: int = 16,
         num_layers: int = 3,
     ) -> None:
-        super().__init__()
-        _check_config(
-            channels=out_channels,
-            image_size=image_size,
-            hidden_features=hidden_features,
-            latent_dim=latent_dim,
-            num_layers=num_layers,
-        )
-        self._out_channels, self._latent_dim, self.image_size = out_channels, latent_dim, image_size
+        _check_config(out_channels, image_size, hidden_features, latent_dim, num_layers)
+        super().__init__(latent_dim, out_channels, upsample=image_size)
+        self.image_size = image_size
         self.mlp = _mlp([latent_dim] + [hidden_features] * (num_layers - 1) + [out_channels * image_size**2])
 
     @classmethod
     def tiny_config(cls) -> dict:
         return {"image_size": 8, "hidden_features": 16, "latent_dim": 4, "num_layers": 2}
-
-    @property
-    def latent_dim(self) -> int:
-        return self._latent_dim
-
-    @property
-    def out_channels(self) -> int:
-        return self._out_channels
-
-    @property
-    def upsample(self) -> int:
-        """The image side S."""
-        return self.image_size
 
     def check_input(self, z: Tensor) -> None:
         """Like [`Decoder.check_input`][Decoder.check_input], but the latent grid must be ``1 x 1``."""

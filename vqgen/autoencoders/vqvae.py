@@ -12,18 +12,22 @@ terms).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import inspect
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor, nn
 
 from .. import checks
 from ..interfaces import Component, Decoder, Encoder, Quantizer
-from ..registry import build_from_spec, register
+from ..registry import build_from_spec, register, registry
 
-__all__ = ["VQVAE", "VQVAEOutput"]
+if TYPE_CHECKING:
+    from ..training.inputs import TrainData
+
+__all__ = ["VQVAE", "VQVAEOutput", "encode_codes"]
 
 
 @dataclass(frozen=True)
@@ -113,6 +117,29 @@ class VQVAE(Component):
                 "build both with the same number of stages"
             )
 
+    @classmethod
+    def from_names(cls, config: Mapping[str, str | Mapping[str, Any]]) -> VQVAE:
+        """Build from names and options; the sizes left out are filled in so that the parts fit.
+
+        ``config`` has the keys ``encoder``, ``quantizer`` and optionally ``decoder``; each a name (``"conv"``) or a
+        dict ``{"name": ..., **options}``. Filled in when absent: the quantizer's ``dim`` (the encoder's
+        ``latent_dim``) and the decoder (the encoder's name and options, ``in_channels`` becoming ``out_channels``).
+        """
+        from ..priors.code_prior import named_config  # the priors import this module
+
+        missing = [key for key in ("encoder", "quantizer") if key not in config]
+        if missing:
+            raise ValueError(f"the config needs {missing}, e.g. {{'encoder': 'conv', 'quantizer': 'ema', ...}}")
+        enc_name, enc_cfg = named_config(config["encoder"], kind="encoder")
+        encoder = registry("encoder").build(enc_name, **enc_cfg)
+        dec_name, dec_cfg = named_config(config.get("decoder", enc_name), kind="decoder")
+        mirrored = {("out_channels" if k == "in_channels" else k): v for k, v in encoder.config.items()}
+        accepted = list(inspect.signature(registry("decoder").get(dec_name).__init__).parameters)[1:]
+        decoder = registry("decoder").build(dec_name, **{k: v for k, v in mirrored.items() if k in accepted} | dec_cfg)
+        q_name, q_cfg = named_config(config["quantizer"], kind="quantizer")
+        q_cfg.setdefault("dim", encoder.latent_dim)
+        return cls(encoder=encoder, quantizer=registry("quantizer").build(q_name, **q_cfg), decoder=decoder)
+
     @property
     def num_codes(self) -> int:
         """K, the codebook size."""
@@ -186,3 +213,45 @@ class VQVAE(Component):
     def reconstruct(self, images: Tensor) -> Tensor:
         """``decode(encode(images))``: pixel values ``(B, C, H, W)`` approximating ``[0, 1]``."""
         return self.decode(self.encode(images))
+
+
+@torch.no_grad()
+def encode_codes(
+    vqvae: Component, data: TrainData, *, batch_size: int = 256, device: str | torch.device | None = None
+) -> Tensor:
+    """Code grids ``(N, 1, h, w)`` int64 (on the CPU) of a dataset's images, by a trained VQ-VAE in eval mode.
+
+    Args:
+        vqvae: a stage-1 component with ``encode(images (B, C, H, W)) -> codes (B, h, w)``, e.g.
+            [`VQVAE`][vqgen.autoencoders.vqvae.VQVAE].
+        data: a [`vqgen.data`][vqgen.data] dataset, images ``(N, C, H, W)`` (uint8, or float in ``[0, 1]``), or a
+            streamed dataset of ``(uint8 (C, H, W), label)`` items (e.g.
+            [`ImageFolderDataset`][vqgen.data.ImageFolderDataset]) or a ``DataLoader``, read in order. For training sets
+            too large to hold as codes, see [`encode_to_disk`][vqgen.data.encode_to_disk].
+        batch_size: images per forward pass.
+        device: where to encode; ``None`` uses the model's device.
+    """
+    from torch.utils.data import DataLoader
+
+    from ..training.batches import first_tensor, is_stream
+    from ..training.inputs import check_unit_range
+    from ..training.runtime import resolve_device
+
+    checks.check_positive(batch_size, name="batch_size", integer=True)
+    if is_stream(data):  # float batches are checked as they come
+        loader = data if isinstance(data, DataLoader) else DataLoader(data, batch_size=batch_size, shuffle=False)
+        batches: Iterator[Tensor] = (check_unit_range(first_tensor(batch), name="data") for batch in loader)
+    else:
+        images = getattr(data, "images", data)
+        checks.check_tensor(images, name="data", ndim=4)
+        check_unit_range(images, name="data")  # float images: checked once, whole
+        batches = (images[i : i + batch_size] for i in range(0, len(images), batch_size))
+    device = vqvae.device if device is None else resolve_device(device)
+    vqvae.to(device)
+    was_training = vqvae.training
+    vqvae.eval()
+    try:
+        codes = [vqvae.encode(batch.to(device)).cpu() for batch in batches]
+    finally:
+        vqvae.train(was_training)
+    return torch.cat(codes)[:, None]  # (N, 1, h, w)

@@ -12,7 +12,8 @@ Two extractors:
   needs the ``torch-fidelity`` package and the weights file ``weights-inception-2015-12-05-6726825d.pth``, and vqgen
   never downloads it; [`inception_feature`][inception_feature] explains what is missing.
 - [`vqgen.classifier.ClassifierFeatures`][vqgen.classifier.ClassifierFeatures]: the penultimate features of a small
-  classifier trained on the dataset itself ([`vqgen.classifier.train_classifier`][vqgen.classifier.train_classifier]).
+  classifier trained on the dataset itself
+  ([`vqgen.training.classifier.train_classifier`][vqgen.training.classifier.train_classifier]).
   This is **FID with classifier features**: it ranks models trained on the same data sensibly and works offline at any
   image size, but its numbers are on a different scale from Inception FIDs and must never be compared with published
   ones, nor across different classifiers.

@@ -8,6 +8,7 @@ arXiv:1601.06759). Bits/dim of a code prior and of a pixel model measure differe
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 import torch
@@ -19,7 +20,7 @@ from .. import checks
 if TYPE_CHECKING:
     from ..interfaces import AutoregressivePrior
 
-__all__ = ["BitsPerDim", "bits_per_dim", "prior_bits_per_dim"]
+__all__ = ["BitsPerDim", "batches_bits_per_dim", "bits_per_dim", "prior_bits_per_dim"]
 
 LN2 = math.log(2.0)
 
@@ -87,14 +88,10 @@ class BitsPerDim(Metric):
         return self.nll_sum / (self.num_values * LN2)
 
 
-@torch.no_grad()
 def prior_bits_per_dim(
     prior: AutoregressivePrior, x: Tensor, cond: Tensor | None = None, *, batch_size: int = 256
 ) -> float:
     """Mean bits/dim of a prior on ``x`` ``(N, C, H, W)`` int64, evaluated in batches on the prior's device.
-
-    The NLL comes from the prior's one likelihood ([`log_prob`][vqgen.AutoregressivePrior.log_prob]). Under
-    ``torchrun`` every process evaluates all of ``x`` by itself (nothing is synchronised).
 
     Args:
         prior: an [`AutoregressivePrior`][vqgen.AutoregressivePrior] (put in eval mode during the call, its mode
@@ -105,15 +102,34 @@ def prior_bits_per_dim(
     """
     checks.check_positive(batch_size, name="batch_size", integer=True)
     prior.check_input(x, cond)
+    batches = (
+        (x[start : start + batch_size], None if cond is None else cond[start : start + batch_size])
+        for start in range(0, x.shape[0], batch_size)
+    )
+    return batches_bits_per_dim(prior, batches)
+
+
+@torch.no_grad()
+def batches_bits_per_dim(prior: AutoregressivePrior, batches: Iterable[tuple[Tensor, Tensor | None]]) -> float:
+    """Mean bits/dim of a prior over batches of ``(values (B, C, H, W), cond or None)``, every value weighted alike.
+
+    The NLL comes from the prior's one likelihood ([`log_prob`][vqgen.AutoregressivePrior.log_prob]), on the prior's
+    device, in eval mode (its mode restored after). Under ``torchrun`` every process evaluates what it is given by
+    itself (nothing is synchronised).
+
+    Raises:
+        ValueError: ``batches`` is empty.
+    """
     device = prior.device
     metric = BitsPerDim(sync_on_compute=False).to(device)
     was_training = prior.training
     prior.eval()
     try:
-        for start in range(0, x.shape[0], batch_size):
-            batch = x[start : start + batch_size].to(device).long()
-            batch_cond = None if cond is None else cond[start : start + batch_size].to(device)
-            metric.update(-prior.log_prob(batch, batch_cond), num_dims=x[0].numel())
+        for values, cond in batches:
+            x = values.to(device).long()  # (B, C, H, W)
+            metric.update(-prior.log_prob(x, None if cond is None else cond.to(device)), num_dims=x[0].numel())
     finally:
         prior.train(was_training)
+    if not float(metric.num_values):
+        raise ValueError("data is empty: there is nothing to evaluate")
     return float(metric.compute())

@@ -23,8 +23,6 @@ and it is the only path by which ``x`` enters the network.
 
 from __future__ import annotations
 
-from typing import Literal
-
 import torch
 from einops import rearrange
 from torch import Tensor, nn
@@ -34,7 +32,6 @@ from .. import checks
 __all__ = ["INPUT_MODES", "IndexInput", "resolve_input_mode"]
 
 INPUT_MODES = ("auto", "scale", "embed")
-InputMode = Literal["auto", "scale", "embed"]
 
 PIXEL_CATEGORIES = 256
 

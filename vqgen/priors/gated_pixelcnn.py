@@ -191,7 +191,7 @@ class GatedLayerRow(NamedTuple):
 
 
 class GatedLayerStep(NamedTuple):
-    """What a cached step needs of one [`GatedLayer`][GatedLayer] at ``(i, j)`` (the per-step loop unpacks it).
+    """What a cached step needs of one [`GatedLayer`][GatedLayer] at ``(i, j)``.
 
     Attributes:
         h_weight: ``((k//2+1) * in, 2h)``, the masked horizontal kernel as a step matrix, ``tanh`` half doubled.
@@ -333,16 +333,17 @@ class GatedPixelCNNStepper(CachedStepper):
         features = self.h_in.shape[-1]
         window = self.in_row[:, j * features : (j + self.p0 + 1) * features]  # (B, (p0+1)*C*E), a view
         h = None
-        for h_weight, row, pre, product, sigmoid_gate, slot, residual, _, out_row, p in self.steps:
-            torch.addmm(row[j], window, h_weight, out=pre)  # (B, 2h): [2a, b]
-            pre.sigmoid_()
-            product.mul_(sigmoid_gate)  # the slot is now [σ(2a) σ(b), σ(b), 1]
-            if residual is not None:
+        for step in self.steps:
+            torch.addmm(step.row[j], window, step.h_weight, out=step.pre)  # (B, 2h): [2a, b]
+            step.pre.sigmoid_()
+            step.product.mul_(step.sigmoid_gate)  # the slot is now [σ(2a) σ(b), σ(b), 1]
+            if step.residual is not None:
+                p, out_row = step.next_pad, step.out_row
                 target = out_row[:, (j + p) * hidden : (j + p + 1) * hidden]  # (B, h): the next layer's input
                 if h is None:
-                    torch.mm(slot, residual, out=target)
+                    torch.mm(step.slot, step.residual, out=target)
                 else:
-                    torch.addmm(h, slot, residual, out=target)
+                    torch.addmm(h, step.slot, step.residual, out=target)
                 h, window = target, out_row[:, j * hidden : (j + p + 1) * hidden]  # (B, (p+1)*h), a view
         skip = self.slots.view(batch, -1) @ self.skip  # (B, h): Σ over layers of skip 1x1 + bias
         return self.head(skip)  # (B, C*K)

@@ -136,7 +136,7 @@ class TransformerPrior(SamplingThreads, AutoregressivePrior):
         in one slice. On the shared 2-core machine (load 3-7), sampling 64 grids of 7x7 or 16x16 codes on two intra-op
         threads was 5-10x slower than on one, every time; splitting the batch into two slices of one thread each (the
         convolutional priors' policy) was faster in 2 of 6 comparisons and slower in 4
-        (``benchmarks/test_transformer_speed.py::test_threads``, docs/benchmarks.md#transformer)."""
+        (``benchmarks/speed/test_transformer_sampling.py::test_threads``, docs/benchmarks.md#transformer)."""
         return 1
 
     def rows_in_view(self, height: int, width: int) -> int:

@@ -51,6 +51,10 @@ class CodebookQuantizer(Quantizer, abc.ABC):
     #: True when the codebook is trained by the gradient of ``codebook_loss``; otherwise that loss is reported as 0.
     codebook_learned_by_gradient: bool = True
 
+    @classmethod
+    def tiny_config(cls) -> dict:
+        return {"num_codes": 16, "dim": 8}
+
     def _setup(
         self, num_codes: int, dim: int, beta: float, kmeans_init: bool, kmeans_iters: int, restart_after: int
     ) -> None:
@@ -138,8 +142,7 @@ class CodebookQuantizer(Quantizer, abc.ABC):
             TypeError: if ``codes`` is not an integer tensor.
             ValueError: if a code lies outside ``[0, num_codes)`` or ``codes`` has no batch axis.
         """
-        checks.check_tensor(codes, name="codes", min_ndim=1)
-        checks.check_indices(codes, num_categories=self.num_codes, name="codes")
+        self.check_codes(codes)
         vectors = torch.nn.functional.embedding(codes.long(), self.codebook)  # (B, *spatial, D)
         return vectors.movedim(-1, 1)  # (B, D, *spatial)
 

@@ -72,10 +72,6 @@ class EMAVectorQuantizer(CodebookQuantizer):
         self.register_buffer("cluster_size", torch.ones(num_codes))  # N, (K,)
         self.register_buffer("embedding_sum", embedding.clone())  # m, (K, D)
 
-    @classmethod
-    def tiny_config(cls) -> dict:
-        return {"num_codes": 16, "dim": 8}
-
     @property
     def codebook(self) -> Tensor:
         """The ``(K, D)`` codebook ``e = m / Ñ``, a buffer (no gradient)."""

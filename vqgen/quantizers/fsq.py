@@ -156,8 +156,7 @@ class FiniteScalarQuantizer(Quantizer):
             TypeError: if ``codes`` is not an integer tensor.
             ValueError: if a code lies outside ``[0, num_codes)`` or ``codes`` has no batch axis.
         """
-        checks.check_tensor(codes, name="codes", min_ndim=1)
-        checks.check_indices(codes, num_categories=self.num_codes, name="codes")
+        self.check_codes(codes)
         digits = torch.div(codes.long().unsqueeze(-1), self._basis, rounding_mode="floor") % self._levels  # (..., d)
         half_width = torch.div(self._levels, 2, rounding_mode="floor")
         vectors = (digits - half_width).float() / half_width  # (B, *spatial, d) in [−1, 1]

@@ -54,10 +54,6 @@ class VectorQuantizer(CodebookQuantizer):
         self._setup(num_codes, dim, beta, kmeans_init, kmeans_iters, restart_after)
         self.weight = nn.Parameter(torch.randn(num_codes, dim))  # (K, D)
 
-    @classmethod
-    def tiny_config(cls) -> dict:
-        return {"num_codes": 16, "dim": 8}
-
     @property
     def codebook(self) -> Tensor:
         """The ``(K, D)`` codebook, a trainable parameter."""

@@ -12,6 +12,9 @@ iterates over the batches of epoch ``e`` after the first ``k`` (to resume part-w
   sampler with ``set_epoch`` is told the epoch); skipping consumes batches.
 
 Order depends on ``(seed, epoch)`` only, so it needs no generator state to resume.
+
+Evaluation streams held-out data the same way, in order and in batches ([`eval_batches`][eval_batches]), never loading
+it whole; [`item_shape`][item_shape] reads the shape of one example to check it before training starts.
 """
 
 from __future__ import annotations
@@ -25,7 +28,10 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, IterableDataset, Sampler
 
-__all__ = ["EpochBatchSampler", "EpochLoader", "TensorBatches", "first_tensor", "loader_for", "make_loader"]
+__all__ = [
+    "EpochBatchSampler", "EpochLoader", "TensorBatches", "eval_batches", "first_tensor", "is_stream", "item_shape",
+    "loader_for", "make_loader",
+]  # fmt: skip
 
 
 class TensorBatches(Dataset):
@@ -176,3 +182,32 @@ def is_stream(data: Any) -> bool:
     if isinstance(getattr(data, "images", None), Tensor):
         return False
     return isinstance(data, (Dataset, IterableDataset, DataLoader))
+
+
+def eval_batches(data: Any, batch_size: int, *, num_workers: int = 0) -> Iterator[Any]:
+    """The batches of streamed ``data`` in order, for evaluation: a ``DataLoader`` as given, else one over the dataset
+    (``batch_size`` items a batch, no shuffling).
+
+    Iterating does not move the global generator (the ``DataLoader`` draws its workers' base seed from it, a dataset
+    may draw random flips), so an evaluation between epochs leaves training as it would be without one.
+    """
+    loader = data if isinstance(data, DataLoader) else DataLoader(data, batch_size=batch_size, num_workers=num_workers)
+    with torch.random.fork_rng(devices=[]):
+        yield from loader
+
+
+def item_shape(data: Any) -> tuple[int, ...] | None:
+    """The shape of one example of streamed ``data``: its ``image_shape`` when it has one, else its first item's;
+    ``None`` for a ``DataLoader`` or an ``IterableDataset``, which cannot be looked into without consuming them."""
+    shape = getattr(data, "image_shape", None)
+    if shape is not None:
+        return tuple(int(s) for s in shape)
+    if isinstance(data, (DataLoader, IterableDataset)) or not isinstance(data, Dataset):
+        return None
+    try:
+        if len(data) == 0:  # type: ignore[arg-type]
+            return None
+    except TypeError:  # a Dataset without __len__
+        return None
+    with torch.random.fork_rng(devices=[]):  # an item may draw a random flip
+        return tuple(first_tensor(data[0]).shape)

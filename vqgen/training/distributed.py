@@ -4,7 +4,7 @@
 ``MASTER_ADDR`` and ``MASTER_PORT`` in their environment. [`setup`][setup] reads them, creates the default process group
 (NCCL on CUDA, gloo on the CPU) unless the caller already did, and gives each process its device (``cuda:LOCAL_RANK``
 on GPUs). Without those variables (or with ``WORLD_SIZE=1``) everything here is a no-op, so the same training code
-runs alone and under torchrun.
+runs alone and under torchrun. The collectives themselves are those of [`vqgen.distributed`][vqgen.distributed].
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
-from torch import Tensor
 
-from .common import resolve_device
+from ..distributed import all_reduce_
+from .runtime import resolve_device
 
 __all__ = ["DistContext", "all_reduce_", "any_rank", "setup"]
 
@@ -93,13 +93,6 @@ def setup(device: str | torch.device | None = None, backend: str | None = None) 
     if world > 1 and resolved.type == "cuda" and resolved.index is None:
         resolved = torch.device("cuda", int(os.environ.get("LOCAL_RANK", torch.cuda.current_device())))
     return DistContext(rank=rank, world_size=world, device=resolved, backend=backend)
-
-
-def all_reduce_(tensor: Tensor, op: str = "sum") -> Tensor:
-    """Reduce ``tensor`` over all processes in place (``"sum"`` or ``"max"``); a no-op when not distributed."""
-    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
-        dist.all_reduce(tensor, op=dist.ReduceOp.SUM if op == "sum" else dist.ReduceOp.MAX)
-    return tensor
 
 
 def any_rank(flags: list[bool], device: torch.device) -> list[bool]:

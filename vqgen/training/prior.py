@@ -14,9 +14,11 @@ its per-value NLL, [`likelihood.nll`][vqgen.likelihoods.Likelihood.nll], with th
 
 Data is anything holding integer grids: a [`vqgen.data`][vqgen.data] dataset (its uint8 ``.images`` are the values, its
 ``.labels`` the class condition), uint8 pixels ``(N, C, H, W)``, or code grids ``(N, 1, h, w)`` / ``(N, h, w)`` int64
-(see [`encode_codes`][encode_codes]). Values are converted to int64 per batch, on the training device.
+(see [`encode_codes`][vqgen.autoencoders.vqvae.encode_codes]). Values are converted to int64 per batch, on the training
+device.
 
-Each epoch records, for the training batches (mean over the epoch) and the held-out data (whole split, eval mode):
+Each epoch records, for the training batches (mean over the epoch) and the held-out data (whole split, eval mode; a
+streamed split, such as the code grids of a [`CodeGridDataset`][vqgen.data.CodeGridDataset], is read batch by batch):
 ``bits_per_dim``, the negative log-likelihood in bits per value (per sub-pixel for images), and ``nll``, the same in
 nats.
 """
@@ -26,20 +28,26 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
-from torch.utils.data import DataLoader
 
 from .. import checks
-from ..interfaces import AutoregressivePrior, Component
-from ..metrics.likelihood import LN2, bits_per_dim, prior_bits_per_dim
-from .batches import is_stream, loader_for
-from .common import InMemoryData, MetricsHistory, TrainConfig, TrainData, resolve_device
+from ..autoencoders.vqvae import encode_codes  # noqa: F401  (stage-1 inference, re-exported for old imports)
+from ..interfaces import AutoregressivePrior
+from ..metrics.likelihood import LN2, batches_bits_per_dim, bits_per_dim
+from .batches import eval_batches, first_tensor, is_stream, item_shape, loader_for
+from .config import TrainConfig, TrainOptions
 from .engine import StepOutput, Task, train
+from .history import MetricsHistory
+from .inputs import InMemoryData, TrainData, batch_indices
+from .runtime import resolve_device
 
-__all__ = ["PriorTask", "as_grids", "encode_codes", "evaluate_prior", "fit_prior"]
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+__all__ = ["PriorTask", "as_grids", "evaluate_prior", "fit_prior"]
 
 logger = logging.getLogger(__name__)
 
@@ -88,27 +96,68 @@ def _resolve_cond(prior: AutoregressivePrior, data: Any, cond: Any, n: int, *, n
 @torch.no_grad()
 def evaluate_prior(
     prior: AutoregressivePrior,
-    data: InMemoryData,
+    data: TrainData,
     *,
     cond: Tensor | None = None,
     batch_size: int = 256,
     device: str | torch.device | None = None,
+    num_workers: int = 0,
 ) -> dict[str, float]:
     """Held-out ``bits_per_dim`` and ``nll`` (nats per value) of ``prior`` over a whole dataset, in eval mode.
 
     Args:
         prior: the prior; moved to ``device`` (default: where its parameters are), its train/eval mode restored.
-        data: a [`vqgen.data`][vqgen.data] dataset or integer grids ``(N, C, H, W)`` (see [`as_grids`][as_grids]).
-        cond: ``(N,)`` labels or ``(N, cond_dim)`` vectors; default: ``data.labels`` for class-conditional priors.
+        data: a [`vqgen.data`][vqgen.data] dataset or integer grids ``(N, C, H, W)`` (see [`as_grids`][as_grids]), or
+            streamed data: a dataset without in-memory ``.images`` whose items are ``(grid (C, H, W), label)`` (a
+            [`CodeGridDataset`][vqgen.data.CodeGridDataset], an [`ImageFolderDataset`][vqgen.data.ImageFolderDataset]
+            for a pixel prior) or a ``DataLoader`` of such batches, read in order, batch by batch; each batch's values
+            are checked against ``num_categories``.
+        cond: ``(N,)`` labels or ``(N, cond_dim)`` vectors; default: ``data.labels`` for class-conditional priors
+            (streamed data: the labels of each batch).
         batch_size: examples per forward pass.
         device: where to compute; ``None`` uses the prior's device.
+        num_workers: DataLoader worker processes that read streamed ``data``.
     """
-    grids = as_grids(data, name="data")
-    cond = _resolve_cond(prior, data, cond, len(grids), name="data")
     checks.check_positive(batch_size, name="batch_size", integer=True)
+    streamed = is_stream(data)
+    if streamed:
+        if cond is not None:
+            raise ValueError("cond is for in-memory data; streamed data brings its labels with each item")
+        batches: Any = (
+            _stream_batch(prior, batch) for batch in eval_batches(data, batch_size, num_workers=num_workers)
+        )
+    else:
+        grids = as_grids(data, name="data")
+        cond = _resolve_cond(prior, data, cond, len(grids), name="data")
+        batches = (
+            (grids[index], None if cond is None else cond[index])
+            for index in batch_indices(len(grids), batch_size, shuffle=False)
+        )
     prior.to(prior.device if device is None else resolve_device(device))
-    bits = prior_bits_per_dim(prior, grids, cond, batch_size=batch_size)
+    bits = batches_bits_per_dim(prior, batches)
     return {"bits_per_dim": bits, "nll": bits * LN2}
+
+
+def _stream_batch(prior: AutoregressivePrior, batch: Any) -> tuple[Tensor, Tensor | None]:
+    """Values ``(B, C, H, W)`` and labels (for a class-conditional prior) of a streamed batch, checked as it comes."""
+    values = first_tensor(batch)
+    if values.ndim == 3:
+        values = values[:, None]  # (B, 1, h, w) code grids
+    checks.check_tensor(values, name="data", ndim=4)
+    if values.shape[1] != prior.channels:
+        raise ValueError(
+            f"data has {values.shape[1]} channels (shape {tuple(values.shape)}) but the prior models {prior.channels}"
+        )
+    checks.check_indices(values, num_categories=prior.num_categories, name="data")
+    labels = None
+    if prior.num_classes is not None:
+        if not isinstance(batch, (tuple, list)) or len(batch) < 2:
+            raise ValueError(
+                f"{type(prior).__name__} is conditioned on {prior.num_classes} classes, but the streamed data has "
+                "no labels: its items must be (values, label)"
+            )
+        labels = batch[1]
+    return values, labels
 
 
 class PriorTask(Task):
@@ -121,14 +170,17 @@ class PriorTask(Task):
     def __init__(
         self,
         prior: AutoregressivePrior,
-        held_out: Tensor | None = None,
+        held_out: TrainData | None = None,
         held_out_cond: Tensor | None = None,
         *,
         conditional: bool = False,
         eval_batch_size: int = 256,
+        grid_shape: list[int] | None = None,
+        num_workers: int = 0,
     ) -> None:
         self.prior, self.held_out, self.held_out_cond = prior, held_out, held_out_cond
         self.conditional, self.eval_batch_size = conditional, eval_batch_size
+        self.grid_shape, self.num_workers = grid_shape, num_workers
         self.has_eval = held_out is not None
 
     def step(self, forward: Any, batch: Any) -> StepOutput:
@@ -145,14 +197,22 @@ class PriorTask(Task):
         return {"bits_per_dim": bits_per_dim(means["nll"], 1), "nll": means["nll"]}  # nll is per value already
 
     def evaluate(self, model: Any) -> dict[str, float] | None:
-        return evaluate_prior(model, self.held_out, cond=self.held_out_cond, batch_size=self.eval_batch_size)
+        return evaluate_prior(
+            model, self.held_out, cond=self.held_out_cond, batch_size=self.eval_batch_size,
+            num_workers=self.num_workers,
+        )  # fmt: skip
 
     def images(self, model: Any) -> Tensor | None:
         if model.num_categories != 256 or model.channels not in (1, 3) or self.held_out is None:
             return None  # only pixel priors draw images by themselves
+        if self.grid_shape is None:
+            return None
         generator = torch.Generator(device=model.device).manual_seed(0)
-        cond = self.held_out_cond[:8] if self.held_out_cond is not None else None
-        samples = model.sample(8, tuple(self.held_out.shape[2:]), cond, generator=generator)
+        cond = None
+        if model.num_classes is not None:
+            cond = self.held_out_cond[:8] if self.held_out_cond is not None else torch.arange(8) % model.num_classes
+            cond = cond.to(model.device)
+        samples = model.sample(8, tuple(self.grid_shape[1:]), cond, generator=generator)
         return samples.float() / 255
 
 
@@ -163,11 +223,10 @@ def fit_prior(
     eval_data: TrainData | None = None,
     cond: Tensor | None = None,
     eval_cond: Tensor | None = None,
-    max_seconds: float | None = None,
-    metadata: Mapping[str, Any] | None = None,
+    metadata: Mapping[str, object] | None = None,
     config: TrainConfig | None = None,
     resume: str | Path | None = None,
-    **options: Any,
+    **options: Unpack[TrainOptions],
 ) -> MetricsHistory:
     """Train ``prior`` in place by maximum likelihood with Adam; returns the per-epoch history.
 
@@ -176,18 +235,18 @@ def fit_prior(
             the data.
         train_data: a [`vqgen.data`][vqgen.data] dataset, uint8 pixels ``(N, C, H, W)``, or code grids ``(N, 1, h, w)``
             / ``(N, h, w)`` int64 (see [`as_grids`][as_grids]).
-        eval_data: held-out data of the same kind, evaluated after every epoch; it decides the ``"best"`` checkpoint.
+        eval_data: held-out data of the same kind, or streamed (a [`CodeGridDataset`][vqgen.data.CodeGridDataset], ...:
+            read batch by batch, never whole), evaluated after every epoch; it decides the ``"best"`` checkpoint.
         cond: ``(N,)`` class labels or ``(N, cond_dim)`` vectors for conditional priors; default: ``.labels`` of the
             dataset when the prior is class-conditional.
-        eval_cond: the same for ``eval_data``.
-        max_seconds: stop after this much training time (checked after every step; the partial epoch is still
-            evaluated and recorded); ``None`` for no limit. Evaluation time does not count.
+        eval_cond: the same for in-memory ``eval_data`` (streamed data brings its labels with each item).
         metadata: extra JSON-able facts written into ``metrics.json`` under ``"settings"`` (e.g. the dataset name).
         config: a [`TrainConfig`][vqgen.training.TrainConfig]; defaults to ``TrainConfig()``.
         resume: continue from a training state (a ``checkpoint_dir`` of an earlier run, or one of its
             ``train_state/step-*`` directories); see [`vqgen.training.engine`][vqgen.training.engine].
-        **options: overrides of ``config`` fields: ``epochs``, ``batch_size``, ``lr``, ``device``, ``seed``,
-            ``checkpoint_dir``, ``keep``, ``progress``, ``max_steps``, ``grad_clip``, ...
+        **options: overrides of ``config`` fields ([`TrainOptions`][vqgen.training.config.TrainOptions]):
+            ``epochs``, ``batch_size``, ``lr``, ``max_steps``, ``max_seconds`` (training time, checked after every
+            step; evaluation does not count), ``device``, ``seed``, ``checkpoint_dir``, ``keep``, ``progress``, ...
 
     Returns:
         A [`MetricsHistory`][vqgen.training.MetricsHistory] (a list) of ``{"epoch", "step", "seconds", "train": {...},
@@ -201,10 +260,8 @@ def fit_prior(
     if not isinstance(prior, AutoregressivePrior):
         raise TypeError(f"prior must be a vqgen AutoregressivePrior, got {type(prior).__name__}")
     config = (config or TrainConfig()).replace(**options)
-    if max_seconds is not None:
-        config = config.replace(max_seconds=max_seconds)
     if is_stream(train_data):
-        source, shape, cond = train_data, None, None  # labels come with each batch
+        source, shape, cond = train_data, _grid_shape(train_data), None  # labels come with each batch
         conditional = prior.num_classes is not None
     else:
         grids = as_grids(train_data, name="train_data")
@@ -217,20 +274,37 @@ def fit_prior(
         cond = _resolve_cond(prior, train_data, cond, len(grids), name="train_data")
         source, shape, conditional = grids, list(grids.shape[1:]), cond is not None
     held_out = held_out_cond = None
-    if eval_data is not None:
+    if eval_data is not None and is_stream(eval_data):  # read batch by batch at every evaluation, never whole
+        if eval_cond is not None:
+            raise ValueError(
+                "eval_cond is for in-memory eval_data; streamed eval_data brings its labels with each item"
+            )
+        held_out, eval_shape = eval_data, _grid_shape(eval_data)
+        if shape is not None and eval_shape is not None and eval_shape != shape:
+            raise ValueError(f"eval_data has grids {tuple(eval_shape)}, train_data {tuple(shape)}")
+        shape = shape or eval_shape
+    elif eval_data is not None:
         held_out = as_grids(eval_data, name="eval_data")
         if shape is not None and list(held_out.shape[1:]) != shape:
             raise ValueError(f"eval_data has grids {tuple(held_out.shape[1:])}, train_data {tuple(shape)}")
         checks.check_indices(held_out, num_categories=prior.num_categories, name="eval_data")
         held_out_cond = _resolve_cond(prior, eval_data, eval_cond, len(held_out), name="eval_data")
-    if shape is None and held_out is not None:
-        shape = list(held_out.shape[1:])
+        shape = shape or list(held_out.shape[1:])
     if shape is not None:
         _log_short_sight(prior, shape[1], shape[2])
     task = PriorTask(prior, held_out, held_out_cond, conditional=conditional,
-                     eval_batch_size=config.eval_batch_size or config.batch_size)  # fmt: skip
+                     eval_batch_size=config.eval_batch_size or config.batch_size, grid_shape=shape,
+                     num_workers=config.num_workers)  # fmt: skip
     settings = {"grid_shape": shape, "metadata": dict(metadata or {})}
     return train(prior, task, loader_for(source, cond, config=config), config, resume=resume, settings=settings)
+
+
+def _grid_shape(data: Any) -> list[int] | None:
+    """``[C, H, W]`` of one example of streamed ``data`` (``(h, w)`` code grids gain their channel), if it can tell."""
+    shape = item_shape(data)
+    if shape is None or len(shape) not in (2, 3):
+        return None
+    return [1, *shape] if len(shape) == 2 else list(shape)
 
 
 def _log_short_sight(prior: AutoregressivePrior, height: int, width: int) -> None:
@@ -246,35 +320,3 @@ def _log_short_sight(prior: AutoregressivePrior, height: int, width: int) -> Non
             "more layers (or a wider first kernel) let it see the whole grid",
             type(prior).__name__, rows, height, height, width,
         )  # fmt: skip
-
-
-@torch.no_grad()
-def encode_codes(vqvae: Component, data: TrainData, *, batch_size: int = 256, device: str | torch.device | None = None):
-    """Code grids ``(N, 1, h, w)`` int64 (on the CPU) of a dataset's images, by a trained VQ-VAE in eval mode.
-
-    Args:
-        vqvae: a stage-1 component with ``encode(images (B, C, H, W)) -> codes (B, h, w)``, e.g.
-            [`VQVAE`][vqgen.autoencoders.vqvae.VQVAE].
-        data: a [`vqgen.data`][vqgen.data] dataset, images ``(N, C, H, W)`` (uint8, or float in ``[0, 1]``), or a
-            streamed dataset of ``(uint8 (C, H, W), label)`` items (e.g.
-            [`ImageFolderDataset`][vqgen.data.ImageFolderDataset]), read in order. For training sets too large to
-            hold as codes, see [`encode_to_disk`][vqgen.data.encode_to_disk].
-        batch_size: images per forward pass.
-        device: where to encode; ``None`` uses the model's device.
-    """
-    checks.check_positive(batch_size, name="batch_size", integer=True)
-    if is_stream(data) and not isinstance(data, DataLoader):
-        batches: Any = (images for images, _ in DataLoader(data, batch_size=batch_size, shuffle=False))
-    else:
-        images = getattr(data, "images", data)
-        checks.check_tensor(images, name="data", ndim=4)
-        batches = (images[i : i + batch_size] for i in range(0, len(images), batch_size))
-    device = vqvae.device if device is None else resolve_device(device)
-    vqvae.to(device)
-    was_training = vqvae.training
-    vqvae.eval()
-    try:
-        codes = [vqvae.encode(batch.to(device)).cpu() for batch in batches]
-    finally:
-        vqvae.train(was_training)
-    return torch.cat(codes)[:, None]  # (N, 1, h, w)

@@ -8,7 +8,7 @@ quantizer's codebook and beta-weighted commitment losses, optimised with Adam::
     history[-1]["eval"]["reconstruction_mse"]
 
 Each epoch records, for the training data (means over the epoch's batches) and the held-out data (over the whole
-split, the model in eval mode):
+split, the model in eval mode; a streamed split is read batch by batch, never whole):
 
 - ``loss``: the total objective; ``reconstruction_mse``: MSE between reconstruction and input, pixels in ``[0, 1]``;
 - ``codebook_loss`` and ``commitment_loss`` (unweighted);
@@ -22,26 +22,22 @@ import logging
 import math
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
 
 from ..autoencoders.vqvae import VQVAE
 from ..metrics.codebook import CodebookUsage
-from .batches import first_tensor, is_stream, loader_for
-from .common import (
-    InMemoryData,
-    MetricsHistory,
-    RunningMeans,
-    TrainConfig,
-    TrainData,
-    as_images,
-    batch_indices,
-    images_to_float,
-    resolve_device,
-)
+from .batches import eval_batches, first_tensor, is_stream, item_shape, loader_for
+from .config import TrainConfig, TrainOptions
 from .engine import StepOutput, Task, train
+from .history import MetricsHistory, RunningMeans
+from .inputs import TrainData, as_images, batch_indices, images_to_float
+from .runtime import resolve_device
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = ["VQVAETask", "evaluate_vqvae", "fit_vqvae"]
 
@@ -57,13 +53,28 @@ def _check_model(model: object) -> VQVAE:
     return model
 
 
-def _check_images_fit(model: VQVAE, images: Tensor, *, name: str) -> None:
-    if images.shape[1] != model.in_channels:
+def _check_images_fit(model: VQVAE, shape: tuple[int, ...], *, name: str) -> None:
+    """Raise unless images of ``shape`` ``(N, C, H, W)`` (or one image, ``(C, H, W)``) fit the model's encoder."""
+    if len(shape) < 3:
+        raise ValueError(f"{name} must hold images (C, H, W), got shape {tuple(shape)}")
+    if shape[-3] != model.in_channels:
         raise ValueError(
-            f"{name} has {images.shape[1]} channels (shape {tuple(images.shape)}) but the model's encoder takes "
-            f"{model.in_channels}; build the encoder with in_channels={images.shape[1]}"
+            f"{name} has {shape[-3]} channels (shape {tuple(shape)}) but the model's encoder takes "
+            f"{model.in_channels}; build the encoder with in_channels={shape[-3]}"
         )
-    model.code_shape(images.shape[1:])  # raises a clear error for sizes the encoder cannot divide
+    model.code_shape(tuple(shape[-3:]))  # raises a clear error for sizes the encoder cannot divide
+
+
+def _check_same_channels(train_shape: tuple[int, ...] | None, eval_shape: tuple[int, ...] | None) -> None:
+    """Raise when the held-out images have other channels than the training images (e.g. the splits of an image
+    folder, each read as greyscale or colour by what it holds)."""
+    if train_shape is None or eval_shape is None or train_shape[-3] == eval_shape[-3]:
+        return
+    raise ValueError(
+        f"eval_data has {eval_shape[-3]} channels but train_data has {train_shape[-3]}; load both alike (the splits "
+        "of an image folder can differ, one greyscale and one with colour images: pass mode='RGB' to load_dataset "
+        "for both, or mode='L')"
+    )
 
 
 def _batch_terms(out: Any) -> dict[str, Tensor]:
@@ -82,34 +93,61 @@ def _usage(usage: CodebookUsage) -> dict[str, float]:
 
 @torch.no_grad()
 def evaluate_vqvae(
-    model: VQVAE, data: InMemoryData, *, batch_size: int = 256, device: str | torch.device | None = None
+    model: VQVAE,
+    data: TrainData,
+    *,
+    batch_size: int = 256,
+    device: str | torch.device | None = None,
+    num_workers: int = 0,
 ) -> dict[str, float]:
     """Held-out metrics of a VQ-VAE over a whole dataset, in eval mode (see the module docstring for the keys).
 
     Args:
         model: the model; it is moved to ``device`` (default: where its parameters are) and restored to its
             previous train/eval mode afterwards.
-        data: a [`vqgen.data`][vqgen.data] dataset or images ``(N, C, H, W)`` (uint8, or float in ``[0, 1]``).
+        data: a [`vqgen.data`][vqgen.data] dataset or images ``(N, C, H, W)`` (uint8, or float in ``[0, 1]``), or
+            streamed data (a dataset without in-memory ``.images``, such as
+            [`ImageFolderDataset`][vqgen.data.ImageFolderDataset], or a ``DataLoader``), read in order, batch by
+            batch.
         batch_size: examples per forward pass.
         device: where to compute; ``None`` uses the model's device.
+        num_workers: DataLoader worker processes that read streamed ``data``.
     """
     model = _check_model(model)
-    images = as_images(data, name="data")
-    _check_images_fit(model, images, name="data")
+    if not is_stream(data):
+        data = as_images(data, name="data")  # float images: their range is checked here, once
+        _check_images_fit(model, tuple(data.shape), name="data")
+    return _evaluate(model, data, batch_size=batch_size, device=device, num_workers=num_workers)
+
+
+def _evaluate(
+    model: VQVAE, data: Any, *, batch_size: int, device: str | torch.device | None, num_workers: int
+) -> dict[str, float]:
+    """[`evaluate_vqvae`][evaluate_vqvae] of checked in-memory images ``(N, C, H, W)``, or of streamed data, whose
+    batches are checked as they come."""
     device = model.device if device is None else resolve_device(device)
+    streamed = is_stream(data)
+    if streamed:  # read in order, batch by batch
+        batches = (first_tensor(batch) for batch in eval_batches(data, batch_size, num_workers=num_workers))
+    else:
+        batches = (data[index] for index in batch_indices(len(data), batch_size, shuffle=False))
     model.to(device)
     was_training = model.training
     model.eval()
     means = RunningMeans()
     usage = CodebookUsage(model.num_codes, sync_on_compute=False).to(device)  # every rank evaluates everything
     try:
-        for index in batch_indices(len(images), batch_size, shuffle=False):
-            x = images_to_float(images[index], device)  # (B, C, H, W)
+        for batch in batches:
+            if streamed:
+                _check_images_fit(model, tuple(batch.shape), name="data")
+            x = images_to_float(batch, device, check=streamed, name="data")  # (B, C, H, W)
             out = model(x)
-            means.add(_batch_terms(out), weight=len(index))
+            means.add(_batch_terms(out), weight=len(x))
             usage.update(out.codes)
     finally:
         model.train(was_training)
+    if not means.means():
+        raise ValueError("data is empty: there is nothing to evaluate")
     return {**means.means(), **_usage(usage)}
 
 
@@ -120,8 +158,17 @@ class VQVAETask(Task):
     name = "vqvae"
     monitor = "reconstruction_mse"
 
-    def __init__(self, model: VQVAE, held_out: Tensor | None = None, *, eval_batch_size: int = 256) -> None:
+    def __init__(
+        self,
+        model: VQVAE,
+        held_out: TrainData | None = None,
+        *,
+        eval_batch_size: int = 256,
+        streamed: bool = False,
+        num_workers: int = 0,
+    ) -> None:
         self.model, self.held_out, self.eval_batch_size = model, held_out, eval_batch_size
+        self.streamed, self.num_workers = streamed, num_workers
         self.has_eval = held_out is not None
         self.usage = CodebookUsage(model.num_codes)  # summed over ranks: the histogram of the global batches
 
@@ -130,7 +177,8 @@ class VQVAETask(Task):
         self.usage.reset()
 
     def step(self, forward: Any, batch: Any) -> StepOutput:
-        x = images_to_float(first_tensor(batch), self.model.device)  # (B, C, H, W) in [0, 1]
+        # (B, C, H, W) in [0, 1]; streamed batches are checked one by one, in-memory data was checked whole
+        x = images_to_float(first_tensor(batch), self.model.device, check=self.streamed, name="train_data")
         out = forward(x)
         self.usage.update(out.codes)
         return StepOutput(out.loss, _batch_terms(out), weight=x.shape[0])
@@ -139,12 +187,20 @@ class VQVAETask(Task):
         return {**means, **_usage(self.usage)}
 
     def evaluate(self, model: Any) -> dict[str, float] | None:
-        return evaluate_vqvae(model, self.held_out, batch_size=self.eval_batch_size)
+        # held_out was checked by fit_vqvae (in memory: whole, once); streamed batches are checked as they come
+        return _evaluate(model, self.held_out, batch_size=self.eval_batch_size, device=None,
+                         num_workers=self.num_workers)  # fmt: skip
 
     def images(self, model: Any) -> Tensor | None:
         if self.held_out is None:
             return None
-        originals = images_to_float(self.held_out[:8], model.device)
+        if is_stream(self.held_out):
+            batches = eval_batches(self.held_out, 8)
+            first = first_tensor(next(batches))[:8]
+            batches.close()
+        else:
+            first = self.held_out[:8]
+        originals = images_to_float(first, model.device, check=is_stream(self.held_out), name="eval_data")
         with torch.no_grad():
             model.eval()
             reconstructions = model.reconstruct(originals)
@@ -165,7 +221,7 @@ def fit_vqvae(
     eval_data: TrainData | None = None,
     config: TrainConfig | None = None,
     resume: str | Path | None = None,
-    **options: Any,
+    **options: Unpack[TrainOptions],
 ) -> MetricsHistory:
     """Train ``model`` in place with Adam; returns the per-epoch history (also logged and saved in checkpoints).
 
@@ -175,7 +231,8 @@ def fit_vqvae(
             scaled to ``[0, 1]`` floats batch by batch, on the training device. A ``torch.utils.data`` dataset without
             in-memory ``.images`` (e.g. a lazily decoded folder), an ``IterableDataset`` or a ``DataLoader`` is
             streamed (its items: images, or ``(images, labels)``).
-        eval_data: held-out data of the same kind, evaluated after every epoch; it decides the ``"best"`` checkpoint.
+        eval_data: held-out data, in memory or streamed (read batch by batch, never whole), evaluated after every
+            epoch; it decides the ``"best"`` checkpoint.
         config: a [`TrainConfig`][vqgen.training.TrainConfig]; defaults to ``TrainConfig()``.
         resume: continue from a training state (a ``checkpoint_dir`` of an earlier run, or one of its
             ``train_state/step-*`` directories); see [`vqgen.training.engine`][vqgen.training.engine].
@@ -194,17 +251,22 @@ def fit_vqvae(
     """
     model = _check_model(model)
     config = (config or TrainConfig()).replace(**options)
-    if is_stream(train_data):
-        source, shape = train_data, None
+    if is_stream(train_data):  # float batches are checked one by one as they come
+        source, shape, train_shape = train_data, None, item_shape(train_data)
     else:
-        source = as_images(train_data, name="train_data")
-        _check_images_fit(model, source, name="train_data")
-        shape = list(source.shape[1:])
+        source = as_images(train_data, name="train_data")  # float images are checked here, once
+        shape = train_shape = list(source.shape[1:])
+    if train_shape is not None:
+        _check_images_fit(model, tuple(train_shape), name="train_data")
     held_out = None
     if eval_data is not None:
-        held_out = as_images(eval_data, name="eval_data")
-        _check_images_fit(model, held_out, name="eval_data")
-    task = VQVAETask(model, held_out, eval_batch_size=config.eval_batch_size or config.batch_size)
+        held_out = eval_data if is_stream(eval_data) else as_images(eval_data, name="eval_data")
+        eval_shape = item_shape(held_out) if is_stream(held_out) else tuple(held_out.shape[1:])
+        _check_same_channels(None if train_shape is None else tuple(train_shape), eval_shape)
+        if eval_shape is not None:
+            _check_images_fit(model, eval_shape, name="eval_data")
+    task = VQVAETask(model, held_out, eval_batch_size=config.eval_batch_size or config.batch_size,
+                     streamed=is_stream(train_data), num_workers=config.num_workers)  # fmt: skip
     history = train(model, task, loader_for(source, config=config), config, resume=resume,
                     settings={"image_shape": shape})  # fmt: skip
     _warn_unused_codes(task.usage.histogram)
