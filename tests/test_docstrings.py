@@ -35,7 +35,6 @@ ROLE = re.compile(r":(?:py:)?(?:class|meth|func|mod|attr|data|exc|obj|const|ref)
 DIRECTIVE = re.compile(r"^::: (?P<path>[\w.]+)[ \t]*\n(?P<options>(?:[ \t]+\S.*\n?)*)", re.M)
 INTERNALS = re.compile(r"^## Internals\b", re.M)
 CHECKS = "vqgen.checks"
-CHECK_RAISES = ("TypeError", "ValueError")
 
 
 def sphinx_roles(text: str) -> list[tuple[int, str]]:
@@ -191,11 +190,12 @@ def _name_of(node: ast.AST) -> str | None:
     return None
 
 
-def raised_exceptions(function_source: str, imports: dict[str, str]) -> set[str]:
+def raised_exceptions(function_source: str, imports: dict[str, str], checks: dict[str, set[str]]) -> set[str]:
     """Names of the exceptions a function's own body raises (``raise X(...)``, ``vqgen.checks.check_*`` calls).
 
-    ``imports`` maps the module's imported names to their full paths (``{"checks": "vqgen.checks", ...}``). A bare
-    ``raise`` (re-raising the error being handled) and ``raise error`` (a variable) are not the function's own.
+    ``imports`` maps the module's imported names to their full paths (``{"checks": "vqgen.checks", ...}``);
+    ``checks`` maps each ``vqgen.checks`` function to what it raises. A bare ``raise`` (re-raising the error being
+    handled) and ``raise error`` (a variable) are not the function's own.
     """
     raised: set[str] = set()
     for node in _own_body(function_source):
@@ -205,12 +205,33 @@ def raised_exceptions(function_source: str, imports: dict[str, str]) -> set[str]
                 raised.add(name)
         elif isinstance(node, ast.Call):
             func = node.func
-            if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.attr.startswith("check_"):
+            if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
                 if imports.get(func.value.id) == CHECKS:
-                    raised.update(CHECK_RAISES)
+                    raised |= checks.get(func.attr, set())
             elif isinstance(func, ast.Name) and imports.get(func.id, "").startswith(CHECKS + "."):
-                raised.update(CHECK_RAISES)
+                raised |= checks.get(imports[func.id].rsplit(".", 1)[-1], set())
     return raised
+
+
+def check_raises(package) -> dict[str, set[str]]:
+    """``{name: exceptions}`` of the functions of ``vqgen.checks``, through the checks they call in turn."""
+    module = package["checks"]
+    functions = {name: obj for name, obj in module.members.items() if not obj.is_alias and obj.is_function}
+    own = {name: raised_exceptions(obj.source, {}, {}) for name, obj in functions.items()}
+    calls = {
+        name: {_name_of(node) for node in _own_body(obj.source) if isinstance(node, ast.Call)} & set(functions)
+        for name, obj in functions.items()
+    }
+    raises = {name: set(found) for name, found in own.items()}
+    changed = True
+    while changed:
+        changed = False
+        for name in functions:
+            more = set().union(*(raises[called] for called in calls[name])) - raises[name]
+            if more:
+                raises[name] |= more
+                changed = True
+    return raises
 
 
 def returns_value(function_source: str) -> bool:
@@ -239,9 +260,11 @@ def test_raised_exceptions_and_returns():
         "        return 1\n"
         "    return None\n"
     )
-    assert raised_exceptions(source, {"checks": CHECKS}) == {"KeyError", "TypeError", "ValueError"}
-    assert raised_exceptions(source, {"checks": "other.checks"}) == {"KeyError"}
-    assert raised_exceptions("def f(x):\n    check_positive(x, name='x')\n", {"check_positive": CHECKS + ".x"})
+    checks = {"check_tensor": {"TypeError", "ValueError"}, "check_finite": {"ValueError"}}
+    assert raised_exceptions(source, {"checks": CHECKS}, checks) == {"KeyError", "TypeError", "ValueError"}
+    assert raised_exceptions(source, {"checks": "other.checks"}, checks) == {"KeyError"}
+    imports = {"check_finite": CHECKS + ".check_finite"}
+    assert raised_exceptions("def f(x):\n    check_finite(x, name='x')\n", imports, checks) == {"ValueError"}
     assert not returns_value(source)
     assert returns_value("def f():\n    yield 1\n")
     assert returns_value("def f(x):\n    if x:\n        return\n    return x + 1\n")
@@ -270,7 +293,7 @@ def _arguments(function) -> list[str]:
     return names
 
 
-def missing_sections(obj) -> list[str]:
+def missing_sections(obj, checks: dict[str, set[str]]) -> list[str]:
     """What ``obj``'s docstring lacks under the rules of the module docstring (empty when complete)."""
     if obj.docstring is None or not obj.docstring.value.strip():
         return ["a docstring"]
@@ -295,14 +318,14 @@ def missing_sections(obj) -> list[str]:
         for name in ("__init__", "__post_init__"):
             method = obj.members.get(name)
             if method is not None and not method.is_alias and method.source:
-                raised |= raised_exceptions(method.source, _imports(obj))
+                raised |= raised_exceptions(method.source, _imports(obj), checks)
         if undocumented := sorted(raised - _documented_names_raises(sections)):
             missing.append(f"Raises: {', '.join(undocumented)}")
         if not _has_example(obj, sections):
             missing.append("Examples")
         return missing
     if "property" in obj.labels:  # its description says what it returns
-        raised = raised_exceptions(obj.source, _imports(obj)) if obj.source else set()
+        raised = raised_exceptions(obj.source, _imports(obj), checks) if obj.source else set()
         if undocumented := sorted(raised - _documented_names_raises(sections)):
             missing.append(f"Raises: {', '.join(undocumented)}")
         if not _has_example(obj, sections):
@@ -318,7 +341,7 @@ def missing_sections(obj) -> list[str]:
         )
         if returns and not (sections.get("returns") or sections.get("yields")):
             missing.append("Returns")
-        raised = raised_exceptions(obj.source, _imports(obj)) if obj.source else set()
+        raised = raised_exceptions(obj.source, _imports(obj), checks) if obj.source else set()
         if undocumented := sorted(raised - _documented_names_raises(sections)):
             missing.append(f"Raises: {', '.join(undocumented)}")
         if not _has_example(obj, sections):
@@ -331,7 +354,10 @@ def _documented_names_raises(sections: dict[str, list]) -> set[str]:
 
 
 def test_every_public_name_has_args_returns_raises_and_an_example():
-    found = {name: missing_sections(obj) for name, obj in public_names(_load_package()).items()}
+    package = _load_package()
+    checks = check_raises(package)
+    assert checks["check_image_size"] == {"ValueError"} and checks["check_images"] == {"TypeError", "ValueError"}
+    found = {name: missing_sections(obj, checks) for name, obj in public_names(package).items()}
     incomplete = {name: missing for name, missing in found.items() if missing}
     report = "\n".join(f"{name}: {'; '.join(missing)}" for name, missing in sorted(incomplete.items()))
     assert not incomplete, f"{len(incomplete)} of {len(found)} public names lack sections of their docstring:\n{report}"
