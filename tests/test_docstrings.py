@@ -35,6 +35,7 @@ ROLE = re.compile(r":(?:py:)?(?:class|meth|func|mod|attr|data|exc|obj|const|ref)
 DIRECTIVE = re.compile(r"^::: (?P<path>[\w.]+)[ \t]*\n(?P<options>(?:[ \t]+\S.*\n?)*)", re.M)
 INTERNALS = re.compile(r"^## Internals\b", re.M)
 CHECKS = "vqgen.checks"
+SOME_EXCEPTION = "an exception"  # raised, but of a type the source does not name: any Raises entry documents it
 
 
 def sphinx_roles(text: str) -> list[tuple[int, str]]:
@@ -195,14 +196,17 @@ def raised_exceptions(function_source: str, imports: dict[str, str], checks: dic
 
     ``imports`` maps the module's imported names to their full paths (``{"checks": "vqgen.checks", ...}``);
     ``checks`` maps each ``vqgen.checks`` function to what it raises. A bare ``raise`` (re-raising the error being
-    handled) and ``raise error`` (a variable) are not the function's own.
+    handled) and ``raise error`` (a variable) are not the function's own; ``raise make_error(...)`` is
+    [`SOME_EXCEPTION`][SOME_EXCEPTION].
     """
     raised: set[str] = set()
     for node in _own_body(function_source):
         if isinstance(node, ast.Raise) and node.exc is not None:
             name = _name_of(node.exc)
-            if name and (name[0].isupper() or isinstance(node.exc, ast.Call)):
+            if name and name[0].isupper():
                 raised.add(name)
+            elif isinstance(node.exc, ast.Call):  # an exception made by a function: ``raise write_error(...)``
+                raised.add(SOME_EXCEPTION)
         elif isinstance(node, ast.Call):
             func = node.func
             if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
@@ -255,14 +259,16 @@ def test_raised_exceptions_and_returns():
         "        pass\n"
         "    except OSError as error:\n"
         "        raise\n"
+        "    if x == 1:\n"
+        "        raise make_error(x)\n"
         "    def inner():\n"
         "        raise OSError('inner')\n"
         "        return 1\n"
         "    return None\n"
     )
     checks = {"check_tensor": {"TypeError", "ValueError"}, "check_finite": {"ValueError"}}
-    assert raised_exceptions(source, {"checks": CHECKS}, checks) == {"KeyError", "TypeError", "ValueError"}
-    assert raised_exceptions(source, {"checks": "other.checks"}, checks) == {"KeyError"}
+    assert raised_exceptions(source, {"checks": CHECKS}, checks) == {"KeyError", "TypeError", "ValueError", SOME_EXCEPTION}
+    assert raised_exceptions(source, {"checks": "other.checks"}, checks) == {"KeyError", SOME_EXCEPTION}
     imports = {"check_finite": CHECKS + ".check_finite"}
     assert raised_exceptions("def f(x):\n    check_finite(x, name='x')\n", imports, checks) == {"ValueError"}
     assert not returns_value(source)
@@ -350,7 +356,8 @@ def missing_sections(obj, checks: dict[str, set[str]]) -> list[str]:
 
 
 def _documented_names_raises(sections: dict[str, list]) -> set[str]:
-    return {str(item.annotation).rsplit(".", 1)[-1] for section in sections.get("raises", []) for item in section.value}
+    names = {str(item.annotation).rsplit(".", 1)[-1] for section in sections.get("raises", []) for item in section.value}
+    return names | {SOME_EXCEPTION} if names else names
 
 
 def test_every_public_name_has_args_returns_raises_and_an_example():
