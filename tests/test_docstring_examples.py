@@ -1,8 +1,8 @@
 """Every ``>>>`` example of a docstring in ``vqgen/`` runs, and prints what it shows.
 
 One test per module that holds an example, run by ``doctest`` (``ELLIPSIS`` and ``NORMALIZE_WHITESPACE``) in a
-temporary working directory, with torch's generator seeded and the registries restored afterwards, since an example
-may write files (``save_pretrained("runs/...")``) or register a component. Examples are kept small (tiny configs,
+temporary working directory, on one torch thread, with torch's generator seeded and the registries restored
+afterwards, since an example may write files (``save_pretrained("runs/...")``) or register a component. Examples are kept small (tiny configs,
 the offline ``digits`` data) so that the whole run stays within seconds.
 """
 
@@ -60,7 +60,12 @@ def test_docstring_examples_run(name, tmp_path, monkeypatch):
     for kind in KINDS:  # an example may register a component: for this test only
         monkeypatch.setattr(registry(kind), "_entries", dict(registry(kind)._entries))
     torch.manual_seed(0)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the examples' tiny models: a second thread only adds contention on a busy machine
     out = io.StringIO()
-    results = run_examples(importlib.import_module(name), out)
+    try:
+        results = run_examples(importlib.import_module(name), out)
+    finally:
+        torch.set_num_threads(threads)
     assert results.attempted > 0, f"{name} has '>>>' in its source but no example that doctest finds"
     assert results.failed == 0, f"{results.failed} of {results.attempted} examples of {name} failed:\n{out.getvalue()}"
