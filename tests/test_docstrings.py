@@ -267,7 +267,8 @@ def test_raised_exceptions_and_returns():
         "    return None\n"
     )
     checks = {"check_tensor": {"TypeError", "ValueError"}, "check_finite": {"ValueError"}}
-    assert raised_exceptions(source, {"checks": CHECKS}, checks) == {"KeyError", "TypeError", "ValueError", SOME_EXCEPTION}
+    everything = {"KeyError", "TypeError", "ValueError", SOME_EXCEPTION}
+    assert raised_exceptions(source, {"checks": CHECKS}, checks) == everything
     assert raised_exceptions(source, {"checks": "other.checks"}, checks) == {"KeyError", SOME_EXCEPTION}
     imports = {"check_finite": CHECKS + ".check_finite"}
     assert raised_exceptions("def f(x):\n    check_finite(x, name='x')\n", imports, checks) == {"ValueError"}
@@ -356,7 +357,9 @@ def missing_sections(obj, checks: dict[str, set[str]]) -> list[str]:
 
 
 def _documented_names_raises(sections: dict[str, list]) -> set[str]:
-    names = {str(item.annotation).rsplit(".", 1)[-1] for section in sections.get("raises", []) for item in section.value}
+    """The exception names of the ``Raises:`` sections; any entry also covers [`SOME_EXCEPTION`][SOME_EXCEPTION]."""
+    items = [item for section in sections.get("raises", []) for item in section.value]
+    names = {str(item.annotation).rsplit(".", 1)[-1] for item in items}
     return names | {SOME_EXCEPTION} if names else names
 
 
