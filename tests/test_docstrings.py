@@ -363,6 +363,76 @@ def _documented_names_raises(sections: dict[str, list]) -> set[str]:
     return names | {SOME_EXCEPTION} if names else names
 
 
+SAMPLE = '''
+from . import checks
+
+
+def documented(x: int, *, scale: int = 2) -> int:
+    """Scale a number.
+
+    Args:
+        x: a number.
+        scale: the factor.
+
+    Returns:
+        ``x * scale``.
+
+    Raises:
+        ValueError: if ``x`` is negative.
+
+    Examples:
+        >>> documented(2)
+        4
+    """
+    if x < 0:
+        raise ValueError("x must be >= 0")
+    return x * scale
+
+
+def bare(x, y=1):
+    """Add."""
+    checks.check_finite(x, name="x")
+    return x + y
+
+
+class Thing:
+    """A thing.
+
+    ```python
+    thing = Thing(3)
+    ```
+    """
+
+    def __init__(self, size: int) -> None:
+        if size < 0:
+            raise ValueError("size")
+
+    @property
+    def size(self) -> int:
+        """The size."""
+        return 1
+
+    def __len__(self) -> int:
+        return 1
+'''
+
+
+def test_missing_sections_of_a_sample_module():
+    griffe = pytest.importorskip("griffe")
+    checks = {"check_finite": {"ValueError"}}
+    with griffe.temporary_visited_module(SAMPLE, module_name="sample", docstring_parser="google") as module:
+        module.imports["checks"] = CHECKS
+        found = {path: missing_sections(module[path], checks) for path in ("documented", "bare", "Thing", "Thing.size")}
+        special = missing_sections(module["Thing.__len__"], checks)
+    assert found == {
+        "documented": [],
+        "bare": ["Args: x, y", "Returns", "Raises: ValueError", "Examples"],
+        "Thing": ["Args: size", "Raises: ValueError"],  # a code block is a class's example
+        "Thing.size": ["Examples"],  # its description is its Returns
+    }
+    assert special == ["a docstring"]
+
+
 def test_every_public_name_has_args_returns_raises_and_an_example():
     package = _load_package()
     checks = check_raises(package)
