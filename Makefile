@@ -23,14 +23,13 @@ test: $(STAMP)  ## the default test suite (long tests are marked slow and left o
 slow: $(STAMP)  ## the quality tests on real data
 	$(BIN)/python -m pytest -m slow
 
-bench: $(STAMP)  ## speed, NLL and FID benchmarks
+bench: $(STAMP)  ## the speed benchmarks, minutes (--quality adds the long ones; --benchmark-goals asserts the goals)
 	$(BIN)/python -m pytest benchmarks/ --benchmark-only
 
-# The benchmarks whose JSON feeds the charts of docs/benchmarks.md; run on a quiet machine (check `uptime`).
-bench-data: $(STAMP)  ## rerun the charted benchmarks, writing docs/data/*.json (needs $$VQGEN_DATA for the quality ones)
-	VQGEN_BENCH_JSON=docs/data $(BIN)/python -m pytest benchmarks/test_sampling_speed.py \
-		benchmarks/test_quantizer_speed.py benchmarks/test_prior_quality.py benchmarks/test_two_stage_quality.py \
-		--benchmark-only -p no:cacheprovider
+# Every JSON docs/benchmarks.md cites, each from its command (scripts/bench_data.py --list); on a quiet machine
+# (check `uptime`). ONLY='sampling-speed quality_trial_*' reruns some.
+bench-data: $(STAMP)  ## rerun the benchmarks behind docs/data/*.json, writing there (hours; needs $$VQGEN_DATA)
+	$(BIN)/python scripts/bench_data.py $(if $(ONLY),--only $(ONLY))
 
 figures: $(STAMP)  ## regenerate every picture of the README and docs (fixed seeds; reads $$VQGEN_DATA; 34 min on a busy 2-core machine)
 	$(BIN)/python scripts/make_figures.py

@@ -1,99 +1,99 @@
-"""Shared benchmark helpers: a ``summary_line`` fixture, ``write_results``, ``data_root`` and ``bench_dir``.
+"""The benchmarks' pytest options, markers and fixtures.
 
-Benchmarks report ratios measured in one run; ``summary_line("...")`` collects a line that appears in a
-"benchmark summary" section after pytest-benchmark's table, without ``-s``. ``write_results(name, results)`` writes
-the figures of a whole run as ``<name>.json`` with the command, machine and date, into ``$VQGEN_BENCH_JSON``
-(default ``$VQGEN_BENCH_OUT``, else ``<tmp>/vqgen-bench``); ``make bench-data`` points it at ``docs/data/``, from
-which ``scripts/make_figures.py`` draws the charts of ``docs/benchmarks.md``. ``data_root(dataset)`` finds the real
-data (or skips), ``bench_dir(name)`` is where a benchmark keeps its models and pictures.
+``benchmarks/speed/`` (seconds to minutes each) is what ``pytest benchmarks/ --benchmark-only`` runs;
+``benchmarks/quality/`` (minutes to hours, most on real data) is skipped unless ``--quality`` is given. Options:
+
+- ``--quality``: run the quality benchmarks too;
+- ``--benchmark-goals``: assert the machine-dependent goals (speed ratios, FLOP utilisation). Without it they are
+  measured, printed in the summary and written to the JSON (``goals``), but a slow or busy machine fails nothing.
+
+Markers and fixtures:
+
+- ``@pytest.mark.threads(n)`` (on a test, or ``pytestmark`` on a module): the ``torch_threads`` fixture sets torch's
+  intra-op thread count to ``n`` for the test and restores it after. Every test is checked: one that leaves the count
+  changed errors at teardown (``set_num_threads`` directly, or in a fixture wider than a test, leaks into later tests);
+- ``summary_line("...")`` adds a line to a "benchmark summary" section after pytest-benchmark's table, without ``-s``;
+- ``goals`` records each goal (``goals.check(text, met)``), reports it, and ``goals.verify()`` asserts them under
+  ``--benchmark-goals``;
+- ``figures``: a dict per module of the figures its tests measured in this run; a test that needs a figure no earlier
+  test measured measures it itself, so that every test passes alone and in any order.
+
+Helpers shared with the experiment drivers (``machine``, ``write_results``, ``bench_dir``, ...) live in
+``benchmarks/common.py``.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import platform
-import sys
-import tempfile
 from collections.abc import Callable, Iterator
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
 
-
-def machine() -> str:
-    """``"AMD EPYC, 2 torch threads, Linux, torch 2.x"``."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return f"{cpu}, {torch.get_num_threads()} torch threads, {platform.system()}, torch {torch.__version__}"
-
-
-#: A file every copy of the dataset has (its test images); the IDX datasets need no entry.
-_TEST_FILE = {"cifar10-subset": "test_batch_first1000.bin"}
-
-
-def data_root(dataset: str) -> Path:
-    """The folder holding ``dataset/``: ``$VQGEN_DATA``, else ``../shared/data`` beside the repository (or skip)."""
-    test_file = _TEST_FILE.get(dataset, "t10k-images-idx3-ubyte.gz")
-    shared = Path(__file__).resolve().parents[2] / "shared" / "data"
-    for candidate in (os.environ.get("VQGEN_DATA"), shared):
-        if candidate and (Path(candidate) / dataset / test_file).is_file():
-            return Path(candidate)
-    pytest.skip(f"real {dataset} not found: set VQGEN_DATA to a folder holding {dataset}/")
-
-
-def bench_dir(*parts: str) -> Path:
-    """``$VQGEN_BENCH_OUT/<parts>`` (default ``<tmp>/vqgen-bench/<parts>``), created."""
-    root = os.environ.get("VQGEN_BENCH_OUT") or Path(tempfile.gettempdir()) / "vqgen-bench"
-    folder = Path(root, *parts)
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-def fit_in_pieces(prior: Any, data: Any, seconds: float, stops: tuple[float, ...], folder: Path,
-                  **options: Any) -> Iterator[Any]:  # fmt: skip
-    """``fit_prior`` for ``seconds`` of training time, stopped at every time of ``stops`` below it and resumed from
-    its saved state in ``folder``, so that the pieces are one run: yields the history at each stop (and at the end),
-    with ``prior`` holding that moment's weights. ``options`` go to ``fit_prior`` (``cond``, ``ema_decay``, ...).
-    The first piece replaces a run an earlier benchmark left in ``folder`` (``overwrite``)."""
-    from vqgen.training.prior import fit_prior
-
-    resume = None
-    for at in [t for t in stops if t < seconds] + [seconds]:
-        yield fit_prior(
-            prior, data, epochs=10_000, max_seconds=at, seed=0, device="cpu", progress=False,
-            checkpoint_dir=str(folder), save_states=True, keep="last", resume=resume, overwrite=resume is None,
-            **options,
-        )  # fmt: skip
-        resume = str(folder)
-
-
-def write_results(name: str, results: Any, **fields: Any) -> Path:
-    """Write ``{"benchmark", "command", "machine", "load_average", "date", **fields, "results"}`` as ``<name>.json``."""
-    root = os.environ.get("VQGEN_BENCH_JSON") or os.environ.get("VQGEN_BENCH_OUT")
-    folder = Path(root or Path(tempfile.gettempdir()) / "vqgen-bench")
-    folder.mkdir(parents=True, exist_ok=True)
-    record = {
-        "benchmark": name,
-        "command": " ".join(["pytest", *sys.argv[1:]]),
-        "machine": machine(),
-        "load_average": [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None,
-        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        **fields,
-        "results": results,
-    }
-    path = folder / f"{name}.json"
-    path.write_text(json.dumps(record, indent=2) + "\n")
-    return path
-
-
+QUALITY = Path(__file__).resolve().parent / "quality"
 _SUMMARY = pytest.StashKey[list]()
+_THREADS_BEFORE = pytest.StashKey[int]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("vqgen benchmarks")
+    group.addoption("--quality", action="store_true", help="also run the long quality benchmarks (benchmarks/quality/)")
+    group.addoption(
+        "--benchmark-goals", action="store_true",
+        help="assert the machine-dependent goals (speed ratios, FLOP utilisation) instead of only reporting them",
+    )  # fmt: skip
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "quality: a long quality benchmark (benchmarks/quality/), run with --quality")
+    config.addinivalue_line("markers", "threads(n): run the test with n torch threads, restored after it")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    skip = pytest.mark.skip(reason="quality benchmark (minutes to hours): run with --quality")
+    for item in items:
+        if QUALITY in item.path.parents:
+            item.add_marker(pytest.mark.quality)
+            if not config.getoption("--quality"):
+                item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def torch_threads(request: pytest.FixtureRequest) -> Iterator[None]:
+    """torch's thread count set to ``n`` of the test's ``threads(n)`` marker for the test, restored after it."""
+    marker = request.node.get_closest_marker("threads")
+    if marker is None:
+        yield
+        return
+    (threads,) = marker.args
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
+    item.stash[_THREADS_BEFORE] = torch.get_num_threads()
+    return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    """Error the test after which torch's thread count differs from before its set-up (and put the count back)."""
+    result = yield
+    before, now = item.stash.get(_THREADS_BEFORE, None), torch.get_num_threads()
+    if before is not None and now != before:
+        torch.set_num_threads(before)
+        pytest.fail(
+            f"{item.nodeid} left torch's thread count at {now} (it was {before}): set it for a test with "
+            "@pytest.mark.threads(n), or inside a fixture with benchmarks.common.torch_threads(n)",
+            pytrace=False,
+        )
+    return result
 
 
 @pytest.fixture
@@ -108,3 +108,40 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
         terminalreporter.section("benchmark summary")
         for line in lines:
             terminalreporter.write_line(line)
+
+
+class Goals:
+    """The machine-dependent goals of one test: ``check`` records and reports each, ``verify`` asserts them when
+    ``enforce`` (``--benchmark-goals``); ``met`` maps each goal to whether it was met, for the JSON."""
+
+    def __init__(self, enforce: bool, report: Callable[[str], None]) -> None:
+        self.enforce, self.report = enforce, report
+        self.met: dict[str, bool] = {}
+        self._asserted: set[str] = set()
+
+    def check(self, goal: str, met: bool, measured: str = "", *, asserted: bool = True) -> bool:
+        """Record ``goal`` (``"cached <= 10x one forward pass, 7x7 codes"``) as met or not, with what was measured;
+        ``asserted=False``: a goal only ever reported."""
+        self.met[goal] = bool(met)
+        if asserted:
+            self._asserted.add(goal)
+        self.report(f"goal {'met' if met else 'MISSED'}: {goal}" + (f" (measured: {measured})" if measured else ""))
+        return bool(met)
+
+    def verify(self) -> None:
+        """Fail the test if an asserted goal was missed and ``--benchmark-goals`` was given."""
+        missed = [goal for goal, met in self.met.items() if not met and goal in self._asserted]
+        if self.enforce:
+            assert not missed, "goals missed: " + "; ".join(missed)
+
+
+@pytest.fixture
+def goals(request: pytest.FixtureRequest, summary_line: Callable[[str], None]) -> Goals:
+    """The test's goals, asserted only under ``--benchmark-goals`` (see ``Goals``)."""
+    return Goals(request.config.getoption("--benchmark-goals"), summary_line)
+
+
+@pytest.fixture(scope="module")
+def figures() -> dict[Any, Any]:
+    """The figures this module's tests measured in this run, by key (a case name, a dataset, ...)."""
+    return {}

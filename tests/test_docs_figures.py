@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import re
 from pathlib import Path
@@ -20,11 +21,17 @@ def _referenced() -> list[Path]:
 
 
 def _make_figures():
-    """scripts/make_figures.py as a module."""
+    """scripts/make_figures.py as a module (loading it puts the repository root on ``sys.path``)."""
     spec = importlib.util.spec_from_file_location("make_figures", ROOT / "scripts" / "make_figures.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def _quality_charts():
+    """scripts/figures/quality_charts.py, the module make_figures.py runs for ``--only quality``."""
+    _make_figures()
+    return importlib.import_module("scripts.figures.quality_charts")
 
 
 def test_referenced_pictures_exist_and_are_small():
@@ -49,19 +56,19 @@ def test_charts_are_drawn_from_the_benchmark_json(tmp_path):
 
 def test_quality_charts_draw_every_record(tmp_path, monkeypatch):
     pytest.importorskip("matplotlib")
-    module = _make_figures()
+    module, charts = _make_figures(), _quality_charts()
     drawn: dict[str, list[str]] = {}
-    finish = module._finish_chart
+    finish = charts.finish_chart
 
-    def spy(fig, record, name, bottom):
+    def spy(fig, record, name, bottom, out):
         drawn[name] = [line.get_label() for ax in fig.axes[:1] for line in ax.get_lines()]
-        finish(fig, record, name, bottom)
+        finish(fig, record, name, bottom, out)
 
-    monkeypatch.setattr(module, "_finish_chart", spy)
+    monkeypatch.setattr(charts, "finish_chart", spy)
     assert module.main(["--only", "quality", "--out", str(tmp_path)]) == 0
     data = ROOT / "docs" / "data"
     budgets = sorted(p.stem.removeprefix("quality_budget_") for p in data.glob("quality_budget_*.json"))
-    long = {module._curve_length(p.stem.removeprefix("quality_curve_mnist_"))[1]
+    long = {charts._curve_length(p.stem.removeprefix("quality_curve_mnist_"))[1]
             for p in data.glob("quality_curve_mnist_*.json")} - {None}  # fmt: skip
     expected = {"quality-curves", "quality-temperature", "quality-floor", "quality-trials"}
     if any(data.glob("quality_colour_pixel_*_*min.json")):
@@ -73,14 +80,14 @@ def test_quality_charts_draw_every_record(tmp_path, monkeypatch):
 
 
 def test_curve_length_splits_off_a_curves_minutes():
-    module = _make_figures()
+    module = _quality_charts()
     assert module._curve_length("gated_readme_60min") == ("gated_readme", "60min")
     assert module._curve_length("gated_default") == ("gated_default", None)
     assert module._curve_length("rnn") == ("rnn", None)
 
 
 def test_curve_charts_group_curves_by_length():
-    module = _make_figures()
+    module = _quality_charts()
 
     def record(seconds, threads=1):
         curve = [{"train_seconds": float(s), "fid": 1.0, "bits_per_code": 4.0} for s in seconds]

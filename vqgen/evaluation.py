@@ -7,7 +7,12 @@ One call gives the numbers that say whether the prior learnt anything:
   ``independent`` baseline (each position drawn from its own marginal code frequencies, fit on the training codes);
 - samples: FID of decoded samples against held-out images, for the prior, the ``independent`` baseline and
   ``uniform`` random codes, with the features of a classifier trained on the dataset's labels
-  ([`vqgen.classifier`][vqgen.classifier]: "FID with classifier features", comparable only with itself).
+  ([`vqgen.classifier`][vqgen.classifier]: "FID with classifier features", comparable only with itself), and the
+  fraction of a class-conditional prior's samples that the classifier recognises as the class asked for;
+- optionally the floor: the FID of as many random real training images, and of their reconstructions.
+
+Against the whole test split (``fid_reference="all"``), with ``num_samples=1000`` and 5 floor draws, these are the
+figures of the README and of ``benchmarks/quality/test_budget.py``.
 """
 
 from __future__ import annotations
@@ -22,7 +27,8 @@ from .autoencoders.vqvae import encode_codes
 from .classifier import FeatureClassifier
 from .images import to_uint8
 from .interfaces import AutoregressivePrior
-from .metrics import fid, prior_bits_per_dim
+from .metrics import prior_bits_per_dim
+from .metrics.frechet import fid_metric
 from .priors.baselines import IndependentPrior, UniformPrior
 from .sampling import SamplingOptions
 from .training.classifier import train_classifier
@@ -96,6 +102,26 @@ def class_cycle(model: TwoStageModel, n: int) -> torch.Tensor | None:
     return torch.arange(n, device=model.device) % model.prior.num_classes
 
 
+class _Reference:
+    """FID of uint8 image sets ``(N, C, H, W)`` against one set of real images, whose statistics are computed once."""
+
+    def __init__(self, feature: torch.nn.Module, real: torch.Tensor, batch_size: int = 256) -> None:
+        self.metric, self.batch_size = fid_metric(feature, reset_real_features=False), batch_size
+        self.device = self.metric.real_features_sum.device
+        with torch.no_grad():
+            for batch in real.split(batch_size):
+                self.metric.update(batch.to(self.device), real=True)
+
+    @torch.no_grad()
+    def fid(self, fake: torch.Tensor) -> float:
+        if fake.shape[0] < 2:
+            raise ValueError(f"FID needs at least 2 images to estimate a covariance, got {fake.shape[0]}")
+        self.metric.reset()  # the fake statistics only
+        for batch in fake.split(self.batch_size):
+            self.metric.update(batch.to(self.device), real=False)
+        return float(self.metric.compute())
+
+
 def evaluate_two_stage(
     model: TwoStageModel,
     train_data: InMemoryData,
@@ -108,6 +134,8 @@ def evaluate_two_stage(
     seed: int = 0,
     progress: bool = False,
     options: SamplingOptions | None = None,
+    fid_reference: str = "first",
+    floor_draws: int = 0,
 ) -> dict[str, Any]:
     """Held-out metrics of a trained model and of its baselines, as a JSON-able dict.
 
@@ -118,21 +146,31 @@ def evaluate_two_stage(
         classifier: the FID feature classifier; trained on ``train_data``'s labels when ``None``.
         baselines: ``{"independent": ..., "uniform": ...}`` from [`baseline_priors`][baseline_priors], if already built
             (saves encoding ``train_data`` again).
-        num_samples: samples drawn from the prior and from each baseline for FID.
+        num_samples: samples drawn from the prior and from each baseline for FID (a class-conditional prior's
+            cycle through the classes).
         temperature: the prior's sampling temperature (replaces that of ``options``).
-        seed: seeds the samplers: each prior draws from its own ``torch.Generator`` seeded with it.
+        seed: seeds the samplers (each prior draws from its own ``torch.Generator`` seeded with it) and the floor's
+            draws.
         progress: show progress bars.
-        options: how to sample ([`SamplingOptions`][vqgen.sampling.SamplingOptions]); its ``generator`` is replaced as
-            ``seed`` says, so every prior draws from the same stream.
+        options: how to sample the prior ([`SamplingOptions`][vqgen.sampling.SamplingOptions]); its ``generator`` is
+            replaced as ``seed`` says, so every prior draws from the same stream. The baselines are drawn with its
+            ``method`` only, at temperature 1 and from all values: they are references, not tuned.
+        fid_reference: the real images every FID compares with: ``"first"`` ``num_samples`` of ``test_data``, or
+            ``"all"`` of it (the scale of the README's figures and the quality benchmarks).
+        floor_draws: with ``K > 0``, the floor too: the FID of ``num_samples`` random training images, drawn ``K``
+            times (their mean, ``"floor"``, and each, ``"floor_draws"``), and of the first draw's reconstructions.
 
     Returns:
         ``{"stage1": {"reconstruction_mse", "perplexity", "usage"}, "bits_per_code": {"prior", "independent",
-        "uniform"}, "fid_classifier": {the same three}, "classifier_test_accuracy": float or None, "num_samples":
-        int}``.
+        "uniform"}, "fid_classifier": {the same three, and "floor", "reconstructions" with ``floor_draws``},
+        "classifier_test_accuracy": float or None, "recognised": float (a class-conditional prior's samples that the
+        classifier recognises as the class asked for), "num_samples": int, "fid_reference": str}`` (and
+        ``"floor_draws"``: each draw's FID, with ``floor_draws``).
 
     Raises:
         TypeError: if ``test_data`` holds no images.
-        ValueError: if the model is not fitted, or the data does not fit it.
+        ValueError: if the model is not fitted, or the data does not fit it; an unknown ``fid_reference`` or a
+            negative ``floor_draws``.
 
     Examples:
         >>> import vqgen
@@ -152,10 +190,15 @@ def evaluate_two_stage(
         >>> round(results["bits_per_code"]["uniform"], 3)                        # log2(16) bits per code
         4.0
     """
+    if fid_reference not in ("first", "all"):
+        raise ValueError(f"fid_reference must be 'first' or 'all', got {fid_reference!r}")
+    if isinstance(floor_draws, bool) or not isinstance(floor_draws, int) or floor_draws < 0:
+        raise ValueError(f"floor_draws must be an integer >= 0, got {floor_draws!r}")
     test_images = as_images(test_data, name="test_data")
     sampling = SamplingOptions.of(options, progress=progress)
     if temperature is not None:
         sampling = SamplingOptions.of(sampling, temperature=temperature)
+    plain = SamplingOptions.of(sampling, temperature=1.0, top_k=None, top_p=None)  # the baselines' draws
     model.eval()
     stage1 = evaluate_vqvae(model.vqvae, test_images)
     results: dict[str, Any] = {"stage1": {key: stage1[key] for key in ("reconstruction_mse", "perplexity", "usage")}}
@@ -176,15 +219,25 @@ def evaluate_two_stage(
         accuracy = classifier.accuracy(test_images, test_data.labels) if hasattr(test_data, "labels") else None
     classifier = classifier.to(model.device)
     results["classifier_test_accuracy"] = accuracy
-    feature = classifier.feature_extractor()
-    real = test_images[:num_samples]
+    real = test_images[:num_samples] if fid_reference == "first" else test_images
+    reference = _Reference(classifier.feature_extractor(), real)
     fids: dict[str, float] = {}
     for name, prior in (("prior", None), *baselines.items()):
         generator = torch.Generator(model.device).manual_seed(seed)
         cond = class_cycle(model, num_samples) if prior is None else None
-        images = model.sample(num_samples, cond, prior=prior, options=sampling, generator=generator)
-        fids[name] = fid(real, to_uint8(images).cpu(), feature=feature)
+        how = sampling if prior is None else plain
+        images = to_uint8(model.sample(num_samples, cond, prior=prior, options=how, generator=generator)).cpu()
+        fids[name] = reference.fid(images)
         logger.info("FID (classifier features) of %s samples: %.3f", name, fids[name])
+        if prior is None and cond is not None and model.prior.num_classes == classifier.num_classes:
+            results["recognised"] = classifier.accuracy(images, cond)  # the fraction sampled as the class asked for
+    if floor_draws:
+        train_images = as_images(train_data, name="train_data")
+        generator = torch.Generator().manual_seed(seed)
+        draws = [torch.randperm(len(train_images), generator=generator)[:num_samples] for _ in range(floor_draws)]
+        results["floor_draws"] = [reference.fid(train_images[index]) for index in draws]
+        fids["floor"] = sum(results["floor_draws"]) / floor_draws
+        fids["reconstructions"] = reference.fid(to_uint8(model.reconstruct(train_images[draws[0]])).cpu())
     results["fid_classifier"] = fids
-    results["num_samples"] = num_samples
+    results["num_samples"], results["fid_reference"] = num_samples, fid_reference
     return results

@@ -125,6 +125,10 @@ CASES: dict[tuple[str, str], list[list[str]]] = {
         ["fit", "--config", "{run}", "--resume", "{interrupted}", "-o", "{out}"]
     ],
     ("fit", "`--overwrite` with `--resume`"): [["fit", "--config", "{run}", "--resume", "{two}", "--overwrite"]],
+    ("fit", "unknown `--prior` or `--quantizer`"): [
+        ["fit", "--prior", "nope", "-o", "{out}"],
+        ["fit", "--quantizer", "nope", "-o", "{out}"],
+    ],
     ("every other command", "`--config` key that is not one of its flags"): [
         [*argv, "--config", "{bad}"] for name, argv in MINIMAL.items() if name not in ("fit", "fit-vqvae")
     ],
@@ -133,7 +137,9 @@ CASES: dict[tuple[str, str], list[list[str]]] = {
     ("fit-vqvae", "`--quantizer fsq --num-codes 8`"): [
         ["fit-vqvae", "--quantizer", "fsq", "--num-codes", "8", "-o", "{out}"]
     ],
-    ("fit-vqvae", "`--levels` with a codebook quantizer"): [["fit-vqvae", "--levels", "4", "4", "-o", "{out}"]],
+    ("fit-vqvae", "`--levels` with a codebook quantizer (the default `ema`)"): [
+        ["fit-vqvae", "--levels", "4", "4", "-o", "{out}"]
+    ],
     ("fit-vqvae", "dataset files missing"): [["fit-vqvae", *MISSING_MNIST, "-o", "{out}"]],
     ("fit-vqvae", "`--lr -1`"): [["fit-vqvae", "--lr", "-1", "-o", "{out}"]],
     ("fit-vqvae", "`--output` that cannot be written"): [["fit-vqvae", "--train-subset", "8", "-o", "{file}/out"]],
@@ -182,9 +188,11 @@ CASES: dict[tuple[str, str], list[list[str]]] = {
     ("evaluate", "`--classifier` that is not a classifier"): [["evaluate", "{two}", "--classifier", "{vq}"]],
     ("evaluate", "a two-stage model saved before it was trained"): [["evaluate", "{untrained}"]],
     ("evaluate", "`--num-samples 0`"): [["evaluate", "x", "--num-samples", "0"]],
+    ("evaluate", "`--fid-reference` other than `first` or `all`"): [["evaluate", "x", "--fid-reference", "test"]],
     ("demo", "dataset files missing"): [["demo", *MISSING_MNIST, "-o", "{out}"]],
     ("demo", "unknown prior"): [["demo", "--prior", "nope", "-o", "{out}"]],
     ("demo", "`--max-seconds 0`"): [["demo", "--max-seconds", "0"]],
+    ("demo", "`--prior-max-seconds 0`"): [["demo", "--prior-max-seconds", "0"]],
 }
 
 

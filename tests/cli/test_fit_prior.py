@@ -19,7 +19,8 @@ TINY = ["--dataset", "digits", "--train-subset", "24", "--eval-subset", "8", "--
 @pytest.fixture(scope="module")
 def pixel_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("runs") / "pixels"
-    code = main(["fit-prior", "--prior", "rnn", "--tiny", *TINY, "--epochs", "2", "--num-samples", "4", "-o", str(out)])
+    argv = ["fit-prior", "--prior", "rnn", "--tiny", "--unconditional", *TINY, "--epochs", "2", "--num-samples", "4"]
+    code = main([*argv, "-o", str(out)])  # a pixel prior without labels: the digits' would condition it
     assert code == 0
     return out
 

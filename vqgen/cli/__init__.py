@@ -1,8 +1,10 @@
 """The ``vqgen`` command: ``vqgen <subcommand> [options]`` (also ``python -m vqgen``).
 
 Each subcommand lives in its own module of this package, which defines ``add_parser(subparsers)`` (registering the
-subcommand, its help and its options, and setting ``func``) and the function that runs it. Add a new module's name to
-``SUBCOMMANDS`` below. The flags that several subcommands share are spelt once, in ``vqgen.cli.options``.
+subcommand with [`add_command`][vqgen.cli.options.add_command], whose one-line help, description and examples are the
+module's docstring, adding its options and setting ``func``) and the function that runs it. Add a new module's name to
+``SUBCOMMANDS`` below. The flags that several subcommands share are spelt once, in ``vqgen.cli.options``; every
+subcommand also takes ``-v``, ``--threads``, ``--device`` and ``--config``.
 
 Exit status: 0 success; 1 a runtime error (missing data, a corrupt or wrong checkpoint, an invalid setting found while
 running: the message, without a traceback unless ``-v``); 2 a usage error (argparse: unknown flag, missing argument, bad
@@ -22,24 +24,14 @@ from .options import (
     EXIT_OK,
     EXIT_RUNTIME_ERROR,
     EXIT_USAGE,
+    DefaultsHelpFormatter,
     add_common_arguments,
     add_config_argument,
+    add_device_argument,
     apply_config,
 )
 
 __all__ = ["DefaultsHelpFormatter", "build_parser", "main", "parse_args"]
-
-
-class DefaultsHelpFormatter(argparse.HelpFormatter):
-    """Appends ``(default: X)`` to an option's help when it has a meaningful default the help does not state."""
-
-    def _get_help_string(self, action: argparse.Action) -> str:
-        help = action.help or ""
-        default = action.default
-        meaningful = default is not None and default is not False and default is not argparse.SUPPRESS
-        if meaningful and action.nargs != 0 and "default" not in help and action.option_strings:
-            help += " (default: %(default)s)"
-        return help
 
 
 SUBCOMMANDS: list[str] = ["fit", "fit_vqvae", "fit_prior", "sample", "complete", "evaluate", "demo"]
@@ -58,8 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(title="commands", dest="command", metavar="<command>")
     for name in SUBCOMMANDS:
         importlib.import_module(f"{__name__}.{name}").add_parser(subparsers)
-    for subparser in subparsers.choices.values():  # -v and --threads after the subcommand too
-        add_common_arguments(subparser.add_argument_group("general"), top_level=False)
+    for subparser in subparsers.choices.values():  # -v and --threads after the subcommand too, --device there only
+        general = subparser.add_argument_group("general")
+        add_common_arguments(general, top_level=False)
+        add_device_argument(general)
         if not any("--config" in action.option_strings for action in subparser._actions):
             add_config_argument(subparser)  # every subcommand takes --config; fit and fit-vqvae read their own
     return parser

@@ -1,10 +1,13 @@
-"""``vqgen complete``: hide the bottom of held-out images and let a two-stage model fill it in.
+"""``vqgen complete``: fill the hidden bottom part of held-out images with a two-stage model.
 
-Example::
+Keep the top rows of held-out images, sample the codes of the rest from the prior (given the kept codes before them)
+and decode. Writes the inputs (hidden part blacked out) above their completions as a PNG grid. A model written by
+vqgen fit brings its dataset and data options (run.json), used when --dataset is not given.
 
-    vqgen complete demo-output/model --dataset digits --num-images 16 --keep-fraction 0.5 --output completions.png
+Examples::
 
-The PNG shows rows of the inputs (hidden part blacked out) above their completions.
+    vqgen complete runs/mnist --output completions.png       # the run's dataset and data options (run.json)
+    vqgen complete runs/mnist --num-images 8 --keep-fraction 0.25 --temperature 1.0 --output quarter.png
 """
 
 from __future__ import annotations
@@ -15,38 +18,31 @@ from typing import Any
 
 import torch
 
-from . import DefaultsHelpFormatter
-from .options import add_deprecated_alias, fraction, positive_int
+from .options import add_command, add_data_arguments, add_deprecated_alias, add_output_argument
+from .runs import data_source, load_split, read_run
 from .sample import add_sampling_arguments, sampling_options
+from .values import fraction, positive_int
 
 __all__ = ["add_parser", "check_trained", "load_two_stage", "run"]
 
 
+#: ``--dataset``'s default, in the help of the commands that read held-out images with a trained model.
+DATASET_OF_RUN = "the run's, from CHECKPOINT/run.json of a vqgen fit folder, with its data options; else digits"
+
+
 def add_parser(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "complete",
-        help="fill the hidden bottom part of images with a two-stage model",
-        description=(
-            "Keep the top rows of held-out images, sample the codes of the rest from the prior (given the kept "
-            "codes before them) and decode. Writes inputs above completions as a PNG grid."
-        ),
-        formatter_class=DefaultsHelpFormatter,
-    )
-    parser.add_argument("checkpoint", metavar="CHECKPOINT", help="a TwoStageModel directory (e.g. demo-output/model)")
-    parser.add_argument("--dataset", default="digits", help="digits, mnist, fashion-mnist, cifar10, or a folder/.npz")
-    parser.add_argument("--data-root", metavar="DIR", help="where the dataset files are (default: $VQGEN_DATA)")
-    parser.add_argument("--download", action="store_true", help="download a named dataset if it is missing")
-    parser.add_argument(
-        "--num-images", "-n", type=positive_int, default=16, metavar="N", help="number of test images to complete"
-    )
-    add_deprecated_alias(parser, "--n", new="--num-images", dest="num_images", type=positive_int)
+    parser = add_command(subparsers, __doc__)
+    parser.add_argument("checkpoint", metavar="CHECKPOINT", help="a TwoStageModel directory (vqgen fit's --output)")
+    add_data_arguments(parser, default=None, shown=DATASET_OF_RUN, subsets=())
+    parser.add_argument("--num-images", type=positive_int, default=16, metavar="N", help="held-out images to complete")
+    for old in ("--n", "-n"):  # -n is --num-samples wherever a command draws samples
+        add_deprecated_alias(parser, old, new="--num-images", dest="num_images", type=positive_int)
     parser.add_argument(
         "--keep-fraction", type=fraction, default=0.5, metavar="F", help="fraction of rows kept from the top"
     )
     # --keep names the kept checkpoint (best|last) in the training commands; here it was the fraction of rows.
     add_deprecated_alias(parser, "--keep", new="--keep-fraction", dest="keep_fraction", type=fraction)
-    parser.add_argument("--device", help="cpu, cuda, ... (default: CUDA when available, else cpu)")
-    parser.add_argument("--output", "-o", default="completions.png", metavar="PNG", help="the PNG file to write")
+    add_output_argument(parser, kind="PNG", default="completions.png", help="the PNG file to write")
     parser.add_argument(
         "--scale", type=positive_int, help="enlarge each pixel to SCALE x SCALE (default: to >= 400 px wide)"
     )
@@ -82,17 +78,17 @@ def check_trained(model: Any, checkpoint: str | Path) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .. import data
     from ..images import save_reconstructions
     from ..training.runtime import resolve_device
 
     device = resolve_device(args.device)
     model = load_two_stage(args.checkpoint, device)
-    test = data.load_dataset(args.dataset, split="test", root=args.data_root, download=args.download)
+    source = data_source(args, read_run(args.checkpoint))
+    test = load_split(source, "test")
     images = test.images[: args.num_images]
     if tuple(images.shape[1:]) != model.image_shape:
         raise ValueError(
-            f"{args.dataset} has images {tuple(images.shape[1:])}, the model was fit on {model.image_shape}"
+            f"{source['dataset']} has images {tuple(images.shape[1:])}, the model was fit on {model.image_shape}"
         )
     mask = torch.zeros(images.shape[2:], dtype=torch.bool)
     mask[: max(1, round(args.keep_fraction * images.shape[2]))] = True

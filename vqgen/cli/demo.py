@@ -1,14 +1,19 @@
-"""``vqgen demo``: train a small two-stage model end to end and write what it learnt.
+"""``vqgen demo``: train a small VQ-VAE + prior end to end and write PNGs and metrics.
+
+Train stage 1 (VQ-VAE) and stage 2 (an autoregressive prior over its codes, class-conditional when the data has
+labels) on a dataset, then write reconstructions, samples next to the baselines, completions and held-out metrics.
+Runs offline by default (scikit-learn's digits).
 
 Examples::
 
     vqgen demo                                   # offline: scikit-learn's handwritten digits, ~3 minutes on 2 cores
-    vqgen demo --dataset mnist --output runs/mnist-demo
-    vqgen demo --quantizer vq --prior pixelcnn   # swap any part by name
+    vqgen demo --dataset mnist --max-seconds 120 --output runs/mnist-demo    # each stage at most 2 minutes
+    vqgen demo --quantizer vq --prior pixelcnn --output runs/swapped          # swap any part by name
 
 The output folder receives ``reconstructions.png`` (held-out originals above their reconstructions),
 ``samples.png`` (prior samples | the independent-position baseline | uniform random codes), ``completions.png``
-(top halves kept, bottom halves completed by the prior), ``metrics.json`` and the model (``model/``).
+(top halves kept, bottom halves completed by the prior), ``metrics.json``, the model (``model/``) and the FID
+classifier (``classifier/``).
 """
 
 from __future__ import annotations
@@ -22,8 +27,10 @@ from typing import Any
 
 import torch
 
-from . import DefaultsHelpFormatter
-from .options import add_deprecated_alias, add_progress_argument, non_negative_int, positive_float, positive_int
+from .fit import fit_to_data, swap_parts
+from .options import add_command, add_data_arguments, add_deprecated_alias, add_output_argument, add_progress_argument
+from .runs import load_split
+from .values import non_negative_int, positive_float, positive_int
 
 __all__ = ["DEMO_PRESETS", "add_parser", "run"]
 
@@ -39,71 +46,69 @@ DEMO_PRESETS = {
 
 
 def add_parser(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "demo",
-        help="train a small VQ-VAE + prior end to end and write PNGs and metrics",
-        description=(
-            "Train stage 1 (VQ-VAE) and stage 2 (an autoregressive prior over its codes) on a dataset, then write "
-            "reconstructions, samples next to the baselines, completions and held-out metrics. Runs offline by "
-            "default (scikit-learn's digits)."
-        ),
-        formatter_class=DefaultsHelpFormatter,
+    parser = add_command(subparsers, __doc__)
+    data = add_data_arguments(parser, subsets=("train",))
+    add_deprecated_alias(data, "--train-limit", new="--train-subset", dest="train_subset", type=positive_int)
+    add_output_argument(
+        parser, kind="DIR", default="demo-output", help="folder for the PNGs, metrics.json, model/ and classifier/"
     )
-    parser.add_argument("--dataset", default="digits", help="digits, mnist, fashion-mnist, cifar10, or a folder/.npz")
-    parser.add_argument("--data-root", metavar="DIR", help="where the dataset files are (default: $VQGEN_DATA)")
-    parser.add_argument("--download", action="store_true", help="download a named dataset if it is missing")
-    parser.add_argument("--output", "-o", default="demo-output", metavar="DIR", help="folder for PNGs, metrics, model")
-    parser.add_argument("--quantizer", help="quantizer name (default: the preset's, ema)")
-    parser.add_argument("--prior", help="prior name (default: the preset's, gated_pixelcnn)")
-    parser.add_argument("--num-codes", type=positive_int, metavar="K", help="codebook size (default: the preset's)")
-    parser.add_argument(
+    model = parser.add_argument_group("model and budget (default: the preset's)")
+    model.add_argument(
         "--preset", metavar="NAME",
         help="the model and budget (vqgen.presets; default: the dataset's demo preset, e.g. digits-demo)",
     )  # fmt: skip
-    parser.add_argument("--vqvae-epochs", type=positive_int, metavar="N", help="stage-1 epochs (default: the preset's)")
-    parser.add_argument("--prior-epochs", type=positive_int, metavar="N", help="stage-2 epochs (default: the preset's)")
-    parser.add_argument(
-        "--max-seconds", type=positive_float, metavar="S", help="training-time cap of the prior (default: the preset's)"
-    )
-    parser.add_argument(
-        "--train-subset", type=positive_int, metavar="N", help="train on the first N training images only"
-    )
-    add_deprecated_alias(parser, "--train-limit", new="--train-subset", dest="train_subset", type=positive_int)
+    model.add_argument("--quantizer", metavar="NAME", help="the quantizer, by name (default: the preset's, ema)")
+    model.add_argument("--prior", metavar="NAME", help="the prior, by name (default: the preset's, gated_pixelcnn)")
+    model.add_argument("--num-codes", type=positive_int, metavar="K", help="codebook size (default: the preset's)")
+    model.add_argument("--vqvae-epochs", type=positive_int, metavar="N", help="stage-1 epochs (default: the preset's)")
+    model.add_argument("--prior-epochs", type=positive_int, metavar="N", help="stage-2 epochs (default: the preset's)")
+    model.add_argument(
+        "--max-seconds", type=positive_float, metavar="S",
+        help="stop each stage after S seconds of training (default: the preset's)",
+    )  # fmt: skip
+    model.add_argument(
+        "--prior-max-seconds", type=positive_float, metavar="S",
+        help="stop stage 2 after S seconds of training, instead of --max-seconds (default: the preset's)",
+    )  # fmt: skip
     parser.add_argument(
         "--num-samples", "-n", type=positive_int, default=200, metavar="N", help="samples per model for FID"
     )
     add_deprecated_alias(parser, "--samples", new="--num-samples", dest="num_samples", type=positive_int)
-    parser.add_argument("--temperature", type=positive_float, default=1.0, help="the prior's sampling temperature")
+    parser.add_argument(
+        "--temperature", type=positive_float, metavar="T",
+        help="the prior's sampling temperature for FID (default: the preset's, 1.0 for the demo presets)",
+    )  # fmt: skip
     parser.add_argument("--seed", type=non_negative_int, default=0, help="random seed (same seed, same run)")
-    parser.add_argument("--device", help="cpu, cuda, ... (default: CUDA when available, else cpu)")
     add_progress_argument(parser, default=True)
     parser.set_defaults(func=run)
 
 
-def _preset(args: argparse.Namespace, channels: int) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
-    """The model config and budget: the preset's (``--preset``, else the dataset's demo preset), with the parts and
-    budgets the flags name instead."""
+def _preset(args: argparse.Namespace, train: Any) -> tuple[Any, dict[str, Any], dict[str, dict[str, Any]]]:
+    """The preset (``--preset``, else the dataset's demo preset), its model config fitted to ``train`` (channels and
+    classes) and its budget, with the parts and budgets the flags name instead."""
     from .. import presets
 
+    channels = train.images.shape[1]
     name = args.preset or DEMO_PRESETS.get(args.dataset, "cifar10-small" if channels == 3 else "mnist-demo")
     preset = presets.get(name)
-    config, budget = preset.config(in_channels=channels), preset.budget
-    if args.quantizer:
-        config["quantizer"] = {"name": args.quantizer, "num_codes": config["quantizer"]["num_codes"]}
+    config, budget = preset.config(), preset.budget
+    config["prior"].pop("num_classes", None)  # the data's (fit_to_data)
+    config = swap_parts(config, quantizer=args.quantizer, prior=args.prior)
     if args.num_codes:
         config["quantizer"]["num_codes"] = args.num_codes
-    if args.prior:
-        config["prior"] = {"name": args.prior}
-    for stage, key, value in (("stage1", "epochs", args.vqvae_epochs), ("stage2", "epochs", args.prior_epochs),
-                              ("stage2", "max_seconds", args.max_seconds)):  # fmt: skip
-        if value is not None:
-            budget[stage][key] = value
-    return config, budget
+    config = fit_to_data({**config, "encoder": {**config["encoder"], "in_channels": channels}}, train)
+    flags = {
+        "stage1": {"epochs": args.vqvae_epochs, "max_seconds": args.max_seconds},
+        "stage2": {"epochs": args.prior_epochs, "max_seconds": args.prior_max_seconds or args.max_seconds},
+    }
+    for stage, given in flags.items():
+        budget[stage].update({key: value for key, value in given.items() if value is not None})
+    return preset, config, budget
 
 
 def run(args: argparse.Namespace) -> int:
     """Train, evaluate and write the demo outputs; prints a short summary."""
-    from .. import TwoStageModel, data
+    from .. import TwoStageModel
     from ..evaluation import baseline_priors, class_cycle, evaluate_two_stage
     from ..images import save_panels, save_reconstructions
     from ..training.classifier import train_classifier
@@ -112,13 +117,11 @@ def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     output = Path(args.output)
     output.mkdir(parents=True, exist_ok=True)
-    train = data.load_dataset(args.dataset, split="train", root=args.data_root, download=args.download)
-    test = data.load_dataset(args.dataset, split="test", root=args.data_root, download=args.download)
-    if args.train_subset:
-        train = data.from_arrays(train.images[: args.train_subset], train.labels[: args.train_subset])
+    source = {"dataset": args.dataset, "data_root": args.data_root, "download": args.download}
+    train, test = load_split(source, "train", args.train_subset), load_split(source, "test")
     device = resolve_device(args.device)
     seed_everything(args.seed)
-    config, budget = _preset(args, channels=train.images.shape[1])
+    preset, config, budget = _preset(args, train)
     model = TwoStageModel.from_config(config).to(device)
     logger.info("demo on %s (%d train / %d test images %s), device %s", args.dataset, len(train.images),
                 len(test.images), "x".join(map(str, train.images.shape[1:])), device)  # fmt: skip
@@ -156,7 +159,7 @@ def run(args: argparse.Namespace) -> int:
     classifier.save_pretrained(output / "classifier")
     metrics = evaluate_two_stage(
         model, train, test, classifier=classifier, baselines=baselines, num_samples=args.num_samples,
-        temperature=args.temperature, seed=args.seed,
+        temperature=preset.temperature if args.temperature is None else args.temperature, seed=args.seed,
     )  # fmt: skip
     metrics.update(
         dataset=args.dataset,

@@ -1,6 +1,18 @@
-"""``vqgen fit``: train a whole [`TwoStageModel`][vqgen.TwoStageModel] (stage 1, then the prior) from one file.
+"""``vqgen fit``: train a whole two-stage model (VQ-VAE, then the prior) from a preset or a run file.
 
-Example ``run.yaml``::
+Train stage 1 and then the prior of a [`TwoStageModel`][vqgen.TwoStageModel] as the preset (``--preset``, by default
+mnist-small, the README's configuration) and the run file (``--config``) say, and write the model (config.json +
+model.safetensors) that vqgen sample, complete and evaluate accept, with stage1/, stage2/ and run.json. Flags override
+the file, which overrides the preset; the prior is class-conditional when the data has labels. Works alone and under
+torchrun (DistributedDataParallel).
+
+Examples::
+
+    vqgen fit --dataset mnist --output runs/mnist           # the README's configuration (preset mnist-small)
+    vqgen fit --dataset mnist --prior rnn --quantizer vq --set model.prior.hidden_size=128 --output runs/mnist-rnn
+    vqgen fit --config run.yaml --max-seconds 60 --output runs/quick   # a run file; flags override it
+
+A run file, ``run.yaml``::
 
     dataset: digits                 # a name (digits, mnist, fashion-mnist, cifar10) or a folder / array file
     train_subset: 1000              # optional: the first N training images
@@ -17,10 +29,8 @@ Example ``run.yaml``::
     stage2: {epochs: 10, batch_size: 64, lr: 2e-3, max_seconds: 600}
     output: runs/digits
 
-Then::
+and more command lines::
 
-    vqgen fit --config run.yaml
-    vqgen fit --config run.yaml --epochs 1 --output runs/quick      # flags override the file (both stages)
     vqgen fit --config run.yaml --set stage2.lr=1e-3 --set model.quantizer.num_codes=128
     vqgen fit --config run.yaml --resume runs/digits                 # continue an interrupted run
     vqgen fit --config run.yaml --overwrite                          # start afresh where another run was
@@ -43,10 +53,12 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from .fit_prior import OVERWRITE_HELP, check_output, resume_state
-from .options import DATA_DEFAULTS, load_yaml, non_negative_int, positive_float, positive_int, read_options_file
+from .fit_prior import OVERWRITE_HELP, check_output, class_count, resume_state
+from .options import add_command, add_data_arguments, add_output_argument, load_yaml, read_options_file
+from .runs import DATA_DEFAULTS, load_split
+from .values import non_negative_int, positive_float, positive_int
 
-__all__ = ["add_parser", "resolve_run", "run"]
+__all__ = ["add_parser", "fit_to_data", "resolve_run", "run", "swap_parts"]
 
 logger = logging.getLogger(__name__)
 
@@ -75,58 +87,95 @@ SHARED_FLAGS = (
 )  # fmt: skip
 
 
+def _preset_seconds() -> str:
+    """The default preset's time budget, for the help: ``300 s for stage 1, 900 s for stage 2 (mnist-small)``."""
+    from .. import presets
+
+    budget = presets.get(DEFAULT_PRESET).budget
+    seconds = [f"{budget[stage].get('max_seconds', 'no limit')} s for stage {stage[-1]}" for stage in budget]
+    return f"{', '.join(seconds)} ({DEFAULT_PRESET})"
+
+
 def add_parser(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "fit",
-        help="train a whole two-stage model (VQ-VAE, then the prior) from one config file",
-        description=(
-            "Train stage 1 and then the prior of a TwoStageModel as a run file (--config) says, and write the model "
-            "(config.json + model.safetensors) that vqgen sample, complete and evaluate accept. Flags override the "
-            "file. Works alone and under torchrun (DistributedDataParallel)."
-        ),
-    )
-    parser.add_argument("--config", metavar="FILE", help="YAML or JSON run file (see 'vqgen fit' in the docs)")
-    parser.add_argument("--dataset", help="digits, mnist, fashion-mnist, cifar10, or a folder / array file")
-    parser.add_argument("--data-root", metavar="DIR", help="folder holding the datasets (default: $VQGEN_DATA)")
-    parser.add_argument("--download", action="store_true", default=None, help="download a named dataset if missing")
+    from .. import presets
+    from ..training.config import TrainConfig
+
+    parser = add_command(subparsers, __doc__)
     parser.add_argument(
-        "--train-subset", type=positive_int, metavar="N", help="train on the first N training images only"
+        "--config", metavar="FILE", help="YAML or JSON run file, see 'vqgen fit' in the docs (default: none)"
     )
-    parser.add_argument(
-        "--eval-subset", type=positive_int, metavar="N", help="evaluate on the first N held-out images only"
-    )
-    parser.add_argument("--output", "-o", metavar="DIR", help="output directory (required, as a flag or in the file)")
-    parser.add_argument(
-        "--preset", metavar="NAME",
-        help=f"the model and budget to start from: one of vqgen.presets.names() (default: {DEFAULT_PRESET}, the "
-        "README's configuration); the run file's model, stage1 and stage2 replace the preset's",
+    add_data_arguments(parser, default=None, shown="the run file's, else digits")
+    add_output_argument(
+        parser, kind="DIR", help="folder to write the model, run.json, stage1/ and stage2/ to (required, as a flag or "
+        "in the run file)",
     )  # fmt: skip
-    group = parser.add_argument_group("training (both stages; per stage with --set stage1.KEY=VALUE)")
+    model = presets.get(DEFAULT_PRESET).model
+    parts = parser.add_argument_group("model (options of a part: --set model.prior.KEY=VALUE)")
+    parts.add_argument(
+        "--preset", metavar="NAME",
+        help=f"the model and budget to start from, one of {', '.join(presets.names())}; the run file's model, "
+        f"stage1 and stage2 replace the preset's (default: {DEFAULT_PRESET}, the README's configuration)",
+    )  # fmt: skip
+    parts.add_argument(
+        "--quantizer", metavar="NAME",
+        help=f"the quantizer, by name, with its own defaults and the model's codebook size (default: the preset's, "
+        f"{model['quantizer']['name']})",
+    )  # fmt: skip
+    parts.add_argument(
+        "--prior", metavar="NAME",
+        help=f"the prior, by name, with its own defaults (default: the preset's, {model['prior']['name']}, "
+        "class-conditional when the data has labels)",
+    )  # fmt: skip
+    group = parser.add_argument_group("training (both stages; one stage with --set stage1.KEY=VALUE)")
+    file_else = "the run file's, else"
     group.add_argument(
         "--epochs", type=positive_int, metavar="N",
-        help="passes over the training data (default: no limit with a step or time budget, else 10)",
+        help=f"passes over the training data (default: {file_else} the preset's; with neither, no limit under a step "
+        "or time budget, else 10)",
     )  # fmt: skip
-    group.add_argument("--batch-size", type=positive_int, metavar="N", help="examples per step and process")
-    group.add_argument("--lr", type=positive_float, help="Adam learning rate")
-    group.add_argument("--max-steps", type=positive_int, metavar="N", help="stop each stage after N steps")
     group.add_argument(
-        "--max-seconds", type=positive_float, metavar="S", help="stop each stage after S seconds of training"
-    )
-    group.add_argument("--seed", type=non_negative_int, help="random seed (same seed, same weights)")
-    group.add_argument("--device", help="cpu, cuda, ... (default: CUDA when available; cuda:LOCAL_RANK under torchrun)")
-    group.add_argument("--precision", choices=["fp32", "bf16", "fp16"], help="autocast precision (fp16: CUDA only)")
+        "--batch-size", type=positive_int, metavar="N",
+        help=f"examples per step and process (default: {file_else} {TrainConfig.batch_size})",
+    )  # fmt: skip
     group.add_argument(
-        "--save-every", type=positive_int, metavar="N", help="write a resumable training state every N steps"
+        "--lr", type=positive_float, help=f"Adam learning rate (default: {file_else} {TrainConfig.lr:g})"
     )
-    group.add_argument("--resume", metavar="DIR", help="continue the run whose output directory is DIR")
+    group.add_argument(
+        "--max-steps", type=positive_int, metavar="N", help=f"stop each stage after N steps (default: {file_else} "
+        "no limit)",
+    )  # fmt: skip
+    group.add_argument(
+        "--max-seconds", type=positive_float, metavar="S",
+        help=f"stop each stage after S seconds of training (default: {file_else} the preset's: "
+        f"{_preset_seconds()})",
+    )  # fmt: skip
+    group.add_argument(
+        "--seed", type=non_negative_int, help=f"random seed, same seed same weights (default: {file_else} "
+        f"{TrainConfig.seed})",
+    )  # fmt: skip
+    group.add_argument(
+        "--precision", choices=["fp32", "bf16", "fp16"],
+        help=f"autocast precision, fp16 on CUDA only (default: {file_else} {TrainConfig.precision})",
+    )  # fmt: skip
+    group.add_argument(
+        "--save-every", type=positive_int, metavar="N",
+        help=f"also write a resumable training state every N steps (default: {file_else} at each epoch end only)",
+    )  # fmt: skip
+    group.add_argument(
+        "--resume", metavar="DIR", help="continue the run whose output folder is DIR (default: a fresh run)"
+    )
     group.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     group.add_argument(
-        "--keep", choices=["best", "last"], help="checkpoint kept in stage1/ and stage2/ (default: best held-out)"
+        "--keep", choices=["best", "last"],
+        help=f"checkpoint kept in stage1/ and stage2/ (default: {file_else} {TrainConfig.keep} held-out)",
+    )  # fmt: skip
+    group.add_argument(
+        "--progress", action=argparse.BooleanOptionalAction, help=f"show progress bars (default: {file_else} on)"
     )
-    group.add_argument("--progress", action=argparse.BooleanOptionalAction, help="show progress bars (default: on)")
     group.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE",
-        help="override any key of the run file by its dotted path, e.g. stage2.lr=1e-3 (VALUE is read as YAML)",
+        help="override any key of the run file by its dotted path, e.g. stage2.lr=1e-3; VALUE is read as YAML "
+        "(default: none)",
     )  # fmt: skip
     parser.set_defaults(func=run)
 
@@ -155,7 +204,8 @@ def _set(options: dict[str, Any], assignment: str) -> None:
 
 
 def resolve_run(args: argparse.Namespace) -> dict[str, Any]:
-    """The preset's model and budget, overridden by the ``--config`` file, by ``--set`` and then by the flags given."""
+    """The preset's model and budget, overridden by the ``--config`` file, by the parts ``--quantizer`` and
+    ``--prior`` name, by ``--set`` and then by the other flags given."""
     from .. import presets
 
     given = _load_file(args.config) if args.config else {}
@@ -167,6 +217,7 @@ def resolve_run(args: argparse.Namespace) -> dict[str, Any]:
     for key, value in given.items():
         options[key] = value if value is not None or key not in MAPPINGS else {}
     options["preset"] = preset.name
+    options["model"] = swap_parts(options["model"], quantizer=args.quantizer, prior=args.prior)
     for assignment in args.set:
         _set(options, assignment)
     for key in ("dataset", "data_root", "download", "train_subset", "eval_subset", "output"):
@@ -179,22 +230,6 @@ def resolve_run(args: argparse.Namespace) -> dict[str, Any]:
     if not options["output"]:
         raise ValueError("--output is required (the directory to write the model to), as a flag or in --config")
     return options
-
-
-def _load(options: dict[str, Any], split: str, subset: int | None) -> Any:
-    from ..data import ImageDataset, load_dataset
-
-    data_options = dict(options["data"])
-    if split == "test":
-        data_options.pop("hflip", None)  # held-out images are scored as they are, not randomly flipped
-    dataset = load_dataset(
-        options["dataset"], split=split, root=options["data_root"], download=options["download"], **data_options
-    )
-    if subset and not hasattr(dataset, "images"):
-        raise ValueError("train_subset and eval_subset take the first N images of in-memory data, not of data.stream")
-    if subset:
-        dataset = ImageDataset(dataset.images[:subset], dataset.labels[:subset], num_classes=dataset.num_classes)
-    return dataset
 
 
 def _check_same_channels(options: dict[str, Any], train: Any, held_out: Any) -> None:
@@ -210,19 +245,42 @@ def _check_same_channels(options: dict[str, Any], train: Any, held_out: Any) -> 
     )
 
 
-def _class_conditional(prior: str | dict[str, Any], train: Any) -> dict[str, Any]:
-    """The prior's spec, conditioned on the dataset's classes when it has them and the file does not say otherwise
-    (``num_classes: null`` in the run file for an unconditional prior)."""
+def swap_parts(model: dict[str, Any], *, quantizer: str | None = None, prior: str | None = None) -> dict[str, Any]:
+    """``model`` (a ``TwoStageModel.from_config`` mapping) with the quantizer and the prior named instead: a part
+    named as it already is keeps its options; another takes its own defaults, and a quantizer that has a codebook
+    keeps the model's codebook size."""
     import inspect
 
     from ..registry import registry
 
+    model = copy.deepcopy(model)
+    for kind, name in (("quantizer", quantizer), ("prior", prior)):
+        spec = model.get(kind)
+        spec = {"name": spec} if isinstance(spec, str) else dict(spec or {})
+        if name is None or spec.get("name") == name:
+            continue
+        new = {"name": name}
+        takes = inspect.signature(registry(kind).get(name).__init__).parameters
+        if kind == "quantizer" and "num_codes" in takes and "num_codes" in spec:
+            new["num_codes"] = spec["num_codes"]
+        model[kind] = new
+    return model
+
+
+def fit_to_data(model: dict[str, Any], train: Any) -> dict[str, Any]:
+    """``model`` with the encoder's ``in_channels`` those of ``train``'s images, and the prior conditioned on
+    ``train``'s classes (see [`class_count`][vqgen.cli.fit_prior.class_count]) unless the spec says otherwise
+    (``num_classes: null`` for an unconditional prior)."""
+    model = copy.deepcopy(model)
+    encoder = model.get("encoder", "conv")
+    encoder = {"name": encoder} if isinstance(encoder, str) else dict(encoder)
+    encoder.setdefault("in_channels", train[0][0].shape[0])  # the dataset's channels (of its first image)
+    prior = model.get("prior", "gated_pixelcnn")
     prior = {"name": prior} if isinstance(prior, str) else dict(prior)
-    classes = getattr(train, "num_classes", None)
-    takes = inspect.signature(registry("prior").get(prior.get("name", "gated_pixelcnn")).__init__).parameters
-    if classes and "num_classes" in takes and "cond_dim" not in prior:
+    classes = class_count(prior.get("name", "gated_pixelcnn"), train)
+    if classes and "cond_dim" not in prior:
         prior.setdefault("num_classes", classes)
-    return prior
+    return {**model, "encoder": encoder, "prior": prior}
 
 
 #: What a run of ``vqgen fit`` writes into its output directory besides each stage's folder.
@@ -286,19 +344,14 @@ def run(args: argparse.Namespace) -> int:
     if found and args.overwrite:
         _clear_earlier_run(output)
     check_writable(output, name="--output")  # before any data is read or training starts
-    train = _load(options, "train", options["train_subset"])
+    train = load_split(options, "train", options["train_subset"])
     try:
-        held_out = _load(options, "test", options["eval_subset"])
+        held_out = load_split(options, "test", options["eval_subset"])
     except ValueError as error:  # a folder or array file without a test split
         logger.warning("no held-out split (%s); training without evaluation", error)
         held_out = None
     _check_same_channels(options, train, held_out)
-    model_config = copy.deepcopy(options["model"])
-    encoder = model_config.get("encoder", "conv")
-    encoder = {"name": encoder} if isinstance(encoder, str) else dict(encoder)
-    encoder.setdefault("in_channels", train[0][0].shape[0])  # the dataset's channels (of its first image)
-    model_config["encoder"] = encoder
-    model_config["prior"] = _class_conditional(model_config.get("prior", "gated_pixelcnn"), train)
+    model_config = fit_to_data(options["model"], train)
     # Seeded before building, as the engine seeds before training: the seed decides the initial weights too.
     seed_everything({"seed": TrainConfig.seed, **options["train"], **options["stage1"]}["seed"])
     model = TwoStageModel.from_config(model_config)

@@ -1,17 +1,20 @@
-"""``vqgen fit-prior``: train an autoregressive prior (stage 2) on pixels or on a VQ-VAE's code grids.
+"""``vqgen fit-prior``: train an autoregressive prior (stage 2) on pixels or VQ-VAE codes.
+
+Train an autoregressive prior by maximum likelihood, class-conditional when the dataset has labels, and write the
+checkpoint (config.json + model.safetensors), metrics.json (bits/dim per epoch), samples.png and the resumable
+train_state/ to --output.
 
 Examples::
 
-    vqgen fit-prior --prior gated_pixelcnn --dataset mnist --epochs 5 --output runs/mnist-pixels
-    vqgen fit-prior --prior rnn --dataset mnist --codes-from runs/mnist-vqvae --conditional --output runs/codes-rnn
-    vqgen fit-prior --prior pixelcnn --prior-config '{"hidden_channels": 32}' --max-seconds 300 --output runs/small
-    vqgen fit-prior --dataset mnist --save-every 500 --output runs/long     # interrupted? add --resume runs/long
+    vqgen fit-prior --dataset mnist --codes-from runs/mnist-vqvae --max-seconds 300 --output runs/mnist-prior
+    vqgen fit-prior --prior rnn --dataset mnist --epochs 5 --unconditional --output runs/mnist-pixels
+    vqgen fit-prior --prior pixelcnn --prior-config '{"hidden_channels": 32}' --output runs/small
 
 Without ``--codes-from`` the prior models the dataset's uint8 pixels (K = 256 categories per sub-pixel). With it, the
 images are first encoded by the trained VQ-VAE saved in that directory (``vqgen fit-vqvae``), and the prior models
-the ``(1, h, w)`` code grids (K = its codebook size). The output directory receives the prior (``config.json`` +
-``model.safetensors``), ``metrics.json`` (settings, including the grid shape and the VQ-VAE directory that
-``vqgen sample`` decodes with, and the per-epoch bits/dim) and, unless ``--num-samples 0``, ``samples.png``.
+the ``(1, h, w)`` code grids (K = its codebook size). ``metrics.json`` holds the settings, including the grid shape and
+the VQ-VAE directory that ``vqgen sample`` decodes with, and the per-epoch bits/dim; ``samples.png`` is left out with
+``--num-samples 0``.
 """
 
 from __future__ import annotations
@@ -25,54 +28,40 @@ from typing import Any
 
 from .. import build, registry
 from ..priors.code_prior import build_code_prior
-from . import DefaultsHelpFormatter
-from .options import add_deprecated_alias, add_progress_argument, non_negative_int, positive_float, positive_int
+from .options import add_command, add_data_arguments, add_deprecated_alias, add_output_argument, add_progress_argument
+from .runs import load_split
+from .values import non_negative_int, positive_float, positive_int
 
-__all__ = ["add_parser", "build_prior", "run"]
+__all__ = ["add_parser", "build_prior", "class_count", "run"]
 
 logger = logging.getLogger(__name__)
 
 
 def add_parser(subparsers: Any) -> None:
     names = ", ".join(registry("prior").names())
-    parser = subparsers.add_parser(
-        "fit-prior",
-        help="train an autoregressive prior (stage 2) on pixels or VQ-VAE codes",
-        description=(
-            "Train an autoregressive prior by maximum likelihood and write the checkpoint (config.json + "
-            "model.safetensors), metrics.json (bits/dim per epoch) and samples.png to --output."
-        ),
-        formatter_class=DefaultsHelpFormatter,
-    )
-    parser.add_argument("--prior", default="gated_pixelcnn", help=f"the prior, one of: {names}")
+    parser = add_command(subparsers, __doc__)
+    parser.add_argument("--prior", default="gated_pixelcnn", metavar="NAME", help=f"the prior, one of: {names}")
     parser.add_argument(
         "--prior-config",
         metavar="JSON",
-        default=None,
-        help="constructor options of the prior, as a JSON object or a .json file, e.g. '{\"hidden_channels\": 64}'",
+        help="constructor options of the prior, as a JSON object or a .json file, e.g. '{\"hidden_channels\": 64}' "
+        "(default: the prior's own)",
     )
     parser.add_argument("--tiny", action="store_true", help="start from the prior's tiny configuration (smoke tests)")
-    parser.add_argument("--conditional", action="store_true", help="condition the prior on the dataset's class labels")
-    data = parser.add_argument_group("data")
-    data.add_argument(
-        "--dataset",
-        default="digits",
-        help="digits, mnist, fashion-mnist, cifar10, or a path to an image folder / array file",
-    )
-    data.add_argument(
-        "--data-root", metavar="DIR", help="folder holding the datasets (default: $VQGEN_DATA, else the cache)"
-    )
-    data.add_argument("--download", action="store_true", help="download a named dataset if it is missing")
-    data.add_argument(
-        "--train-subset", type=positive_int, metavar="N", help="train on the first N training images only"
-    )
-    data.add_argument(
-        "--eval-subset", type=positive_int, metavar="N", help="evaluate on the first N held-out images only"
-    )
+    parser.add_argument(
+        "--unconditional", "--no-conditional", dest="conditional", action="store_false",
+        help="ignore the dataset's class labels: by default the prior is conditioned on them when there are any "
+        "(--conditional, which asked for that, is no longer needed)",
+    )  # fmt: skip
+    add_deprecated_alias(
+        parser, "--conditional", new="it is no longer needed: a prior is class-conditional when the data has labels",
+        dest="conditional", const=True,
+    )  # fmt: skip
+    data = add_data_arguments(parser)
     data.add_argument(
         "--codes-from",
         metavar="VQVAE_DIR",
-        help="fit the code grids that this trained VQ-VAE checkpoint gives the images",
+        help="fit the code grids that this trained VQ-VAE checkpoint gives the images (default: the pixels)",
     )
     train = parser.add_argument_group("training")
     train.add_argument(
@@ -81,13 +70,14 @@ def add_parser(subparsers: Any) -> None:
     )  # fmt: skip
     train.add_argument("--batch-size", type=positive_int, default=64, metavar="N", help="grids per step")
     train.add_argument("--lr", type=positive_float, default=1e-3, help="Adam learning rate")
-    train.add_argument("--max-steps", type=positive_int, metavar="N", help="stop after N steps in total")
-    train.add_argument("--max-seconds", type=positive_float, metavar="S", help="stop after S seconds of training")
+    train.add_argument("--max-steps", type=positive_int, metavar="N", help="stop after N steps (default: no limit)")
+    train.add_argument(
+        "--max-seconds", type=positive_float, metavar="S", help="stop after S seconds of training (default: no limit)"
+    )
     add_deprecated_alias(
         train, "--max-minutes", new="--max-seconds", dest="max_seconds", type=positive_float, factor=60.0
     )
     train.add_argument("--seed", type=non_negative_int, default=0, help="random seed (same seed, same weights)")
-    train.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: CUDA when available, else cpu)")
     train.add_argument(
         "--keep",
         choices=["best", "last"],
@@ -97,7 +87,10 @@ def add_parser(subparsers: Any) -> None:
     add_engine_arguments(train)
     add_progress_argument(train, default=True, what="a progress bar")
     output = parser.add_argument_group("output")
-    output.add_argument("--output", "-o", metavar="DIR", required=True, help="output directory")
+    add_output_argument(
+        output, kind="DIR", required=True,
+        help="folder to write the prior, metrics.json, samples.png and train_state/ to (required)",
+    )  # fmt: skip
     output.add_argument(
         "--num-samples",
         "-n",
@@ -115,13 +108,17 @@ OVERWRITE_HELP = "a fresh run into an --output that holds another run: delete th
 
 def add_engine_arguments(group: Any) -> None:
     """The training-engine flags that ``fit-vqvae`` and ``fit-prior`` share with ``vqgen fit``, spelt the same."""
-    group.add_argument("--precision", choices=["fp32", "bf16", "fp16"], help="autocast precision (fp16: CUDA only)")
     group.add_argument(
-        "--save-every", type=positive_int, metavar="N", help="write a resumable training state every N steps too"
+        "--precision", choices=["fp32", "bf16", "fp16"], help="autocast precision, fp16 on CUDA only (default: fp32)"
     )
     group.add_argument(
-        "--resume", metavar="DIR", help="continue the interrupted run whose output directory is DIR (its train_state/)"
-    )
+        "--save-every", type=positive_int, metavar="N",
+        help="also write a resumable training state every N steps (default: at each epoch end only)",
+    )  # fmt: skip
+    group.add_argument(
+        "--resume", metavar="DIR",
+        help="continue the interrupted run whose output directory is DIR, its train_state/ (default: a fresh run)",
+    )  # fmt: skip
     group.add_argument("--overwrite", action="store_true", default=None, help=OVERWRITE_HELP)
 
 
@@ -189,6 +186,14 @@ def _prior_options(text: str | None) -> dict[str, Any]:
     return options
 
 
+def class_count(prior: str, data: Any) -> int | None:
+    """The classes to condition prior ``prior`` on: ``data``'s, when it has labels of two classes or more and the
+    prior's constructor takes ``num_classes``; else ``None`` (unconditional)."""
+    classes = getattr(data, "num_classes", None)
+    takes = "num_classes" in inspect.signature(registry("prior").get(prior).__init__).parameters
+    return int(classes) if takes and classes and classes > 1 else None
+
+
 def build_prior(
     name: str,
     *,
@@ -218,19 +223,10 @@ def build_prior(
     if num_classes is not None:
         if "num_classes" not in inspect.signature(cls.__init__).parameters:
             raise ValueError(
-                f"prior {name!r} takes no num_classes, so it cannot be class-conditional; drop --conditional"
+                f"prior {name!r} takes no num_classes, so it cannot be class-conditional; pass --unconditional"
             )
         config["num_classes"] = num_classes
     return build("prior", name, **(config | dict(options or {})))
-
-
-def _load(args: argparse.Namespace, split: str, subset: int | None) -> Any:
-    from ..data import load_dataset
-
-    dataset = load_dataset(args.dataset, split=split, root=args.data_root, download=args.download)
-    if subset:
-        dataset = type(dataset)(dataset.images[:subset], dataset.labels[:subset], num_classes=dataset.num_classes)
-    return dataset
 
 
 def run(args: argparse.Namespace) -> int:
@@ -243,9 +239,10 @@ def run(args: argparse.Namespace) -> int:
 
     check_output(args.output, resume=args.resume, overwrite=args.overwrite, found=run_artifacts(args.output))
     resume_state(args.resume)  # a wrong --resume fails before the data is loaded
-    train = _load(args, "train", args.train_subset)
+    source = {"dataset": args.dataset, "data_root": args.data_root, "download": args.download}
+    train = load_split(source, "train", args.train_subset)
     try:
-        held_out = _load(args, "test", args.eval_subset)
+        held_out = load_split(source, "test", args.eval_subset)
     except ValueError as error:  # a folder or array file without a test split
         logger.warning("no held-out split (%s); the checkpoint kept is judged on training bits/dim", error)
         held_out = None
@@ -261,12 +258,13 @@ def run(args: argparse.Namespace) -> int:
         train_grids = encode_codes(vqvae, train.images)  # (N, 1, h, w)
         eval_grids = encode_codes(vqvae, held_out.images) if held_out is not None else None
         metadata["codes_from"] = str(Path(args.codes_from).resolve())
+    conditional = args.conditional and class_count(args.prior, train) is not None
     seed_everything(args.seed)  # before building: the seed decides the initial weights too
     prior = build_prior(
         args.prior,
         num_categories=vqvae.num_codes if vqvae is not None else 256,
         channels=int(train_grids.shape[1]),
-        num_classes=train.num_classes if args.conditional else None,
+        num_classes=train.num_classes if conditional else None,
         codes=vqvae is not None,
         grid_shape=tuple(train_grids.shape[2:]),
         tiny=args.tiny,
@@ -277,8 +275,8 @@ def run(args: argparse.Namespace) -> int:
         prior,
         train_grids,
         eval_data=eval_grids,
-        cond=train.labels if args.conditional else None,
-        eval_cond=held_out.labels if args.conditional and held_out is not None else None,
+        cond=train.labels if conditional else None,
+        eval_cond=held_out.labels if conditional and held_out is not None else None,
         max_seconds=args.max_seconds,
         metadata=metadata,
         epochs=args.epochs,
@@ -304,7 +302,7 @@ def run(args: argparse.Namespace) -> int:
 
         device = resolve_device(args.device)
         saved = from_pretrained(output, device=device)  # the kept (best or last) checkpoint
-        cond = torch.arange(args.num_samples, device=device) % train.num_classes if args.conditional else None
+        cond = torch.arange(args.num_samples, device=device) % train.num_classes if conditional else None
         generator = torch.Generator(device=device).manual_seed(args.seed)
         values = saved.sample(args.num_samples, tuple(train_grids.shape[2:]), cond, generator=generator)
         save_grid(

@@ -1,15 +1,19 @@
-"""``vqgen fit-vqvae``: train a VQ-VAE (stage 1) and write the checkpoint, its metrics and a reconstruction grid.
+"""``vqgen fit-vqvae``: train a VQ-VAE (stage 1) on a dataset.
 
-Example::
+Train encoder + quantizer + decoder (VQ-VAE, arXiv:1711.00937; by default the README's stage 1: an ``ema`` codebook
+of 512 codes) and write the checkpoint (config.json + model.safetensors), metrics.json, reconstructions.png and the
+resumable train_state/ to --output.
 
-    vqgen fit-vqvae --dataset mnist --quantizer ema --num-codes 512 --epochs 5 --output runs/mnist-vqvae
-    vqgen fit-vqvae --config vqvae.yaml --epochs 2          # flags override the file
+Examples::
+
+    vqgen fit-vqvae --dataset mnist --max-seconds 300 --output runs/mnist-vqvae   # the README's stage 1
+    vqgen fit-vqvae --dataset mnist --quantizer vq --num-codes 128 --epochs 5 --output runs/mnist-vq
     vqgen fit-vqvae --quantizer fsq --levels 8 5 5 5 --latent-dim 4 --output runs/fsq     # 1000 implicit codes
-    vqgen fit-vqvae --config vqvae.yaml --resume runs/mnist-vqvae                          # continue a run
 
-The output directory receives ``config.json`` + ``model.safetensors`` (load with ``vqgen.from_pretrained``),
-``metrics.json`` (settings and per-epoch history) and ``reconstructions.png`` (held-out originals, each row above its
-reconstructions) and ``train_state/``, the resumable training state (``--resume``).
+Options come from the flags, a ``--config`` file (keys: the long flag names) and
+[`DEFAULTS`][vqgen.cli.fit_vqvae.DEFAULTS], in that order. ``metrics.json`` holds the settings and the per-epoch
+history; ``reconstructions.png`` the held-out originals, each row above its reconstructions; ``train_state/`` the
+resumable training state (``--resume``).
 """
 
 from __future__ import annotations
@@ -24,7 +28,9 @@ import torch
 
 from .. import build, registry
 from .fit_prior import add_engine_arguments, check_output, engine_options, resume_state
-from .options import DATA_DEFAULTS, non_negative_int, positive_float, positive_int, read_options_file
+from .options import add_command, add_data_arguments, add_deprecated_alias, add_output_argument, read_options_file
+from .runs import DATA_DEFAULTS, load_split
+from .values import non_negative_int, positive_float, positive_int
 
 __all__ = ["DEFAULTS", "add_parser", "run"]
 
@@ -34,7 +40,7 @@ logger = logging.getLogger(__name__)
 DEFAULTS: dict[str, Any] = {
     **DATA_DEFAULTS,
     "autoencoder": "conv",
-    "quantizer": "vq",
+    "quantizer": "ema",  # the README's and the presets' (the EMA codebook of arXiv:1711.00937)
     "num_codes": None,  # 512 for the codebook quantizers; fsq's is the product of its levels
     "levels": None,
     "latent_dim": 16,
@@ -61,14 +67,7 @@ DEFAULTS: dict[str, Any] = {
 
 
 def add_parser(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "fit-vqvae",
-        help="train a VQ-VAE (stage 1) on a dataset",
-        description=(
-            "Train encoder + quantizer + decoder (VQ-VAE, arXiv:1711.00937) and write the checkpoint "
-            "(config.json + model.safetensors), metrics.json and reconstructions.png to --output."
-        ),
-    )
+    parser = add_command(subparsers, __doc__)
 
     def add(group: Any, *flags: str, help: str, **kwargs: Any) -> None:
         dest = kwargs.get("dest") or flags[0].lstrip("-").replace("-", "_")
@@ -78,12 +77,7 @@ def add_parser(subparsers: Any) -> None:
             help += f" (default: {DEFAULTS[dest]})"
         group.add_argument(*flags, default=None, help=help, **kwargs)
 
-    data = parser.add_argument_group("data")
-    add(data, "--dataset", help="digits, mnist, fashion-mnist, cifar10, or a path to an image folder / array file")
-    add(data, "--data-root", metavar="DIR", help="folder holding the datasets (default: $VQGEN_DATA, else the cache)")
-    add(data, "--download", action="store_true", help="download a named dataset if it is missing")
-    add(data, "--train-subset", type=positive_int, metavar="N", help="train on the first N training images only")
-    add(data, "--eval-subset", type=positive_int, metavar="N", help="evaluate on the first N held-out images only")
+    add_data_arguments(parser, default=None, shown=DEFAULTS["dataset"])
     model = parser.add_argument_group("model")
     add(model, "--autoencoder", help=f"encoder/decoder pair, one of: {', '.join(registry('encoder').names())}")
     add(model, "--quantizer", help=f"quantizer, one of: {', '.join(registry('quantizer').names())}")
@@ -115,24 +109,22 @@ def add_parser(subparsers: Any) -> None:
         help="passes over the training data (default: 10, or no limit with --max-steps / --max-seconds)")  # fmt: skip
     add(train, "--batch-size", type=positive_int, metavar="N", help="images per step")
     add(train, "--lr", type=positive_float, help="Adam learning rate (paper: 2e-4 for 250k steps)")
-    add(train, "--max-steps", type=positive_int, metavar="N", help="stop after N steps in total")
-    add(train, "--max-seconds", type=positive_float, metavar="S", help="stop after S seconds of training")
+    add(train, "--max-steps", type=positive_int, metavar="N", help="stop after N steps (default: no limit)")
+    add(train, "--max-seconds", type=positive_float, metavar="S", help="stop after S seconds of training (default: "
+        "no limit)")  # fmt: skip
     add(train, "--seed", type=non_negative_int, help="random seed (same seed, same weights)")
-    add(train, "--device", help="cpu, cuda, cuda:1, ... (default: CUDA when available, else cpu)")
     add(train, "--keep", choices=["best", "last"], help="checkpoint kept: best held-out MSE, or last epoch")
     add_engine_arguments(train)  # --precision, --save-every, --resume, --overwrite: None, so --config may set them
     add(train, "--progress", action=argparse.BooleanOptionalAction, help="show a progress bar (default: on)")
     output = parser.add_argument_group("output")
-    add(output, "--output", "-o", metavar="DIR", help="output directory (required, as a flag or in --config)")
-    add(
-        output,
-        "--num-images",
-        "-n",
-        type=positive_int,
-        metavar="N",
-        help="held-out images shown in reconstructions.png",
-    )
-    add(output, "--config", metavar="FILE", help="JSON or YAML file of options (keys: long flag names); flags override")
+    add_output_argument(
+        output, kind="DIR", help="folder to write the VQ-VAE, metrics.json, reconstructions.png and train_state/ to "
+        "(required, as a flag or in --config)",
+    )  # fmt: skip
+    add(output, "--num-images", type=positive_int, metavar="N", help="held-out images shown in reconstructions.png")
+    add_deprecated_alias(output, "-n", new="--num-images", dest="num_images", type=positive_int)
+    add(output, "--config", metavar="FILE", help="JSON or YAML file of options (keys: long flag names); flags override "
+        "(default: none)")  # fmt: skip
     parser.set_defaults(func=run)
 
 
@@ -193,14 +185,6 @@ def build_vqvae(options: dict[str, Any], image_shape: tuple[int, int, int]) -> t
     return build("model", "vqvae", encoder=encoder, quantizer=quantizer, decoder=decoder)
 
 
-def _load(options: dict[str, Any], split: str, subset: int | None) -> Any:
-    from ..data import load_dataset
-
-    dataset = load_dataset(options["dataset"], split=split, root=options["data_root"], download=options["download"])
-    images = dataset.images
-    return images[:subset] if subset else images
-
-
 def run(args: argparse.Namespace) -> int:
     """Train as the options say; prints where the results went."""
     from ..images import save_reconstructions
@@ -211,9 +195,9 @@ def run(args: argparse.Namespace) -> int:
     output = Path(options["output"])
     check_output(output, resume=options["resume"], overwrite=options["overwrite"], found=run_artifacts(output))
     resume = resume_state(options["resume"])  # a wrong --resume fails before the data is loaded
-    train = _load(options, "train", options["train_subset"])
+    train = load_split(options, "train", options["train_subset"]).images
     try:
-        held_out = _load(options, "test", options["eval_subset"])
+        held_out = load_split(options, "test", options["eval_subset"]).images
     except ValueError as error:  # a folder or array file without a test split
         logger.warning("no held-out split (%s); using the first training images for the grid", error)
         held_out = None

@@ -1,15 +1,18 @@
-"""The vocabulary every ``vqgen`` subcommand shares: one flag name per concept, number types, deprecated spellings.
+"""The vocabulary every ``vqgen`` subcommand shares: one flag name per concept, number types, deprecated spellings,
+and the helpers that register a subcommand and its dataset flags the same way everywhere.
 
 | concept | flag | old spellings (deprecated, still accepted with a warning) |
 | --- | --- | --- |
-| how many samples to draw | ``--num-samples`` / ``-n`` | ``--n`` (``sample``), ``--samples`` (``demo``) |
-| how many held-out images to show or complete | ``--num-images`` / ``-n`` | ``--n`` (``complete``) |
-| training-time cap | ``--max-seconds S`` | ``--max-minutes M`` (``fit-prior``) |
+| how many samples to draw (and score) | ``--num-samples`` / ``-n`` | ``--n`` (``sample``), ``--samples`` (``demo``) |
+| how many held-out images to show or complete | ``--num-images`` | ``--n``, ``-n`` (``complete``, ``fit-vqvae``) |
+| training-time cap, per stage | ``--max-seconds S`` | ``--max-minutes M`` (``fit-prior``) |
+| class-conditional prior | on when the data has labels; ``--unconditional`` | ``--conditional`` (``fit-prior``) |
 | progress bars | ``--progress`` / ``--no-progress`` | |
 | checkpoint kept | ``--keep best|last`` | |
 | logging, CPU threads | ``-v``, ``--threads N`` before or after the subcommand | |
 
-Numbers are checked by ``argparse`` types, so a bad number is a usage error (exit status 2) with the flag's name.
+Numbers are checked by the ``argparse`` types of ``vqgen.cli.values`` (re-exported here), so a bad number is a usage
+error (exit status 2) with the flag's name.
 """
 
 from __future__ import annotations
@@ -18,17 +21,24 @@ import argparse
 import json
 import re
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
+
+from .values import fraction, non_negative_int, positive_float, positive_int, probability
 
 __all__ = [
     "EXIT_INTERRUPTED",
     "EXIT_OK",
     "EXIT_RUNTIME_ERROR",
     "EXIT_USAGE",
+    "DefaultsHelpFormatter",
+    "add_command",
     "add_common_arguments",
+    "add_data_arguments",
     "add_deprecated_alias",
+    "add_device_argument",
+    "add_output_argument",
     "add_progress_argument",
     "fraction",
     "load_yaml",
@@ -47,34 +57,110 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 
-def _number(convert: Callable[[str], Any], check: Callable[[Any], bool], expected: str) -> Callable[[str], Any]:
-    def parse(text: str) -> Any:
-        try:
-            value = convert(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
-        if not check(value):
-            raise argparse.ArgumentTypeError(f"expected {expected}, got {text}")
-        return value
+class DefaultsHelpFormatter(argparse.HelpFormatter):
+    """Appends ``(default: X)`` to an option's help when it has a meaningful default the help does not state, and
+    keeps the indented lines of a description or epilog (the examples) as they are written."""
 
-    parse.__name__ = expected  # argparse names the type in "invalid <name> value" messages
-    return parse
+    def _get_help_string(self, action: argparse.Action) -> str:
+        help = action.help or ""
+        default = action.default
+        meaningful = default is not None and default is not False and default is not argparse.SUPPRESS
+        if meaningful and action.nargs != 0 and "default" not in help and action.option_strings:
+            help += " (default: %(default)s)"
+        return help
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        blocks = []
+        for block in text.split("\n\n"):
+            if any(line.startswith(" ") for line in block.splitlines()):
+                blocks.append("\n".join(indent + line for line in block.splitlines()))
+            else:
+                blocks.append(super()._fill_text(block, width, indent))
+        return "\n\n".join(blocks)
 
 
-#: Where the training data comes from: the options ``fit`` and ``fit-vqvae`` share (flag and file-key names).
-DATA_DEFAULTS: dict[str, Any] = {
-    "dataset": "digits",
-    "data_root": None,
-    "download": False,
-    "train_subset": None,
-    "eval_subset": None,
-}
+_REFERENCE = re.compile(r"\[`([^`]+)`\]\[[^\]]*\]")  # [`Name`][vqgen.Name], an mkdocstrings cross-reference
+_COMMAND_DOC = re.compile(  # title, description, Examples:: and its indented lines (see add_command)
+    r"``vqgen (?P<name>[a-z-]+)``: (?P<help>.+?)\.?\n\n(?P<body>.*?)\n\nExamples::\n\n(?P<ex>.*?)(?:\n\n|\n?$)", re.S
+)
 
-positive_int = _number(int, lambda v: v >= 1, "an integer >= 1")
-non_negative_int = _number(int, lambda v: v >= 0, "an integer >= 0")
-positive_float = _number(float, lambda v: v > 0 and v != float("inf"), "a number > 0")
-fraction = _number(float, lambda v: 0 < v < 1, "a number in (0, 1)")
-probability = _number(float, lambda v: 0 < v <= 1, "a number in (0, 1]")
+
+def add_command(subparsers: Any, doc: str) -> argparse.ArgumentParser:
+    """Register the subcommand that the module docstring ``doc`` describes, every option's default shown.
+
+    ``doc`` is the subcommand's one source of help, written as every module of this package writes it::
+
+        ``vqgen NAME``: the one-line help, shown in ``vqgen --help``.
+
+        The description: paragraphs up to ``Examples::``, shown at the top of ``vqgen NAME --help``.
+
+        Examples::
+
+            vqgen NAME ...          # command lines, each with an optional comment: the help's epilog
+
+        Paragraphs after the examples, for readers of the code only.
+
+    Raises:
+        ValueError: ``doc`` does not have that shape (every subcommand's help shows at least one example, and
+            ``tests/cli/test_help.py`` runs them all).
+    """
+    match = _COMMAND_DOC.match(doc or "")
+    if match is None:
+        raise ValueError(f"a subcommand's docstring must have a title, a description and Examples::, got {doc!r}")
+    description = _REFERENCE.sub(r"\1", match["body"]).replace("``", "")
+    return subparsers.add_parser(
+        match["name"],
+        help=_REFERENCE.sub(r"\1", match["help"]).replace("``", ""),
+        description=" ".join(description.split()),
+        epilog="examples:\n" + "\n".join(f"  {line.strip()}" for line in match["ex"].splitlines()),
+        formatter_class=DefaultsHelpFormatter,
+    )
+
+
+#: What ``--dataset`` accepts, in every command's help.
+DATASET_HELP = "digits, mnist, fashion-mnist, cifar10, or a folder of images (one sub-folder per class) / .npy / .npz"
+
+
+def add_data_arguments(
+    parser: argparse.ArgumentParser,
+    *,
+    default: str | None = "digits",
+    shown: str | None = None,
+    subsets: Sequence[str] = ("train", "eval"),
+) -> Any:
+    """The ``data`` group: ``--dataset`` (``default``, described in the help as ``shown`` when it is computed later),
+    ``--data-root``, ``--download`` and ``--train-subset`` / ``--eval-subset`` for the ``subsets`` named.
+
+    ``--download`` defaults to ``None`` (off), so that a ``--config`` file can turn it on; the group is returned for
+    the command's own data flags.
+    """
+    group = parser.add_argument_group("data")
+    group.add_argument(
+        "--dataset", metavar="DATA", default=default, help=f"{DATASET_HELP} (default: {shown or default})"
+    )
+    group.add_argument(
+        "--data-root", metavar="DIR", help="folder holding the named datasets (default: $VQGEN_DATA, else the cache)"
+    )
+    group.add_argument(
+        "--download", action="store_true", default=None, help="download a named dataset if it is missing (checksummed)"
+    )
+    what = {"train": "train on the first N training images", "eval": "evaluate on the first N held-out images"}
+    for subset in subsets:
+        group.add_argument(f"--{subset}-subset", type=positive_int, metavar="N", help=f"{what[subset]} (default: all)")
+    return group
+
+
+def add_output_argument(parser: Any, *, kind: str, help: str, **kwargs: Any) -> None:
+    """``--output`` / ``-o`` with its ``kind`` (``DIR``, ``PNG`` or ``JSON``) as the metavar."""
+    parser.add_argument("--output", "-o", metavar=kind, help=help, **kwargs)
+
+
+def add_device_argument(parser: Any) -> None:
+    """``--device``, the same in every command."""
+    parser.add_argument(
+        "--device",
+        help="cpu, cuda, cuda:1, ... (default: CUDA when available, under torchrun cuda:LOCAL_RANK; else cpu)",
+    )
 
 
 def add_common_arguments(parser: argparse.ArgumentParser, *, top_level: bool) -> None:
@@ -106,7 +192,8 @@ def add_progress_argument(parser: Any, *, default: bool, what: str = "progress b
 
 
 class _DeprecatedAlias(argparse.Action):
-    """Stores into the new flag's ``dest`` (times ``factor``) and warns that the old spelling is deprecated."""
+    """Stores into the new flag's ``dest`` (times ``factor``; ``const`` for a flag without a value) and warns that the
+    old spelling is deprecated, saying what to use instead (``new``)."""
 
     def __init__(self, option_strings: list[str], dest: str, *, new: str, factor: float | None = None, **kw: Any):
         self.new, self.factor = new, factor
@@ -114,17 +201,32 @@ class _DeprecatedAlias(argparse.Action):
 
     def __call__(self, parser: Any, namespace: argparse.Namespace, values: Any, option_string: Any = None) -> None:
         hint = f" (given in minutes: {values} min = {values * self.factor:g} s)" if self.factor else ""
-        print(f"vqgen: warning: {option_string} is deprecated; use {self.new}{hint}", file=sys.stderr)
+        advice = f"use {self.new}" if self.new.startswith("-") else self.new
+        print(f"vqgen: warning: {option_string} is deprecated; {advice}{hint}", file=sys.stderr)
+        if self.nargs == 0:
+            values = self.const
         setattr(namespace, self.dest, values * self.factor if self.factor else values)
 
 
 def add_deprecated_alias(
-    parser: Any, old: str, *, new: str, dest: str, type: Callable[[str], Any], factor: float | None = None
+    parser: Any,
+    old: str,
+    *,
+    new: str,
+    dest: str,
+    type: Callable[[str], Any] | None = None,
+    factor: float | None = None,
+    const: Any = None,
 ) -> None:
-    """Accept ``old`` as a hidden, warning spelling of ``new`` (whose value lands in ``dest``, times ``factor``)."""
+    """Accept ``old`` as a hidden, warning spelling of ``new`` (whose value lands in ``dest``, times ``factor``).
+
+    Without ``type`` the old flag takes no value and stores ``const``. A ``new`` that is not a flag is the whole
+    advice (``--conditional``: "it is no longer needed: ...").
+    """
+    value = {"type": type} if type is not None else {"nargs": 0, "const": const}
     parser.add_argument(
-        old, dest=dest, type=type, action=_DeprecatedAlias, new=new, factor=factor, default=argparse.SUPPRESS,
-        help=argparse.SUPPRESS,
+        old, dest=dest, action=_DeprecatedAlias, new=new, factor=factor, default=argparse.SUPPRESS,
+        help=argparse.SUPPRESS, **value,
     )  # fmt: skip
 
 
@@ -182,7 +284,8 @@ def add_config_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--config",
         metavar="FILE",
-        help="YAML or JSON file of options (keys: long flag names, e.g. num-samples); flags given override it",
+        help="YAML or JSON file of options (keys: long flag names, e.g. num-samples); flags given override it "
+        "(default: none)",
     )
     parser.set_defaults(flags_from_config=True)
 

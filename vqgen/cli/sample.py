@@ -1,10 +1,14 @@
-"""``vqgen sample``: draw samples from a trained prior and write them as a PNG grid.
+"""``vqgen sample``: draw samples from a trained prior into a PNG grid.
+
+Sample a prior checkpoint (vqgen fit-prior) or a two-stage model (vqgen fit) one value at a time in raster order;
+pixel priors are drawn as images, code priors are decoded by their VQ-VAE. A model written by vqgen fit is sampled at
+its preset's temperature unless --temperature says otherwise.
 
 Examples::
 
-    vqgen sample runs/mnist-pixels --num-samples 16 --output samples.png
-    vqgen sample runs/codes-rnn -n 64 --temperature 0.9 --top-p 0.95 --label 3 --output threes.png
-    vqgen sample runs/mnist-pixels --method naive --seed 1 --output reference.png   # slow reference sampler
+    vqgen sample runs/mnist --num-samples 64 --output samples.png     # a vqgen fit run, at its preset's temperature
+    vqgen sample runs/mnist --label 3 --top-p 0.95 --seed 1 --output threes.png
+    vqgen sample runs/mnist-prior --temperature 1.0 --method naive --output reference.png   # the reference sampler
 
 The grid shape and, for priors over VQ-VAE codes, the VQ-VAE that decodes the codes into images are read from the
 checkpoint's ``metrics.json`` (written by ``vqgen fit-prior``); ``--shape`` and ``--vqvae`` override them. A
@@ -23,15 +27,9 @@ import torch
 from torch import Tensor
 
 from ..sampling import METHODS, SamplingOptions
-from . import DefaultsHelpFormatter
-from .options import (
-    add_deprecated_alias,
-    add_progress_argument,
-    non_negative_int,
-    positive_float,
-    positive_int,
-    probability,
-)
+from .options import add_command, add_deprecated_alias, add_output_argument, add_progress_argument
+from .runs import read_run, temperature
+from .values import non_negative_int, positive_float, positive_int, probability
 
 __all__ = ["add_parser", "add_sampling_arguments", "decode_samples", "run", "sampling_options"]
 
@@ -39,19 +37,11 @@ logger = logging.getLogger(__name__)
 
 
 def add_parser(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "sample",
-        help="draw samples from a trained prior into a PNG grid",
-        description=(
-            "Sample a prior checkpoint (vqgen fit-prior) or a two-stage model one value at a time in raster order; "
-            "pixel priors are drawn as images, code priors are decoded by their VQ-VAE."
-        ),
-        formatter_class=DefaultsHelpFormatter,
-    )
+    parser = add_command(subparsers, __doc__)
     parser.add_argument("checkpoint", metavar="CHECKPOINT", help="checkpoint directory of a prior or a two-stage model")
-    parser.add_argument("--num-samples", "-n", type=positive_int, default=16, metavar="N", help="number of samples")
+    parser.add_argument("--num-samples", "-n", type=positive_int, default=16, metavar="N", help="samples to draw")
     add_deprecated_alias(parser, "--n", new="--num-samples", dest="num_samples", type=positive_int)
-    parser.add_argument("--output", "-o", default="samples.png", metavar="PNG", help="the PNG file to write")
+    add_output_argument(parser, kind="PNG", default="samples.png", help="the PNG file to write the grid to")
     add_sampling_arguments(parser)
     parser.add_argument(
         "--label",
@@ -68,7 +58,6 @@ def add_parser(subparsers: Any) -> None:
         help="grid size (default: the training grids', from metrics.json)",
     )
     parser.add_argument("--vqvae", metavar="DIR", help="VQ-VAE that decodes code samples (default: from metrics.json)")
-    parser.add_argument("--device", help="cpu, cuda, ... (default: CUDA when available, else cpu)")
     parser.add_argument("--ncols", type=positive_int, default=8, help="images per row of the grid")
     parser.add_argument(
         "--scale", type=positive_int, help="enlarge each pixel to SCALE x SCALE (default: to >= 400 px wide)"
@@ -82,13 +71,15 @@ def add_sampling_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--temperature",
         type=positive_float,
-        default=1.0,
         metavar="T",
-        help="divide the logits by T (< 1: more typical)",
+        help="divide the logits by T, < 1: more typical (default: the preset's when CHECKPOINT is a vqgen fit run, "
+        "e.g. 0.8 for mnist-small, else 1.0)",
     )
-    group.add_argument("--top-k", type=positive_int, metavar="K", help="sample among the K most likely values only")
     group.add_argument(
-        "--top-p", type=probability, metavar="P", help="nucleus sampling: the smallest set with mass >= P"
+        "--top-k", type=positive_int, metavar="K", help="sample among the K most likely values only (default: all)"
+    )
+    group.add_argument(
+        "--top-p", type=probability, metavar="P", help="nucleus sampling: the smallest set with mass >= P (default: 1)"
     )
     group.add_argument(
         "--method",
@@ -102,9 +93,11 @@ def add_sampling_arguments(parser: argparse.ArgumentParser) -> None:
 
 def sampling_options(args: argparse.Namespace, device: Any) -> SamplingOptions:
     """The [`SamplingOptions`][vqgen.sampling.SamplingOptions] that the flags of
-    [`add_sampling_arguments`][add_sampling_arguments] say."""
+    [`add_sampling_arguments`][add_sampling_arguments] say, at the temperature of the preset that trained
+    ``args.checkpoint`` when ``--temperature`` is not given ([`temperature`][vqgen.cli.runs.temperature])."""
+
     return SamplingOptions(
-        temperature=args.temperature,
+        temperature=temperature(args.temperature, read_run(args.checkpoint)),
         top_k=args.top_k,
         top_p=args.top_p,
         method=args.method,

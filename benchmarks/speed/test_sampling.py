@@ -2,7 +2,7 @@
 
 Run with::
 
-    pytest benchmarks/test_sampling_speed.py --benchmark-only -s
+    pytest benchmarks/speed/test_sampling.py --benchmark-only -s
 
 Every figure is a ratio measured in one run on the same machine and threads (``torch.set_num_threads(2)``):
 each method's time for one batch of samples as a multiple of **one forward pass** over the same batch, and the
@@ -27,7 +27,9 @@ cached steppers allocate their caches at the first value (the RNN's state has a 
 ``torch.cuda.max_memory_allocated``; these benchmarks run on the CPU.
 
 The goals (``test_speed_goals``): cached ≤ 10× one forward pass on 7×7 codes, ≤ 15× on 16×16 codes, and ≥ 20×
-faster than naive on the 28×28 pixel model.
+faster than naive on the 28×28 pixel model; asserted under ``--benchmark-goals`` (they depend on the machine and its
+load), reported in any case. ``test_speed_goals`` writes ``sampling-speed.json`` (see ``benchmarks.common``) with
+every case, measuring itself whatever the earlier tests of this run did not.
 """
 
 from __future__ import annotations
@@ -38,17 +40,20 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 import torch
-from conftest import write_results
 
 import vqgen
+from benchmarks.common import ROOT, write_results
 from vqgen.priors import NaiveStepper, draw, filter_logits
 
 THREADS = 2
+pytestmark = pytest.mark.threads(THREADS)
+MEMORY_PROBE = Path("/proc/self/clear_refs").exists()  # Linux: the peak RSS can be reset
 
 
 @dataclass(frozen=True)
@@ -78,18 +83,6 @@ CASES = [
          naive_values=16),
 ]  # fmt: skip
 BY_NAME = {case.name: case for case in CASES}
-
-#: Figures of this run: RESULTS[case][key], seconds for forward / cached / naive / naive-median / naive-full, MiB for
-#: forward-extra-peak-mib / cached-extra-peak-mib / naive-extra-peak-mib.
-RESULTS: dict[str, dict[str, float]] = {}
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _threads():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(THREADS)
-    yield
-    torch.set_num_threads(previous)
 
 
 def build(case: Case):
@@ -146,10 +139,10 @@ def _naive_value_seconds(prior, case: Case, generator: torch.Generator) -> list[
     return times
 
 
-@pytest.mark.parametrize("name", list(BY_NAME))
-def test_sampling(benchmark, name):
-    """Forward, cached and naive timings of one case, interleaved so that they see the same machine load."""
-    case = BY_NAME[name]
+def timings(case: Case, rounds: Callable[[Callable[[], None]], None] | None = None) -> dict[str, float]:
+    """Seconds of one case: ``forward`` / ``cached`` / ``naive`` / ``naive-median`` (and ``naive-full`` on small
+    grids), interleaved so that they see the same machine load. ``rounds(fn)`` runs the cached rounds (the test
+    hands them to pytest-benchmark); by default they run in a plain loop."""
     prior, x, generator = prepared(case)
     with torch.no_grad():
         forward = [_seconds(lambda: prior(x)) for _ in range(3)]
@@ -158,24 +151,37 @@ def test_sampling(benchmark, name):
     def run_cached():
         cached.append(_seconds(lambda: prior.sample(case.batch, case.shape, method="cached", generator=generator)))
 
-    benchmark.pedantic(run_cached, rounds=case.cached_rounds, iterations=1, warmup_rounds=0)
+    if rounds is None:
+        for _ in range(case.cached_rounds):
+            run_cached()
+    else:
+        rounds(run_cached)
     per_value = _naive_value_seconds(prior, case, generator)
     with torch.no_grad():
         forward += [_seconds(lambda: prior(x)) for _ in range(2)]
     total = values(case)
-    r = RESULTS.setdefault(case.name, {})
-    r.update(forward=min(forward), cached=min(cached), naive=min(per_value) * total)
+    r = {"forward": min(forward), "cached": min(cached), "naive": min(per_value) * total}
     r["naive-median"] = statistics.median(per_value) * total
     if total <= 64:  # small grid: the whole naive sampler through the public API, as a check of the estimate
         r["naive-full"] = _seconds(lambda: prior.sample(case.batch, case.shape, method="naive", generator=generator))
-    benchmark.extra_info.update({key: value for key, value in r.items()})
+    return r
+
+
+@pytest.mark.parametrize("name", list(BY_NAME))
+def test_sampling(benchmark, figures, name):
+    """Forward, cached and naive timings of one case, interleaved so that they see the same machine load."""
+    case = BY_NAME[name]
+    figures[name] = r = timings(
+        case, lambda run: benchmark.pedantic(run, rounds=case.cached_rounds, iterations=1, warmup_rounds=0)
+    )
+    benchmark.extra_info.update(r)
 
 
 _MEMORY_SCRIPT = r"""
 import json, sys, torch, vqgen
 from vqgen.priors import NaiveStepper
-sys.path.insert(0, {here!r})
-from test_sampling_speed import first_values
+sys.path.insert(0, {root!r})
+from benchmarks.speed.test_sampling import first_values
 def kib(key):
     for line in open("/proc/self/status"):
         if line.startswith(key):
@@ -200,42 +206,46 @@ print(json.dumps({{"before_kib": before, "extra_kib": kib("VmHWM") - before}}))
 """
 
 
-@pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="needs Linux /proc to reset the peak RSS")
-def test_peak_memory(benchmark):
+def peak_memory() -> dict[str, dict[str, float]]:
+    """``{case: {"<method>-extra-peak-mib": MiB}}``: the extra peak RSS of each method, in a subprocess per (case,
+    method) (see the module docstring)."""
+    table: dict[str, dict[str, float]] = {}
+    for case in CASES:
+        for method in ("forward", "cached", "naive"):
+            script = _MEMORY_SCRIPT.format(
+                root=str(ROOT),
+                threads=THREADS,
+                prior=case.prior,
+                config=case.config,
+                batch=case.batch,
+                shape=case.shape,
+                method=method,
+            )
+            done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
+            if done.returncode:
+                raise RuntimeError(f"memory probe of {case.name}/{method} failed:\n{done.stderr}")
+            extra_kib = json.loads(done.stdout.strip().splitlines()[-1])["extra_kib"]
+            table.setdefault(case.name, {})[f"{method}-extra-peak-mib"] = extra_kib / 1024
+    return table
+
+
+@pytest.mark.skipif(not MEMORY_PROBE, reason="needs Linux /proc to reset the peak RSS")
+def test_peak_memory(benchmark, figures):
     """Extra peak RSS of each method, in a subprocess per (case, method) (see the module docstring)."""
     table = {}
-
-    def measure():
-        for case in CASES:
-            for method in ("forward", "cached", "naive"):
-                script = _MEMORY_SCRIPT.format(
-                    here=str(Path(__file__).parent),
-                    threads=THREADS,
-                    prior=case.prior,
-                    config=case.config,
-                    batch=case.batch,
-                    shape=case.shape,
-                    method=method,
-                )
-                done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
-                if done.returncode:
-                    raise RuntimeError(f"memory probe of {case.name}/{method} failed:\n{done.stderr}")
-                table[(case.name, method)] = json.loads(done.stdout.strip().splitlines()[-1])
-
-    benchmark.pedantic(measure, rounds=1, iterations=1)
-    for (name, method), figures in table.items():
-        RESULTS.setdefault(name, {})[f"{method}-extra-peak-mib"] = figures["extra_kib"] / 1024
-    benchmark.extra_info["extra_peak_mib"] = {f"{n}/{m}": f["extra_kib"] / 1024 for (n, m), f in table.items()}
+    benchmark.pedantic(lambda: table.update(peak_memory()), rounds=1, iterations=1)
+    figures["memory"] = table
+    benchmark.extra_info["extra_peak_mib"] = {f"{n}/{m}": v for n, r in table.items() for m, v in r.items()}
 
 
-def summary() -> str:
+def summary(results: dict[str, dict[str, float]]) -> str:
     header = (
         f"{'case':<24}{'fwd s':>9}{'cached s':>10}{'naive s':>10}{'cached/fwd':>12}{'naive/fwd':>11}"
         f"{'naive/cached':>14}{'+MiB fwd':>10}{'+MiB cached':>13}{'+MiB naive':>12}"
     )
     lines = [header, "-" * len(header)]
     for case in CASES:
-        r = RESULTS.get(case.name, {})
+        r = results.get(case.name, {})
         fwd, cached, naive = r.get("forward", math.nan), r.get("cached", math.nan), r.get("naive", math.nan)
         lines.append(
             f"{case.name:<24}{fwd:>9.4f}{cached:>10.2f}{naive:>10.2f}{cached / fwd:>12.1f}{naive / fwd:>11.1f}"
@@ -251,27 +261,34 @@ def summary() -> str:
     return "\n".join(lines)
 
 
-def _record(case: Case) -> dict:
-    """One case of ``RESULTS`` for the JSON file (the charts of docs/benchmarks.md read ``label``, ``*_s``)."""
+def _record(case: Case, r: dict[str, float]) -> dict:
+    """One case's figures for the JSON file (the charts of docs/benchmarks.md read ``label``, ``*_s``)."""
     k, channels = case.config["num_categories"], case.config.get("channels", 1)
     size = "x".join(map(str, case.shape)) + (f"x{channels}" if channels > 1 else "")
-    r = RESULTS[case.name]
     record = {"case": case.name, "label": f"{case.prior} {size}, K={k}, batch {case.batch}", "batch": case.batch}
     record.update({f"{key.replace('-', '_')}{'' if 'mib' in key else '_s'}": value for key, value in r.items()})
     record["naive_extrapolated_from_values"] = case.naive_values  # naive_s = fastest value x H*W*C
     return record
 
 
-def test_speed_goals(benchmark, capsys):
-    """Prints the summary table, then asserts the goals on ratios only (the machine is shared and noisy)."""
+def test_speed_goals(benchmark, figures, goals, capsys):
+    """Prints the summary table and writes the JSON of every case (timing those no earlier test of this run timed),
+    then checks the goals on ratios only (the machine is shared and noisy: asserted under ``--benchmark-goals``)."""
     benchmark.pedantic(lambda: None, rounds=1)  # a benchmark, so that --benchmark-only runs this test too
-    needed = {"gated-codes-7x7", "gated-codes-16x16", "gated-pixels-28x28"}
-    if not needed <= set(RESULTS):
-        pytest.skip("run the whole module: the goals need the forward, cached and naive timings of the gated cases")
+    for case in CASES:
+        if case.name not in figures:
+            figures[case.name] = timings(case)
+    if MEMORY_PROBE and "memory" not in figures:
+        figures["memory"] = peak_memory()
+    r = {case.name: {**figures[case.name], **figures.get("memory", {}).get(case.name, {})} for case in CASES}
     with capsys.disabled():
-        print("\n" + summary())
-    write_results("sampling-speed", [_record(case) for case in CASES if case.name in RESULTS], threads=THREADS)
-    r = RESULTS
-    assert r["gated-codes-7x7"]["cached"] <= 10 * r["gated-codes-7x7"]["forward"]
-    assert r["gated-codes-16x16"]["cached"] <= 15 * r["gated-codes-16x16"]["forward"]
-    assert r["gated-pixels-28x28"]["naive"] >= 20 * r["gated-pixels-28x28"]["cached"]
+        print("\n" + summary(r))
+    codes7, codes16, pixels = r["gated-codes-7x7"], r["gated-codes-16x16"], r["gated-pixels-28x28"]
+    goals.check("cached <= 10x one forward pass, gated 7x7 codes", codes7["cached"] <= 10 * codes7["forward"],
+                f"{codes7['cached'] / codes7['forward']:.1f}x")  # fmt: skip
+    goals.check("cached <= 15x one forward pass, gated 16x16 codes", codes16["cached"] <= 15 * codes16["forward"],
+                f"{codes16['cached'] / codes16['forward']:.1f}x")  # fmt: skip
+    goals.check("naive >= 20x cached, gated 28x28 pixels", pixels["naive"] >= 20 * pixels["cached"],
+                f"{pixels['naive'] / pixels['cached']:.0f}x")  # fmt: skip
+    write_results("sampling-speed", [_record(case, r[case.name]) for case in CASES], threads=THREADS, goals=goals.met)
+    goals.verify()

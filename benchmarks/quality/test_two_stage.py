@@ -2,7 +2,7 @@
 
 Run with::
 
-    pytest benchmarks/test_two_stage_quality.py --benchmark-only -s
+    pytest benchmarks/quality/test_two_stage.py --benchmark-only --quality -s
 
 For each dataset (skipped when its files are absent from ``$VQGEN_DATA`` or ``../shared/data`` beside the
 repository):
@@ -21,19 +21,20 @@ repository):
 The goals (the issue's): the gated PixelCNN's FID at most half of the independent baseline's, and below uniform's
 (:func:`test_gated_prior_fid_at_most_half_of_independent_and_below_uniform`). Sample grids (64 samples of each
 prior and baseline, reconstructions of held-out images) and ``results.json`` go to
-``$VQGEN_BENCH_OUT/two-stage-quality/<dataset>/`` (default: ``<tmp>/vqgen-bench/two-stage-quality/<dataset>/``).
-Everything runs on the CPU with ``torch.set_num_threads(THREADS)``.
+``$VQGEN_BENCH_OUT/two-stage-quality/<dataset>/`` (default: ``<tmp>/vqgen-bench/two-stage-quality/<dataset>/``), the
+figures of every dataset trained in this run as ``two-stage-quality.json`` (see ``benchmarks.common``). A dataset is
+trained once per run, by whichever of its tests comes first. Everything runs on the CPU with
+``torch.set_num_threads(THREADS)``.
 """
 
 from __future__ import annotations
 
-import json
 import time
 
 import pytest
 import torch
-from conftest import bench_dir, data_root, write_results
 
+from benchmarks.common import bench_dir, data_root, require_data, write_results
 from vqgen import TwoStageModel, build
 from vqgen.evaluation import baseline_priors, evaluate_two_stage
 from vqgen.images import save_grid, save_reconstructions, to_uint8
@@ -42,6 +43,7 @@ from vqgen.training.classifier import train_classifier
 DATASETS = ("mnist", "fashion-mnist")
 TRAIN, HELD_OUT, CLASSIFIER_TRAIN, CLASSIFIER_EPOCHS = 12_000, 2_000, 30_000, 2
 THREADS = 1  # the machine is shared: one thread per process wastes less time waiting than two
+pytestmark = pytest.mark.threads(THREADS)
 VQVAE = {
     "encoder": {"name": "conv", "in_channels": 1, "hidden_channels": 64, "residual_channels": 32, "latent_dim": 16,
                 "num_downsamples": 2},
@@ -56,11 +58,9 @@ PRIORS = {
 PRIOR_STEPS, PRIOR_SECONDS, PRIOR_BATCH, PRIOR_LR = 2_000, 180.0, 64, 2e-3
 NUM_SAMPLES, GRID_SAMPLES = 1_000, 64
 
-RESULTS: dict[str, dict] = {}
-
 
 def _run(dataset: str) -> dict:
-    """Train and evaluate everything for one dataset (see the module docstring); cached in ``RESULTS``."""
+    """Train and evaluate everything for one dataset (see the module docstring)."""
     from vqgen.data import from_arrays, load_dataset
 
     root = data_root(dataset)
@@ -75,8 +75,8 @@ def _run(dataset: str) -> dict:
     torch.manual_seed(0)
     model = TwoStageModel.from_config({**VQVAE, "prior": {"name": "gated_pixelcnn", **PRIORS["gated_pixelcnn"]}})
     history = model.fit_stage1(
-        train, eval_data=test, epochs=100, max_steps=VQVAE_STEPS, batch_size=VQVAE_BATCH, lr=VQVAE_LR, seed=0,
-        device="cpu", progress=False,
+        train, eval_data=test, max_steps=VQVAE_STEPS, batch_size=VQVAE_BATCH, lr=VQVAE_LR, seed=0, device="cpu",
+        progress=False,
     )  # fmt: skip
     record["seconds"]["vqvae"] = time.perf_counter() - started
     record["vqvae_steps"] = history[-1]["step"]
@@ -97,7 +97,7 @@ def _run(dataset: str) -> dict:
         prior = build("prior", name, num_categories=model.num_codes, channels=1, **options)
         started = time.perf_counter()
         prior_history = model.fit_prior(
-            train, eval_data=test, prior=prior, epochs=1_000, max_steps=PRIOR_STEPS, max_seconds=PRIOR_SECONDS,
+            train, eval_data=test, prior=prior, max_steps=PRIOR_STEPS, max_seconds=PRIOR_SECONDS,
             batch_size=PRIOR_BATCH, lr=PRIOR_LR, seed=0, device="cpu", progress=False,
         )  # fmt: skip
         train_seconds = time.perf_counter() - started
@@ -129,19 +129,15 @@ def _run(dataset: str) -> dict:
         "classifier_train_images": CLASSIFIER_TRAIN, "classifier_epochs": CLASSIFIER_EPOCHS,
         "num_samples": NUM_SAMPLES, "threads": THREADS,
     }  # fmt: skip
-    (out / "results.json").write_text(json.dumps(record, indent=2) + "\n")
+    write_results("results", record, folder=out, dataset=dataset)
     return record
 
 
-def _results(dataset: str) -> dict:
-    if dataset not in RESULTS:
-        previous = torch.get_num_threads()
-        torch.set_num_threads(THREADS)
-        try:
-            RESULTS[dataset] = _run(dataset)
-        finally:
-            torch.set_num_threads(previous)
-    return RESULTS[dataset]
+def _results(figures: dict, dataset: str) -> dict:
+    """``dataset``'s figures, trained and evaluated by the first test of this run that needs them."""
+    if dataset not in figures:
+        figures[dataset] = _run(dataset)
+    return figures[dataset]
 
 
 def _table(dataset: str, r: dict) -> str:
@@ -163,11 +159,11 @@ def _table(dataset: str, r: dict) -> str:
 
 
 @pytest.mark.parametrize("dataset", DATASETS)
-def test_two_stage_quality(benchmark, dataset, capsys, summary_line):
+def test_two_stage_quality(benchmark, figures, dataset, capsys, summary_line):
     """Trains and evaluates everything for one dataset; prints the table (see the module docstring)."""
-    data_root(dataset)
+    require_data(dataset)
     record: dict = {}
-    benchmark.pedantic(lambda: record.update(_results(dataset)), rounds=1, iterations=1)
+    benchmark.pedantic(lambda: record.update(_results(figures, dataset)), rounds=1, iterations=1)
     benchmark.extra_info.update(
         {f"{name}_{key}": value for name, p in record["priors"].items() for key, value in p.items()}
     )
@@ -176,7 +172,7 @@ def test_two_stage_quality(benchmark, dataset, capsys, summary_line):
         summary_line(line)
     with capsys.disabled():
         print("\n" + table + f"\nPNGs and results.json in {bench_dir('two-stage-quality', dataset)}")
-    rows = {ds: {**r["priors"], **r["baselines"]} for ds, r in RESULTS.items()}  # dataset -> model -> figures
+    rows = {ds: {**r["priors"], **r["baselines"]} for ds, r in figures.items()}  # dataset -> model -> figures
     write_results("two-stage-quality", rows, budget=record["budget"])
     # Every prior must model the codes better than the per-position frequencies do.
     for name, p in record["priors"].items():
@@ -184,11 +180,11 @@ def test_two_stage_quality(benchmark, dataset, capsys, summary_line):
 
 
 @pytest.mark.parametrize("dataset", DATASETS)
-def test_gated_prior_fid_at_most_half_of_independent_and_below_uniform(benchmark, dataset):
+def test_gated_prior_fid_at_most_half_of_independent_and_below_uniform(benchmark, figures, dataset):
     """The issue's goal: FID(gated) ≤ FID(independent) / 2 and FID(gated) < FID(uniform), classifier features."""
-    data_root(dataset)
+    require_data(dataset)
     benchmark.pedantic(lambda: None, rounds=1)  # a benchmark, so that --benchmark-only runs it
-    r = _results(dataset)
+    r = _results(figures, dataset)
     gated = r["priors"]["gated_pixelcnn"]["fid"]
     independent, uniform = r["baselines"]["independent"]["fid"], r["baselines"]["uniform"]["fid"]
     assert gated <= independent / 2, f"{dataset}: gated FID {gated:.2f} > half of independent's {independent:.2f}"

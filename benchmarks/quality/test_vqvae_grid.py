@@ -2,7 +2,7 @@
 
 Run with::
 
-    pytest benchmarks/test_vqvae_quality.py --benchmark-only -s
+    pytest benchmarks/quality/test_vqvae_grid.py --benchmark-only --quality -s
 
 Both models get the same codebook size (K = 512, D = 16), the same vq quantizer with dead-code restart on
 (``restart_after=100``), the same data (the first 12,000 MNIST training images; the first 2,000 test images held out),
@@ -18,26 +18,18 @@ using at least half of its 512 codes on the held-out set. Skips when the MNIST f
 
 from __future__ import annotations
 
-import os
 import time
-from pathlib import Path
 
 import pytest
 import torch
 
 import vqgen
+from benchmarks.common import require_data
 from vqgen.training import fit_vqvae
 
 TRAIN, HELD_OUT, STEPS, CODES, DIM = 12_000, 2_000, 900, 512, 16
 THREADS = 1  # the machine is shared: one thread per process wastes less time waiting than two
-
-
-def _mnist_root() -> Path:
-    candidates = [os.environ.get("VQGEN_DATA"), Path(__file__).resolve().parents[2] / "shared" / "data"]
-    for candidate in candidates:
-        if candidate and (Path(candidate) / "mnist" / "t10k-images-idx3-ubyte.gz").is_file():
-            return Path(candidate)
-    pytest.skip("real MNIST not found: set VQGEN_DATA to a folder holding mnist/")
+pytestmark = pytest.mark.threads(THREADS)
 
 
 def _model(autoencoder: str, **sizes: int):
@@ -54,11 +46,9 @@ def _model(autoencoder: str, **sizes: int):
 def test_conv_grid_beats_one_code_per_image(benchmark):
     from vqgen.data import load_dataset
 
-    root = _mnist_root()
+    root = require_data("mnist")
     train = load_dataset("mnist", split="train", root=root).images[:TRAIN]
     held_out = load_dataset("mnist", split="test", root=root).images[:HELD_OUT]
-    previous = torch.get_num_threads()
-    torch.set_num_threads(THREADS)
     results: dict[str, dict] = {}
 
     def run() -> None:
@@ -66,15 +56,12 @@ def test_conv_grid_beats_one_code_per_image(benchmark):
             model = _model(name, **sizes)
             start = time.perf_counter()
             history = fit_vqvae(
-                model, train, eval_data=held_out, epochs=100, max_steps=STEPS, batch_size=64, lr=1e-3, seed=0,
-                progress=False, device="cpu",
+                model, train, eval_data=held_out, max_steps=STEPS, batch_size=64, lr=1e-3, seed=0, progress=False,
+                device="cpu",
             )  # fmt: skip
             results[name] = {**history[-1]["eval"], "seconds": time.perf_counter() - start}
 
-    try:
-        benchmark.pedantic(run, rounds=1, iterations=1)
-    finally:
-        torch.set_num_threads(previous)
+    benchmark.pedantic(run, rounds=1, iterations=1)
     conv, flat = results["conv"], results["flat"]
     ratio = conv["reconstruction_mse"] / flat["reconstruction_mse"]
     benchmark.extra_info.update(

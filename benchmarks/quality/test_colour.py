@@ -1,12 +1,15 @@
 """Colour: the two-stage model and the pixel-level colour PixelCNN on the CIFAR-10 subset, at small fixed budgets.
 
-Run each part as its own single-threaded process (the two can run at the same time on a 2-core machine)::
+Run each part as its own single-threaded process (the two can run at the same time on a 2-core machine) with the
+driver ``scripts/experiments/quality_colour.py`` (``--help``)::
 
-    VQGEN_DATA=/work/shared/data VQGEN_BENCH_JSON=docs/data python benchmarks/test_quality_colour.py two-stage
-    VQGEN_DATA=/work/shared/data VQGEN_BENCH_JSON=docs/data python benchmarks/test_quality_colour.py pixel
+    VQGEN_DATA=/work/shared/data VQGEN_BENCH_JSON=docs/data python scripts/experiments/quality_colour.py two-stage
+    VQGEN_DATA=/work/shared/data VQGEN_BENCH_JSON=docs/data python scripts/experiments/quality_colour.py pixel
 
-or both through pytest (``pytest benchmarks/test_quality_colour.py --benchmark-only -s``; skipped without the
-real data). Both parts write ``$VQGEN_BENCH_JSON/quality_colour_<part>.json`` (command, machine, date, load):
+or both through pytest (``pytest benchmarks/quality/test_colour.py --benchmark-only --quality -s``; skipped without
+the real data). ``VQGEN_BENCH_TIME_SCALE=0.01`` multiplies every time budget below and ``VQGEN_BENCH_IMAGES=N`` keeps
+the first N training and test images (a check in a minute; the JSON records both). Both parts write
+``$VQGEN_BENCH_JSON/quality_colour_<part>.json`` (command, machine, date, load):
 
 - ``two-stage``: ``CONFIG`` (32x32x3 images -> 8x8 codes, ``ema`` quantizer, a small class-conditional
   ``gated_pixelcnn``) trained for ``STAGE1_SECONDS`` on the 4,000 training images, then the prior for
@@ -29,8 +32,8 @@ paused at every ``PIXELS_CHECKPOINTS`` time to score held-out bits/dim, and save
 ``quality_pixels_<dataset>_<prior>_<minutes>min.json``. Run two priors as two processes at the same time (equal
 CPU time side by side), e.g. for the 30-minute comparison on CIFAR-10::
 
-    python benchmarks/test_quality_colour.py pixels cifar10-subset pixelcnn_pp 30 &
-    python benchmarks/test_quality_colour.py pixels cifar10-subset pixelcnn 30
+    python scripts/experiments/quality_colour.py pixels cifar10-subset pixelcnn_pp 30 &
+    python scripts/experiments/quality_colour.py pixels cifar10-subset pixelcnn 30
 
 ``pixelcnn_pp_softmax`` is the same network with a 256-way softmax head instead of the mixture: the pair tests the
 paper's claim that the mixture trains faster than a softmax (denser gradients) with nothing else changed.
@@ -39,31 +42,43 @@ paper's claim that the mixture trains faster than a softmax (denser gradients) w
 from __future__ import annotations
 
 import os
-import sys
 import time
-from pathlib import Path
 from typing import Any
 
+import pytest
 import torch
 
+from benchmarks.common import (
+    bench_dir,
+    data_root,
+    first_images,
+    fit_in_pieces,
+    image_limit,
+    require_data,
+    scaled,
+    time_scale,
+    write_results,
+)
 from vqgen import presets
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # conftest, when run as a script
-from conftest import bench_dir, data_root, fit_in_pieces, write_results  # noqa: E402
 
 DATASET = "cifar10-subset"
 PRESET = presets.get("cifar10-small")  # 32x32x3 -> 8x8 codes, the small gated prior
 CONFIG = PRESET.config()
+SCALE = time_scale()  # every time budget below is multiplied by $VQGEN_BENCH_TIME_SCALE (default 1)
 STAGE1_SECONDS, PRIOR_SECONDS = float(PRESET.stage1["max_seconds"]), float(PRESET.stage2["max_seconds"])
+STAGE1_SECONDS, PRIOR_SECONDS = SCALE * STAGE1_SECONDS, SCALE * PRIOR_SECONDS
 VALIDATION = 500  # training images held back from the prior to pick its best epoch (it overfits 3,500 images fast)
 PIXEL_PRIOR = {"num_categories": 256, "channels": 3, "hidden_channels": 48, "num_layers": 5, "head_channels": 96}
-PIXEL_SECONDS = 180.0
+PIXEL_SECONDS = SCALE * 180.0
 PIXEL_CHECKPOINTS = (180.0, 600.0, 1200.0, 1800.0, 3600.0)  # seconds of training: the longer pair's curve points
+PIXEL_CHECKPOINTS = tuple(SCALE * t for t in PIXEL_CHECKPOINTS)
 CHANNEL_ORDERS = ("sequential", "parallel")
 PANEL = 20  # samples per panel of the picture (2 rows of 10)
 THREADS = 1
+pytestmark = pytest.mark.threads(THREADS)
 PIXELS_DATASETS = {"mnist": 1, "cifar10-subset": 3}  # dataset -> channels
 PIXELS_CHECKPOINTS = (60.0, 180.0, 600.0, 1200.0, 1800.0, 3600.0)  # 10 and 30 minutes among them
+PIXELS_CHECKPOINTS = tuple(SCALE * t for t in PIXELS_CHECKPOINTS)
 PP_CPU = {"num_filters": 32, "num_resnet": 1, "num_mixtures": 5, "dropout": 0.0}  # vqgen.priors.pixelcnn_pp.CPU_CONFIG
 PIXEL_PRIORS = {  # name -> (registered prior, options at CPU sizes): the side-by-side pixel models of issue 21
     "pixelcnn": ("pixelcnn", {k: v for k, v in PIXEL_PRIOR.items() if k not in ("num_categories", "channels")}),
@@ -74,10 +89,7 @@ PIXEL_PRIORS = {  # name -> (registered prior, options at CPU sizes): the side-b
 
 
 def load() -> tuple[Any, Any]:
-    from vqgen.data import load_dataset
-
-    root = data_root(DATASET)
-    return load_dataset(DATASET, split="train", root=root), load_dataset(DATASET, split="test", root=root)
+    return load_pixels(DATASET)
 
 
 def split_off(data: Any, n: int) -> tuple[Any, Any]:
@@ -106,18 +118,17 @@ def run_two_stage() -> dict:
     from vqgen.training.prior import encode_codes
     from vqgen.training.stage1 import evaluate_vqvae
 
-    torch.set_num_threads(THREADS)
     train, test = load()
     record: dict[str, Any] = {"load_average_start": list(os.getloadavg())}
     torch.manual_seed(0)
     model = TwoStageModel.from_config(CONFIG)
-    history = model.fit_stage1(train, epochs=10_000, max_seconds=STAGE1_SECONDS, seed=0, device="cpu", progress=False)
+    history = model.fit_stage1(train, max_seconds=STAGE1_SECONDS, seed=0, device="cpu", progress=False)
     stage1 = evaluate_vqvae(model.vqvae, test.images)
     record["stage1"] = {**_trained(history), **{k: stage1[k] for k in ("reconstruction_mse", "perplexity", "usage")}}
     print(f"stage 1: {record['stage1']}", flush=True)
     fit, val = split_off(train, VALIDATION)
     history = model.fit_prior(
-        fit, eval_data=val, epochs=10_000, max_seconds=PRIOR_SECONDS, seed=0, device="cpu", progress=False,
+        fit, eval_data=val, max_seconds=PRIOR_SECONDS, seed=0, device="cpu", progress=False,
         checkpoint_dir=str(bench_dir("colour") / "prior"), keep="best", overwrite=True,  # the last run's goes
     )  # fmt: skip
     best = from_pretrained(bench_dir("colour") / "prior")  # the best epoch on ``val``
@@ -151,7 +162,7 @@ def run_two_stage() -> dict:
     record["load_average_end"] = list(os.getloadavg())
     budget = {"config": CONFIG, "stage1_seconds": STAGE1_SECONDS, "prior_seconds": PRIOR_SECONDS,
               "validation_images": VALIDATION, "threads": THREADS, "train_images": len(train.images),
-              "test_images": len(test.images)}  # fmt: skip
+              "test_images": len(test.images), "time_scale": SCALE}  # fmt: skip
     write_results("quality_colour_two-stage", record, budget=budget, **_command("two-stage"))
     return record
 
@@ -173,7 +184,6 @@ def run_pixel() -> dict:
     from vqgen.priors.pixelcnn import PixelCNN
     from vqgen.training.prior import fit_prior
 
-    torch.set_num_threads(THREADS)
     train, test = load()
     test_pixels = test.images.long()  # (N, 3, 32, 32)
     record: dict[str, Any] = {"spec": PIXEL_PRIOR}
@@ -181,15 +191,14 @@ def run_pixel() -> dict:
         torch.manual_seed(0)
         prior = PixelCNN(**PIXEL_PRIOR, channel_order=order)
         load_start = list(os.getloadavg())
-        history = fit_prior(prior, train, epochs=10_000, max_seconds=PIXEL_SECONDS, seed=0, device="cpu",
-                            progress=False)  # fmt: skip
+        history = fit_prior(prior, train, max_seconds=PIXEL_SECONDS, seed=0, device="cpu", progress=False)
         record[order] = {
             **_scored(prior, history, test_pixels), "parameters": sum(p.numel() for p in prior.parameters()),
             "load_average": [load_start, list(os.getloadavg())],
         }  # fmt: skip
         print(f"pixel PixelCNN, {order}: {record[order]}", flush=True)
     budget = {"pixel_seconds": PIXEL_SECONDS, "threads": THREADS, "train_images": len(train.images),
-              "test_images": len(test.images)}  # fmt: skip
+              "test_images": len(test.images), "time_scale": SCALE}  # fmt: skip
     write_results("quality_colour_pixel", record, budget=budget, **_command("pixel"))
     return record
 
@@ -199,11 +208,10 @@ def run_pixel_curve(order: str, minutes: str) -> dict:
     from vqgen.priors.pixelcnn import PixelCNN
 
     if order not in CHANNEL_ORDERS:
-        sys.exit(f"ORDER must be one of {CHANNEL_ORDERS}, got {order!r}")
-    torch.set_num_threads(THREADS)
+        raise ValueError(f"order must be one of {CHANNEL_ORDERS}, got {order!r}")
     train, test = load()
     test_pixels = test.images.long()  # (N, 3, 32, 32)
-    seconds, folder = 60.0 * float(minutes), bench_dir("colour", f"pixel-{order}-{minutes}min")
+    seconds, folder = SCALE * 60.0 * float(minutes), bench_dir("colour", f"pixel-{order}-{minutes}min")
     torch.manual_seed(0)
     prior = PixelCNN(**PIXEL_PRIOR, channel_order=order)
     curve = []
@@ -212,17 +220,19 @@ def run_pixel_curve(order: str, minutes: str) -> dict:
         print(f"pixel PixelCNN, {order}, at {curve[-1]['train_seconds']:.0f} s: {curve[-1]}", flush=True)
     record = {"spec": PIXEL_PRIOR, "channel_order": order, "curve": curve}
     budget = {"pixel_seconds": seconds, "checkpoints": PIXEL_CHECKPOINTS, "threads": THREADS,
-              "train_images": len(train.images), "test_images": len(test.images)}  # fmt: skip
+              "train_images": len(train.images), "test_images": len(test.images), "time_scale": SCALE}  # fmt: skip
     name = f"quality_colour_pixel_{order}_{minutes}min"
     write_results(name, record, budget=budget, **_command(f"pixel {order} {minutes}"))
     return record
 
 
 def load_pixels(dataset: str) -> tuple[Any, Any]:
+    """``dataset``'s training and test splits (their first ``$VQGEN_BENCH_IMAGES`` images, if set)."""
     from vqgen.data import load_dataset
 
     root = data_root(dataset)
-    return load_dataset(dataset, split="train", root=root), load_dataset(dataset, split="test", root=root)
+    splits = load_dataset(dataset, split="train", root=root), load_dataset(dataset, split="test", root=root)
+    return tuple(first_images(split, image_limit()) for split in splits)
 
 
 def run_pixels(dataset: str, name: str, minutes: str) -> dict:
@@ -231,11 +241,11 @@ def run_pixels(dataset: str, name: str, minutes: str) -> dict:
     from vqgen.images import save_grid
 
     if dataset not in PIXELS_DATASETS or name not in PIXEL_PRIORS:
-        sys.exit(f"DATASET must be one of {list(PIXELS_DATASETS)} and PRIOR one of {list(PIXEL_PRIORS)}")
-    torch.set_num_threads(THREADS)
+        raise ValueError(f"dataset must be one of {list(PIXELS_DATASETS)} and name one of {list(PIXEL_PRIORS)}, "
+                         f"got {dataset!r} and {name!r}")  # fmt: skip
     train, test = load_pixels(dataset)
     test_pixels = test.images.long()  # (N, C, H, W)
-    seconds, folder = 60.0 * float(minutes), bench_dir("colour", f"pixels-{dataset}-{name}-{minutes}min")
+    seconds, folder = SCALE * 60.0 * float(minutes), bench_dir("colour", f"pixels-{dataset}-{name}-{minutes}min")
     registered, options = PIXEL_PRIORS[name]
     spec = {"name": registered, "num_categories": 256, "channels": PIXELS_DATASETS[dataset], **options}
     torch.manual_seed(0)
@@ -255,19 +265,21 @@ def run_pixels(dataset: str, name: str, minutes: str) -> dict:
         "picture": str(picture), "sample_seconds": sample_seconds,
     }  # fmt: skip
     budget = {"pixel_seconds": seconds, "checkpoints": PIXELS_CHECKPOINTS, "threads": THREADS,
-              "train_images": len(train.images), "test_images": len(test.images)}  # fmt: skip
+              "train_images": len(train.images), "test_images": len(test.images), "time_scale": SCALE}  # fmt: skip
     write_results(f"quality_pixels_{dataset}_{name}_{minutes}min", record, budget=budget,
                   **_command(f"pixels {dataset} {name} {minutes}"))  # fmt: skip
     return record
 
 
 def _command(part: str) -> dict:
-    return {"command": f"python benchmarks/test_quality_colour.py {part}", "threads": THREADS}
+    """The JSON's ``command`` (the driver's, whichever way the run was started), threads and time scale."""
+    return {"command": f"{scaled()}python scripts/experiments/quality_colour.py {part}", "threads": THREADS,
+            "time_scale": SCALE}  # fmt: skip
 
 
 def test_colour_two_stage(benchmark):
     """The prior over CIFAR-10 codes beats the independent baseline held out."""
-    data_root(DATASET)
+    require_data(DATASET)
     record: dict = {}
     benchmark.pedantic(lambda: record.update(run_two_stage()), rounds=1, iterations=1)
     assert record["bits_per_code"]["prior"] < record["bits_per_code"]["independent"]
@@ -275,19 +287,7 @@ def test_colour_two_stage(benchmark):
 
 def test_colour_pixel(benchmark):
     """Sequential and parallel colour PixelCNNs at equal time: both far below 8 bits/dim (uniform pixels)."""
-    data_root(DATASET)
+    require_data(DATASET)
     record: dict = {}
     benchmark.pedantic(lambda: record.update(run_pixel()), rounds=1, iterations=1)
     assert all(record[order]["bits_per_dim"] < 8.0 for order in CHANNEL_ORDERS)
-
-
-if __name__ == "__main__":
-    parts = {"two-stage": run_two_stage, "pixel": run_pixel}
-    if len(sys.argv) == 4 and sys.argv[1] == "pixel":
-        run_pixel_curve(*sys.argv[2:])
-    elif len(sys.argv) == 5 and sys.argv[1] == "pixels":
-        run_pixels(*sys.argv[2:])
-    elif len(sys.argv) == 2 and sys.argv[1] in parts:
-        parts[sys.argv[1]]()
-    else:
-        sys.exit("usage: test_quality_colour.py two-stage | pixel [ORDER MINUTES] | pixels DATASET PRIOR MINUTES")

@@ -2,11 +2,11 @@
 
 Run with::
 
-    pytest benchmarks/test_streaming.py --benchmark-only -s
+    pytest benchmarks/speed/test_streaming.py --benchmark-only -s
 
 Folders of 2,000 and 20,000 random 28x28 greyscale PNGs in 10 class sub-folders are generated once and kept in
-pytest's cache (``.pytest_cache/d/vqgen-streaming-N``; ``--cache-clear`` regenerates them). For each folder size
-and each way of reading, a fresh Python process:
+``$VQGEN_BENCH_OUT/streaming/images-N`` (default ``<tmp>/vqgen-bench/streaming/``; delete it to regenerate them), not
+in the repository nor in pytest's cache. For each folder size and each way of reading, a fresh Python process:
 
 - ``stream``: ``ImageFolderDataset(folder)`` (which reads every header once), then one shuffled epoch through a
   ``DataLoader`` with 2 workers that decode the PNGs;
@@ -31,8 +31,9 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
 from PIL import Image
+
+from benchmarks.common import ROOT, bench_dir
 
 SIZES = (2_000, 20_000)
 SIDE, CLASSES, BATCH, WORKERS = 28, 10, 256, 2
@@ -72,9 +73,9 @@ print(json.dumps({"images": seen, "build_s": built, "epoch_s": seconds, "images_
 """
 
 
-def _folder(cache: pytest.Cache, n: int) -> Path:
-    """A folder of ``n`` random 28x28 grey PNGs in 10 classes, generated once into pytest's cache."""
-    folder = cache.mkdir(f"vqgen-streaming-{n}")
+def _folder(n: int) -> Path:
+    """A folder of ``n`` random 28x28 grey PNGs in 10 classes, generated once into ``bench_dir("streaming")``."""
+    folder = bench_dir("streaming", f"images-{n}")
     done = folder / ".complete"  # hidden: not part of the dataset
     if not done.exists():
         rng = np.random.default_rng(n)
@@ -93,7 +94,7 @@ def _run(folder: Path, source: str) -> dict:
         # glibc's sliding mmap threshold otherwise adds 0 or ~45 MB to the main process at random (measured with a
         # DataLoader over a dataset that reads no file at all); fixing it makes peaks comparable between runs
         "MALLOC_MMAP_THRESHOLD_": "131072",
-        "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1]), os.environ.get("PYTHONPATH", "")]),
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
     }
     out = subprocess.run(
         [sys.executable, "-c", _CHILD, str(folder), source, str(BATCH), str(WORKERS)],
@@ -108,8 +109,8 @@ def _run(folder: Path, source: str) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def test_streaming_vs_in_memory(benchmark, request, summary_line):
-    folders = {n: _folder(request.config.cache, n) for n in SIZES}
+def test_streaming_vs_in_memory(benchmark, summary_line):
+    folders = {n: _folder(n) for n in SIZES}
     results: dict[tuple[str, int], dict] = {}
 
     def measure() -> None:

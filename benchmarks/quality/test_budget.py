@@ -1,15 +1,18 @@
 """Quality per CPU-minute: the README's configuration at a fixed time budget, its floor, and curves over time.
 
 Run one dataset, or one prior's curve, as its own process on both cores (``VQGEN_BENCH_THREADS=1`` to run two at
-a time on a 2-core machine, each on one)::
+a time on a 2-core machine, each on one) with the driver ``scripts/experiments/quality_budget.py`` (``--help``)::
 
-    VQGEN_DATA=/work/shared/data VQGEN_BENCH_JSON=docs/data python benchmarks/test_quality_budget.py main mnist
-    VQGEN_DATA=/work/shared/data VQGEN_BENCH_JSON=docs/data python benchmarks/test_quality_budget.py main fashion-mnist
-    VQGEN_DATA=/work/shared/data VQGEN_BENCH_JSON=docs/data python benchmarks/test_quality_budget.py curve mnist rnn
+    export VQGEN_DATA=/work/shared/data VQGEN_BENCH_JSON=docs/data
+    python scripts/experiments/quality_budget.py main mnist
+    python scripts/experiments/quality_budget.py main fashion-mnist
+    python scripts/experiments/quality_budget.py curve mnist rnn
     python scripts/make_figures.py --only quality           # the PNGs of docs/benchmarks.md from docs/data/quality_*
 
-or everything through pytest (``pytest benchmarks/test_quality_budget.py --benchmark-only -s``; skipped without the
-real data). ``main`` (per dataset, on the full training split):
+or ``main`` and the curves through pytest (``pytest benchmarks/quality/test_budget.py --benchmark-only --quality -s``;
+skipped without the real data). ``VQGEN_BENCH_TIME_SCALE=0.01`` multiplies every time budget below and
+``VQGEN_BENCH_IMAGES=2000`` keeps the first 2,000 training and test images, to check a run in a minute or two (the
+JSON records both). ``main`` (per dataset, on the full training split):
 
 1. the FID classifier (:func:`vqgen.training.classifier.train_classifier`, default widths, ``CLASSIFIER_EPOCHS`` epochs
    on
@@ -39,7 +42,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -47,28 +49,41 @@ from typing import Any
 import pytest
 import torch
 
+from benchmarks.common import (
+    bench_dir,
+    data_root,
+    first_images,
+    fit_in_pieces,
+    image_limit,
+    require_data,
+    scaled,
+    time_scale,
+    write_results,
+)
 from vqgen import presets
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # conftest, when run as a script
-from conftest import bench_dir, data_root, fit_in_pieces, write_results  # noqa: E402
 
 DATASETS = ("mnist", "fashion-mnist")
 README = presets.get("mnist-small")  # the README's configuration and budget
 CONFIG = README.config()
 README_TEMPERATURE = README.temperature  # the README samples at this temperature: the targets are checked there
+SCALE = time_scale()  # every time budget below is multiplied by $VQGEN_BENCH_TIME_SCALE (default 1)
 STAGE1_SECONDS, PRIOR_SECONDS = float(README.stage1["max_seconds"]), float(README.stage2["max_seconds"])  # 5 + 15
-CURVE_SECONDS = 300.0
+STAGE1_SECONDS, PRIOR_SECONDS = SCALE * STAGE1_SECONDS, SCALE * PRIOR_SECONDS
+CURVE_SECONDS = SCALE * 300.0
 CHECKPOINTS = (60.0, 120.0, 300.0, 600.0, 900.0, 1200.0, 1800.0, 2400.0, 3600.0)  # seconds of prior training
+CHECKPOINTS = tuple(SCALE * t for t in CHECKPOINTS)
 N, FLOOR_DRAWS, CLASSIFIER_TRAIN, CLASSIFIER_EPOCHS = 1000, 5, 30_000, 2
 TEMPERATURES = (0.7, 0.8, 0.9, 1.0, 1.1, 1.2)
 THREADS = int(os.environ.get("VQGEN_BENCH_THREADS", "2"))  # 2 cores: one run at a time on the 2-core machine
+pytestmark = pytest.mark.threads(THREADS)
 
 
 def load(dataset: str) -> tuple[Any, Any]:
     from vqgen.data import load_dataset
 
     root = data_root(dataset)
-    return load_dataset(dataset, split="train", root=root), load_dataset(dataset, split="test", root=root)
+    splits = load_dataset(dataset, split="train", root=root), load_dataset(dataset, split="test", root=root)
+    return tuple(first_images(split, image_limit()) for split in splits)
 
 
 class Scorer:
@@ -195,12 +210,13 @@ def run_main(dataset: str, variant: str | None = None) -> dict:
     from vqgen.training.prior import encode_codes
     from vqgen.training.stage1 import evaluate_vqvae
 
-    torch.set_num_threads(THREADS)
     train, test = load(dataset)
     out = bench_dir("quality", dataset)
     classifier, classifier_info = classifier_for(dataset, train, test)
     scorer = Scorer(classifier, test.images)
     trial, stage1_seconds, prior_seconds = VARIANTS[variant] if variant else (None, STAGE1_SECONDS, PRIOR_SECONDS)
+    if variant:
+        stage1_seconds, prior_seconds = SCALE * stage1_seconds, SCALE * prior_seconds
     config = CONFIG if trial is None else trial_config(trial)
     options = TRIALS.get(trial, {})  # the trial's stage-1 and prior training options, if any
     if variant is not None:
@@ -215,8 +231,7 @@ def run_main(dataset: str, variant: str | None = None) -> dict:
     model = TwoStageModel.from_config(config)
     started = time.perf_counter()
     history = model.fit_stage1(
-        train, epochs=1_000, max_seconds=stage1_seconds, seed=0, device="cpu", progress=False,
-        **options.get("stage1", {}),
+        train, max_seconds=stage1_seconds, seed=0, device="cpu", progress=False, **options.get("stage1", {}),
     )  # fmt: skip
     stage1 = evaluate_vqvae(model.vqvae, test.images)
     record["stage1"] = {
@@ -257,7 +272,7 @@ def run_main(dataset: str, variant: str | None = None) -> dict:
     budget = {"config": config, "options": options, "stage1_seconds": stage1_seconds, "prior_seconds": prior_seconds,
               "checkpoints": CHECKPOINTS, "readme_temperature": README_TEMPERATURE, "n": N,
               "floor_draws": FLOOR_DRAWS, "threads": THREADS, "train_images": len(train.images),
-              "test_images": len(test.images)}  # fmt: skip
+              "test_images": len(test.images), "time_scale": SCALE}  # fmt: skip
     name = f"quality_budget_{dataset}" + ("" if variant is None else f"_{variant}")
     write_results(name, record, budget=budget, **_command("main", dataset, *([variant] if variant else [])))
     return record
@@ -269,7 +284,6 @@ def run_curve(dataset: str, name: str, minutes: str | None = None) -> dict:
     from vqgen.priors.code_prior import build_code_prior
     from vqgen.training.prior import encode_codes
 
-    torch.set_num_threads(THREADS)
     train, test = load(dataset)
     out = bench_dir("quality", dataset)
     classifier, classifier_info = classifier_for(dataset, train, test)
@@ -278,7 +292,7 @@ def run_curve(dataset: str, name: str, minutes: str | None = None) -> dict:
     codes, test_codes = encode_codes(model.vqvae, train), encode_codes(model.vqvae, test)
     torch.manual_seed(0)
     prior = build_code_prior(CURVE_PRIORS[name], num_codes=model.num_codes)
-    seconds, suffix = (60.0 * float(minutes), f"_{minutes}min") if minutes else (CURVE_SECONDS, "")
+    seconds, suffix = (SCALE * 60.0 * float(minutes), f"_{minutes}min") if minutes else (CURVE_SECONDS, "")
     record = {
         "prior": name, "spec": CURVE_PRIORS[name], "fit": CURVE_FIT.get(name, {}),
         "parameters": sum(p.numel() for p in prior.parameters()),
@@ -288,7 +302,7 @@ def run_curve(dataset: str, name: str, minutes: str | None = None) -> dict:
             **CURVE_FIT.get(name, {}),
         ),
     }  # fmt: skip
-    budget = {"curve_seconds": seconds, "checkpoints": CHECKPOINTS, "n": N, "threads": THREADS}
+    budget = {"curve_seconds": seconds, "checkpoints": CHECKPOINTS, "n": N, "threads": THREADS, "time_scale": SCALE}
     args = ("curve", dataset, name) + ((minutes,) if minutes else ())
     write_results(f"quality_curve_{dataset}_{name}{suffix}", record, budget=budget, **_command(*args))
     return record
@@ -333,7 +347,7 @@ VARIANTS = {  # ``main DATASET VARIANT`` -> (the trial whose change it makes, st
     "repeat": ("baseline", 300.0, 900.0),  # main again, unchanged: how far two runs of one budget differ
     "weight_average": ("weight_average", 300.0, 900.0),  # the README's 20 minutes with a weight average of the prior
 }
-TRIAL_SECONDS = (120.0, 120.0)  # stage 1, prior: every trial, the baseline included, at this budget
+TRIAL_SECONDS = (SCALE * 120.0, SCALE * 120.0)  # stage 1, prior: every trial, the baseline included, at this budget
 
 
 def trial_config(name: str) -> dict:
@@ -351,7 +365,6 @@ def run_trial(dataset: str, name: str) -> dict:
     from vqgen.training.prior import encode_codes, fit_prior
     from vqgen.training.stage1 import evaluate_vqvae
 
-    torch.set_num_threads(THREADS)
     trial = TRIALS[name]
     train, test = load(dataset)
     classifier, classifier_info = classifier_for(dataset, train, test)
@@ -360,16 +373,15 @@ def run_trial(dataset: str, name: str) -> dict:
     config = trial_config(name)
     model = TwoStageModel.from_config(config)
     stage1_history = model.fit_stage1(
-        train, epochs=1_000, max_seconds=TRIAL_SECONDS[0], seed=0, device="cpu", progress=False,
-        **trial.get("stage1", {}),
+        train, max_seconds=TRIAL_SECONDS[0], seed=0, device="cpu", progress=False, **trial.get("stage1", {}),
     )  # fmt: skip
     stage1 = evaluate_vqvae(model.vqvae, test.images)
     generator = torch.Generator().manual_seed(0)
     first_draw = torch.randperm(len(train.images), generator=generator)[:N]  # main's first floor draw
     codes, test_codes = encode_codes(model.vqvae, train), encode_codes(model.vqvae, test)
     history = fit_prior(
-        model.prior, codes, cond=train.labels, epochs=10_000, max_seconds=TRIAL_SECONDS[1], seed=0, device="cpu",
-        progress=False, **trial.get("prior", {}),
+        model.prior, codes, cond=train.labels, max_seconds=TRIAL_SECONDS[1], seed=0, device="cpu", progress=False,
+        **trial.get("prior", {}),
     )  # fmt: skip
     model.fitted_[1] = True
     model.prior.eval()
@@ -393,13 +405,15 @@ def run_trial(dataset: str, name: str) -> dict:
 
 
 def _command(*args: str) -> dict:
-    return {"command": "python benchmarks/test_quality_budget.py " + " ".join(args), "threads": THREADS}
+    """The JSON's ``command`` (the driver's, whichever way the run was started), threads and time scale."""
+    return {"command": f"{scaled()}python scripts/experiments/quality_budget.py " + " ".join(args),
+            "threads": THREADS, "time_scale": SCALE}  # fmt: skip
 
 
 @pytest.mark.parametrize("dataset", DATASETS)
 def test_quality_budget(benchmark, dataset):
     """The README's configuration at 20 minutes: every prior beats the independent baseline (targets in the JSON)."""
-    data_root(dataset)
+    require_data(dataset)
     record: dict = {}
     benchmark.pedantic(lambda: record.update(run_main(dataset)), rounds=1, iterations=1)
     assert record["bits_per_code"]["prior"] < record["bits_per_code"]["independent"]
@@ -408,18 +422,11 @@ def test_quality_budget(benchmark, dataset):
 
 @pytest.mark.parametrize("name", list(CURVE_PRIORS))
 def test_quality_curve(benchmark, name):
-    """Another prior on the MNIST stage-1 model of ``test_quality_budget`` (run that first)."""
-    data_root("mnist")
+    """Another prior on the MNIST stage-1 model that ``main`` saved (``test_quality_budget[mnist]``, or the driver,
+    in this run or an earlier one with the same ``$VQGEN_BENCH_OUT``); without one, this test runs ``main`` first."""
+    require_data("mnist")
     if not (bench_dir("quality", "mnist") / "model" / "config.json").is_file():
-        pytest.skip("run test_quality_budget[mnist] first: the curves reuse its stage-1 model")
+        run_main("mnist")
     record: dict = {}
     benchmark.pedantic(lambda: record.update(run_curve("mnist", name)), rounds=1, iterations=1)
     assert record["curve"][-1]["bits_per_code"] < record["curve"][0]["bits_per_code"]
-
-
-if __name__ == "__main__":
-    if len(sys.argv) < 3 or sys.argv[1] not in ("main", "curve", "trial"):
-        sys.exit(
-            "usage: test_quality_budget.py main DATASET [VARIANT] | curve DATASET PRIOR [MINUTES] | trial DATASET NAME"
-        )
-    {"main": run_main, "curve": run_curve, "trial": run_trial}[sys.argv[1]](*sys.argv[2:])

@@ -1,20 +1,20 @@
 """The README's own snippet as a benchmark: its first ```` ```python ```` block, executed as written on the real MNIST.
 
-Opt-in (it takes the snippet's 20 CPU-minutes and more): skipped unless ``VQGEN_BENCH_README=1``::
+A quality benchmark (it takes the snippet's 20 CPU-minutes and more), skipped unless ``--quality`` is given::
 
-    VQGEN_BENCH_README=1 VQGEN_DATA=/work/shared/data VQGEN_BENCH_JSON=docs/data \\
-        pytest benchmarks/test_readme_snippet.py --benchmark-only -s
-    VQGEN_DATA=/work/shared/data python benchmarks/test_readme_snippet.py          # the same, as a script
+    VQGEN_DATA=/work/shared/data VQGEN_BENCH_JSON=docs/data \\
+        pytest benchmarks/quality/test_readme_snippet.py --benchmark-only --quality -s
+    VQGEN_DATA=/work/shared/data python scripts/experiments/readme_snippet.py       # the same, as a script
 
 The block runs in a temporary working directory (it writes ``samples.png`` and ``runs/mnist`` there) with
 ``$VQGEN_DATA`` pointing at the real data, in one namespace, unchanged but for one knob:
 ``VQGEN_README_TIME_SCALE=0.01`` multiplies the two ``max_seconds`` of the preset the snippet trains (only those, while
 it runs), to check this benchmark in a minute or two instead of 20. Recorded: the wall time of ``model.fit`` and of the
 whole snippet; from the histories ``model.fit`` returns, the held-out reconstruction MSE (stage 1) and bits per code
-(stage 2) of the last epoch and the best; then the snippet's ``model`` is scored as ``test_quality_budget.py`` scores
+(stage 2) of the last epoch and the best; then the snippet's ``model`` is scored as ``test_budget.py`` scores
 the README's configuration (same classifier, floor, FID of ``N`` samples at the README's temperature, recognised
 fraction, reconstruction FID, the independent baseline's FID and the targets), written as ``readme_snippet.json`` to
-``$VQGEN_BENCH_JSON`` (see ``conftest.write_results``).
+``$VQGEN_BENCH_JSON`` (see ``benchmarks.common.write_results``).
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ import contextlib
 import dataclasses
 import os
 import re
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -31,11 +30,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # conftest, when run as a script
-from conftest import data_root, write_results  # noqa: E402
-from test_quality_budget import (  # noqa: E402
+from benchmarks.common import ROOT, data_root, require_data, write_results
+from benchmarks.quality.test_budget import (
     README_TEMPERATURE,
     THREADS,
     N,
@@ -47,11 +44,11 @@ from test_quality_budget import (  # noqa: E402
     targets,
 )
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+README = ROOT / "README.md"
 BLOCK = re.compile(r"^```python\n(?P<code>.*?)^```", re.S | re.M)
 PRESET = re.compile(r'presets\.get\("(?P<name>[^"]+)"\)')
-OPT_IN = "VQGEN_BENCH_README"
 SCALE = "VQGEN_README_TIME_SCALE"
+pytestmark = pytest.mark.threads(THREADS)
 
 
 def readme_snippet() -> tuple[int, str, str]:
@@ -85,8 +82,7 @@ def run_snippet(scale: float = 1.0) -> dict[str, Any]:
     from vqgen.evaluation import baseline_priors
     from vqgen.images import to_uint8
 
-    torch.set_num_threads(THREADS)
-    os.environ["VQGEN_DATA"] = str(data_root("mnist"))
+    data, previous_data = str(data_root("mnist")), os.environ.get("VQGEN_DATA")
     line, code, preset = readme_snippet()
     real_fit, fits = TwoStageModel.fit, []
 
@@ -99,6 +95,7 @@ def run_snippet(scale: float = 1.0) -> dict[str, Any]:
     namespace: dict[str, Any] = {"__name__": "readme_snippet"}
     cwd = os.getcwd()
     TwoStageModel.fit = timed_fit
+    os.environ["VQGEN_DATA"] = data  # the snippet loads MNIST from $VQGEN_DATA
     try:
         with tempfile.TemporaryDirectory(prefix="vqgen-readme-") as folder:
             os.chdir(folder)
@@ -111,6 +108,10 @@ def run_snippet(scale: float = 1.0) -> dict[str, Any]:
     finally:
         os.chdir(cwd)
         TwoStageModel.fit = real_fit
+        if previous_data is None:
+            del os.environ["VQGEN_DATA"]
+        else:
+            os.environ["VQGEN_DATA"] = previous_data
     (fit,) = fits
     stage1, stage2 = fit["histories"]["stage1"], fit["histories"]["stage2"]
     record: dict[str, Any] = {
@@ -153,29 +154,11 @@ def _stage(history: list[dict], key: str) -> dict[str, Any]:
             "steps": last["step"], "epochs": last["epoch"]}  # fmt: skip
 
 
-def test_readme_snippet_scaling_changes_only_the_two_budgets_while_it_runs():
-    from vqgen import presets
-
-    line, code, name = readme_snippet()
-    before = presets.get(name)
-    assert line > 1 and "model.fit(" in code and "preset.budget" in code
-    with scaled_budget(name, 0.01):
-        scaled = presets.get(name)
-        assert [stage["max_seconds"] for stage in scaled.budget.values()] == [3.0, 9.0]
-        assert dataclasses.replace(scaled, stage1=before.stage1, stage2=before.stage2) == before
-    assert presets.get(name) is before
-
-
-@pytest.mark.skipif(os.environ.get(OPT_IN) != "1", reason=f"opt-in (20 CPU-minutes): set {OPT_IN}=1")
 def test_readme_snippet(benchmark):
     """The README's snippet on MNIST: the prior beats the independent baseline (figures and targets in the JSON)."""
-    data_root("mnist")
+    require_data("mnist")
     record: dict = {}
     scale = float(os.environ.get(SCALE, "1"))
     benchmark.pedantic(lambda: record.update(run_snippet(scale)), rounds=1, iterations=1)
     assert all(record["wrote"].values()), record["wrote"]
     assert record["stage2"]["bits_per_dim_last"] < 9  # log2(512): better than uniform codes
-
-
-if __name__ == "__main__":
-    run_snippet(float(os.environ.get(SCALE, "1")))

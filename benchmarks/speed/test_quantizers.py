@@ -2,7 +2,7 @@
 
 Run with::
 
-    pytest benchmarks/test_quantizer_speed.py --benchmark-only
+    pytest benchmarks/speed/test_quantizers.py --benchmark-only
 
 Each benchmark times one training step of the quantizer alone — forward and backward through ``quantized`` and the
 loss — on ``z`` of shape ``(16, 64, 32, 32)``: 16,384 vectors of D = 64, at K = 512 and K = 4096. All run in one
@@ -25,18 +25,23 @@ vector-quantize-pytorch (which computes its distances differently, so float roun
 way) any differing code must be a tie within float32 rounding.
 
 Goals (``test_speed_goals``): at both K, ``ema`` ≥ 5× faster than vector-quantize-pytorch, and ``vq`` ≥ 1.3× faster
-than ``plain``.
+than ``plain``; reported and written to ``quantizer-speed.json`` (with the medians of every contestant, timing those
+no earlier test of this run timed), asserted under ``--benchmark-goals`` (they depend on the machine).
 """
 
 from __future__ import annotations
 
+import importlib.util
+import statistics
+import time
+
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import write_results
 from einops import rearrange
 
 import vqgen
+from benchmarks.common import write_results
 
 SIZES = (512, 4096)
 NAMES = ("plain", "vq", "ema", "vqp")  # vqp: vector-quantize-pytorch
@@ -45,9 +50,6 @@ BETA = 0.25
 ROUNDS = 5
 GOAL_VS_VQP = 5.0
 GOAL_VS_PLAIN = 1.3
-
-_medians: dict[tuple[int, str], float] = {}
-_minima: dict[tuple[int, str], float] = {}
 
 
 def plain_reference(z: torch.Tensor, codebook: torch.Tensor, beta: float = BETA):
@@ -133,10 +135,8 @@ def _check_codes(name: str, codes: torch.Tensor, expected: torch.Tensor, z: torc
         assert torch.allclose(d_theirs, d_ours, rtol=1e-5, atol=1e-4), f"{int(differ.sum())} codes are not ties"
 
 
-@pytest.mark.parametrize("k", SIZES)
-@pytest.mark.parametrize("name", NAMES)
-def test_quantizer_speed(benchmark, inputs, name, k):
-    z, codebook = inputs[k]
+def checked_step(name: str, z: torch.Tensor, codebook: torch.Tensor):
+    """The contestant's training step, after its codes were checked against ``plain`` (skips ``vqp`` if absent)."""
     if name == "plain":
         module, step, codes = _plain_step(z, codebook)
     elif name == "vqp":
@@ -144,46 +144,69 @@ def test_quantizer_speed(benchmark, inputs, name, k):
     else:
         module, step, codes = _vqgen_step(name, z, codebook)
     _check_codes(name, codes(), plain_reference(z, codebook)[1], z, codebook)
-    benchmark.group = f"quantizer K={k}"
-    benchmark.extra_info.update(vectors=z.numel() // z.shape[1], dim=z.shape[1], codes=k)
     if module is not None:
         module.train()  # the code check ran in eval mode; time training steps
+    return step
+
+
+def step_seconds(step) -> dict[str, float]:
+    """``{"median", "min"}`` seconds of ``ROUNDS`` steps after one warm-up step, as the benchmark times them."""
+    step()
+    times = []
+    for _ in range(ROUNDS):
+        started = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - started)
+    return {"median": statistics.median(times), "min": min(times)}
+
+
+@pytest.mark.parametrize("k", SIZES)
+@pytest.mark.parametrize("name", NAMES)
+def test_quantizer_speed(benchmark, inputs, figures, name, k):
+    z, codebook = inputs[k]
+    step = checked_step(name, z, codebook)
+    benchmark.group = f"quantizer K={k}"
+    benchmark.extra_info.update(vectors=z.numel() // z.shape[1], dim=z.shape[1], codes=k)
     benchmark.pedantic(step, rounds=ROUNDS, warmup_rounds=1, iterations=1)
     if benchmark.stats is not None:  # None under --benchmark-disable
-        _medians[k, name] = benchmark.stats.stats.median
-        _minima[k, name] = benchmark.stats.stats.min
+        figures[k, name] = {"median": benchmark.stats.stats.median, "min": benchmark.stats.stats.min}
 
 
-def test_speed_goals(benchmark, summary_line):
+def test_speed_goals(benchmark, inputs, figures, goals, summary_line):
+    """The medians of every contestant (timing those no earlier test of this run timed), the ratios, the JSON; the
+    goals are asserted under ``--benchmark-goals``."""
     benchmark.pedantic(lambda: None, rounds=1)  # a benchmark, so that --benchmark-only runs this test too
-    missing = [(k, n) for k in SIZES for n in ("plain", "vq", "ema") if (k, n) not in _medians]
-    if missing:
-        pytest.skip(f"run the whole file: no timings for {missing}")
-    failures = []
+    for k in SIZES:
+        for n in NAMES:
+            if (k, n) not in figures and (n != "vqp" or importlib.util.find_spec("vector_quantize_pytorch")):
+                figures[k, n] = step_seconds(checked_step(n, *inputs[k]))
+    medians = {key: f["median"] for key, f in figures.items()}
+    minima = {key: f["min"] for key, f in figures.items()}
     summary_line(f"quantizer step, z {SHAPE}, torch threads {torch.get_num_threads()}: median (min) ms")
     for k in SIZES:
         times = ", ".join(
-            f"{n} {1e3 * _medians[k, n]:.1f} ({1e3 * _minima[k, n]:.1f})"
+            f"{n} {1e3 * medians[k, n]:.1f} ({1e3 * minima[k, n]:.1f})"
             for n in ("plain", "vqp", "vq", "ema")
-            if (k, n) in _medians
+            if (k, n) in medians
         )
         summary_line(f"K={k}: {times}")
         ratios = {
-            "plain/vq": _medians[k, "plain"] / _medians[k, "vq"],
-            "plain/ema": _medians[k, "plain"] / _medians[k, "ema"],
+            "plain/vq": medians[k, "plain"] / medians[k, "vq"],
+            "plain/ema": medians[k, "plain"] / medians[k, "ema"],
         }
-        if (k, "vqp") in _medians:
-            ratios["vqp/ema"] = _medians[k, "vqp"] / _medians[k, "ema"]
-            ratios["vqp/vq"] = _medians[k, "vqp"] / _medians[k, "vq"]
-            if ratios["vqp/ema"] < GOAL_VS_VQP:
-                failures.append(f"K={k}: ema only {ratios['vqp/ema']:.2f}x faster than vector-quantize-pytorch")
+        if (k, "vqp") in medians:
+            ratios["vqp/ema"] = medians[k, "vqp"] / medians[k, "ema"]
+            ratios["vqp/vq"] = medians[k, "vqp"] / medians[k, "vq"]
+            goals.check(f"K={k}: ema >= {GOAL_VS_VQP}x faster than vector-quantize-pytorch",
+                        ratios["vqp/ema"] >= GOAL_VS_VQP, f"{ratios['vqp/ema']:.2f}x")  # fmt: skip
         summary_line(f"K={k}: speed-up (median ratios) " + ", ".join(f"{key} {v:.2f}x" for key, v in ratios.items()))
-        if ratios["plain/vq"] < GOAL_VS_PLAIN:
-            failures.append(f"K={k}: vq only {ratios['plain/vq']:.2f}x faster than the plain reference")
+        goals.check(f"K={k}: vq >= {GOAL_VS_PLAIN}x faster than the plain reference",
+                    ratios["plain/vq"] >= GOAL_VS_PLAIN, f"{ratios['plain/vq']:.2f}x")  # fmt: skip
     records = [
-        {"codes": k, **{f"{n}_ms": 1e3 * _medians[k, n] for n in NAMES if (k, n) in _medians},
-         **{f"{n}_min_ms": 1e3 * _minima[k, n] for n in NAMES if (k, n) in _minima}}
+        {"codes": k, **{f"{n}_ms": 1e3 * medians[k, n] for n in NAMES if (k, n) in medians},
+         **{f"{n}_min_ms": 1e3 * minima[k, n] for n in NAMES if (k, n) in minima}}
         for k in SIZES
     ]  # fmt: skip
-    write_results("quantizer-speed", records, shape=list(SHAPE), rounds=ROUNDS, statistic="median of the rounds")
-    assert not failures, "; ".join(failures)
+    write_results("quantizer-speed", records, shape=list(SHAPE), rounds=ROUNDS, statistic="median of the rounds",
+                  goals=goals.met)  # fmt: skip
+    goals.verify()

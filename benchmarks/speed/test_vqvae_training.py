@@ -2,7 +2,7 @@
 
 Run with::
 
-    pytest benchmarks/test_vqvae_training.py --benchmark-only
+    pytest benchmarks/speed/test_vqvae_training.py --benchmark-only
 
 One step is forward (encoder → quantizer → decoder, loss of equation 3 of arXiv:1711.00937), backward and an Adam
 update, with the default conv autoencoder (64 hidden channels, D = 16, 28x28 → 7x7 codes) and K = 512 codes. The
@@ -29,6 +29,7 @@ import vqgen
 
 BATCH, SIDE, CODES, DIM = 64, 28, 512, 16
 THREADS = 1  # on a shared, busy CPU two intra-op threads were 2-10x slower per step than one
+pytestmark = pytest.mark.threads(THREADS)
 
 
 class _ReferenceQuantizer(nn.Module):
@@ -78,14 +79,6 @@ def _train_step(quantizer_name: str):
     for _ in range(3):  # warm-up (first-step initialisations, allocator)
         step()
     return step
-
-
-@pytest.fixture(autouse=True)
-def _threads():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(THREADS)
-    yield
-    torch.set_num_threads(previous)
 
 
 @pytest.mark.parametrize("quantizer", ["vq", "ema", "reference-ema"])

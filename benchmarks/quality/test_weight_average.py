@@ -2,46 +2,45 @@
 
 Run with::
 
-    pytest benchmarks/test_training_ema.py --benchmark-only -s
+    pytest benchmarks/quality/test_weight_average.py --benchmark-only --quality -s
 
 The budget, identical for every run: a gated PixelCNN (4 layers x 16 channels) as a 256-way pixel model of the offline
 16x16 "digits" (scikit-learn), ``STEPS`` Adam steps at ``LR`` on batches of ``BATCH``, seeds ``SEEDS`` (the same
 batches in the same order for every decay), evaluated on the whole test split. ``ema_decay=None`` evaluates the raw
 weights of the last step; otherwise the engine evaluates (and leaves in the model) the average. The figures are
-printed in the benchmark summary and written as JSON to ``$VQGEN_BENCH_OUT/training-ema.json`` (default: the
-system's temporary folder). ``TrainConfig.ema_decay`` stays ``None`` by default unless these figures favour it.
+printed in the benchmark summary and written as ``training-ema.json`` (see ``benchmarks.common``).
+``TrainConfig.ema_decay`` stays ``None`` by default unless these figures favour it. About 2 minutes on 2 threads: a
+quality benchmark on the offline data.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import statistics
-import tempfile
-from pathlib import Path
 
 import pytest
 import torch
 
 import vqgen
+from benchmarks.common import write_results
 from vqgen.data import load_dataset
 from vqgen.training.prior import fit_prior
 
 STEPS, BATCH, LR, SEEDS = 300, 32, 3e-3, (0, 1)
 DECAYS = (None, 0.99, 0.999)
 PRIOR = dict(num_categories=256, hidden_channels=16, num_layers=4, head_channels=32)
+THREADS = 2
+pytestmark = pytest.mark.threads(THREADS)
 
 
 def _run(decay: float | None, seed: int, train, test) -> float:
     torch.manual_seed(seed)
     prior = vqgen.build("prior", "gated_pixelcnn", **PRIOR)
-    history = fit_prior(prior, train, eval_data=test, epochs=1000, max_steps=STEPS, batch_size=BATCH, lr=LR,
-                        seed=seed, ema_decay=decay, progress=False, eval_batch_size=512)  # fmt: skip
+    history = fit_prior(prior, train, eval_data=test, max_steps=STEPS, batch_size=BATCH, lr=LR, seed=seed,
+                        ema_decay=decay, progress=False, eval_batch_size=512)  # fmt: skip
     return history[-1]["eval"]["bits_per_dim"]
 
 
 def test_weight_average_at_a_fixed_budget(benchmark, summary_line):
-    torch.set_num_threads(2)
     train, test = load_dataset("digits"), load_dataset("digits", split="test")
     results: dict[str, list[float]] = {}
 
@@ -55,12 +54,6 @@ def test_weight_average_at_a_fixed_budget(benchmark, summary_line):
             f"ema_decay={decay}: held-out bits/dim {statistics.mean(figures):.4f} "
             f"(seeds {', '.join(f'{f:.4f}' for f in figures)}; {STEPS} steps of {BATCH})"
         )
-    out = Path(os.environ.get("VQGEN_BENCH_OUT", Path(tempfile.gettempdir()) / "vqgen-bench"))
-    out.mkdir(parents=True, exist_ok=True)
-    settings = {"steps": STEPS, "batch": BATCH, "lr": LR, "seeds": SEEDS, "prior": PRIOR}
-    (out / "training-ema.json").write_text(json.dumps({"settings": settings, "bits_per_dim": results}, indent=2))
+    settings = {"steps": STEPS, "batch": BATCH, "lr": LR, "seeds": SEEDS, "prior": PRIOR, "threads": THREADS}
+    write_results("training-ema", {"bits_per_dim": results}, settings=settings)
     assert all(torch.isfinite(torch.tensor(v)).all() for v in results.values())
-
-
-if __name__ == "__main__":  # pragma: no cover
-    pytest.main([__file__, "--benchmark-only", "-s"])

@@ -2,7 +2,7 @@
 
 Run with::
 
-    pytest benchmarks/test_training_throughput.py --benchmark-only -s
+    pytest benchmarks/speed/test_training_throughput.py --benchmark-only -s
 
 Throughput: a VQ-VAE (conv encoder/decoder, EMA quantizer, 16x16 grey images, 64 channels) trained for ``STEPS`` steps
 of ``BATCH`` images per process after ``WARMUP`` steps, launched the way ``torchrun`` launches workers (``RANK``,
@@ -13,7 +13,8 @@ comparison on a two-core machine. Reported: steps/s of the slowest rank and imag
 Checkpoint write: :func:`vqgen.training.state.save_state` of a model and its Adam state (three tensors per
 parameter) at two sizes, median of ``REPEATS`` writes (safetensors + JSON, fsync, rename), and the bytes written.
 
-The figures are printed in the benchmark summary and written as JSON to ``$VQGEN_BENCH_OUT/training-throughput.json``.
+The figures are printed in the benchmark summary and written as ``training-throughput.json`` (see
+``benchmarks.common``).
 On a shared 2-core machine, DDP cannot show a speed-up: the gradient all-reduce and the second process compete for
 the same two cores that one process with two threads already uses. The benchmark exists to measure the overhead and
 to be run on machines with more cores or GPUs.
@@ -27,17 +28,16 @@ import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import textwrap
 import time
 from pathlib import Path
 
 import torch
 
+from benchmarks.common import ROOT, write_results
 from vqgen.training.state import save_state
 
 STEPS, WARMUP, BATCH, THREADS, REPEATS = 30, 5, 32, 1, 3
-ROOT = Path(__file__).resolve().parents[1]
 
 WORKER = textwrap.dedent(
     """
@@ -129,7 +129,5 @@ def test_ddp_throughput_and_checkpoint_write_time(benchmark, summary_line, tmp_p
             f"training state of {item['parameters'] / 1e6:.0f}M parameters + Adam: {item['seconds'] * 1000:.0f} ms, "
             f"{item['bytes'] / 1e6:.0f} MB"
         )
-    out = Path(os.environ.get("VQGEN_BENCH_OUT", Path(tempfile.gettempdir()) / "vqgen-bench"))
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "training-throughput.json").write_text(json.dumps(results, indent=2))
+    write_results("training-throughput", results, steps=STEPS, warmup=WARMUP, batch=BATCH, threads_each=THREADS)
     assert all(run["steps_per_second"] > 0 for run in results["runs"])

@@ -1,0 +1,1 @@
+"""Speed benchmarks: seconds to minutes each, run by ``pytest benchmarks/ --benchmark-only``."""
