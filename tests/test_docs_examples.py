@@ -23,7 +23,7 @@ from vqgen.registry import KINDS, registry
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
-DOCS = sorted(p for p in (ROOT / "docs").rglob("*.md") if "reference" not in p.parts)
+DOCS = sorted((ROOT / "docs").rglob("*.md"))
 BLOCK = re.compile(r"(?P<skip><!-- docs-test: skip[^>]*-->\s*\n)?^```python\n(?P<code>.*?)^```", re.S | re.M)
 SMALL = 128
 STEPS = 2

@@ -80,6 +80,24 @@ def label_grid(
     Returns:
         The labelled uint8 array. Without labels it is the scaled grid; the tiles keep their pixels, only shifted
         right by the row-label column and down by the title strip and the captions above them.
+
+    Raises:
+        TypeError: if ``scale`` is not an int.
+        ValueError: if ``scale`` < 1, ``row_labels`` does not have one label per row, or ``captions`` are given
+            without ``ncols`` or for more tiles than the grid has.
+
+    Examples:
+        >>> import torch
+        >>> from vqgen.images import label_grid, make_grid
+        >>> images = torch.rand(16, 1, 8, 8)
+        >>> grid = make_grid(images, ncols=8)                            # 2 rows of 8 tiles: (22, 82)
+        >>> labelled = label_grid(grid, tile_shape=(8, 8), scale=4, title="samples",
+        ...                       row_labels=["first", "second"], captions=[str(i) for i in range(16)], ncols=8)
+        >>> grid.shape, labelled.dtype, labelled.shape[0] > 4 * grid.shape[0]
+        ((22, 82), dtype('uint8'), True)
+        >>> label_grid(grid, tile_shape=(8, 8), row_labels=["one row"])
+        Traceback (most recent call last):
+        ValueError: row_labels must have one label per row of tiles (2), got 1
     """
     checks.check_positive(scale, name="scale", integer=True)
     height, width = tile_shape

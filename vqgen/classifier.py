@@ -67,6 +67,20 @@ class FeatureClassifier(Component):
         num_classes: number of classes.
         widths: channels of each conv stage; the last is ``num_features``. Any image size ≥ ``2**(len(widths)-1)``
             works (global average pooling), but features are only meaningful at the size the model was trained on.
+
+    Raises:
+        TypeError: if ``in_channels``, ``num_classes`` or a width is not an int.
+        ValueError: if one is not positive, or ``widths`` is empty.
+
+    Examples:
+        >>> import torch
+        >>> from vqgen.classifier import FeatureClassifier
+        >>> classifier = FeatureClassifier(in_channels=3, num_classes=10, widths=[16, 32, 64])
+        >>> classifier(torch.rand(4, 3, 32, 32)).shape, classifier.num_features
+        (torch.Size([4, 10]), 64)
+        >>> FeatureClassifier(widths=[])
+        Traceback (most recent call last):
+        ValueError: widths must be a non-empty list of positive ints, got []
     """
 
     def __init__(self, in_channels: int = 1, num_classes: int = 10, widths: Sequence[int] = (16, 32, 64, 128)) -> None:
@@ -90,31 +104,112 @@ class FeatureClassifier(Component):
 
     @classmethod
     def tiny_config(cls) -> dict:
+        """Two stages of 4 and 8 channels.
+
+        Returns:
+            ``{"widths": [4, 8]}``.
+
+        Examples:
+            >>> from vqgen.classifier import FeatureClassifier
+            >>> FeatureClassifier(**FeatureClassifier.tiny_config()).num_features
+            8
+        """
         return {"widths": [4, 8]}
 
     @property
     def num_features(self) -> int:
-        """F, the width of the features (the last conv stage)."""
+        """F, the width of the features (the last conv stage).
+
+        Examples:
+            >>> from vqgen.classifier import FeatureClassifier
+            >>> FeatureClassifier().num_features
+            128
+        """
         return self.head.in_features
 
     def embed(self, x: Tensor) -> Tensor:
-        """Features ``(B, F)`` of float images ``x`` ``(B, C, H, W)`` in ``[0, 1]``."""
+        """Features ``(B, F)`` of float images ``x`` ``(B, C, H, W)`` in ``[0, 1]``.
+
+        Args:
+            x: ``(B, C, H, W)`` float images in ``[0, 1]``.
+
+        Returns:
+            ``(B, F)``: the globally pooled activations of the last stage.
+
+        Raises:
+            TypeError: if ``x`` is not a floating-point tensor.
+            ValueError: if it has other channels, or holds NaN or inf.
+
+        Examples:
+            >>> import torch
+            >>> from vqgen.classifier import FeatureClassifier
+            >>> FeatureClassifier(widths=[8, 16]).embed(torch.rand(4, 1, 28, 28)).shape
+            torch.Size([4, 16])
+        """
         checks.check_images(x, channels=self.in_channels, name="x")
         h = self.body(x * 2 - 1)  # (B, F, h, w)
         return h.mean(dim=(2, 3))  # (B, F)
 
     def forward(self, x: Tensor) -> Tensor:
-        """Class logits ``(B, num_classes)`` of float images ``x`` ``(B, C, H, W)`` in ``[0, 1]``."""
+        """Class logits ``(B, num_classes)`` of float images ``x`` ``(B, C, H, W)`` in ``[0, 1]``.
+
+        Args:
+            x: ``(B, C, H, W)`` float images in ``[0, 1]``.
+
+        Returns:
+            ``(B, num_classes)`` logits.
+
+        Examples:
+            >>> import torch
+            >>> from vqgen.classifier import FeatureClassifier
+            >>> FeatureClassifier(num_classes=5, widths=[8, 16])(torch.rand(4, 1, 28, 28)).shape
+            torch.Size([4, 5])
+        """
         return self.head(self.embed(x))
 
     def features(self, images: Tensor) -> Tensor:
-        """Features ``(B, F)`` float32 of uint8 images ``(B, C, H, W)`` (in the module's current train/eval mode)."""
+        """Features ``(B, F)`` float32 of uint8 images ``(B, C, H, W)`` (in the module's current train/eval mode).
+
+        Args:
+            images: ``(B, C, H, W)`` uint8.
+
+        Returns:
+            ``(B, F)`` float32.
+
+        Raises:
+            TypeError: if ``images`` is not uint8.
+            ValueError: if it is not 4-D.
+
+        Examples:
+            >>> import torch
+            >>> from vqgen.classifier import FeatureClassifier
+            >>> FeatureClassifier(widths=[8, 16]).eval().features(torch.zeros(4, 1, 28, 28, dtype=torch.uint8)).shape
+            torch.Size([4, 16])
+        """
         images = check_uint8_images(images, name="images")
         return self.embed(images.float() / 255)
 
     @torch.no_grad()
     def predict(self, images: Tensor, *, batch_size: int = 512) -> Tensor:
-        """Predicted labels ``(N,)`` int64 of uint8 images ``(N, C, H, W)`` (eval mode, on the model's device)."""
+        """Predicted labels ``(N,)`` int64 of uint8 images ``(N, C, H, W)`` (eval mode, on the model's device).
+
+        Args:
+            images: ``(N, C, H, W)`` uint8.
+            batch_size: images per forward pass.
+
+        Returns:
+            ``(N,)`` int64 labels, on the CPU.
+
+        Raises:
+            TypeError: if ``images`` is not uint8, or ``batch_size`` not an int.
+            ValueError: if ``images`` is not 4-D, or ``batch_size`` < 1.
+
+        Examples:
+            >>> import vqgen
+            >>> from vqgen.classifier import FeatureClassifier
+            >>> FeatureClassifier(widths=[8, 16]).predict(vqgen.data.load_dataset("digits").images[:5]).shape
+            torch.Size([5])
+        """
         images = check_uint8_images(images, name="images")
         checks.check_positive(batch_size, name="batch_size", integer=True)
         device = self.head.weight.device
@@ -127,7 +222,27 @@ class FeatureClassifier(Component):
         return torch.cat(out)
 
     def accuracy(self, images: Tensor, labels: Tensor, *, batch_size: int = 512) -> float:
-        """Fraction of uint8 ``images`` ``(N, C, H, W)`` whose predicted label equals ``labels`` ``(N,)``."""
+        """Fraction of uint8 ``images`` ``(N, C, H, W)`` whose predicted label equals ``labels`` ``(N,)``.
+
+        Args:
+            images: ``(N, C, H, W)`` uint8.
+            labels: ``(N,)`` int64 labels in ``[0, num_classes)``.
+            batch_size: images per forward pass.
+
+        Returns:
+            The accuracy, in ``[0, 1]``.
+
+        Raises:
+            TypeError: if ``labels`` is not an integer tensor or ``images`` not uint8.
+            ValueError: if a label is out of range, or ``labels`` does not have one entry per image.
+
+        Examples:
+            >>> import vqgen
+            >>> from vqgen.classifier import FeatureClassifier
+            >>> test = vqgen.data.load_dataset("digits", split="test")
+            >>> 0 <= FeatureClassifier(widths=[8, 16]).accuracy(test.images, test.labels) <= 1    # untrained
+            True
+        """
         labels = checks.check_indices(labels, num_categories=self.num_classes, name="labels")
         predicted = self.predict(images, batch_size=batch_size)
         if labels.shape != predicted.shape:
@@ -136,7 +251,18 @@ class FeatureClassifier(Component):
 
     def feature_extractor(self) -> ClassifierFeatures:
         """This classifier as an FID feature extractor for [`vqgen.metrics.fid`][vqgen.metrics.fid] (shares the
-        weights)."""
+        weights).
+
+        Returns:
+            A new [`ClassifierFeatures`][ClassifierFeatures] around this model.
+
+        Examples:
+            >>> from vqgen.classifier import FeatureClassifier
+            >>> classifier = FeatureClassifier(widths=[8, 16])
+            >>> extractor = classifier.feature_extractor()
+            >>> extractor.classifier is classifier, extractor.num_features
+            (True, 16)
+        """
         return ClassifierFeatures(self)
 
 
@@ -147,6 +273,22 @@ class ClassifierFeatures(nn.Module):
     Always in eval mode (batch-norm statistics are frozen) and without gradients, as torchmetrics' FID expects.
     Grey images are repeated to 3 channels for a colour classifier. Sharing: the classifier is a submodule, so
     moving the metric to a device moves the classifier too.
+
+    Args:
+        classifier: a trained [`FeatureClassifier`][FeatureClassifier] (put in eval mode).
+
+    Raises:
+        TypeError: if ``classifier`` is not a FeatureClassifier.
+
+    Examples:
+        >>> import torch, vqgen
+        >>> from vqgen.classifier import ClassifierFeatures, FeatureClassifier
+        >>> extractor = ClassifierFeatures(FeatureClassifier(in_channels=3, widths=[8, 16]))
+        >>> extractor(torch.zeros(2, 1, 32, 32, dtype=torch.uint8)).shape         # grey images, colour classifier
+        torch.Size([2, 16])
+        >>> test = vqgen.data.load_dataset("digits", split="test").images
+        >>> vqgen.metrics.fid(test[:100], test[100:200], feature=ClassifierFeatures(FeatureClassifier())) >= 0
+        True
     """
 
     def __init__(self, classifier: FeatureClassifier) -> None:
@@ -157,10 +299,42 @@ class ClassifierFeatures(nn.Module):
         self.num_features = classifier.num_features
 
     def train(self, mode: bool = True) -> ClassifierFeatures:
+        """Stay in eval mode whatever ``mode`` says (the batch-norm statistics stay frozen).
+
+        Args:
+            mode: ignored.
+
+        Returns:
+            The module itself.
+
+        Examples:
+            >>> from vqgen.classifier import ClassifierFeatures, FeatureClassifier
+            >>> ClassifierFeatures(FeatureClassifier()).train().training
+            False
+        """
         return super().train(False)
 
     @torch.no_grad()
     def forward(self, images: Tensor) -> Tensor:
+        """The classifier's features of uint8 images, without gradients.
+
+        Args:
+            images: ``(B, C, H, W)`` uint8; one channel for a colour classifier is repeated to three.
+
+        Returns:
+            ``(B, num_features)`` float32.
+
+        Raises:
+            TypeError: if ``images`` is not uint8.
+            ValueError: if it is not 4-D.
+
+        Examples:
+            >>> import torch
+            >>> from vqgen.classifier import FeatureClassifier
+            >>> extractor = FeatureClassifier(widths=[8, 16]).feature_extractor()
+            >>> extractor(torch.zeros(3, 1, 28, 28, dtype=torch.uint8)).shape
+            torch.Size([3, 16])
+        """
         images = check_uint8_images(images, name="images")
         if images.shape[1] == 1 and self.classifier.in_channels == 3:
             images = images.expand(-1, 3, -1, -1)  # (B, 3, H, W)

@@ -26,7 +26,22 @@ __all__ = ["CheckpointWarning", "Configurable", "drop_unknown_keys", "is_spec", 
 
 
 class CheckpointWarning(UserWarning):
-    """A checkpoint loads, but not exactly as written: unknown keys ignored, or no checksum to verify it by."""
+    """A checkpoint loads, but not exactly as written: unknown keys ignored, or no checksum to verify it by.
+
+    Examples:
+        >>> import json, warnings, vqgen
+        >>> from pathlib import Path
+        >>> from vqgen.config import CheckpointWarning
+        >>> vqgen.build("quantizer", "vq", num_codes=8, dim=4).save_pretrained("runs/vq")
+        >>> config = json.loads(Path("runs/vq/config.json").read_text())
+        >>> del config["config_sha256"]                  # as in a checkpoint written before checksums existed
+        >>> _ = Path("runs/vq/config.json").write_text(json.dumps(config))
+        >>> with warnings.catch_warnings():
+        ...     warnings.simplefilter("error", CheckpointWarning)    # refuse what would load only with a warning
+        ...     vqgen.from_pretrained("runs/vq")
+        Traceback (most recent call last):
+        vqgen.config.CheckpointWarning: runs/vq/config.json has no config_sha256, so damage to it cannot be ...
+    """
 
 
 def _version() -> str:
@@ -71,12 +86,29 @@ class Configurable:
 
     Subclasses write an ordinary ``__init__`` with keyword arguments (no ``*args``/``**kwargs``). The registry sets
     ``_registry_kind`` and ``_registry_name`` on registered classes, which [`to_spec`][to_spec] needs.
+
+    Raises:
+        TypeError: when a subclass is defined whose ``__init__`` takes ``*args`` or ``**kwargs``; when one is built
+            with an argument that has no JSON form (a tensor, a NaN, an object).
+
+    Examples:
+        >>> import vqgen
+        >>> class Scale(vqgen.Configurable):
+        ...     def __init__(self, factor: float = 2.0, name: str = "scale") -> None:
+        ...         self.factor = factor
+        >>> dict(Scale(3.0).config)
+        {'factor': 3.0, 'name': 'scale'}
+        >>> class Loose(vqgen.Configurable):
+        ...     def __init__(self, **options) -> None: ...
+        Traceback (most recent call last):
+        TypeError: Loose.__init__ takes **options; Configurable components need explicit arguments so that ...
     """
 
     _registry_kind: str | None = None
     _registry_name: str | None = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Wrap the subclass's own ``__init__`` so that the outermost call records its arguments."""
         super().__init_subclass__(**kwargs)
         if "__init__" not in cls.__dict__:
             return
@@ -107,12 +139,31 @@ class Configurable:
 
     @property
     def config(self) -> Mapping[str, Any]:
-        """The constructor arguments, defaults filled in, as plain JSON types (read-only)."""
+        """The constructor arguments, defaults filled in, as plain JSON types (read-only).
+
+        Examples:
+            >>> import vqgen
+            >>> config = vqgen.build("encoder", "conv", latent_dim=16).config
+            >>> config["latent_dim"], config["in_channels"]
+            (16, 1)
+        """
         return MappingProxyType(self.__dict__.get("_config", {}))
 
     def to_spec(self) -> dict[str, Any]:
         """``{"kind", "name", "config"}``: everything [`vqgen.build_from_spec`][vqgen.build_from_spec] needs to rebuild
-        this component."""
+        this component.
+
+        Returns:
+            A new dict of plain JSON types.
+
+        Raises:
+            TypeError: if the class is not registered.
+
+        Examples:
+            >>> import vqgen
+            >>> vqgen.build("quantizer", "fsq", levels=[5, 4], dim=8).to_spec()
+            {'kind': 'quantizer', 'name': 'fsq', 'config': {'levels': [5, 4], 'dim': 8}}
+        """
         if self._registry_kind is None or self._registry_name is None:
             raise TypeError(
                 f"{type(self).__name__} is not registered, so it cannot be saved or rebuilt by name; "

@@ -42,7 +42,37 @@ logger = logging.getLogger(__name__)
 
 
 def baseline_priors(model: TwoStageModel, train_data: InMemoryData) -> dict[str, AutoregressivePrior]:
-    """The ``independent`` (fit on the codes of ``train_data``) and ``uniform`` baselines for ``model``'s codes."""
+    """The ``independent`` (fit on the codes of ``train_data``) and ``uniform`` baselines for ``model``'s codes.
+
+    What a learned prior must beat: ``independent`` draws each position from its own code frequencies in the
+    training codes ([`IndependentPrior`][vqgen.priors.baselines.IndependentPrior]), ``uniform`` draws every code
+    with probability ``1 / K`` ([`UniformPrior`][vqgen.priors.baselines.UniformPrior]). Both are priors like any
+    other: pass them as ``prior=`` to ``model.sample``, or to [`evaluate_two_stage`][evaluate_two_stage].
+
+    Args:
+        model: a [`TwoStageModel`][vqgen.TwoStageModel] whose stage 1 is trained.
+        train_data: its training images (a dataset or uint8 ``(N, C, H, W)``), encoded to fit ``independent``.
+
+    Returns:
+        ``{"independent": IndependentPrior, "uniform": UniformPrior}``, on the model's device.
+
+    Examples:
+        >>> import vqgen
+        >>> from vqgen import TwoStageModel
+        >>> from vqgen.evaluation import baseline_priors
+        >>> model = TwoStageModel.from_config({
+        ...     "encoder": {"name": "conv", "hidden_channels": 8, "residual_channels": 4, "latent_dim": 4},
+        ...     "quantizer": {"name": "vq", "num_codes": 16},
+        ...     "prior": {"name": "gated_pixelcnn", "hidden_channels": 8, "num_layers": 2},
+        ... })
+        >>> digits = vqgen.data.load_dataset("digits")
+        >>> _ = model.fit_stage1(digits, max_steps=2)
+        >>> baselines = baseline_priors(model, digits)
+        >>> sorted(baselines), baselines["uniform"].num_categories
+        (['independent', 'uniform'], 16)
+        >>> model.sample(4, prior=baselines["independent"]).shape          # images decoded from baseline codes
+        torch.Size([4, 1, 16, 16])
+    """
     codes = encode_codes(model.vqvae, train_data)  # (N, 1, h, w)
     independent = IndependentPrior.from_data(codes, num_categories=model.num_codes)
     uniform = UniformPrior(num_categories=model.num_codes, channels=1)
@@ -50,7 +80,23 @@ def baseline_priors(model: TwoStageModel, train_data: InMemoryData) -> dict[str,
 
 
 def class_cycle(model: TwoStageModel, n: int) -> torch.Tensor | None:
-    """Labels ``0, 1, ..., M-1, 0, 1, ...`` ``(n,)`` for a class-conditional prior with M classes, else ``None``."""
+    """Labels ``0, 1, ..., M-1, 0, 1, ...`` ``(n,)`` for a class-conditional prior with M classes, else ``None``.
+
+    Args:
+        model: a [`TwoStageModel`][vqgen.TwoStageModel].
+        n: the number of labels.
+
+    Returns:
+        ``(n,)`` int64 labels on the model's device, or ``None`` when the prior takes no class label.
+
+    Examples:
+        >>> from vqgen import TwoStageModel
+        >>> from vqgen.evaluation import class_cycle
+        >>> model = TwoStageModel.from_config({"encoder": "conv", "quantizer": "vq",
+        ...                                    "prior": {"name": "rnn", "num_classes": 3}})
+        >>> class_cycle(model, 7)
+        tensor([0, 1, 2, 0, 1, 2, 0])
+    """
     if model.prior.num_classes is None:
         return None
     return torch.arange(n, device=model.device) % model.prior.num_classes
@@ -115,11 +161,34 @@ def evaluate_two_stage(
             times (their mean, ``"floor"``, and each, ``"floor_draws"``), and of the first draw's reconstructions.
 
     Returns:
-        ``{"stage1": {...}, "bits_per_code": {...}, "fid_classifier": {...}, "classifier_test_accuracy": ...,
-        "recognised": ..., "num_samples": ..., "fid_reference": ...}`` (``recognised`` for a class-conditional prior).
+        ``{"stage1": {"reconstruction_mse", "perplexity", "usage"}, "bits_per_code": {"prior", "independent",
+        "uniform"}, "fid_classifier": {the same three, and "floor", "reconstructions" with ``floor_draws``},
+        "classifier_test_accuracy": float or None, "recognised": float (a class-conditional prior's samples that the
+        classifier recognises as the class asked for), "num_samples": int, "fid_reference": str}`` (and
+        ``"floor_draws"``: each draw's FID, with ``floor_draws``).
 
     Raises:
-        ValueError: an unknown ``fid_reference`` or a negative ``floor_draws``.
+        TypeError: if ``test_data`` holds no images.
+        ValueError: if the model is not fitted, or the data does not fit it; an unknown ``fid_reference`` or a
+            negative ``floor_draws``.
+
+    Examples:
+        >>> import vqgen
+        >>> from vqgen import TwoStageModel
+        >>> from vqgen.evaluation import evaluate_two_stage
+        >>> model = TwoStageModel.from_config({
+        ...     "encoder": {"name": "conv", "hidden_channels": 8, "residual_channels": 4, "latent_dim": 4},
+        ...     "quantizer": {"name": "vq", "num_codes": 16},
+        ...     "prior": {"name": "gated_pixelcnn", "hidden_channels": 8, "num_layers": 2},
+        ... })
+        >>> train = vqgen.data.load_dataset("digits")
+        >>> test = vqgen.data.load_dataset("digits", split="test")
+        >>> _ = model.fit(train, stage1={"max_steps": 2}, stage2={"max_steps": 2})
+        >>> results = evaluate_two_stage(model, train, test, num_samples=16)      # trains the FID classifier too
+        >>> sorted(results["bits_per_code"]), sorted(results["fid_classifier"])
+        (['independent', 'prior', 'uniform'], ['independent', 'prior', 'uniform'])
+        >>> round(results["bits_per_code"]["uniform"], 3)                        # log2(16) bits per code
+        4.0
     """
     if fid_reference not in ("first", "all"):
         raise ValueError(f"fid_reference must be 'first' or 'all', got {fid_reference!r}")

@@ -44,7 +44,9 @@ __all__ = [
 
 MIN_WIDTH = 400
 """Default scaling enlarges a grid (by a whole factor, at most ``MAX_SCALE``) to at least this many pixels wide."""
+
 MAX_SCALE = 8
+"""The largest factor default scaling enlarges a grid by."""
 
 
 def to_uint8(images: Tensor) -> Tensor:
@@ -55,6 +57,16 @@ def to_uint8(images: Tensor) -> Tensor:
 
     Returns:
         A uint8 tensor of the same shape, on the same device.
+
+    Raises:
+        TypeError: if ``images`` is not a tensor of uint8 or floats.
+        ValueError: if it holds NaN or inf.
+
+    Examples:
+        >>> import torch
+        >>> from vqgen.images import to_uint8
+        >>> to_uint8(torch.tensor([-0.5, 0.0, 0.5, 1.0, 1.5]))          # decoder outputs: clamped, then rounded
+        tensor([  0,   0, 128, 255, 255], dtype=torch.uint8)
     """
     checks.check_tensor(images, name="images")
     if images.dtype == torch.uint8:
@@ -71,8 +83,26 @@ def make_grid(images: Tensor, *, ncols: int = 8, padding: int = 2, pad_value: in
     The result has ``rows = ceil(N / ncols)`` rows of tiles and the size
     ``(rows * (H + padding) + padding, ncols * (W + padding) + padding)``; empty cells are ``pad_value``.
 
+    Args:
+        images: ``(N, C, H, W)`` uint8, or float in ``[0, 1]`` (clamped); ``C`` is 1 or 3.
+        ncols: tiles per row (fewer when ``N < ncols``).
+        padding: pixels between and around the tiles.
+        pad_value: grey level of the padding and of empty cells.
+
     Returns:
         ``(height, width)`` uint8 for grey images (``C = 1``), ``(height, width, 3)`` for colour (``C = 3``).
+
+    Raises:
+        TypeError: if ``images`` is not a tensor, or ``ncols`` not an int.
+        ValueError: if ``images`` is not 4-D with 1 or 3 channels or is empty, or a size is out of range.
+
+    Examples:
+        >>> import torch
+        >>> from vqgen.images import make_grid
+        >>> make_grid(torch.zeros(10, 1, 28, 28), ncols=8).shape          # 2 rows: (2 * 30 + 2, 8 * 30 + 2)
+        (62, 242)
+        >>> make_grid(torch.zeros(4, 3, 32, 32, dtype=torch.uint8), ncols=4, padding=0).shape
+        (32, 128, 3)
     """
     images = checks.check_tensor(images, name="images", ndim=4)
     n, channels, height, width = images.shape
@@ -102,13 +132,45 @@ def auto_scale(width: int, *, min_width: int = MIN_WIDTH) -> int:
     """The smallest whole factor (1 to ``MAX_SCALE``) that enlarges ``width`` pixels to at least ``min_width``.
 
     Eight 28x28 tiles (242 pixels with padding) get 2, eight 8x8 tiles get 5, anything ``>= min_width`` gets 1.
+
+    Args:
+        width: the grid's width in pixels.
+        min_width: the width to reach.
+
+    Returns:
+        The factor, in ``[1, MAX_SCALE]``.
+
+    Raises:
+        TypeError: if ``width`` is not an int.
+        ValueError: if it is not positive.
+
+    Examples:
+        >>> from vqgen.images import auto_scale
+        >>> auto_scale(242), auto_scale(82), auto_scale(500), auto_scale(10)
+        (2, 5, 1, 8)
     """
     checks.check_positive(width, name="width", integer=True)
     return max(1, min(MAX_SCALE, math.ceil(min_width / width)))
 
 
 def save_png(path: str | Path, array: np.ndarray) -> Path:
-    """Write a uint8 array ``(height, width)`` or ``(height, width, 3)`` as a PNG (parent folders created)."""
+    """Write a uint8 array ``(height, width)`` or ``(height, width, 3)`` as a PNG (parent folders created).
+
+    Args:
+        path: the file to write.
+        array: uint8 pixels, grey or RGB.
+
+    Returns:
+        ``path``, as a ``Path``.
+
+    Examples:
+        >>> import numpy as np
+        >>> from PIL import Image
+        >>> from vqgen.images import save_png
+        >>> path = save_png("figures/black.png", np.zeros((8, 16), dtype=np.uint8))
+        >>> Image.open(path).size
+        (16, 8)
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(array).save(path, format="PNG", optimize=True)
@@ -167,6 +229,23 @@ def save_grid(
         title: a line above the grid, e.g. ``"prior samples"``.
         row_labels: one label per row of tiles, left of the row.
         captions: one caption per image, under its tile (e.g. the class each sample was drawn for).
+
+    Returns:
+        ``path``, as a ``Path``.
+
+    Raises:
+        TypeError: if ``images`` is not a tensor of uint8 or floats.
+        ValueError: if the images or labels do not fit (see [`make_grid`][make_grid],
+            [`label_grid`][vqgen.captions.label_grid]).
+
+    Examples:
+        >>> import torch
+        >>> from PIL import Image
+        >>> from vqgen.images import save_grid
+        >>> samples, labels = torch.rand(16, 1, 28, 28), torch.arange(16) % 10
+        >>> path = save_grid("samples.png", samples, title="prior samples", captions=[str(int(c)) for c in labels])
+        >>> Image.open(path).mode, Image.open(path).width                  # scaled 2x: 2 * 242 pixels wide
+        ('L', 484)
     """
     grid = _grid_and_labels(
         images, ncols=ncols, padding=padding, pad_value=pad_value, scale=scale, title=title, row_labels=row_labels,
@@ -198,6 +277,18 @@ def make_panels(
 
     Returns:
         ``(height, width)`` or ``(height, width, 3)`` uint8.
+
+    Raises:
+        ValueError: if ``panels`` is empty, mixes grey and colour images, or a panel does not fit (see
+            [`make_grid`][make_grid]).
+
+    Examples:
+        >>> import torch
+        >>> from vqgen.images import make_panels
+        >>> panels = {"prior samples": torch.rand(8, 1, 8, 8), "uniform codes": torch.rand(8, 1, 8, 8)}
+        >>> figure = make_panels(panels, scale=2)
+        >>> figure.ndim, figure.shape[1] > 2 * 2 * 82                      # two panels side by side
+        (2, True)
     """
     if not panels:
         raise ValueError("panels is empty: nothing to draw")
@@ -238,7 +329,30 @@ def save_panels(
     gap: int = 12,
     captions: Mapping[str, Sequence[str]] | None = None,
 ) -> Path:
-    """Save titled grids side by side as one PNG (see ``make_panels`` for the arguments); returns the path."""
+    """Save titled grids side by side as one PNG (see [`make_panels`][make_panels]); returns the path.
+
+    Args:
+        path: the PNG file to write.
+        panels: title → images ``(N, C, H, W)``; all with the same ``C``.
+        ncols: images per row in each panel.
+        padding: pixels between and around the tiles.
+        pad_value: grey level of the padding, the gaps and the label strips.
+        scale: enlarge each pixel to ``scale x scale``; ``None`` sizes the figure to at least ``MIN_WIDTH``.
+        gap: pixels (after scaling) between two panels.
+        captions: title → one caption per image of that panel.
+
+    Returns:
+        ``path``, as a ``Path``.
+
+    Raises:
+        ValueError: if the panels do not fit (see [`make_panels`][make_panels]).
+
+    Examples:
+        >>> import torch
+        >>> from vqgen.images import save_panels
+        >>> save_panels("compare.png", {"prior": torch.rand(8, 3, 8, 8), "baseline": torch.rand(8, 3, 8, 8)})
+        PosixPath('compare.png')
+    """
     canvas = make_panels(
         panels, ncols=ncols, padding=padding, pad_value=pad_value, scale=scale, gap=gap, captions=captions
     )
@@ -276,6 +390,24 @@ def save_reconstructions(
             ``("masked", "completed")``); by default ``"originals"`` and ``"reconstructions"`` (numbered when there
             are several).
         title: an optional line above the grid.
+
+    Returns:
+        ``path``, as a ``Path``.
+
+    Raises:
+        TypeError: if an image tensor is not a tensor of uint8 or floats.
+        ValueError: if a reconstruction tensor differs from ``originals`` in shape, or ``labels`` does not name every
+            row.
+
+    Examples:
+        >>> import torch
+        >>> from vqgen.images import save_reconstructions
+        >>> originals = torch.rand(12, 1, 28, 28)
+        >>> save_reconstructions("reconstructions.png", originals, originals.clamp(0.2, 0.8), ncols=6)
+        PosixPath('reconstructions.png')
+        >>> save_reconstructions("two.png", originals, [originals, originals], labels=["originals", "vq"])
+        Traceback (most recent call last):
+        ValueError: labels must name the originals and each of the 2 reconstruction tensors (3 labels), got [...]
     """
     originals = checks.check_tensor(originals, name="originals", ndim=4)
     others = [reconstructions] if isinstance(reconstructions, Tensor) else list(reconstructions)

@@ -46,6 +46,14 @@ class QuantizerOutput:
         commitment_loss: scalar ``|z - sg(e)|²``, unweighted; keeps the encoder close to its codes.
         perplexity: scalar ``exp(H(code histogram))`` over the batch: the effective number of codes in use.
         usage: scalar in ``[0, 1]``, the fraction of the codebook used at least once in the batch.
+
+    Examples:
+        >>> import torch, vqgen
+        >>> out = vqgen.build("quantizer", "vq", num_codes=8, dim=4)(torch.randn(2, 4, 3, 3))
+        >>> out.quantized.shape, out.codes.shape, out.codes.dtype
+        (torch.Size([2, 4, 3, 3]), torch.Size([2, 3, 3]), torch.int64)
+        >>> bool(out.loss == out.codebook_loss + 0.25 * out.commitment_loss)
+        True
     """
 
     quantized: Tensor
@@ -61,31 +69,98 @@ class Quantizer(Component, abc.ABC):
     """Maps continuous vectors to the nearest of ``num_codes`` codebook vectors (VQ-VAE, arXiv:1711.00937).
 
     The vector dimension is axis 1, as in convolutional feature maps: ``z`` of shape ``(B, D, *spatial)`` with any
-    number of spatial axes (none, ``(L,)``, ``(h, w)``, ...).
+    number of spatial axes (none, ``(L,)``, ``(h, w)``, ...). An implementation writes [`forward`][forward],
+    [`embed`][embed] and the two properties, and is registered with ``@vqgen.register("quantizer", name)``.
+
+    Examples:
+        >>> import torch, vqgen
+        >>> quantizer = vqgen.build("quantizer", "ema", num_codes=16, dim=4)
+        >>> z = torch.randn(2, 4, 7, 7)                        # (B, D, h, w) encoder outputs
+        >>> out = quantizer(z)
+        >>> out.codes.shape, quantizer.embed(out.codes).shape
+        (torch.Size([2, 7, 7]), torch.Size([2, 4, 7, 7]))
     """
 
     @property
     @abc.abstractmethod
     def num_codes(self) -> int:
-        """K, the codebook size."""
+        """K, the codebook size.
+
+        Examples:
+            >>> import vqgen
+            >>> vqgen.build("quantizer", "fsq", levels=[8, 5, 5, 5], dim=16).num_codes
+            1000
+        """
 
     @property
     @abc.abstractmethod
     def dim(self) -> int:
-        """D, the dimension of each codebook vector."""
+        """D, the dimension of each codebook vector.
+
+        Examples:
+            >>> import vqgen
+            >>> vqgen.build("quantizer", "vq", num_codes=512, dim=64).dim
+            64
+        """
 
     @abc.abstractmethod
     def forward(self, z: Tensor) -> QuantizerOutput:
-        """Quantize ``z`` of shape ``(B, D, *spatial)``; see [`QuantizerOutput`][QuantizerOutput]."""
+        """Quantize ``z`` of shape ``(B, D, *spatial)``; see [`QuantizerOutput`][QuantizerOutput].
+
+        Args:
+            z: ``(B, D, *spatial)`` float encoder outputs, finite.
+
+        Returns:
+            The quantized vectors, their codes ``(B, *spatial)`` and the losses and statistics of the batch.
+
+        Examples:
+            >>> import torch, vqgen
+            >>> out = vqgen.build("quantizer", "vq", num_codes=16, dim=4)(torch.randn(8, 4))   # no spatial axes
+            >>> out.quantized.shape, out.codes.shape
+            (torch.Size([8, 4]), torch.Size([8]))
+        """
 
     def check_codes(self, codes: object) -> None:
-        """Raise a clear error unless ``codes`` is an integer tensor ``(B, *spatial)`` of values in ``[0, K)``."""
+        """Raise a clear error unless ``codes`` is an integer tensor ``(B, *spatial)`` of values in ``[0, K)``.
+
+        Args:
+            codes: what a caller hands to [`embed`][embed].
+
+        Raises:
+            TypeError: if ``codes`` is not a tensor of integers.
+            ValueError: if it has no axis, or a value outside ``[0, K)``.
+
+        Examples:
+            >>> import torch, vqgen
+            >>> quantizer = vqgen.build("quantizer", "vq", num_codes=16, dim=4)
+            >>> quantizer.check_codes(torch.tensor([[0, 15]]))
+            >>> quantizer.check_codes(torch.tensor([[0, 16]]))
+            Traceback (most recent call last):
+            ValueError: codes must lie in [0, 16), got values in [0, 16]
+        """
         checks.check_tensor(codes, name="codes", min_ndim=1)
         checks.check_indices(codes, num_categories=self.num_codes, name="codes")
 
     @abc.abstractmethod
     def embed(self, codes: Tensor) -> Tensor:
-        """Look up codes ``(B, *spatial)`` int64 → vectors ``(B, D, *spatial)``: the way from indices to the decoder."""
+        """Look up codes ``(B, *spatial)`` int64 → vectors ``(B, D, *spatial)``: the way from indices to the decoder.
+
+        Args:
+            codes: ``(B, *spatial)`` integer indices in ``[0, K)``.
+
+        Returns:
+            ``(B, D, *spatial)`` codebook vectors, as ``forward``'s ``quantized`` would hold for these codes.
+
+        Raises:
+            TypeError: if ``codes`` is not an integer tensor (implementations check with [`check_codes`][check_codes]).
+            ValueError: if a code lies outside ``[0, K)``.
+
+        Examples:
+            >>> import torch, vqgen
+            >>> quantizer = vqgen.build("quantizer", "vq", num_codes=16, dim=4)
+            >>> quantizer.embed(torch.zeros(2, 7, 7, dtype=torch.long)).shape
+            torch.Size([2, 4, 7, 7])
+        """
 
 
 def _facts(**facts: int | None) -> dict[str, int | None]:
@@ -121,6 +196,18 @@ class Encoder(Component, abc.ABC):
         in_channels: C, the number of image channels accepted.
         latent_dim: D, the channel count of the latents.
         downsample: the spatial reduction factor H / h (images must be divisible by it).
+
+    Raises:
+        TypeError: if a fact is given but is not an int.
+        ValueError: if a fact is given but is not positive.
+
+    Examples:
+        >>> import torch, vqgen
+        >>> encoder = vqgen.build("encoder", "conv", in_channels=1, latent_dim=16)       # two stages: 28 → 7
+        >>> encoder.in_channels, encoder.latent_dim, encoder.downsample
+        (1, 16, 4)
+        >>> encoder(torch.rand(2, 1, 28, 28)).shape
+        torch.Size([2, 16, 7, 7])
     """
 
     def __init__(
@@ -134,19 +221,67 @@ class Encoder(Component, abc.ABC):
     downsample = _fact_property("downsample", "The spatial reduction factor H / h (images must be divisible by it).")
 
     def latent_shape(self, image_shape: Sequence[int]) -> tuple[int, ...]:
-        """The ``(h, w)`` code-grid shape for images of shape ``(C, H, W)``, validating the image size."""
+        """The ``(h, w)`` code-grid shape for images of shape ``(C, H, W)``, validating the image size.
+
+        Args:
+            image_shape: ``(C, H, W)`` of one image.
+
+        Returns:
+            ``(H / downsample, W / downsample)``.
+
+        Raises:
+            ValueError: if ``H`` or ``W`` is not a positive multiple of ``downsample``.
+
+        Examples:
+            >>> import vqgen
+            >>> encoder = vqgen.build("encoder", "conv", latent_dim=16)
+            >>> encoder.latent_shape((1, 28, 28))
+            (7, 7)
+            >>> encoder.latent_shape((1, 30, 30))
+            Traceback (most recent call last):
+            ValueError: ConvEncoder downsamples by 4, so image height and width must be multiples of 4; got 30x30 ...
+        """
         channels, height, width = image_shape
         checks.check_image_size(height, width, self.downsample, name=type(self).__name__)
         return height // self.downsample, width // self.downsample
 
     def check_input(self, x: Tensor) -> None:
-        """Raise a clear error unless ``x`` is a finite float ``(B, in_channels, H, W)`` batch of a usable size."""
+        """Raise a clear error unless ``x`` is a finite float ``(B, in_channels, H, W)`` batch of a usable size.
+
+        Args:
+            x: what a caller hands to ``forward``.
+
+        Raises:
+            TypeError: if ``x`` is not a floating-point tensor.
+            ValueError: if it is not 4-D, has other channels, holds NaN or inf, or its sides are not multiples of
+                ``downsample``.
+
+        Examples:
+            >>> import torch, vqgen
+            >>> encoder = vqgen.build("encoder", "conv", in_channels=1, latent_dim=16)
+            >>> encoder.check_input(torch.rand(2, 1, 28, 28))
+            >>> encoder.check_input(torch.zeros(2, 1, 28, 28, dtype=torch.uint8))
+            Traceback (most recent call last):
+            TypeError: x must be a floating-point tensor (images scaled to [0, 1]), got torch.uint8; ...
+        """
         checks.check_images(x, channels=self.in_channels, name="x")
         checks.check_image_size(x.shape[-2], x.shape[-1], self.downsample, name=type(self).__name__)
 
     @abc.abstractmethod
     def forward(self, x: Tensor) -> Tensor:
-        """Encode ``x`` ``(B, C, H, W)`` in ``[0, 1]`` to ``(B, D, h, w)``."""
+        """Encode ``x`` ``(B, C, H, W)`` in ``[0, 1]`` to ``(B, D, h, w)``.
+
+        Args:
+            x: ``(B, C, H, W)`` float images in ``[0, 1]``; ``H`` and ``W`` multiples of ``downsample``.
+
+        Returns:
+            ``(B, D, H / downsample, W / downsample)`` latents, for a [`Quantizer`][Quantizer] of dimension ``D``.
+
+        Examples:
+            >>> import torch, vqgen
+            >>> vqgen.build("encoder", "conv", in_channels=3, latent_dim=8)(torch.rand(2, 3, 32, 32)).shape
+            torch.Size([2, 8, 8, 8])
+        """
 
 
 class Decoder(Component, abc.ABC):
@@ -158,6 +293,18 @@ class Decoder(Component, abc.ABC):
         latent_dim: D, the channel count of the latents accepted.
         out_channels: C, the number of image channels produced.
         upsample: the spatial enlargement factor H / h.
+
+    Raises:
+        TypeError: if a fact is given but is not an int.
+        ValueError: if a fact is given but is not positive.
+
+    Examples:
+        >>> import torch, vqgen
+        >>> decoder = vqgen.build("decoder", "conv", out_channels=1, latent_dim=16)
+        >>> decoder.latent_dim, decoder.out_channels, decoder.upsample
+        (16, 1, 4)
+        >>> decoder(torch.randn(2, 16, 7, 7)).shape
+        torch.Size([2, 1, 28, 28])
     """
 
     def __init__(
@@ -171,12 +318,39 @@ class Decoder(Component, abc.ABC):
     upsample = _fact_property("upsample", "The spatial enlargement factor H / h.")
 
     def check_input(self, z: Tensor) -> None:
-        """Raise a clear error unless ``z`` is a finite float ``(B, latent_dim, h, w)`` tensor."""
+        """Raise a clear error unless ``z`` is a finite float ``(B, latent_dim, h, w)`` tensor.
+
+        Args:
+            z: what a caller hands to ``forward``.
+
+        Raises:
+            TypeError: if ``z`` is not a floating-point tensor.
+            ValueError: if it is not 4-D, has another width than ``latent_dim``, or holds NaN or inf.
+
+        Examples:
+            >>> import torch, vqgen
+            >>> decoder = vqgen.build("decoder", "conv", latent_dim=16)
+            >>> decoder.check_input(torch.randn(2, 8, 7, 7))
+            Traceback (most recent call last):
+            ValueError: z must have 16 channels (axis 1), got shape (2, 8, 7, 7)
+        """
         checks.check_images(z, channels=self.latent_dim, name="z")
 
     @abc.abstractmethod
     def forward(self, z: Tensor) -> Tensor:
-        """Decode ``z`` ``(B, D, h, w)`` to images ``(B, C, H, W)``."""
+        """Decode ``z`` ``(B, D, h, w)`` to images ``(B, C, H, W)``.
+
+        Args:
+            z: ``(B, D, h, w)`` latents, usually ``Quantizer.embed(codes)`` or ``QuantizerOutput.quantized``.
+
+        Returns:
+            ``(B, C, h * upsample, w * upsample)`` pixel values approximating ``[0, 1]`` (not clamped).
+
+        Examples:
+            >>> import torch, vqgen
+            >>> vqgen.build("decoder", "conv", out_channels=3, latent_dim=8)(torch.randn(2, 8, 8, 8)).shape
+            torch.Size([2, 3, 32, 32])
+        """
 
 
 CHANNEL_ORDERS = ("sequential", "parallel")
@@ -204,6 +378,22 @@ class AutoregressivePrior(Component, abc.ABC):
         cond_dim: the width of the conditioning vectors (``cond`` ``(B, cond_dim)`` float), or ``None``.
         channel_order: ``"sequential"`` (channel ``c`` also sees channels ``< c`` of its position) or
             ``"parallel"``.
+
+    Raises:
+        TypeError: if ``num_categories``, ``channels``, ``num_classes`` or ``cond_dim`` is not an int.
+        ValueError: if one of them is not positive, or ``channel_order`` is neither of the two.
+
+    Examples:
+        >>> import torch, vqgen
+        >>> prior = vqgen.build(
+        ...     "prior", "gated_pixelcnn", num_categories=16, num_classes=10, hidden_channels=8, num_layers=2
+        ... )
+        >>> codes = torch.randint(16, (4, 1, 5, 5))            # (B, C, H, W) int64 in [0, K)
+        >>> labels = torch.tensor([0, 1, 2, 3])
+        >>> prior.nll(codes, labels).shape, prior.log_prob(codes, labels).shape
+        (torch.Size([4, 1, 5, 5]), torch.Size([4]))
+        >>> prior.sample(4, (5, 5), labels).shape
+        torch.Size([4, 1, 5, 5])
     """
 
     def __init__(
@@ -230,7 +420,16 @@ class AutoregressivePrior(Component, abc.ABC):
 
     @property
     def num_categories(self) -> int:
-        """K, the number of categories per value."""
+        """K, the number of categories per value.
+
+        Raises:
+            TypeError: if a subclass neither passed it to ``__init__`` nor overrode this property.
+
+        Examples:
+            >>> import vqgen
+            >>> vqgen.build("prior", "rnn", num_categories=512).num_categories
+            512
+        """
         if self._num_categories is None:
             raise TypeError(
                 f"{type(self).__name__} did not pass num_categories to AutoregressivePrior.__init__; pass it there"
@@ -239,26 +438,69 @@ class AutoregressivePrior(Component, abc.ABC):
 
     @property
     def channels(self) -> int:
-        """C, the number of channels per position."""
+        """C, the number of channels per position.
+
+        Examples:
+            >>> import vqgen
+            >>> vqgen.build("prior", "rnn", channels=3).channels
+            3
+        """
         return self._channels
 
     @property
     def num_classes(self) -> int | None:
-        """The number of class labels the prior is conditioned on, or ``None`` if it takes no class label."""
+        """The number of class labels the prior is conditioned on, or ``None`` if it takes no class label.
+
+        Examples:
+            >>> import vqgen
+            >>> vqgen.build("prior", "rnn", num_classes=10).num_classes, vqgen.build("prior", "rnn").num_classes
+            (10, None)
+        """
         return self._num_classes
 
     @property
     def cond_dim(self) -> int | None:
-        """The width of the conditioning vector the prior takes, or ``None`` if it takes none."""
+        """The width of the conditioning vector the prior takes, or ``None`` if it takes none.
+
+        Examples:
+            >>> import vqgen
+            >>> vqgen.build("prior", "rnn", cond_dim=32).cond_dim
+            32
+        """
         return self._cond_dim
 
     @property
     def sequential_channels(self) -> bool:
-        """True when channel ``c`` of a position depends on its channels ``< c`` (several channels, sequential)."""
+        """True when channel ``c`` of a position depends on its channels ``< c`` (several channels, sequential).
+
+        Examples:
+            >>> import vqgen
+            >>> vqgen.build("prior", "rnn", channels=3).sequential_channels
+            True
+            >>> vqgen.build("prior", "rnn", channels=3, channel_order="parallel").sequential_channels
+            False
+        """
         return self.channels > 1 and self.channel_order == "sequential"
 
     def check_input(self, x: object, cond: object = None) -> None:
-        """Raise a clear error unless ``x`` is ``(B, C, H, W)`` integer values in ``[0, K)`` and ``cond`` fits."""
+        """Raise a clear error unless ``x`` is ``(B, C, H, W)`` integer values in ``[0, K)`` and ``cond`` fits.
+
+        Args:
+            x: the grids a caller hands to ``forward``.
+            cond: their condition (see [`check_cond`][check_cond]).
+
+        Raises:
+            TypeError: if ``x`` is not an integer tensor, or ``cond`` is of the wrong kind.
+            ValueError: if ``x`` is not 4-D, has other channels or values outside ``[0, K)``, or ``cond`` does not fit.
+
+        Examples:
+            >>> import torch, vqgen
+            >>> prior = vqgen.build("prior", "rnn", num_categories=16)
+            >>> prior.check_input(torch.randint(16, (2, 1, 4, 4)))
+            >>> prior.check_input(torch.rand(2, 1, 4, 4))
+            Traceback (most recent call last):
+            TypeError: x must hold integer category indices (int64), got torch.float32; ...
+        """
         checks.check_tensor(x, name="x", ndim=4)
         checks.check_indices(x, num_categories=self.num_categories, name="x")
         if x.shape[1] != self.channels:
@@ -266,7 +508,25 @@ class AutoregressivePrior(Component, abc.ABC):
         self.check_cond(cond, batch=x.shape[0])
 
     def check_cond(self, cond: object, *, batch: int) -> None:
-        """Raise unless ``cond`` matches what the prior is conditioned on (class labels, vectors, or nothing)."""
+        """Raise unless ``cond`` matches what the prior is conditioned on (class labels, vectors, or nothing).
+
+        Args:
+            cond: ``None`` for an unconditional prior; ``(B,)`` int64 labels in ``[0, num_classes)``; or
+                ``(B, cond_dim)`` finite float vectors.
+            batch: B, the number of examples ``cond`` must have a row for.
+
+        Raises:
+            TypeError: if ``cond`` is not a tensor, or of the other kind (vectors for a class-conditional prior).
+            ValueError: if a condition is missing or unexpected, or its shape or values do not fit.
+
+        Examples:
+            >>> import torch, vqgen
+            >>> prior = vqgen.build("prior", "rnn", num_classes=10)
+            >>> prior.check_cond(torch.tensor([3, 7]), batch=2)
+            >>> prior.check_cond(None, batch=2)
+            Traceback (most recent call last):
+            ValueError: RNNPrior is conditional and needs cond (10 class labels); got cond=None
+        """
         name = type(self).__name__
         if self.num_classes is None and self.cond_dim is None:
             if cond is not None:
@@ -303,6 +563,19 @@ class AutoregressivePrior(Component, abc.ABC):
         With the default [`Categorical`][vqgen.likelihoods.Categorical] likelihood these are the logits
         ``(B, K, C, H, W)``. ``cond`` is ``(B,)`` int64 class labels or ``(B, cond_dim)`` float vectors for conditional
         priors.
+
+        Args:
+            x: ``(B, C, H, W)`` int64 values in ``[0, K)``.
+            cond: ``(B,)`` class labels or ``(B, cond_dim)`` vectors; ``None`` for an unconditional prior.
+
+        Returns:
+            The likelihood's parameters at every position, ``(B, K, C, H, W)`` logits for a softmax prior.
+
+        Examples:
+            >>> import torch, vqgen
+            >>> prior = vqgen.build("prior", "pixelcnn", num_categories=16, hidden_channels=8, num_layers=1)
+            >>> prior(torch.randint(16, (2, 1, 5, 5))).shape
+            torch.Size([2, 16, 1, 5, 5])
         """
 
     def nll(self, x: Tensor, cond: Tensor | None = None) -> Tensor:
@@ -310,20 +583,76 @@ class AutoregressivePrior(Component, abc.ABC):
 
         The one place a prior's probabilities are computed: the training loss is its mean, ``log_prob`` its sum per
         example, and evaluation and bits/dim go through ``log_prob``.
+
+        Args:
+            x: ``(B, C, H, W)`` int64 values in ``[0, K)``.
+            cond: ``(B,)`` class labels or ``(B, cond_dim)`` vectors; ``None`` for an unconditional prior.
+
+        Returns:
+            ``(B, C, H, W)`` float32, ``-log p(x[:, c, i, j] | earlier values)``.
+
+        Examples:
+            >>> import math, torch, vqgen
+            >>> prior = vqgen.build("prior", "uniform", num_categories=16)
+            >>> nll = prior.nll(torch.randint(16, (2, 1, 4, 4)))
+            >>> nll.shape, round(nll[0, 0, 0, 0].item(), 4) == round(math.log(16), 4)
+            (torch.Size([2, 1, 4, 4]), True)
         """
         return self.likelihood.nll(self(x, cond), x)
 
     def logits(self, x: Tensor, cond: Tensor | None = None) -> Tensor:
         """Log-probabilities (up to a constant per value) of every category of every value, ``(B, K, C, H, W)``:
-        entry ``[:, k, c, i, j]`` scores ``x[:, c, i, j] = k`` given the values of ``x`` before it."""
+        entry ``[:, k, c, i, j]`` scores ``x[:, c, i, j] = k`` given the values of ``x`` before it.
+
+        Args:
+            x: ``(B, C, H, W)`` int64 values in ``[0, K)``.
+            cond: ``(B,)`` class labels or ``(B, cond_dim)`` vectors; ``None`` for an unconditional prior.
+
+        Returns:
+            ``(B, K, C, H, W)`` float.
+
+        Examples:
+            >>> import torch, vqgen
+            >>> prior = vqgen.build("prior", "rnn", num_categories=16, hidden_size=8)
+            >>> prior.logits(torch.randint(16, (2, 1, 4, 4))).shape
+            torch.Size([2, 16, 1, 4, 4])
+        """
         return self.likelihood.logits(self(x, cond), x)
 
     def log_prob(self, x: Tensor, cond: Tensor | None = None) -> Tensor:
-        """Log-likelihood of each example in nats, shape ``(B,)``."""
+        """Log-likelihood of each example in nats, shape ``(B,)``.
+
+        Args:
+            x: ``(B, C, H, W)`` int64 values in ``[0, K)``.
+            cond: ``(B,)`` class labels or ``(B, cond_dim)`` vectors; ``None`` for an unconditional prior.
+
+        Returns:
+            ``(B,)`` float, ``log p(x[b])`` summed over all values of the example.
+
+        Examples:
+            >>> import torch, vqgen
+            >>> prior = vqgen.build("prior", "uniform", num_categories=2)
+            >>> prior.log_prob(torch.zeros(3, 1, 2, 2, dtype=torch.long))       # 4 fair coins: 4 log(1/2)
+            tensor([-2.7726, -2.7726, -2.7726])
+        """
         return -self.nll(x, cond).flatten(1).sum(1)
 
     def bits_per_dim(self, x: Tensor, cond: Tensor | None = None) -> Tensor:
-        """Negative log-likelihood in bits per value (per sub-pixel for images), shape ``(B,)``."""
+        """Negative log-likelihood in bits per value (per sub-pixel for images), shape ``(B,)``.
+
+        Args:
+            x: ``(B, C, H, W)`` int64 values in ``[0, K)``.
+            cond: ``(B,)`` class labels or ``(B, cond_dim)`` vectors; ``None`` for an unconditional prior.
+
+        Returns:
+            ``(B,)`` float, ``-log2 p(x[b]) / (C * H * W)``.
+
+        Examples:
+            >>> import torch, vqgen
+            >>> prior = vqgen.build("prior", "uniform", num_categories=256, channels=3)
+            >>> prior.bits_per_dim(torch.zeros(2, 3, 4, 4, dtype=torch.long))          # log2(256) bits per value
+            tensor([8.0000, 8.0000])
+        """
         return bits_per_dim(-self.log_prob(x, cond), x[0].numel())
 
     def incremental(self, cond: Tensor | None, shape: Sequence[int]) -> Stepper:
@@ -332,6 +661,19 @@ class AutoregressivePrior(Component, abc.ABC):
         The default recomputes the whole network per value (like ``"naive"``); fast priors return a stepper that
         computes only what the next value needs and caches the rest (arXiv:1704.06001), and may fill its caches from a
         known prefix in one pass ([`Stepper.prefill`][vqgen.sampling.Stepper.prefill]).
+
+        Args:
+            cond: the condition of the grids to sample (checked by the caller), or ``None``.
+            shape: ``(H, W)`` of the grids.
+
+        Returns:
+            A new stepper for one sampling run.
+
+        Examples:
+            >>> import vqgen
+            >>> prior = vqgen.build("prior", "pixelcnn", num_categories=16, hidden_channels=8, num_layers=1)
+            >>> type(prior.incremental(None, (5, 5))).__name__
+            'PixelCNNStepper'
         """
         return NaiveStepper(self, cond)
 
@@ -341,6 +683,19 @@ class AutoregressivePrior(Component, abc.ABC):
         Fewer than ``H``: the prior cannot model how the top rows shape the bottom ones (its receptive field is too
         small for the grid), which [`fit_prior`][vqgen.training.prior.fit_prior] logs. ``None`` (the default): not
         known, or every row.
+
+        Args:
+            height: H, the grid's rows.
+            width: W, the grid's columns.
+
+        Returns:
+            The number of rows in view, or ``None``.
+
+        Examples:
+            >>> import vqgen
+            >>> prior = vqgen.build("prior", "pixelcnn", num_categories=16, num_layers=2, first_kernel_size=7)
+            >>> prior.rows_in_view(28, 28)     # a 7x7 first layer and two 3x3 layers see 3 + 1 + 1 rows up
+            6
         """
         return None
 
@@ -371,6 +726,24 @@ class AutoregressivePrior(Component, abc.ABC):
             options: a [`SamplingOptions`][vqgen.sampling.SamplingOptions].
             **settings: its fields as keywords, replacing those of ``options``: ``temperature``, ``top_k``,
                 ``top_p``, ``method`` (``"cached"`` or ``"naive"``), ``generator``, ``progress``.
+
+        Returns:
+            ``(n, C, H, W)`` int64 values in ``[0, K)``, on the prior's device.
+
+        Raises:
+            TypeError: if an argument is of the wrong type (see [`vqgen.sampling.sample`][vqgen.sampling.sample]).
+            ValueError: if ``n``, ``shape``, ``cond``, the prefix or a setting is out of range.
+
+        Examples:
+            >>> import torch, vqgen
+            >>> prior = vqgen.build("prior", "gated_pixelcnn", num_categories=16, hidden_channels=8, num_layers=2)
+            >>> generator = torch.Generator().manual_seed(0)
+            >>> samples = prior.sample(4, (5, 5), temperature=0.9, top_k=8, generator=generator)
+            >>> samples.shape, samples.dtype
+            (torch.Size([4, 1, 5, 5]), torch.int64)
+            >>> completed = prior.sample(4, (5, 5), prefix=samples[:, :, :2])         # keep the first two rows
+            >>> bool((completed[:, :, :2] == samples[:, :, :2]).all())
+            True
         """
         options = SamplingOptions.of(options, **settings)
         return sample(self, n, shape, cond, prefix=prefix, prefix_mask=prefix_mask, options=options)

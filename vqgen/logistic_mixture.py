@@ -107,6 +107,21 @@ def bin_log_probs(means: Tensor, log_scales: Tensor, num_categories: int) -> Ten
 
     With the edges ``t_v = (e_v - μ) / s`` (``t_0`` and ``t_K`` beyond saturation), bin ``v`` is
     ``log σ(t_{v+1}) - softplus(t_v) + [v in the middle] log(1 - e^{-2δ/s})``: at the outer edges the terms vanish.
+
+    Args:
+        means: ``(...)`` means μ on the ``[-1, 1]`` scale of the values.
+        log_scales: ``(...)`` log-scales ``log s`` (clamped to ``[LOG_SCALE_MIN, LOG_SCALE_MAX]``).
+        num_categories: K >= 2, the number of ordered values.
+
+    Returns:
+        ``(..., K)`` float32 log-probabilities; they sum to one in probability over the last axis.
+
+    Examples:
+        >>> import torch
+        >>> from vqgen.logistic_mixture import bin_log_probs
+        >>> log_probs = bin_log_probs(torch.tensor([0.0]), torch.tensor([-1.0]), num_categories=5)
+        >>> log_probs.exp().round(decimals=3), round(log_probs.exp().sum().item(), 5)   # bins at -1, -0.5, ..., 1
+        (tensor([[0.1150, 0.2210, 0.3270, 0.2210, 0.1150]]), 1.0)
     """
     return _bins(means, *_scales(log_scales, num_categories), num_categories)
 
@@ -115,6 +130,23 @@ def value_log_probs(means: Tensor, log_scales: Tensor, values: Tensor, num_categ
     """Log-probability of ``values`` (int64 in ``[0, K)``) under logistics ``(μ, s)``, all ``(...)`` → ``(...)``.
 
     The terms of [`bin_log_probs`][bin_log_probs] at one bin each (training needs no K-way evaluation).
+
+    Args:
+        means: ``(...)`` means μ on the ``[-1, 1]`` scale of the values.
+        log_scales: ``(...)`` log-scales ``log s``.
+        values: ``(...)`` int64 values in ``[0, K)``.
+        num_categories: K >= 2.
+
+    Returns:
+        ``(...)`` float32 ``log P(value)``.
+
+    Examples:
+        >>> import torch
+        >>> from vqgen.logistic_mixture import bin_log_probs, value_log_probs
+        >>> means, log_scales = torch.tensor([0.2, -0.7]), torch.tensor([-2.0, -3.0])
+        >>> at = value_log_probs(means, log_scales, torch.tensor([3, 0]), num_categories=8)
+        >>> torch.allclose(at, bin_log_probs(means, log_scales, 8)[[0, 1], [3, 0]])
+        True
     """
     return _at(means, *_scales(log_scales, num_categories), values, num_categories)
 
@@ -132,6 +164,21 @@ class DiscretizedLogisticMixture(Likelihood):
         num_mixtures: M, the number of logistic components (>= 1).
         coupled: one mixture per pixel, its weights re-weighted by the earlier channels (``True``), or one
             independent mixture per channel (``False``).
+
+    Raises:
+        TypeError: if ``num_categories``, ``channels`` or ``num_mixtures`` is not an int.
+        ValueError: if one is not positive, or ``num_categories`` < 2.
+
+    Examples:
+        >>> import torch
+        >>> from vqgen.logistic_mixture import DiscretizedLogisticMixture
+        >>> likelihood = DiscretizedLogisticMixture(num_categories=256, channels=3, num_mixtures=5)
+        >>> output = torch.randn(2, 3, 3, 5, 4, 4)                   # (B, 3, C, M, H, W)
+        >>> x = torch.randint(256, (2, 3, 4, 4))
+        >>> likelihood.nll(output, x).shape, likelihood.logits(output, x).shape
+        (torch.Size([2, 3, 4, 4]), torch.Size([2, 256, 3, 4, 4]))
+        >>> torch.allclose(likelihood.logits(output, x).logsumexp(1), torch.zeros(2, 3, 4, 4), atol=1e-4)
+        True
     """
 
     def __init__(self, num_categories: int, channels: int, num_mixtures: int, coupled: bool = True) -> None:
@@ -161,6 +208,26 @@ class DiscretizedLogisticMixture(Likelihood):
         return (logits[:, :1] + before).log_softmax(2)
 
     def nll(self, output: Tensor, x: Tensor) -> Tensor:
+        """``-log p(x_c | x_<c)`` of every sub-pixel under the mixture, from one bin per component (no K-way sum).
+
+        Args:
+            output: ``(B, 3, C, M, H, W)``: mixture logits, means, log-scales.
+            x: ``(B, C, H, W)`` int64 values in ``[0, K)``.
+
+        Returns:
+            ``(B, C, H, W)`` float32, in nats; summed over the channels, the paper's joint.
+
+        Raises:
+            ValueError: if ``output`` has another shape than ``(B, 3, C, M, ...)``.
+
+        Examples:
+            >>> import torch
+            >>> from vqgen.logistic_mixture import DiscretizedLogisticMixture
+            >>> likelihood = DiscretizedLogisticMixture(num_categories=256, channels=3, num_mixtures=2)
+            >>> output, x = torch.randn(1, 3, 3, 2, 2, 2), torch.randint(256, (1, 3, 2, 2))
+            >>> torch.allclose(likelihood.nll(output, x), -likelihood.logits(output, x).gather(1, x[:, None])[:, 0])
+            True
+        """
         logits, means, log_scales = self._parts(output)
         at_x = value_log_probs(means, log_scales, x[:, :, None].expand_as(means), self.num_categories)  # (B,C,M,H,W)
         if not self.coupled:
@@ -170,6 +237,26 @@ class DiscretizedLogisticMixture(Likelihood):
         return prefix[:, :-1] - prefix[:, 1:]  # -log p(x_c | x_<c)
 
     def logits(self, output: Tensor, x: Tensor) -> Tensor:
+        """Exact log-probabilities of all K values of every sub-pixel, given the earlier channels of its pixel in ``x``.
+
+        Args:
+            output: ``(B, 3, C, M, H, W)``: mixture logits, means, log-scales.
+            x: ``(B, C, H, W)`` int64 values; a channel's conditional reads the channels before it.
+
+        Returns:
+            ``(B, K, C, H, W)`` float32, normalised over K.
+
+        Raises:
+            ValueError: if ``output`` has another shape than ``(B, 3, C, M, ...)``.
+
+        Examples:
+            >>> import torch
+            >>> from vqgen.logistic_mixture import DiscretizedLogisticMixture
+            >>> likelihood = DiscretizedLogisticMixture(num_categories=16, channels=1, num_mixtures=3)
+            >>> logits = likelihood.logits(torch.randn(2, 3, 1, 3, 4, 4), torch.zeros(2, 1, 4, 4, dtype=torch.long))
+            >>> logits.shape, torch.allclose(logits.exp().sum(1), torch.ones(2, 1, 4, 4))
+            (torch.Size([2, 16, 1, 4, 4]), True)
+        """
         logits, means, log_scales = self._parts(output)
         at_x = value_log_probs(means, log_scales, x[:, :, None].expand_as(means), self.num_categories)
         weights = self._log_weights(logits, at_x)  # (B, C, M, H, W)
@@ -178,7 +265,26 @@ class DiscretizedLogisticMixture(Likelihood):
         return out.permute(0, 4, 1, 2, 3)  # (B, K, C, H, W)
 
     def position_logits(self, output: Tensor, c: int, values: Tensor) -> Tensor:
-        """Log-probabilities ``(n, K)`` of channel ``c``'s K values at one position; ``output`` ``(n, 3, C, M)``."""
+        """Log-probabilities ``(n, K)`` of channel ``c``'s K values at one position; ``output`` ``(n, 3, C, M)``.
+
+        Args:
+            output: ``(n, 3, C, M)``, the mixture at one position.
+            c: the channel to draw.
+            values: ``(n, C)`` int64; channels ``< c`` are final (they re-weight the components), the others are not
+                read.
+
+        Returns:
+            ``(n, K)`` float32: the column of [`logits`][logits] at this position and channel.
+
+        Examples:
+            >>> import torch
+            >>> from vqgen.logistic_mixture import DiscretizedLogisticMixture
+            >>> likelihood = DiscretizedLogisticMixture(num_categories=256, channels=3, num_mixtures=5)
+            >>> output, x = torch.randn(2, 3, 3, 5, 1, 1), torch.randint(256, (2, 3, 1, 1))
+            >>> at_position = likelihood.position_logits(output[..., 0, 0], 2, x[..., 0, 0])
+            >>> torch.allclose(at_position, likelihood.logits(output, x)[:, :, 2, 0, 0], atol=1e-5)
+            True
+        """
         logits, means, log_scales = output.float().unbind(1)  # (n, C, M) each
         first = 0 if self.coupled else c  # the channels read: those up to c, or c alone
         inv_scale, log_width = _scales(log_scales[:, first : c + 1], self.num_categories)  # (n, c + 1 - first, M)

@@ -89,8 +89,14 @@ __all__ = [
 ]
 
 CONFIG_NAME = "config.json"
+"""The file of a checkpoint directory that holds the spec and the checksums."""
+
 WEIGHTS_NAME = "model.safetensors"
+"""The file of a checkpoint directory that holds the weights."""
+
 FORMAT_VERSION = 1
+"""The ``format_version`` this vqgen writes and reads; another is refused."""
+
 _OTHER_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".pkl")
 logger = logging.getLogger(__name__)
 _KNOWN_KEYS = frozenset(
@@ -105,7 +111,19 @@ def _version() -> str:
 
 
 def config_digest(config: Mapping[str, Any]) -> str:
-    """SHA-256 (hex) of the canonical JSON of ``config`` without its ``config_sha256`` key."""
+    """SHA-256 (hex) of the canonical JSON of ``config`` without its ``config_sha256`` key.
+
+    Args:
+        config: the content of a ``config.json``.
+
+    Returns:
+        64 hexadecimal digits: what ``config["config_sha256"]`` holds in a file that is intact.
+
+    Examples:
+        >>> from vqgen.persistence import config_digest
+        >>> config_digest({"b": 1, "a": [2]}) == config_digest({"a": [2], "b": 1, "config_sha256": "..."})
+        True
+    """
     body = {key: value for key, value in config.items() if key != "config_sha256"}
     text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
@@ -122,8 +140,26 @@ def save_pretrained(module: nn.Module, directory: str | Path, *, overwrite: bool
         directory: created if missing.
         overwrite: if False, refuse to replace an existing checkpoint.
 
+    Returns:
+        ``directory``, as a ``Path``.
+
     Raises:
+        TypeError: if ``module`` is not a vqgen component, or is not registered (it could not be rebuilt by name).
+        FileExistsError: if ``overwrite`` is False and ``directory`` already holds a checkpoint.
         OSError: one line naming the file that could not be written (``no space left on device``, ...).
+
+    Examples:
+        >>> import json, vqgen
+        >>> prior = vqgen.build("prior", "rnn", num_categories=16, hidden_size=8)
+        >>> path = vqgen.save_pretrained(prior, "runs/rnn")
+        >>> sorted(p.name for p in path.iterdir())
+        ['config.json', 'model.safetensors']
+        >>> config = json.loads((path / "config.json").read_text())
+        >>> config["kind"], config["name"], config["config"]["hidden_size"]
+        ('prior', 'rnn', 8)
+        >>> vqgen.save_pretrained(prior, "runs/rnn", overwrite=False)
+        Traceback (most recent call last):
+        FileExistsError: runs/rnn already holds a checkpoint; pass overwrite=True to replace it
     """
     if not isinstance(module, Configurable) or not isinstance(module, nn.Module):
         raise TypeError(f"save_pretrained needs a vqgen component, got {type(module).__name__}")
@@ -233,11 +269,30 @@ def _read_json(path: Path) -> Any:
 def load_config(directory: str | Path) -> dict[str, Any]:
     """Read and validate ``config.json`` of a checkpoint directory, verifying its ``config_sha256``.
 
+    Completes a save that was killed between its two renames first (see the module docstring).
+
+    Args:
+        directory: a folder written by [`save_pretrained`][save_pretrained].
+
+    Returns:
+        The whole ``config.json``: ``format_version``, ``vqgen_version``, ``class``, ``kind``, ``name``, ``config``
+        (the constructor's arguments), ``weights_sha256`` and ``config_sha256``.
+
     Raises:
         FileNotFoundError: if the directory or its ``config.json`` does not exist.
         OSError: if the file cannot be read.
         ValueError: naming the file, if it is not a vqgen config of a format this version reads, or its content
             does not match its checksum.
+
+    Examples:
+        >>> import vqgen
+        >>> vqgen.build("quantizer", "vq", num_codes=8, dim=4).save_pretrained("runs/vq")
+        >>> config = vqgen.load_config("runs/vq")
+        >>> config["kind"], config["name"], config["config"]["num_codes"]
+        ('quantizer', 'vq', 8)
+        >>> vqgen.load_config("runs/none")
+        Traceback (most recent call last):
+        FileNotFoundError: checkpoint directory runs/none does not exist
     """
     return _verified_config(Path(directory))[0]
 
@@ -346,10 +401,28 @@ def from_pretrained(directory: str | Path, *, device: str | torch.device | None 
 
     Both files are verified against the checksums in ``config.json`` first (see the module docstring).
 
+    Args:
+        directory: a folder written by [`save_pretrained`][save_pretrained].
+        device: where to put the weights (default: the CPU).
+
+    Returns:
+        The component (its class is recorded in the checkpoint), in eval mode.
+
     Raises:
         FileNotFoundError: if a file is missing.
         OSError: if a file cannot be read.
         ValueError: naming the file at fault, for any damaged, mismatched or foreign checkpoint.
+
+    Examples:
+        >>> import torch, vqgen
+        >>> prior = vqgen.build("prior", "rnn", num_categories=16, hidden_size=8)
+        >>> _ = vqgen.save_pretrained(prior, "runs/rnn")
+        >>> loaded = vqgen.from_pretrained("runs/rnn")
+        >>> type(loaded).__name__, loaded.training
+        ('RNNPrior', False)
+        >>> grids = torch.randint(16, (2, 1, 3, 3))
+        >>> torch.equal(loaded.log_prob(grids), prior.eval().log_prob(grids))
+        True
     """
     directory = Path(directory)
     config, config_path = _verified_config(directory)

@@ -67,7 +67,10 @@ __all__ = [
 ]
 
 METHODS = ("cached", "naive")
+"""The sampling methods: ``"cached"`` (the prior's own stepper) and ``"naive"`` (a forward pass per value)."""
+
 SamplingMethod = Literal["cached", "naive"]
+"""The type of ``SamplingOptions.method``."""
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,22 @@ class SamplingOptions:
             value: the reference). Both return the same samples for the same generator seed.
         generator: a ``torch.Generator`` on the prior's device, for reproducible draws.
         progress: show a progress bar over rows.
+
+    Raises:
+        TypeError: if a number has the wrong type, or ``generator`` is not a ``torch.Generator``.
+        ValueError: if ``temperature`` is not finite and > 0, ``top_k`` < 1, ``top_p`` outside ``(0, 1]``, or
+            ``method`` unknown.
+
+    Examples:
+        >>> import torch, vqgen
+        >>> from vqgen.sampling import SamplingOptions
+        >>> options = SamplingOptions(temperature=0.8, top_k=8, generator=torch.Generator().manual_seed(0))
+        >>> prior = vqgen.build("prior", "rnn", num_categories=16, hidden_size=8)
+        >>> prior.sample(2, (3, 3), options=options).shape
+        torch.Size([2, 1, 3, 3])
+        >>> SamplingOptions(top_p=1.5)
+        Traceback (most recent call last):
+        ValueError: top_p must lie in (0, 1], got 1.5
     """
 
     temperature: float = 1.0
@@ -93,6 +112,7 @@ class SamplingOptions:
     progress: bool = False
 
     def __post_init__(self) -> None:
+        """Validate every field (the errors are listed in the class docstring)."""
         checks.check_positive(self.temperature, name="temperature")
         if not math.isfinite(self.temperature):  # inf would divide every logit to 0: uniform draws, silently
             raise ValueError(f"temperature must be finite, got {self.temperature}; use e.g. 0.7 to 1.2")
@@ -107,7 +127,27 @@ class SamplingOptions:
 
     @classmethod
     def of(cls, options: SamplingOptions | None = None, **fields: Unpack[SamplingSettings]) -> SamplingOptions:
-        """``options`` (default: all defaults) with ``fields`` replaced; an unknown field is a ``TypeError``."""
+        """``options`` (default: all defaults) with ``fields`` replaced; an unknown field is a ``TypeError``.
+
+        Args:
+            options: the options to start from; ``None`` for the defaults.
+            **fields: fields to replace ([`SamplingSettings`][SamplingSettings]).
+
+        Returns:
+            New, validated options.
+
+        Raises:
+            TypeError: if ``options`` is not a ``SamplingOptions``, or a field is unknown.
+            ValueError: if a new value is out of range.
+
+        Examples:
+            >>> from vqgen.sampling import SamplingOptions
+            >>> SamplingOptions.of(SamplingOptions(top_k=5), temperature=0.7)
+            SamplingOptions(temperature=0.7, top_k=5, top_p=None, method='cached', generator=None, progress=False)
+            >>> SamplingOptions.of(temp=0.7)
+            Traceback (most recent call last):
+            TypeError: unknown sampling options ['temp']; the options are ['generator', 'method', ...]
+        """
         if options is not None and not isinstance(options, SamplingOptions):
             raise TypeError(f"options must be a SamplingOptions, got {type(options).__name__}")
         known = {field.name for field in dataclasses.fields(cls)}
@@ -119,7 +159,15 @@ class SamplingOptions:
 
 class SamplingSettings(TypedDict, total=False):
     """[`SamplingOptions`][SamplingOptions]' fields as keyword arguments, each optional: what every ``sample`` and
-    ``complete`` takes besides ``options=`` (a test keeps the two in step)."""
+    ``complete`` takes besides ``options=`` (a test keeps the two in step).
+
+    Examples:
+        >>> import vqgen
+        >>> from vqgen.sampling import SamplingSettings
+        >>> settings: SamplingSettings = {"temperature": 0.9, "method": "naive"}
+        >>> vqgen.build("prior", "uniform", num_categories=4).sample(2, (2, 2), **settings).shape
+        torch.Size([2, 1, 2, 2])
+    """
 
     temperature: float
     top_k: int | None
@@ -133,7 +181,23 @@ class Stepper(Protocol):
     """Produces the logits of one value at a time, in raster order.
 
     A stepper may also define ``prefill(x, positions)`` ([`prefill`][prefill]) to take a known prefix in one pass;
-    without it the loop feeds the prefix through [`logits`][logits], one value at a time.
+    without it the loop feeds the prefix through [`logits`][logits], one value at a time. A prior's
+    [`incremental`][vqgen.interfaces.AutoregressivePrior.incremental] returns its stepper.
+
+    Examples:
+        A stepper for a prior whose every value is uniform over K categories (it needs no cache):
+
+        >>> import torch
+        >>> from vqgen.sampling import Stepper
+        >>> class UniformStepper:
+        ...     def __init__(self, num_categories: int) -> None:
+        ...         self.num_categories = num_categories
+        ...
+        ...     def logits(self, x, i, j, c):
+        ...         return torch.zeros(x.shape[0], self.num_categories)
+        >>> stepper: Stepper = UniformStepper(4)
+        >>> stepper.logits(torch.zeros(2, 1, 3, 3, dtype=torch.long), 0, 0, 0).shape
+        torch.Size([2, 4])
     """
 
     def logits(self, x: Tensor, i: int, j: int, c: int) -> Tensor:
@@ -142,34 +206,130 @@ class Stepper(Protocol):
         ``x`` ``(n, C, H, W)`` int64 holds final values at every earlier position (raster order) and at channels
         ``< c`` of ``(i, j)``; later entries are undefined and must not be read. Calls come in raster order, each
         value once.
+
+        Args:
+            x: ``(n, C, H, W)`` int64, the grids drawn so far.
+            i: the row of the value to predict.
+            j: its column.
+            c: its channel.
+
+        Returns:
+            ``(n, K)`` logits (log-probabilities up to a constant per row) of the value's categories.
+
+        Examples:
+            >>> import torch, vqgen
+            >>> prior = vqgen.build("prior", "pixelcnn", num_categories=16, hidden_channels=8, num_layers=1).eval()
+            >>> x = torch.randint(16, (2, 1, 4, 4))
+            >>> stepper = prior.incremental(None, (4, 4))
+            >>> logits = [stepper.logits(x, i, j, 0) for i in range(4) for j in range(4)]     # raster order
+            >>> logits[5].shape, torch.allclose(logits[5], prior.logits(x)[:, :, 0, 1, 1], atol=1e-5)
+            (torch.Size([2, 16]), True)
         """
         ...
 
     def prefill(self, x: Tensor, positions: int) -> None:  # optional
         """Take the first ``positions`` positions of ``x`` ``(n, C, H, W)`` (raster order, every channel) as known, so
-        that the next call is ``logits(x, i, j, 0)`` at position ``positions`` (``i, j = divmod(positions, W)``)."""
+        that the next call is ``logits(x, i, j, 0)`` at position ``positions`` (``i, j = divmod(positions, W)``).
+
+        Args:
+            x: ``(n, C, H, W)`` int64 whose first ``positions`` positions are final.
+            positions: how many positions, in raster order, are known.
+
+        Examples:
+            >>> import torch, vqgen
+            >>> prior = vqgen.build("prior", "rnn", num_categories=16, hidden_size=8).eval()
+            >>> x = torch.randint(16, (2, 1, 3, 3))
+            >>> stepper = prior.incremental(None, (3, 3))
+            >>> stepper.prefill(x, 4)                                   # rows 0 and (1, 0) known: next is (1, 1)
+            >>> torch.allclose(stepper.logits(x, 1, 1, 0), prior.logits(x)[:, :, 0, 1, 1], atol=1e-5)
+            True
+        """
         ...
 
 
 class NaiveStepper:
-    """The reference: a full forward pass for every value, slicing out the one needed. It needs no prefill."""
+    """The reference: a full forward pass for every value, slicing out the one needed. It needs no prefill.
+
+    What ``method="naive"`` uses, and what ``AutoregressivePrior.incremental`` returns for a prior without a cache.
+
+    Args:
+        prior: the prior to run.
+        cond: the condition of the grids being sampled, or ``None``.
+
+    Examples:
+        >>> import torch, vqgen
+        >>> from vqgen.sampling import NaiveStepper
+        >>> prior = vqgen.build("prior", "gated_pixelcnn", num_categories=16, hidden_channels=8, num_layers=2)
+        >>> x = torch.randint(16, (2, 1, 4, 4))
+        >>> torch.equal(NaiveStepper(prior, None).logits(x, 2, 3, 0), prior.logits(x)[:, :, 0, 2, 3])
+        True
+    """
 
     def __init__(self, prior: AutoregressivePrior, cond: Tensor | None) -> None:
         self.prior, self.cond = prior, cond
 
     def logits(self, x: Tensor, i: int, j: int, c: int) -> Tensor:
+        """The logits ``(n, K)`` of value ``(c, i, j)``, from a forward pass over the whole of ``x``.
+
+        Args:
+            x: ``(n, C, H, W)`` int64, the grids drawn so far.
+            i: the row of the value to predict.
+            j: its column.
+            c: its channel.
+
+        Returns:
+            ``(n, K)``: what the prior's likelihood gives for that value.
+
+        Examples:
+            >>> import torch, vqgen
+            >>> from vqgen.sampling import NaiveStepper
+            >>> prior = vqgen.build("prior", "uniform", num_categories=4)
+            >>> NaiveStepper(prior, None).logits(torch.zeros(1, 1, 2, 2, dtype=torch.long), 0, 1, 0)  # all alike
+            tensor([[0., 0., 0., 0.]])
+        """
         output = self.prior(x, self.cond)  # (n, ..., H, W)
         return self.prior.likelihood.position_logits(output[..., i, j], c, x[:, :, i, j])
 
     def prefill(self, x: Tensor, positions: int) -> None:
-        """Nothing to do: every step reads the whole of ``x``."""
+        """Nothing to do: every step reads the whole of ``x``.
+
+        Args:
+            x: ``(n, C, H, W)`` int64 whose first ``positions`` positions are final (not read).
+            positions: how many positions are known (not used).
+
+        Examples:
+            >>> import torch, vqgen
+            >>> from vqgen.sampling import NaiveStepper
+            >>> stepper = NaiveStepper(vqgen.build("prior", "uniform", num_categories=4), None)
+            >>> stepper.prefill(torch.zeros(1, 1, 2, 2, dtype=torch.long), 2)
+        """
 
 
-def filter_logits(logits: Tensor, *, temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None):
+def filter_logits(
+    logits: Tensor, *, temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None
+) -> Tensor:
     """Scale ``logits`` ``(n, K)`` by ``1 / temperature`` and mask all but the top-k / nucleus (top-p) categories.
 
     Masked categories get ``-inf``. Nucleus sampling keeps the smallest set of most likely categories whose
     probability mass reaches ``top_p`` (Holtzman et al., arXiv:1904.09751); the most likely category always stays.
+
+    Args:
+        logits: ``(n, K)`` logits of one value per row.
+        temperature: divides the logits (1: unchanged).
+        top_k: keep the ``top_k`` most likely categories of each row; ``None`` keeps all.
+        top_p: keep the nucleus of mass ``top_p``; ``None`` (or 1) keeps all.
+
+    Returns:
+        ``(n, K)`` float32 logits, ``-inf`` where masked.
+
+    Examples:
+        >>> import torch
+        >>> from vqgen.sampling import filter_logits
+        >>> logits = torch.tensor([[4.0, 3.0, 2.0, 1.0]])
+        >>> filter_logits(logits, temperature=2.0, top_k=2)
+        tensor([[2.0000, 1.5000,   -inf,   -inf]])
+        >>> filter_logits(logits, top_p=0.9)                 # the first three hold 0.64 + 0.24 + 0.09 of the mass
+        tensor([[4., 3., 2., -inf]])
     """
     logits = logits.float()
     if temperature != 1.0:
@@ -191,6 +351,23 @@ def draw(logits: Tensor, generator: torch.Generator | None = None, uniform: Tens
 
     Exactly one uniform number is drawn per row (or taken from ``uniform`` ``(n, 1)``), so two samplers that consume
     the generator in the same order and see the same probabilities draw the same categories.
+
+    Args:
+        logits: ``(n, K)`` logits; ``-inf`` categories are never drawn.
+        generator: the ``torch.Generator`` to draw the uniform numbers from; ``None`` uses torch's global one.
+        uniform: ``(n, 1)`` uniform numbers in ``[0, 1)`` to use instead of drawing them.
+
+    Returns:
+        ``(n,)`` int64 categories in ``[0, K)``.
+
+    Examples:
+        >>> import torch
+        >>> from vqgen.sampling import draw
+        >>> logits = torch.log(torch.tensor([[0.5, 0.25, 0.25], [0.5, 0.25, 0.25]]))
+        >>> draw(logits, uniform=torch.tensor([[0.4], [0.6]]))          # the CDF is 0.5, 0.75, 1
+        tensor([0, 1])
+        >>> draw(logits, torch.Generator().manual_seed(0)).shape
+        torch.Size([2])
     """
     cdf = logits.softmax(-1).cumsum(-1)  # (n, K)
     u = uniform
@@ -215,8 +392,33 @@ def sample(
 
     The loop runs under ``torch.inference_mode``; the result is an ordinary tensor (usable in autograd later).
 
+    Args:
+        prior: the [`AutoregressivePrior`][vqgen.AutoregressivePrior] to draw from (put in eval mode for the loop,
+            then back).
+        n: the number of grids.
+        shape: ``(H, W)`` of the grids.
+        cond: ``(n,)`` class labels or ``(n, cond_dim)`` vectors for a conditional prior.
+        prefix: ``(n, C, H, W)`` values to keep (or ``(n, C, h0, W)``: the first ``h0`` rows).
+        prefix_mask: ``(n, C, H, W)`` or ``(n, 1, H, W)`` bool, True where ``prefix`` is kept.
+        options: how to draw; ``None`` for the defaults.
+
     Returns:
         ``(n, C, H, W)`` int64 values in ``[0, K)``.
+
+    Raises:
+        TypeError: if an argument has the wrong type.
+        ValueError: if ``n`` or ``shape`` is not positive, ``cond`` or the prefix does not fit, or ``generator`` is on
+            another device than the prior.
+
+    Examples:
+        >>> import torch, vqgen
+        >>> from vqgen.sampling import SamplingOptions, sample
+        >>> prior = vqgen.build("prior", "pixelcnn", num_categories=16, hidden_channels=8, num_layers=1)
+        >>> naive = SamplingOptions(method="naive", generator=torch.Generator().manual_seed(0))
+        >>> cached = SamplingOptions(method="cached", generator=torch.Generator().manual_seed(0))
+        >>> samples = sample(prior, 2, (4, 4), options=naive)
+        >>> samples.shape, torch.equal(samples, sample(prior, 2, (4, 4), options=cached))  # same draws, fast or slow
+        (torch.Size([2, 1, 4, 4]), True)
     """
     options = SamplingOptions.of(options)
     checks.check_positive(n, name="n", integer=True)

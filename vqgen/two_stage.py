@@ -53,6 +53,15 @@ class NotFittedError(ValueError):
 
     A ``ValueError``, not an ``AttributeError``: raised inside a property (``image_shape``, ``code_shape``), an
     ``AttributeError`` would be swallowed by ``nn.Module.__getattr__`` and turned into "object has no attribute".
+
+    Examples:
+        >>> from vqgen import NotFittedError, TwoStageModel
+        >>> model = TwoStageModel.from_config({"encoder": "conv", "quantizer": "vq", "prior": "gated_pixelcnn"})
+        >>> try:
+        ...     model.sample(4)
+        ... except NotFittedError as error:
+        ...     print(error)
+        sample needs the prior (stage 2) to be trained first; call model.fit(dataset) or model.fit_prior(dataset)
     """
 
 
@@ -61,15 +70,7 @@ class TwoStageModel(Component):
     """A VQ-VAE and an autoregressive prior over its codes, trained and sampled as one model.
 
     Build it from components, or by names with [`from_config`][from_config], where swapping ``vq`` for ``ema`` or
-    ``rnn`` for ``gated_pixelcnn`` is one word::
-
-        model = TwoStageModel.from_config({
-            "encoder": {"name": "conv", "in_channels": 1, "latent_dim": 16},
-            "quantizer": {"name": "ema", "num_codes": 256},
-            "prior": {"name": "gated_pixelcnn", "num_layers": 8},
-        })
-        model.fit(vqgen.data.load_dataset("digits"))
-        images = model.sample(16)                   # (16, C, H, W) float in [0, 1]
+    ``rnn`` for ``gated_pixelcnn`` is one word.
 
     Args:
         encoder: the stage-1 encoder (instance or spec), as for [`VQVAE`][vqgen.autoencoders.VQVAE].
@@ -80,6 +81,31 @@ class TwoStageModel(Component):
 
     Raises:
         ValueError: if the parts do not fit together (latent sizes, codebook size vs the prior's categories).
+        TypeError: if a part is neither a component of its kind nor a spec.
+
+    Examples:
+        >>> import vqgen
+        >>> from vqgen import TwoStageModel
+        >>> model = TwoStageModel.from_config({
+        ...     "encoder": {"name": "conv", "in_channels": 1, "latent_dim": 16},
+        ...     "quantizer": {"name": "ema", "num_codes": 256},
+        ...     "prior": {"name": "gated_pixelcnn", "num_layers": 8},
+        ... })
+        >>> digits = vqgen.data.load_dataset("digits")                     # (1, 16, 16) images, offline
+        >>> histories = model.fit(digits, stage1={"max_steps": 2}, stage2={"max_steps": 2})   # a short run
+        >>> model.image_shape, model.code_shape, model.sample(16).shape    # images: float in [0, 1]
+        ((1, 16, 16), (4, 4), torch.Size([16, 1, 16, 16]))
+
+        The same from instances (here with mismatched sizes, refused):
+
+        >>> TwoStageModel(
+        ...     encoder=vqgen.build("encoder", "conv", latent_dim=16),
+        ...     quantizer=vqgen.build("quantizer", "vq", num_codes=512, dim=16),
+        ...     decoder=vqgen.build("decoder", "conv", latent_dim=16),
+        ...     prior=vqgen.build("prior", "gated_pixelcnn", num_categories=256),
+        ... )
+        Traceback (most recent call last):
+        ValueError: the prior models 256 categories but the quantizer has 512 codes; build the prior with ...
     """
 
     def __init__(
@@ -107,6 +133,31 @@ class TwoStageModel(Component):
         ``out_channels``), and what every prior over code grids gets from
         [`build_code_prior`][vqgen.priors.code_prior.build_code_prior]: ``num_categories`` (the codebook size),
         ``channels`` (1) and ``input_mode="embed"``.
+
+        Args:
+            config: ``{"encoder": ..., "quantizer": ..., "prior": ..., "decoder": ...}`` (``decoder`` optional),
+                each a registered name or ``{"name": name, **options}``; a preset's
+                [`config`][vqgen.presets.Preset.config], or the ``model:`` of a ``vqgen fit`` run file.
+
+        Returns:
+            A new, untrained model.
+
+        Raises:
+            TypeError: if ``config`` has other keys, or an option is not one its component takes.
+            ValueError: if ``prior``, ``encoder`` or ``quantizer`` is missing, or a name is unknown.
+
+        Examples:
+            >>> from vqgen import TwoStageModel
+            >>> model = TwoStageModel.from_config({
+            ...     "encoder": {"name": "conv", "in_channels": 3, "latent_dim": 32},
+            ...     "quantizer": {"name": "fsq", "levels": [8, 5, 5, 5]},
+            ...     "prior": "gated_pixelcnn",
+            ... })
+            >>> model.num_codes, model.prior.num_categories, model.vqvae.decoder.out_channels
+            (1000, 1000, 3)
+            >>> TwoStageModel.from_config({"encoder": "conv", "quantizer": "vq"})
+            Traceback (most recent call last):
+            ValueError: TwoStageModel config needs ['prior'], e.g. {'encoder': 'conv', ...}
         """
         unknown = sorted(set(config) - {"encoder", "quantizer", "decoder", "prior"})
         if unknown:
@@ -127,33 +178,99 @@ class TwoStageModel(Component):
             name: one of ``vqgen.presets.names()``.
             in_channels: the images' channels, when they differ from the preset's (3 for colour).
 
+        Returns:
+            A new, untrained model.
+
         Raises:
             ValueError: no preset has that name (the message lists them).
+
+        Examples:
+            >>> from vqgen import TwoStageModel
+            >>> model = TwoStageModel.from_preset("mnist-small")
+            >>> model.num_codes, type(model.prior).__name__, model.prior.num_classes
+            (512, 'GatedPixelCNN', 10)
+            >>> TwoStageModel.from_preset("mnist-small", in_channels=3).vqvae.in_channels
+            3
         """
         from . import presets
 
         return cls.from_config(presets.get(name).config(in_channels))
 
     def config_child(self, argument: str) -> Component | None:
-        """``encoder``, ``quantizer`` and ``decoder`` live in ``vqvae``; ``prior`` is ``prior``."""
+        """``encoder``, ``quantizer`` and ``decoder`` live in ``vqvae``; ``prior`` is ``prior``.
+
+        Args:
+            argument: a constructor argument: ``"encoder"``, ``"quantizer"``, ``"decoder"`` or ``"prior"``.
+
+        Returns:
+            The part that argument became, or ``None`` for another name.
+
+        Examples:
+            >>> from vqgen import TwoStageModel
+            >>> model = TwoStageModel.from_config({"encoder": "conv", "quantizer": "vq", "prior": "rnn"})
+            >>> model.config_child("quantizer") is model.vqvae.quantizer, model.config_child("prior") is model.prior
+            (True, True)
+        """
         return self.prior if argument == "prior" else self.vqvae.config_child(argument)
 
     # ----------------------------------------------------------------------------------------------- properties
 
     @property
     def num_codes(self) -> int:
-        """K, the codebook size (= the prior's number of categories)."""
+        """K, the codebook size (= the prior's number of categories).
+
+        Examples:
+            >>> from vqgen import TwoStageModel
+            >>> TwoStageModel.from_config({"encoder": "conv", "quantizer": {"name": "vq", "num_codes": 64},
+            ...                            "prior": "rnn"}).num_codes
+            64
+        """
         return self.vqvae.num_codes
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
-        """``(C, H, W)`` of the images the model was fit on."""
+        """``(C, H, W)`` of the images the model was fit on.
+
+        Raises:
+            NotFittedError: before stage 1 is trained.
+
+        Examples:
+            >>> import vqgen
+            >>> from vqgen import TwoStageModel
+            >>> model = TwoStageModel.from_config({
+            ...     "encoder": {"name": "conv", "hidden_channels": 8, "residual_channels": 4, "latent_dim": 4},
+            ...     "quantizer": {"name": "vq", "num_codes": 16},
+            ...     "prior": {"name": "gated_pixelcnn", "hidden_channels": 8, "num_layers": 2},
+            ... })
+            >>> model.image_shape
+            Traceback (most recent call last):
+            vqgen.two_stage.NotFittedError: image_shape needs the autoencoder (stage 1) to be trained first; ...
+            >>> _ = model.fit_stage1(vqgen.data.load_dataset("digits"), max_steps=2)
+            >>> model.image_shape
+            (1, 16, 16)
+        """
         self._require(0, "image_shape")
         return tuple(int(s) for s in self.image_shape_)  # type: ignore[return-value]
 
     @property
     def code_shape(self) -> tuple[int, int]:
-        """``(h, w)`` of the code grid the prior generates."""
+        """``(h, w)`` of the code grid the prior generates.
+
+        Raises:
+            NotFittedError: before stage 1 is trained.
+
+        Examples:
+            >>> import vqgen
+            >>> from vqgen import TwoStageModel
+            >>> model = TwoStageModel.from_config({
+            ...     "encoder": {"name": "conv", "hidden_channels": 8, "residual_channels": 4, "latent_dim": 4},
+            ...     "quantizer": {"name": "vq", "num_codes": 16},
+            ...     "prior": {"name": "gated_pixelcnn", "hidden_channels": 8, "num_layers": 2},
+            ... })
+            >>> _ = model.fit_stage1(vqgen.data.load_dataset("digits"), max_steps=2)   # 16x16 images, 2 stages
+            >>> model.code_shape
+            (4, 4)
+        """
         return tuple(self.vqvae.code_shape(self.image_shape))  # type: ignore[return-value]
 
     def _check_prior(self, prior: AutoregressivePrior) -> None:
@@ -196,6 +313,28 @@ class TwoStageModel(Component):
             stage1: options of stage 1 ([`FitOptions`][vqgen.training.config.FitOptions]: ``TrainConfig``'s fields
                 such as ``max_seconds``, ``epochs``, ``batch_size``, ``lr``, or a whole ``config``, and ``resume``).
             stage2: options of the prior, the same.
+
+        Returns:
+            ``{"stage1": history, "stage2": history}``, the [`MetricsHistory`][vqgen.training.MetricsHistory] of
+            [`fit_stage1`][fit_stage1] and of [`fit_prior`][fit_prior].
+
+        Raises:
+            TypeError: if the data or an option has the wrong type (see [`fit_vqvae`][vqgen.training.fit_vqvae]).
+            ValueError: if the data does not fit the model, or an option is out of range.
+
+        Examples:
+            >>> import vqgen
+            >>> from vqgen import TwoStageModel
+            >>> model = TwoStageModel.from_config({
+            ...     "encoder": {"name": "conv", "hidden_channels": 8, "residual_channels": 4, "latent_dim": 4},
+            ...     "quantizer": {"name": "vq", "num_codes": 16},
+            ...     "prior": {"name": "gated_pixelcnn", "hidden_channels": 8, "num_layers": 2},
+            ... })
+            >>> train = vqgen.data.load_dataset("digits")
+            >>> test = vqgen.data.load_dataset("digits", split="test")
+            >>> histories = model.fit(train, eval_data=test, stage1={"max_steps": 2}, stage2={"max_steps": 2})
+            >>> sorted(histories), sorted(histories["stage2"][-1]["eval"])
+            (['stage1', 'stage2'], ['bits_per_dim', 'nll'])
         """
         first = self.fit_stage1(train_data, eval_data=eval_data, **dict(stage1 or {}))
         second = self.fit_prior(train_data, eval_data=eval_data, **dict(stage2 or {}))
@@ -204,7 +343,32 @@ class TwoStageModel(Component):
     def fit_stage1(
         self, train_data: TrainData, *, eval_data: TrainData | None = None, **options: Unpack[FitOptions]
     ) -> MetricsHistory:
-        """Train the encoder, quantizer and decoder (see [`fit_vqvae`][vqgen.training.fit_vqvae] for ``options``)."""
+        """Train the encoder, quantizer and decoder (see [`fit_vqvae`][vqgen.training.fit_vqvae] for ``options``).
+
+        An earlier trained prior no longer matches the new codes: [`fit_prior`][fit_prior] must run again before
+        sampling.
+
+        Args:
+            train_data: as for [`fit`][fit].
+            eval_data: held-out data, evaluated after every epoch.
+            **options: ``TrainConfig``'s fields, or a whole ``config``, and ``resume``
+                ([`FitOptions`][vqgen.training.config.FitOptions]).
+
+        Returns:
+            The per-epoch [`MetricsHistory`][vqgen.training.MetricsHistory] of ``fit_vqvae``.
+
+        Examples:
+            >>> import vqgen
+            >>> from vqgen import TwoStageModel
+            >>> model = TwoStageModel.from_config({
+            ...     "encoder": {"name": "conv", "hidden_channels": 8, "residual_channels": 4, "latent_dim": 4},
+            ...     "quantizer": {"name": "vq", "num_codes": 16},
+            ...     "prior": {"name": "gated_pixelcnn", "hidden_channels": 8, "num_layers": 2},
+            ... })
+            >>> history = model.fit_stage1(vqgen.data.load_dataset("digits"), max_steps=2, lr=2e-3)
+            >>> history[-1]["step"], sorted(history[-1]["train"])[:3]
+            (2, ['codebook_loss', 'commitment_loss', 'loss'])
+        """
         shape = image_shape(train_data)
         history = fit_vqvae(self.vqvae, train_data, eval_data=eval_data, **options)
         self.image_shape_.copy_(torch.tensor(shape))
@@ -237,6 +401,30 @@ class TwoStageModel(Component):
         A prior without trainable parameters is not trained by gradient: the ``independent`` baseline is fit in
         closed form (its per-position frequencies, [`fit`][vqgen.priors.baselines.IndependentPrior.fit]), the
         ``uniform`` one has nothing to learn; ``options`` do not apply, and the history holds one record of bits/dim.
+
+        Returns:
+            The per-epoch [`MetricsHistory`][vqgen.training.MetricsHistory] of ``fit_prior`` (bits/dim is bits per
+            code).
+
+        Raises:
+            NotFittedError: before stage 1 is trained.
+            ValueError: if ``prior`` does not model this model's codes, or a class-conditional prior gets data
+                without labels.
+
+        Examples:
+            >>> import vqgen
+            >>> from vqgen import TwoStageModel
+            >>> model = TwoStageModel.from_config({
+            ...     "encoder": {"name": "conv", "hidden_channels": 8, "residual_channels": 4, "latent_dim": 4},
+            ...     "quantizer": {"name": "vq", "num_codes": 16},
+            ...     "prior": {"name": "gated_pixelcnn", "hidden_channels": 8, "num_layers": 2},
+            ... })
+            >>> digits = vqgen.data.load_dataset("digits")
+            >>> _ = model.fit(digits, stage1={"max_steps": 2}, stage2={"max_steps": 2})
+            >>> rnn = vqgen.build("prior", "rnn", num_categories=model.num_codes, hidden_size=16)
+            >>> history = model.fit_prior(digits, prior=rnn, max_steps=2)             # another prior, same codes
+            >>> model.prior is rnn, "bits_per_dim" in history[-1]["train"]
+            (True, True)
         """
         self._require(0, "fit_prior")
         if prior is not None:
@@ -284,20 +472,91 @@ class TwoStageModel(Component):
     # ------------------------------------------------------------------------------------------------ inference
 
     def encode(self, images: Tensor) -> Tensor:
-        """Images ``(B, C, H, W)`` (uint8, or float in ``[0, 1]``) → codes ``(B, h, w)`` int64."""
+        """Images ``(B, C, H, W)`` (uint8, or float in ``[0, 1]``) → codes ``(B, h, w)`` int64.
+
+        Args:
+            images: ``(B, C, H, W)`` of the shape the model was fit on.
+
+        Returns:
+            ``(B, h, w)`` int64 codes in ``[0, num_codes)``, on the model's device.
+
+        Raises:
+            NotFittedError: before stage 1 is trained.
+
+        Examples:
+            >>> import vqgen
+            >>> from vqgen import TwoStageModel
+            >>> model = TwoStageModel.from_config({
+            ...     "encoder": {"name": "conv", "hidden_channels": 8, "residual_channels": 4, "latent_dim": 4},
+            ...     "quantizer": {"name": "vq", "num_codes": 16},
+            ...     "prior": {"name": "gated_pixelcnn", "hidden_channels": 8, "num_layers": 2},
+            ... })
+            >>> digits = vqgen.data.load_dataset("digits")
+            >>> _ = model.fit_stage1(digits, max_steps=2)
+            >>> model.encode(digits.images[:8]).shape
+            torch.Size([8, 4, 4])
+        """
         self._require(0, "encode")
         self.vqvae.eval()
         return self.vqvae.encode(images.to(self.device))
 
     def decode(self, codes: Tensor) -> Tensor:
-        """Codes ``(B, h, w)`` int64 → images ``(B, C, H, W)`` float, clamped to ``[0, 1]``."""
+        """Codes ``(B, h, w)`` int64 → images ``(B, C, H, W)`` float, clamped to ``[0, 1]``.
+
+        Args:
+            codes: ``(B, h, w)`` integer codes in ``[0, num_codes)``.
+
+        Returns:
+            ``(B, C, H, W)`` float images in ``[0, 1]``.
+
+        Raises:
+            NotFittedError: before stage 1 is trained.
+            TypeError: if ``codes`` is not an integer tensor.
+            ValueError: if it is not 3-D, or holds a value outside ``[0, num_codes)``.
+
+        Examples:
+            >>> import torch, vqgen
+            >>> from vqgen import TwoStageModel
+            >>> model = TwoStageModel.from_config({
+            ...     "encoder": {"name": "conv", "hidden_channels": 8, "residual_channels": 4, "latent_dim": 4},
+            ...     "quantizer": {"name": "vq", "num_codes": 16},
+            ...     "prior": {"name": "gated_pixelcnn", "hidden_channels": 8, "num_layers": 2},
+            ... })
+            >>> _ = model.fit_stage1(vqgen.data.load_dataset("digits"), max_steps=2)
+            >>> images = model.decode(torch.randint(16, (8, 4, 4)))
+            >>> images.shape, bool(images.min() >= 0) and bool(images.max() <= 1)
+            (torch.Size([8, 1, 16, 16]), True)
+        """
         self._require(0, "decode")
         checks.check_tensor(codes, name="codes", ndim=3)
         self.vqvae.eval()
         return self.vqvae.decode(codes.to(self.device)).clamp_(0, 1)
 
     def reconstruct(self, images: Tensor) -> Tensor:
-        """``decode(encode(images))``: ``(B, C, H, W)`` float in ``[0, 1]``."""
+        """``decode(encode(images))``: ``(B, C, H, W)`` float in ``[0, 1]``.
+
+        Args:
+            images: ``(B, C, H, W)`` uint8, or float in ``[0, 1]``, of the shape the model was fit on.
+
+        Returns:
+            ``(B, C, H, W)`` float reconstructions in ``[0, 1]``.
+
+        Raises:
+            NotFittedError: before stage 1 is trained.
+
+        Examples:
+            >>> import vqgen
+            >>> from vqgen import TwoStageModel
+            >>> model = TwoStageModel.from_config({
+            ...     "encoder": {"name": "conv", "hidden_channels": 8, "residual_channels": 4, "latent_dim": 4},
+            ...     "quantizer": {"name": "vq", "num_codes": 16},
+            ...     "prior": {"name": "gated_pixelcnn", "hidden_channels": 8, "num_layers": 2},
+            ... })
+            >>> digits = vqgen.data.load_dataset("digits")
+            >>> _ = model.fit_stage1(digits, max_steps=2)
+            >>> model.reconstruct(digits.images[:8]).shape
+            torch.Size([8, 1, 16, 16])
+        """
         return self.decode(self.encode(images))
 
     def sample_codes(
@@ -323,6 +582,28 @@ class TwoStageModel(Component):
             options: a [`SamplingOptions`][vqgen.sampling.SamplingOptions].
             **settings: its fields as keywords (``temperature``, ``top_k``, ``top_p``, ``method``, ``generator``,
                 ``progress``).
+
+        Returns:
+            ``(n, h, w)`` int64 codes.
+
+        Raises:
+            NotFittedError: before the stages it needs are trained (stage 1 with ``prior``, both without).
+            ValueError: if ``prior`` does not model this model's codes, or a setting is out of range.
+
+        Examples:
+            >>> import torch, vqgen
+            >>> from vqgen import TwoStageModel
+            >>> model = TwoStageModel.from_config({
+            ...     "encoder": {"name": "conv", "hidden_channels": 8, "residual_channels": 4, "latent_dim": 4},
+            ...     "quantizer": {"name": "vq", "num_codes": 16},
+            ...     "prior": {"name": "gated_pixelcnn", "hidden_channels": 8, "num_layers": 2},
+            ... })
+            >>> _ = model.fit(vqgen.data.load_dataset("digits"), stage1={"max_steps": 2}, stage2={"max_steps": 2})
+            >>> model.sample_codes(8, generator=torch.Generator().manual_seed(0)).shape
+            torch.Size([8, 4, 4])
+            >>> uniform = vqgen.build("prior", "uniform", num_categories=model.num_codes)
+            >>> model.sample_codes(8, prior=uniform).shape                          # a baseline's codes
+            torch.Size([8, 4, 4])
         """
         if prior is None:
             self._require(1, "sample")
@@ -351,6 +632,26 @@ class TwoStageModel(Component):
             prior: sample codes from this prior instead (e.g. the ``independent`` or ``uniform`` baselines).
             options: a [`SamplingOptions`][vqgen.sampling.SamplingOptions].
             **settings: its fields as keywords (``temperature``, ``top_k``, ``generator``, ...).
+
+        Returns:
+            ``(n, C, H, W)`` float images in ``[0, 1]``.
+
+        Raises:
+            NotFittedError: before both stages are trained (stage 1 only, with ``prior``).
+            ValueError: if ``cond`` does not fit the prior, or a setting is out of range.
+
+        Examples:
+            >>> import torch, vqgen
+            >>> from vqgen import TwoStageModel
+            >>> model = TwoStageModel.from_config({
+            ...     "encoder": {"name": "conv", "hidden_channels": 8, "residual_channels": 4, "latent_dim": 4},
+            ...     "quantizer": {"name": "vq", "num_codes": 16},
+            ...     "prior": {"name": "gated_pixelcnn", "num_classes": 10, "hidden_channels": 8, "num_layers": 2},
+            ... })
+            >>> _ = model.fit(vqgen.data.load_dataset("digits"), stage1={"max_steps": 2}, stage2={"max_steps": 2})
+            >>> labels = torch.arange(10)                                   # one image of each class
+            >>> model.sample(10, labels, temperature=0.8, generator=torch.Generator().manual_seed(0)).shape
+            torch.Size([10, 1, 16, 16])
         """
         codes = self.sample_codes(n, cond, prior=prior, options=SamplingOptions.of(options, **settings))
         with torch.inference_mode():
@@ -380,6 +681,28 @@ class TwoStageModel(Component):
 
         Returns:
             ``(B, C, H, W)`` float in ``[0, 1]``.
+
+        Raises:
+            NotFittedError: before both stages are trained.
+            TypeError: if ``images`` or ``mask`` has the wrong type.
+            ValueError: if ``mask`` does not fit ``images``.
+
+        Examples:
+            >>> import torch, vqgen
+            >>> from vqgen import TwoStageModel
+            >>> model = TwoStageModel.from_config({
+            ...     "encoder": {"name": "conv", "hidden_channels": 8, "residual_channels": 4, "latent_dim": 4},
+            ...     "quantizer": {"name": "vq", "num_codes": 16},
+            ...     "prior": {"name": "gated_pixelcnn", "hidden_channels": 8, "num_layers": 2},
+            ... })
+            >>> digits = vqgen.data.load_dataset("digits")
+            >>> _ = model.fit(digits, stage1={"max_steps": 2}, stage2={"max_steps": 2})
+            >>> images = digits.images[:4]                                   # (4, 1, 16, 16) uint8
+            >>> top_half = torch.zeros(16, 16, dtype=torch.bool)
+            >>> top_half[:8] = True                                          # known: the top 8 rows
+            >>> completed = model.complete(images, top_half)
+            >>> completed.shape, torch.equal(completed[..., :8, :], images[..., :8, :] / 255)
+            (torch.Size([4, 1, 16, 16]), True)
         """
         options = SamplingOptions.of(options, **settings)
         with torch.inference_mode():

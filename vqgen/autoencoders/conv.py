@@ -79,6 +79,19 @@ class ConvEncoder(Encoder):
         num_downsamples: n, the number of 4x4 stride-2 convolutions; images must be divisible by ``2**n``
             (paper: 2, e.g. 28x28 → 7x7 or 32x32 → 8x8).
         num_residual_blocks: residual 3x3 blocks after the strided stack (paper: 2).
+
+    Raises:
+        TypeError: if a size is not an int.
+        ValueError: if a width is not positive, or ``num_downsamples`` or ``num_residual_blocks`` is negative.
+
+    Examples:
+        >>> import torch, vqgen
+        >>> encoder = vqgen.build("encoder", "conv", in_channels=3, latent_dim=64)      # CIFAR-10: 32x32 → 8x8
+        >>> encoder(torch.rand(2, 3, 32, 32)).shape
+        torch.Size([2, 64, 8, 8])
+        >>> vqgen.build("encoder", "conv", num_downsamples=3).latent_shape((1, 28, 28))
+        Traceback (most recent call last):
+        ValueError: ConvEncoder downsamples by 8, so image height and width must be multiples of 8; got 28x28 ...
     """
 
     def __init__(
@@ -108,10 +121,37 @@ class ConvEncoder(Encoder):
 
     @classmethod
     def tiny_config(cls) -> dict:
+        """Widths of 8 and 4, 4-dimensional latents, one downsampling stage.
+
+        Returns:
+            The keyword arguments of a tiny encoder.
+
+        Examples:
+            >>> from vqgen.autoencoders import ConvEncoder
+            >>> ConvEncoder(**ConvEncoder.tiny_config()).downsample
+            2
+        """
         return {"hidden_channels": 8, "residual_channels": 4, "latent_dim": 4, "num_downsamples": 1}
 
     def forward(self, x: Tensor) -> Tensor:
-        """Encode ``x`` ``(B, C, H, W)`` float in ``[0, 1]`` to latents ``(B, D, H / 2**n, W / 2**n)``."""
+        """Encode ``x`` ``(B, C, H, W)`` float in ``[0, 1]`` to latents ``(B, D, H / 2**n, W / 2**n)``.
+
+        Args:
+            x: ``(B, C, H, W)`` float images in ``[0, 1]``; ``H`` and ``W`` multiples of ``2**n``.
+
+        Returns:
+            ``(B, D, H / 2**n, W / 2**n)`` latents.
+
+        Raises:
+            TypeError: if ``x`` is not a floating-point tensor.
+            ValueError: if ``x`` has other channels, NaN or inf, or sides that ``2**n`` does not divide.
+
+        Examples:
+            >>> import torch
+            >>> from vqgen.autoencoders import ConvEncoder
+            >>> ConvEncoder(latent_dim=16)(torch.rand(4, 1, 28, 28)).shape
+            torch.Size([4, 16, 7, 7])
+        """
         self.check_input(x)
         h = self.body(x - 0.5)  # (B, hidden, h, w)
         return self.to_latent(self.residual(h))  # (B, D, h, w)
@@ -131,6 +171,16 @@ class ConvDecoder(Decoder):
         latent_dim: D, the channels of the input codes' vectors.
         num_downsamples: n, the number of stride-2 transposed convolutions (upsampling by ``2**n``).
         num_residual_blocks: residual 3x3 blocks before upsampling (paper: 2).
+
+    Raises:
+        TypeError: if a size is not an int.
+        ValueError: if a width is not positive, or ``num_downsamples`` or ``num_residual_blocks`` is negative.
+
+    Examples:
+        >>> import torch, vqgen
+        >>> decoder = vqgen.build("decoder", "conv", out_channels=3, latent_dim=64)     # 8x8 → 32x32
+        >>> decoder(torch.randn(2, 64, 8, 8)).shape
+        torch.Size([2, 3, 32, 32])
     """
 
     def __init__(
@@ -161,10 +211,37 @@ class ConvDecoder(Decoder):
 
     @classmethod
     def tiny_config(cls) -> dict:
+        """Widths of 8 and 4, 4-dimensional latents, one upsampling stage: the mirror of the tiny encoder.
+
+        Returns:
+            The keyword arguments of a tiny decoder.
+
+        Examples:
+            >>> from vqgen.autoencoders import ConvDecoder
+            >>> ConvDecoder(**ConvDecoder.tiny_config()).upsample
+            2
+        """
         return {"hidden_channels": 8, "residual_channels": 4, "latent_dim": 4, "num_downsamples": 1}
 
     def forward(self, z: Tensor) -> Tensor:
-        """Decode ``z`` ``(B, D, h, w)`` to pixel values ``(B, C, h * 2**n, w * 2**n)`` approximating ``[0, 1]``."""
+        """Decode ``z`` ``(B, D, h, w)`` to pixel values ``(B, C, h * 2**n, w * 2**n)`` approximating ``[0, 1]``.
+
+        Args:
+            z: ``(B, D, h, w)`` latents (codebook vectors).
+
+        Returns:
+            ``(B, C, h * 2**n, w * 2**n)`` pixel values, not clamped.
+
+        Raises:
+            TypeError: if ``z`` is not a floating-point tensor.
+            ValueError: if ``z`` has another width than ``latent_dim``, or holds NaN or inf.
+
+        Examples:
+            >>> import torch
+            >>> from vqgen.autoencoders import ConvDecoder
+            >>> ConvDecoder(latent_dim=16)(torch.randn(4, 16, 7, 7)).shape
+            torch.Size([4, 1, 28, 28])
+        """
         self.check_input(z)
         h = self.residual(self.from_latent(z))  # (B, hidden, h, w)
         return self.body(h) + 0.5  # (B, C, H, W)

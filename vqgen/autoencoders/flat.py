@@ -52,6 +52,16 @@ class FlatEncoder(Encoder):
         hidden_features: width of the hidden layers.
         latent_dim: D, to match the quantizer's ``dim``.
         num_layers: number of linear layers (``num_layers - 1`` hidden layers).
+
+    Raises:
+        TypeError: if a size is not an int.
+        ValueError: if a size is not positive.
+
+    Examples:
+        >>> import torch, vqgen
+        >>> encoder = vqgen.build("encoder", "flat", image_size=28, latent_dim=16)      # one code per image
+        >>> encoder(torch.rand(4, 1, 28, 28)).shape
+        torch.Size([4, 16, 1, 1])
     """
 
     def __init__(
@@ -69,6 +79,16 @@ class FlatEncoder(Encoder):
 
     @classmethod
     def tiny_config(cls) -> dict:
+        """8x8 images, 16 hidden features, 4-dimensional latents, two layers.
+
+        Returns:
+            The keyword arguments of a tiny encoder.
+
+        Examples:
+            >>> from vqgen.autoencoders import FlatEncoder
+            >>> FlatEncoder(**FlatEncoder.tiny_config()).latent_shape((1, 8, 8))
+            (1, 1)
+        """
         return {"image_size": 8, "hidden_features": 16, "latent_dim": 4, "num_layers": 2}
 
     def _check_size(self, height: int, width: int) -> None:
@@ -79,17 +99,65 @@ class FlatEncoder(Encoder):
             )
 
     def latent_shape(self, image_shape: Sequence[int]) -> tuple[int, ...]:
-        """Always ``(1, 1)``; the images ``(C, H, W)`` must be ``S x S``."""
+        """Always ``(1, 1)``; the images ``(C, H, W)`` must be ``S x S``.
+
+        Args:
+            image_shape: ``(C, H, W)`` of one image.
+
+        Returns:
+            ``(1, 1)``.
+
+        Raises:
+            ValueError: if the images are not ``S x S``.
+
+        Examples:
+            >>> from vqgen.autoencoders import FlatEncoder
+            >>> FlatEncoder(image_size=28).latent_shape((1, 28, 28))
+            (1, 1)
+            >>> FlatEncoder(image_size=28).latent_shape((1, 32, 32))
+            Traceback (most recent call last):
+            ValueError: FlatEncoder was built for 28x28 images (image_size), got 32x32; build it with image_size ...
+        """
         self._check_size(image_shape[-2], image_shape[-1])
         return 1, 1
 
     def check_input(self, x: Tensor) -> None:
-        """Like [`Encoder.check_input`][Encoder.check_input], but the images must be exactly ``S x S``."""
+        """Like [`Encoder.check_input`][vqgen.Encoder.check_input], but the images must be exactly ``S x S``.
+
+        Args:
+            x: what a caller hands to ``forward``.
+
+        Raises:
+            TypeError: if ``x`` is not a floating-point tensor.
+            ValueError: if it is not 4-D, has other channels, holds NaN or inf, or is not ``S x S``.
+
+        Examples:
+            >>> import torch
+            >>> from vqgen.autoencoders import FlatEncoder
+            >>> FlatEncoder(image_size=8).check_input(torch.rand(2, 1, 8, 8))
+        """
         checks.check_images(x, channels=self.in_channels, name="x")
         self._check_size(x.shape[-2], x.shape[-1])
 
     def forward(self, x: Tensor) -> Tensor:
-        """Encode ``x`` ``(B, C, S, S)`` float in ``[0, 1]`` to ``(B, D, 1, 1)``."""
+        """Encode ``x`` ``(B, C, S, S)`` float in ``[0, 1]`` to ``(B, D, 1, 1)``.
+
+        Args:
+            x: ``(B, C, S, S)`` float images in ``[0, 1]``.
+
+        Returns:
+            ``(B, D, 1, 1)``: one latent vector per image.
+
+        Raises:
+            TypeError: if ``x`` is not a floating-point tensor.
+            ValueError: if ``x`` has other channels, NaN or inf, or is not ``S x S``.
+
+        Examples:
+            >>> import torch
+            >>> from vqgen.autoencoders import FlatEncoder
+            >>> FlatEncoder(image_size=8, latent_dim=4)(torch.rand(3, 1, 8, 8)).shape
+            torch.Size([3, 4, 1, 1])
+        """
         self.check_input(x)
         z = self.mlp(rearrange(x - 0.5, "b c h w -> b (c h w)"))  # (B, D)
         return rearrange(z, "b d -> b d 1 1")
@@ -105,6 +173,16 @@ class FlatDecoder(Decoder):
         hidden_features: width of the hidden layers.
         latent_dim: D, the dimension of the input vectors.
         num_layers: number of linear layers.
+
+    Raises:
+        TypeError: if a size is not an int.
+        ValueError: if a size is not positive.
+
+    Examples:
+        >>> import torch, vqgen
+        >>> decoder = vqgen.build("decoder", "flat", image_size=28, latent_dim=16)
+        >>> decoder(torch.randn(4, 16, 1, 1)).shape
+        torch.Size([4, 1, 28, 28])
     """
 
     def __init__(
@@ -122,16 +200,59 @@ class FlatDecoder(Decoder):
 
     @classmethod
     def tiny_config(cls) -> dict:
+        """8x8 images, 16 hidden features, 4-dimensional latents, two layers: the mirror of the tiny encoder.
+
+        Returns:
+            The keyword arguments of a tiny decoder.
+
+        Examples:
+            >>> from vqgen.autoencoders import FlatDecoder
+            >>> FlatDecoder(**FlatDecoder.tiny_config()).upsample
+            8
+        """
         return {"image_size": 8, "hidden_features": 16, "latent_dim": 4, "num_layers": 2}
 
     def check_input(self, z: Tensor) -> None:
-        """Like [`Decoder.check_input`][Decoder.check_input], but the latent grid must be ``1 x 1``."""
+        """Like [`Decoder.check_input`][vqgen.Decoder.check_input], but the latent grid must be ``1 x 1``.
+
+        Args:
+            z: what a caller hands to ``forward``.
+
+        Raises:
+            TypeError: if ``z`` is not a floating-point tensor.
+            ValueError: if it is not 4-D, has another width than ``latent_dim``, holds NaN or inf, or is not
+                ``(B, D, 1, 1)``.
+
+        Examples:
+            >>> import torch
+            >>> from vqgen.autoencoders import FlatDecoder
+            >>> FlatDecoder(latent_dim=16).check_input(torch.randn(2, 16, 7, 7))
+            Traceback (most recent call last):
+            ValueError: FlatDecoder takes one latent per image, shape (B, D, 1, 1); got (2, 16, 7, 7)
+        """
         checks.check_images(z, channels=self.latent_dim, name="z")
         if tuple(z.shape[-2:]) != (1, 1):
             raise ValueError(f"FlatDecoder takes one latent per image, shape (B, D, 1, 1); got {tuple(z.shape)}")
 
     def forward(self, z: Tensor) -> Tensor:
-        """Decode ``z`` ``(B, D, 1, 1)`` to pixel values ``(B, C, S, S)`` approximating ``[0, 1]``."""
+        """Decode ``z`` ``(B, D, 1, 1)`` to pixel values ``(B, C, S, S)`` approximating ``[0, 1]``.
+
+        Args:
+            z: ``(B, D, 1, 1)``, one latent vector per image.
+
+        Returns:
+            ``(B, C, S, S)`` pixel values, not clamped.
+
+        Raises:
+            TypeError: if ``z`` is not a floating-point tensor.
+            ValueError: if ``z`` is not ``(B, D, 1, 1)``, or holds NaN or inf.
+
+        Examples:
+            >>> import torch
+            >>> from vqgen.autoencoders import FlatDecoder
+            >>> FlatDecoder(image_size=8, latent_dim=4)(torch.randn(3, 4, 1, 1)).shape
+            torch.Size([3, 1, 8, 8])
+        """
         self.check_input(z)
         x = self.mlp(rearrange(z, "b d 1 1 -> b d"))  # (B, C * S * S)
         return rearrange(x, "b (c h w) -> b c h w", c=self.out_channels, h=self.image_size) + 0.5

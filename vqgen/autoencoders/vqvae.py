@@ -43,6 +43,14 @@ class VQVAEOutput:
         commitment_loss: scalar ``|z - sg(e)|²``, unweighted.
         perplexity: scalar, effective number of codes used in the batch.
         usage: scalar in ``[0, 1]``, fraction of the codebook used in the batch.
+
+    Examples:
+        >>> import torch
+        >>> from vqgen.autoencoders import VQVAE
+        >>> out = VQVAE.from_names({"encoder": "conv", "quantizer": "vq"})(torch.rand(2, 1, 28, 28))
+        >>> out.reconstruction.shape, out.codes.shape
+        (torch.Size([2, 1, 28, 28]), torch.Size([2, 7, 7]))
+        >>> out.loss.backward()                             # the training objective, eq. 3 of arXiv:1711.00937
     """
 
     reconstruction: Tensor
@@ -71,13 +79,8 @@ def _component(value: Any, interface: type, *, name: str) -> nn.Module:
 class VQVAE(Component):
     """Encoder + quantizer + decoder, trained together as stage 1 (arXiv:1711.00937).
 
-    Build it from components or from their specs (as stored in ``config.json``)::
-
-        model = VQVAE(
-            encoder=vqgen.build("encoder", "conv", latent_dim=16),
-            quantizer=vqgen.build("quantizer", "vq", num_codes=512, dim=16),
-            decoder=vqgen.build("decoder", "conv", latent_dim=16),
-        )
+    Build it from components or from their specs (as stored in ``config.json``), or by names with
+    [`from_names`][from_names].
 
     Args:
         encoder: an [`Encoder`][vqgen.Encoder] (or its spec).
@@ -87,6 +90,25 @@ class VQVAE(Component):
 
     Raises:
         ValueError: if the latent dimensions, channel counts or scale factors of the parts disagree.
+        TypeError: if a part is neither a component of its kind nor a spec.
+
+    Examples:
+        >>> import torch, vqgen
+        >>> model = vqgen.build(
+        ...     "model", "vqvae",
+        ...     encoder=vqgen.build("encoder", "conv", latent_dim=16),                # 28x28 -> 7x7
+        ...     quantizer=vqgen.build("quantizer", "vq", num_codes=512, dim=16),
+        ...     decoder=vqgen.build("decoder", "conv", latent_dim=16),
+        ... )
+        >>> images = torch.rand(4, 1, 28, 28)               # float in [0, 1], or uint8
+        >>> model(images).loss.backward()
+        >>> codes = model.eval().encode(images)
+        >>> codes.shape, model.decode(codes).shape
+        (torch.Size([4, 7, 7]), torch.Size([4, 1, 28, 28]))
+        >>> vqgen.build("model", "vqvae", encoder={"kind": "encoder", "name": "conv", "config": {"latent_dim": 8}},
+        ...             quantizer=vqgen.build("quantizer", "vq", dim=16), decoder=vqgen.build("decoder", "conv"))
+        Traceback (most recent call last):
+        ValueError: the latent dimensions disagree: encoder.latent_dim=8, quantizer.dim=16, decoder.latent_dim=16; ...
     """
 
     def __init__(
@@ -124,6 +146,23 @@ class VQVAE(Component):
         ``config`` has the keys ``encoder``, ``quantizer`` and optionally ``decoder``; each a name (``"conv"``) or a
         dict ``{"name": ..., **options}``. Filled in when absent: the quantizer's ``dim`` (the encoder's
         ``latent_dim``) and the decoder (the encoder's name and options, ``in_channels`` becoming ``out_channels``).
+
+        Args:
+            config: ``{"encoder": ..., "quantizer": ..., "decoder": ...}`` (``decoder`` optional).
+
+        Returns:
+            A new, untrained VQ-VAE.
+
+        Raises:
+            ValueError: if ``encoder`` or ``quantizer`` is missing, or a name is unknown.
+            TypeError: if an option is not one its component takes.
+
+        Examples:
+            >>> from vqgen.autoencoders import VQVAE
+            >>> model = VQVAE.from_names({"encoder": {"name": "conv", "in_channels": 3, "latent_dim": 32},
+            ...                           "quantizer": {"name": "ema", "num_codes": 128}})
+            >>> model.quantizer.dim, model.decoder.out_channels, model.downsample
+            (32, 3, 4)
         """
         from ..priors.code_prior import named_config  # the priors import this module
 
@@ -142,26 +181,65 @@ class VQVAE(Component):
 
     @property
     def num_codes(self) -> int:
-        """K, the codebook size."""
+        """K, the codebook size.
+
+        Examples:
+            >>> from vqgen.autoencoders import VQVAE
+            >>> VQVAE.from_names({"encoder": "conv", "quantizer": {"name": "vq", "num_codes": 64}}).num_codes
+            64
+        """
         return self.quantizer.num_codes
 
     @property
     def latent_dim(self) -> int:
-        """D, the dimension of the codebook vectors."""
+        """D, the dimension of the codebook vectors.
+
+        Examples:
+            >>> from vqgen.autoencoders import VQVAE
+            >>> VQVAE.from_names({"encoder": {"name": "conv", "latent_dim": 8}, "quantizer": "vq"}).latent_dim
+            8
+        """
         return self.quantizer.dim
 
     @property
     def in_channels(self) -> int:
-        """C, the image channels."""
+        """C, the image channels.
+
+        Examples:
+            >>> from vqgen.autoencoders import VQVAE
+            >>> VQVAE.from_names({"encoder": {"name": "conv", "in_channels": 3}, "quantizer": "vq"}).in_channels
+            3
+        """
         return self.encoder.in_channels
 
     @property
     def downsample(self) -> int:
-        """H / h, the ratio of image size to code-grid size."""
+        """H / h, the ratio of image size to code-grid size.
+
+        Examples:
+            >>> from vqgen.autoencoders import VQVAE
+            >>> VQVAE.from_names({"encoder": {"name": "conv", "num_downsamples": 3}, "quantizer": "vq"}).downsample
+            8
+        """
         return self.encoder.downsample
 
     def code_shape(self, image_shape: Sequence[int]) -> tuple[int, ...]:
-        """The ``(h, w)`` code grid for images of shape ``(C, H, W)``, validating the size."""
+        """The ``(h, w)`` code grid for images of shape ``(C, H, W)``, validating the size.
+
+        Args:
+            image_shape: ``(C, H, W)`` of one image.
+
+        Returns:
+            ``(h, w)``.
+
+        Raises:
+            ValueError: if the encoder cannot divide ``H`` and ``W``.
+
+        Examples:
+            >>> from vqgen.autoencoders import VQVAE
+            >>> VQVAE.from_names({"encoder": "conv", "quantizer": "vq"}).code_shape((1, 28, 28))
+            (7, 7)
+        """
         return self.encoder.latent_shape(image_shape)
 
     @staticmethod
@@ -171,7 +249,26 @@ class VQVAE(Component):
         return images.float() / 255 if images.dtype == torch.uint8 else images
 
     def forward(self, images: Tensor) -> VQVAEOutput:
-        """Reconstruct ``images`` ``(B, C, H, W)`` (float in ``[0, 1]``, or uint8) and compute the training loss."""
+        """Reconstruct ``images`` ``(B, C, H, W)`` (float in ``[0, 1]``, or uint8) and compute the training loss.
+
+        Args:
+            images: ``(B, C, H, W)`` float in ``[0, 1]``, or uint8 (divided by 255).
+
+        Returns:
+            The reconstruction, codes, loss and its terms, perplexity and usage of the batch.
+
+        Raises:
+            TypeError: if ``images`` is not a tensor, or the encoder refuses its type.
+            ValueError: if ``images`` is not 4-D or does not fit the encoder, or the decoder returns another shape.
+
+        Examples:
+            >>> import torch
+            >>> from vqgen.autoencoders import VQVAE
+            >>> model = VQVAE.from_names({"encoder": "conv", "quantizer": "ema"})
+            >>> out = model(torch.randint(256, (4, 1, 28, 28), dtype=torch.uint8))
+            >>> sorted(name for name in vars(out) if name.endswith("loss"))
+            ['codebook_loss', 'commitment_loss', 'loss', 'reconstruction_loss']
+        """
         x = self._as_float(images)
         z = self.encoder(x)  # (B, D, h, w)
         q = self.quantizer(z)
@@ -196,6 +293,19 @@ class VQVAE(Component):
 
         Runs the quantizer in whatever mode the model is in; call ``model.eval()`` first so that quantizers with
         training-time updates (EMA, dead-code restarts) leave the codebook alone.
+
+        Args:
+            images: ``(B, C, H, W)`` float in ``[0, 1]``, or uint8.
+
+        Returns:
+            ``(B, h, w)`` int64 codes.
+
+        Examples:
+            >>> import torch
+            >>> from vqgen.autoencoders import VQVAE
+            >>> model = VQVAE.from_names({"encoder": "conv", "quantizer": "ema"}).eval()
+            >>> model.encode(torch.rand(4, 1, 28, 28)).shape
+            torch.Size([4, 7, 7])
         """
         return self.quantizer(self.encoder(self._as_float(images))).codes
 
@@ -205,13 +315,44 @@ class VQVAE(Component):
 
         The one way from indices back to images: ``decoder(quantizer.embed(codes))``. Clamp the result, or convert
         it with [`vqgen.images.to_uint8`][vqgen.images.to_uint8], before display.
+
+        Args:
+            codes: ``(B, h, w)`` integer codes in ``[0, num_codes)``.
+
+        Returns:
+            ``(B, C, H, W)`` float pixel values, not clamped.
+
+        Raises:
+            TypeError: if ``codes`` is not an integer tensor.
+            ValueError: if a code lies outside ``[0, num_codes)``.
+
+        Examples:
+            >>> import torch
+            >>> from vqgen.autoencoders import VQVAE
+            >>> model = VQVAE.from_names({"encoder": "conv", "quantizer": {"name": "vq", "num_codes": 64}})
+            >>> model.decode(torch.randint(64, (4, 7, 7))).shape
+            torch.Size([4, 1, 28, 28])
         """
         checks.check_indices(codes, num_categories=self.num_codes, name="codes")
         return self.decoder(self.quantizer.embed(codes))  # (B, C, H, W)
 
     @torch.no_grad()
     def reconstruct(self, images: Tensor) -> Tensor:
-        """``decode(encode(images))``: pixel values ``(B, C, H, W)`` approximating ``[0, 1]``."""
+        """``decode(encode(images))``: pixel values ``(B, C, H, W)`` approximating ``[0, 1]``.
+
+        Args:
+            images: ``(B, C, H, W)`` float in ``[0, 1]``, or uint8.
+
+        Returns:
+            ``(B, C, H, W)`` float pixel values, not clamped.
+
+        Examples:
+            >>> import torch
+            >>> from vqgen.autoencoders import VQVAE
+            >>> model = VQVAE.from_names({"encoder": "conv", "quantizer": "vq"}).eval()
+            >>> model.reconstruct(torch.rand(4, 1, 28, 28)).shape
+            torch.Size([4, 1, 28, 28])
+        """
         return self.decode(self.encode(images))
 
 
@@ -230,6 +371,22 @@ def encode_codes(
             too large to hold as codes, see [`encode_to_disk`][vqgen.data.encode_to_disk].
         batch_size: images per forward pass.
         device: where to encode; ``None`` uses the model's device.
+
+    Returns:
+        ``(N, 1, h, w)`` int64 codes on the CPU, in the data's order: what a prior over code grids trains on.
+
+    Raises:
+        TypeError: if ``batch_size`` is not an int, or ``data`` holds no images.
+        ValueError: if ``batch_size`` < 1, or float images lie outside ``[0, 1]``.
+
+    Examples:
+        >>> import vqgen
+        >>> from vqgen.autoencoders import VQVAE
+        >>> from vqgen.training import encode_codes
+        >>> vqvae = VQVAE.from_names({"encoder": "conv", "quantizer": "vq"})         # 16x16 digits -> 4x4 codes
+        >>> codes = encode_codes(vqvae, vqgen.data.load_dataset("digits"))
+        >>> codes.shape, codes.dtype
+        (torch.Size([1442, 1, 4, 4]), torch.int64)
     """
     from torch.utils.data import DataLoader
 

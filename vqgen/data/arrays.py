@@ -55,6 +55,21 @@ def from_arrays(
 
     Returns:
         The dataset (sharing memory with ``images`` where possible).
+
+    Raises:
+        TypeError: if ``images`` is not uint8, ``labels`` not integers, or either not an array or tensor.
+        ValueError: if the shapes are not those above, or a label is negative.
+
+    Examples:
+        >>> import numpy as np
+        >>> from vqgen.data import from_arrays
+        >>> images = np.zeros((10, 32, 32, 3), dtype=np.uint8)                 # channels last, as from PIL
+        >>> data = from_arrays(images, np.arange(10) % 2, class_names=["cat", "dog"])
+        >>> data.image_shape, data.num_classes, data[1][1]
+        ((3, 32, 32), 2, 1)
+        >>> from_arrays(np.zeros((10, 28, 28), dtype=np.float32))
+        Traceback (most recent call last):
+        TypeError: images must be uint8 (0..255), got dtype float32; convert floats in [0, 1] with ...
     """
     x = _to_numpy(images, "images")
     if x.dtype != np.uint8:
@@ -114,6 +129,24 @@ def load_numpy(path: str | os.PathLike[str], split: str | None = "train", **opti
         split: ``"train"``, ``"test"`` or ``None``. A file without splits is returned whole for ``"train"`` or
             ``None``; asking it for ``"test"`` is an error (there is no held-out data).
         **options: passed to [`from_arrays`][from_arrays] (``channels_last``, ``class_names``).
+
+    Returns:
+        The split as an [`ImageDataset`][vqgen.data.ImageDataset].
+
+    Raises:
+        FileNotFoundError: if ``path`` is not a file.
+        ValueError: if the file needs pickle, has no images for ``split``, or ``"test"`` is asked of a file without
+            splits.
+        TypeError: if its arrays are not uint8 images and integer labels.
+
+    Examples:
+        >>> import numpy as np
+        >>> from vqgen.data import load_numpy
+        >>> images = np.random.default_rng(0).integers(0, 256, (20, 1, 8, 8), dtype=np.uint8)
+        >>> np.savez("data.npz", x_train=images[:15], y_train=np.arange(15) % 3, x_test=images[15:],
+        ...          y_test=np.arange(5) % 3)
+        >>> load_numpy("data.npz", split="test")
+        ImageDataset('data.npz', split='test', n=5, image_shape=(1, 8, 8), num_classes=3)
     """
     path = Path(path)
     if not path.is_file():

@@ -38,11 +38,25 @@ RECORD_BYTES = 1 + 3 * 32 * 32
 def read_cifar_binary(paths: Sequence[str | os.PathLike[str]]) -> tuple[np.ndarray, np.ndarray]:
     """Read CIFAR-10 binary record files, concatenated in the given order.
 
+    Each record is one label byte and the 3072 bytes of a ``32 x 32`` image, red plane first.
+
+    Args:
+        paths: the batch files (``data_batch_1.bin``, ..., ``test_batch.bin``).
+
     Returns:
         images ``(N, 3, 32, 32)`` uint8 and labels ``(N,)`` int64.
 
     Raises:
         ValueError: naming the file, when its size is not a multiple of 3073 bytes or a label is not in 0..9.
+
+    Examples:
+        >>> import numpy as np
+        >>> from vqgen.data import read_cifar_binary
+        >>> record = np.concatenate([[7], np.full(3 * 32 * 32, 255)]).astype(np.uint8)     # label 7, a white image
+        >>> record.tofile("batch.bin")
+        >>> images, labels = read_cifar_binary(["batch.bin"])
+        >>> images.shape, labels
+        ((1, 3, 32, 32), array([7]))
     """
     images, labels = [], []
     for path in paths:
@@ -85,6 +99,20 @@ def load_cifar10(
             batches when present, else the subset when present, else (with ``download``) the downloaded full batches.
 
     The dataset's ``name`` (``"cifar10"`` or ``"cifar10-subset"``) and ``source`` say which files were used.
+
+    Returns:
+        The split as an [`ImageDataset`][vqgen.data.ImageDataset] with the 10 class names.
+
+    Raises:
+        ValueError: if ``split`` is unknown, or a file is corrupt.
+        DatasetNotFoundError: if the files are missing (the message says where to put them).
+        ChecksumError: if a downloaded file does not match its checksum.
+
+    Examples:
+        >>> from vqgen.data import load_cifar10
+        >>> test = load_cifar10("test")                    # from $VQGEN_DATA; download=True fetches the full set
+        >>> test.image_shape, test.class_names[:3]
+        ((3, 32, 32), ('airplane', 'automobile', 'bird'))
     """
     full, part = DATASETS["cifar10"], DATASETS["cifar10-subset"]
     if split not in full.splits:

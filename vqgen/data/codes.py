@@ -92,6 +92,21 @@ def encode_to_disk(
 
     Returns:
         The written codes as a [`CodeGridDataset`][CodeGridDataset].
+
+    Raises:
+        ValueError: if a number is not a positive int, ``dataset`` is empty, or ``encode_fn`` returns codes of another
+            count, grid or range than expected.
+
+    Examples:
+        >>> import vqgen
+        >>> from vqgen.autoencoders import VQVAE
+        >>> from vqgen.data import encode_to_disk
+        >>> vqvae = VQVAE.from_names({"encoder": "conv", "quantizer": {"name": "vq", "num_codes": 64}}).eval()
+        >>> codes = encode_to_disk(vqvae.encode, vqgen.data.load_dataset("digits"), "runs/codes", num_codes=64)
+        >>> codes
+        CodeGridDataset('runs/codes', n=1442, grid_shape=(4, 4), num_codes=64)
+        >>> sorted(path.name for path in codes.directory.iterdir())
+        ['codes.json', 'codes.npy', 'labels.npy']
     """
     for value, name in ((num_codes, "num_codes"), (batch_size, "batch_size")):
         if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
@@ -175,6 +190,20 @@ class CodeGridDataset(Dataset):
         grid_shape: ``(h, w)``.
         num_classes: number of label classes, when the encoded dataset had them (else ``None``).
         labels: ``(N,)`` int64 tensor.
+
+    Examples:
+        >>> import torch, vqgen
+        >>> from torch.utils.data import DataLoader
+        >>> from vqgen.data import CodeGridDataset, encode_to_disk
+        >>> digits = vqgen.data.load_dataset("digits")
+        >>> _ = encode_to_disk(lambda x: (x[:, 0, ::4, ::4] * 15).long(), digits, "runs/codes", num_codes=16)
+        >>> codes = CodeGridDataset("runs/codes")                    # later, or in another process
+        >>> grid, label = codes[0]
+        >>> grid.shape, grid.dtype, codes.num_classes
+        (torch.Size([1, 4, 4]), torch.int64, 10)
+        >>> grids, labels = next(iter(DataLoader(codes, batch_size=8, num_workers=0)))
+        >>> grids.shape
+        torch.Size([8, 1, 4, 4])
     """
 
     def __init__(self, directory: str | os.PathLike[str]) -> None:
@@ -209,21 +238,34 @@ class CodeGridDataset(Dataset):
         return self._codes, self._labels
 
     def __getstate__(self) -> dict:
+        """The state to pickle, without the memory maps (each DataLoader worker maps the files itself)."""
         return {**self.__dict__, "_codes": None, "_labels": None}  # workers map the files themselves
 
     @property
     def labels(self) -> Tensor:
-        """``(N,)`` int64 labels."""
+        """``(N,)`` int64 labels.
+
+        Examples:
+            >>> import vqgen
+            >>> from vqgen.data import encode_to_disk
+            >>> digits = vqgen.data.load_dataset("digits")
+            >>> codes = encode_to_disk(lambda x: x[:, 0, ::4, ::4].long() * 0, digits, "runs/codes", num_codes=2)
+            >>> bool((codes.labels == digits.labels).all())
+            True
+        """
         return torch.from_numpy(np.array(self._open()[1]))
 
     def __len__(self) -> int:
+        """N, the number of grids."""
         return self._length
 
     def __getitem__(self, index: int) -> tuple[Tensor, int]:
+        """``(codes int64 (1, h, w), int label)`` of grid ``index``."""
         codes, labels = self._open()
         return torch.from_numpy(codes[index].astype(np.int64))[None], int(labels[index])  # (1, h, w)
 
     def __repr__(self) -> str:
+        """The folder, size, grid shape and codebook size."""
         return (
             f"CodeGridDataset({str(self.directory)!r}, n={len(self)}, grid_shape={self.grid_shape}, "
             f"num_codes={self.num_codes})"

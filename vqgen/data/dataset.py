@@ -31,6 +31,21 @@ class ImageDataset(Dataset):
         num_classes: number of classes.
         class_names: tuple of names, or ``None``.
         image_shape: ``(C, H, W)``.
+
+    Raises:
+        TypeError: if ``images`` is not a uint8 ``(N, C, H, W)`` tensor, or ``labels`` not an int64 ``(N,)`` one.
+        ValueError: if a label lies outside ``[0, num_classes)``.
+
+    Examples:
+        >>> import torch
+        >>> from torch.utils.data import DataLoader
+        >>> from vqgen.data import ImageDataset
+        >>> data = ImageDataset(torch.zeros(6, 1, 8, 8, dtype=torch.uint8), torch.tensor([0, 1, 2, 0, 1, 2]))
+        >>> len(data), data.num_classes, data[4][1]
+        (6, 3, 1)
+        >>> images, labels = next(iter(DataLoader(data, batch_size=4)))
+        >>> images.shape, labels.tolist()
+        (torch.Size([4, 1, 8, 8]), [0, 1, 2, 0])
     """
 
     def __init__(
@@ -68,16 +83,25 @@ class ImageDataset(Dataset):
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
-        """``(C, H, W)`` of every image."""
+        """``(C, H, W)`` of every image.
+
+        Examples:
+            >>> from vqgen.data import load_dataset
+            >>> load_dataset("digits", size=32).image_shape
+            (1, 32, 32)
+        """
         return tuple(self.images.shape[1:])  # type: ignore[return-value]
 
     def __len__(self) -> int:
+        """N, the number of images."""
         return self.images.shape[0]
 
     def __getitem__(self, index: int) -> tuple[Tensor, int]:
+        """``(image uint8 (C, H, W), int label)`` of image ``index``."""
         return self.images[index], int(self.labels[index])
 
     def __repr__(self) -> str:
+        """The name, split, size, image shape and number of classes."""
         split = f", split={self.split!r}" if self.split else ""
         return (
             f"ImageDataset({self.name!r}{split}, n={len(self)}, image_shape={self.image_shape}, "

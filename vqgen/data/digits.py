@@ -55,6 +55,19 @@ def load_digits(
         size: image side: 8 (original), 16 (default: a conv VQ-VAE downsampling by 4 gives 4x4 codes) or 32.
         resize: upscaling: ``"nearest"`` (each pixel becomes a block; keeps exactly the 17 grey levels) or
             ``"bilinear"`` (smooth edges).
+
+    Returns:
+        The split as an [`ImageDataset`][vqgen.data.ImageDataset].
+
+    Raises:
+        ValueError: if ``split``, ``size`` or ``resize`` is not one of its values.
+
+    Examples:
+        >>> from vqgen.data import load_digits
+        >>> load_digits()
+        ImageDataset('digits', split='train', n=1442, image_shape=(1, 16, 16), num_classes=10)
+        >>> load_digits("test", size=8).images.shape
+        torch.Size([355, 1, 8, 8])
     """
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test' for digits, got {split!r}")

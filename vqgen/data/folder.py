@@ -165,8 +165,23 @@ def load_image_folder(
             ``vqgen.data.folder.fit``); by default all images must already share one size.
         skip_invalid: skip (with a logged warning) files Pillow cannot read instead of raising.
 
+    Returns:
+        The images as an [`ImageDataset`][vqgen.data.ImageDataset], labelled by the sorted sub-folder names.
+
     Raises:
         ValueError: naming the file that is not an image, or whose size differs from the first image's.
+
+    Examples:
+        >>> from pathlib import Path
+        >>> from PIL import Image
+        >>> from vqgen.data import load_image_folder
+        >>> for label in ("cats", "dogs"):
+        ...     Path("photos", label).mkdir(parents=True, exist_ok=True)
+        ...     for i in range(3):
+        ...         Image.new("RGB", (40, 30), (i, 0, 0)).save(f"photos/{label}/{i}.png")
+        >>> data = load_image_folder("photos", size=16)                 # scaled to cover 16x16, centre-cropped
+        >>> data, data.class_names
+        (ImageDataset('photos', n=6, image_shape=(3, 16, 16), num_classes=2), ('cats', 'dogs'))
     """
     check_mode(mode)
     size = check_size(size)

@@ -41,6 +41,18 @@ def read_idx(path: str | os.PathLike[str], *, ndim: int | None = None) -> np.nda
     Raises:
         ValueError: naming the file, for a corrupt gzip stream, a wrong magic number or a size mismatch between
             header and data.
+
+    Examples:
+        >>> import gzip, struct
+        >>> from vqgen.data import read_idx
+        >>> header = struct.pack(">HBB3I", 0, 0x08, 3, 2, 28, 28)           # uint8, 3 dimensions: 2 x 28 x 28
+        >>> with gzip.open("images-idx3-ubyte.gz", "wb") as file:
+        ...     _ = file.write(header + bytes(2 * 28 * 28))
+        >>> read_idx("images-idx3-ubyte.gz", ndim=3).shape
+        (2, 28, 28)
+        >>> read_idx("images-idx3-ubyte.gz", ndim=1)
+        Traceback (most recent call last):
+        ValueError: images-idx3-ubyte.gz: bad IDX magic number 0x00000803, expected 0x00000801
     """
     path = Path(path)
     try:
@@ -108,6 +120,19 @@ def load_mnist(
         split: ``"train"`` or ``"test"``.
         root: data root (default ``$VQGEN_DATA``, else the user cache directory).
         download: fetch missing files from the official mirrors.
+
+    Returns:
+        The split as an [`ImageDataset`][vqgen.data.ImageDataset] with the class names ``"0"`` to ``"9"``.
+
+    Raises:
+        ValueError: if ``split`` is unknown, or a file is corrupt.
+        DatasetNotFoundError: if the files are missing (the message says where to put them).
+        ChecksumError: if a file does not match its SHA-256.
+
+    Examples:
+        >>> from vqgen.data import load_mnist
+        >>> load_mnist("test")                             # from $VQGEN_DATA; download=True fetches missing files
+        ImageDataset('mnist', split='test', n=10000, image_shape=(1, 28, 28), num_classes=10)
     """
     return _load_idx_dataset("mnist", split, root, download)
 
@@ -123,5 +148,19 @@ def load_fashion_mnist(
         split: ``"train"`` or ``"test"``.
         root: data root (default ``$VQGEN_DATA``, else the user cache directory).
         download: fetch missing files from the official Zalando mirror.
+
+    Returns:
+        The split as an [`ImageDataset`][vqgen.data.ImageDataset] with the 10 class names.
+
+    Raises:
+        ValueError: if ``split`` is unknown, or a file is corrupt.
+        DatasetNotFoundError: if the files are missing (the message says where to put them).
+        ChecksumError: if a file does not match its SHA-256.
+
+    Examples:
+        >>> from vqgen.data import load_fashion_mnist
+        >>> test = load_fashion_mnist("test")              # from $VQGEN_DATA; download=True fetches missing files
+        >>> len(test), test.class_names[:3]
+        (10000, ('T-shirt/top', 'Trouser', 'Pullover'))
     """
     return _load_idx_dataset("fashion-mnist", split, root, download)

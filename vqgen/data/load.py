@@ -34,7 +34,16 @@ _SPLITS = ("train", "test")
 
 
 def available_datasets() -> list[str]:
-    """Names [`load_dataset`][load_dataset] accepts (besides folder and ``.npy`` / ``.npz`` paths)."""
+    """Names [`load_dataset`][load_dataset] accepts (besides folder and ``.npy`` / ``.npz`` paths).
+
+    Returns:
+        A new list of the names.
+
+    Examples:
+        >>> from vqgen.data import available_datasets
+        >>> available_datasets()
+        ['digits', 'mnist', 'fashion-mnist', 'cifar10', 'cifar10-subset']
+    """
     return list(_LOADERS)
 
 
@@ -78,8 +87,21 @@ def load_dataset(
 
     Raises:
         ValueError: an unknown name that is not an existing path (the message lists the valid names), or a bad split.
+        TypeError: an option the loader does not take, or ``name_or_path`` neither a name nor a path.
         DatasetNotFoundError: the files of a named dataset are missing (the message says where to put them).
         ChecksumError: a file is corrupt.
+
+    Examples:
+        >>> from vqgen.data import load_dataset
+        >>> train = load_dataset("digits")                        # offline: ships with scikit-learn
+        >>> image, label = train[0]                               # uint8 (C, H, W), int
+        >>> image.shape, label, train.num_classes
+        (torch.Size([1, 16, 16]), 0, 10)
+        >>> load_dataset("mnist", split="test").image_shape       # from $VQGEN_DATA (download=True fetches it)
+        (1, 28, 28)
+        >>> load_dataset("digits", colour=True)
+        Traceback (most recent call last):
+        TypeError: unknown option(s) ['colour'] for digits; valid options: ['size', 'resize']
     """
     if stream:
         path = Path(name_or_path).expanduser() if isinstance(name_or_path, (str, os.PathLike)) else None

@@ -72,7 +72,24 @@ class DatasetSpec:
 
 
 def data_root(root: str | os.PathLike[str] | None = None) -> Path:
-    """The data root: ``root`` if given, else ``$VQGEN_DATA``, else the user cache directory for vqgen."""
+    """The data root: ``root`` if given, else ``$VQGEN_DATA``, else the user cache directory for vqgen.
+
+    Args:
+        root: an explicit folder (``~`` is expanded).
+
+    Returns:
+        The folder under which each dataset has its sub-folder (``mnist/``, ``cifar10/``, ...).
+
+    Examples:
+        >>> import os
+        >>> from unittest import mock
+        >>> from vqgen.data import data_root
+        >>> data_root("/data/vqgen")
+        PosixPath('/data/vqgen')
+        >>> with mock.patch.dict(os.environ, {"VQGEN_DATA": "/mnt/datasets"}):
+        ...     data_root()
+        PosixPath('/mnt/datasets')
+    """
     if root is not None:
         return Path(root).expanduser()
     env = os.environ.get(ENV_VAR)

@@ -72,6 +72,26 @@ class ImageFolderDataset(Dataset):
         name: the folder as given.
         split: ``"train"``, ``"test"`` or ``None`` for a folder without splits.
         source: the folder the images are read from.
+
+    Raises:
+        ValueError: for the bad input above; if ``hflip`` is not a probability, ``mode`` or ``size`` is invalid, or
+            the folder holds no image.
+
+    Examples:
+        >>> from torch.utils.data import DataLoader
+        >>> from vqgen.data import ImageFolderDataset
+        >>> from pathlib import Path
+        >>> from PIL import Image
+        >>> for label in ("cats", "dogs"):
+        ...     Path("photos", label).mkdir(parents=True, exist_ok=True)
+        ...     for i in range(3):
+        ...         Image.new("RGB", (80, 60), (40 * i, 0, 0)).save(f"photos/{label}/{i}.jpg")
+        >>> data = ImageFolderDataset("photos", size=32, mode="RGB", hflip=0.5)  # no image decoded yet
+        >>> data
+        ImageFolderDataset('photos', n=6, image_shape=(3, 32, 32), num_classes=2)
+        >>> images, labels = next(iter(DataLoader(data, batch_size=4, shuffle=True, num_workers=0)))
+        >>> images.shape, images.dtype
+        (torch.Size([4, 3, 32, 32]), torch.uint8)
     """
 
     def __init__(
@@ -137,12 +157,36 @@ class ImageFolderDataset(Dataset):
 
     @property
     def labels(self) -> Tensor:
-        """``(N,)`` int64 labels (a fresh tensor; the images themselves are never all in memory)."""
+        """``(N,)`` int64 labels (a fresh tensor; the images themselves are never all in memory).
+
+        Examples:
+            >>> from vqgen.data import ImageFolderDataset
+            >>> from pathlib import Path
+            >>> from PIL import Image
+            >>> for label in ("cats", "dogs"):
+            ...     Path("photos", label).mkdir(parents=True, exist_ok=True)
+            ...     for i in range(3):
+            ...         Image.new("RGB", (80, 60), (40 * i, 0, 0)).save(f"photos/{label}/{i}.jpg")
+            >>> ImageFolderDataset("photos", size=32, mode="RGB").labels
+            tensor([0, 0, 0, 1, 1, 1])
+        """
         return torch.from_numpy(self._labels.copy())
 
     @property
     def files(self) -> list[Path]:
-        """The image paths, in item order."""
+        """The image paths, in item order.
+
+        Examples:
+            >>> from vqgen.data import ImageFolderDataset
+            >>> from pathlib import Path
+            >>> from PIL import Image
+            >>> for label in ("cats", "dogs"):
+            ...     Path("photos", label).mkdir(parents=True, exist_ok=True)
+            ...     for i in range(3):
+            ...         Image.new("RGB", (80, 60), (40 * i, 0, 0)).save(f"photos/{label}/{i}.jpg")
+            >>> [path.as_posix() for path in ImageFolderDataset("photos", size=32, mode="RGB").files][:2]
+            ['photos/cats/0.jpg', 'photos/cats/1.jpg']
+        """
         return [self._path(i) for i in range(len(self))]
 
     def _path(self, index: int) -> Path:
@@ -157,9 +201,11 @@ class ImageFolderDataset(Dataset):
         return pixels[None] if self.mode == "L" else pixels.transpose(2, 0, 1)
 
     def __len__(self) -> int:
+        """N, the number of images."""
         return len(self._labels)
 
     def __getitem__(self, index: int) -> tuple[Tensor, int]:
+        """``(uint8 (C, H, W), int label)`` of image ``index``, decoded now (resized, flipped with ``hflip``)."""
         if not -len(self) <= index < len(self):
             raise IndexError(f"index {index} is out of range for a dataset of {len(self)} images")
         index %= len(self)
@@ -179,6 +225,7 @@ class ImageFolderDataset(Dataset):
         raise ValueError(f"no image under {self.root} could be read")
 
     def __repr__(self) -> str:
+        """The folder, split, size, image shape and number of classes."""
         split = f", split={self.split!r}" if self.split else ""
         return (
             f"ImageFolderDataset({self.name!r}{split}, n={len(self)}, image_shape={self.image_shape}, "

@@ -46,8 +46,13 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 INCEPTION_WEIGHTS_NAME = "weights-inception-2015-12-05-6726825d.pth"
+"""The file name of the Inception-v3 FID weights (torch-fidelity's port of the 2015-12-05 TF weights)."""
+
 INCEPTION_WEIGHTS_URL = f"https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/{INCEPTION_WEIGHTS_NAME}"
+"""Where to download the weights file by hand (vqgen never downloads it)."""
+
 INCEPTION_ENV_VAR = "VQGEN_INCEPTION_WEIGHTS"
+"""The environment variable naming the weights file (or its folder)."""
 _INCEPTION_DIMS = (64, 192, 768, 2048)
 
 
@@ -89,6 +94,25 @@ def fid_metric(feature: nn.Module, *, reset_real_features: bool = True) -> Frech
             [`inception_feature`][inception_feature]).
         reset_real_features: if False, ``reset()`` keeps the real-image statistics, so one set of real images can be
             compared with several sets of samples.
+
+    Returns:
+        A new metric on the extractor's device.
+
+    Raises:
+        TypeError: if ``feature`` is not a module with a positive int ``num_features``.
+
+    Examples:
+        >>> import torch, vqgen
+        >>> from vqgen.metrics import fid
+        >>> extractor = vqgen.build("model", "feature_classifier", widths=[8, 16]).feature_extractor()
+        >>> from vqgen.metrics import fid_metric
+        >>> metric = fid_metric(extractor, reset_real_features=False)
+        >>> real = vqgen.data.load_dataset("digits", split="test").images
+        >>> metric.update(real[:100], real=True)
+        >>> for batch in real[100:300].split(100):                    # stream the other set batch by batch
+        ...     metric.update(batch, real=False)
+        >>> float(metric.compute()) >= 0
+        True
     """
     feature = _check_feature(feature)
     device = next((t.device for t in (*feature.parameters(), *feature.buffers())), None)
@@ -112,6 +136,22 @@ def fid(real_images: Tensor, fake_images: Tensor, *, feature: nn.Module, batch_s
 
     Returns:
         The Fréchet distance (≥ 0 up to rounding); 0 for identical sets.
+
+    Raises:
+        TypeError: if the images are not uint8, ``feature`` has no ``num_features``, or ``batch_size`` is not an int.
+        ValueError: if a set has fewer than 2 images, the images are not 4-D, or ``batch_size`` < 1.
+
+    Examples:
+        >>> import torch, vqgen
+        >>> from vqgen.metrics import fid
+        >>> extractor = vqgen.build("model", "feature_classifier", widths=[8, 16]).feature_extractor()
+        >>> test = vqgen.data.load_dataset("digits", split="test").images       # (355, 1, 16, 16) uint8
+        >>> noise = torch.randint(256, test.shape, dtype=torch.uint8)
+        >>> fid(test, test, feature=extractor) < 1e-3 < fid(test, noise, feature=extractor)
+        True
+        >>> fid(test, test.float() / 255, feature=extractor)
+        Traceback (most recent call last):
+        TypeError: fake_images must be uint8 images in [0, 255] of shape (B, C, H, W), got torch.float32; ...
     """
     real_images = check_uint8_images(real_images, name="real_images")
     fake_images = check_uint8_images(fake_images, name="fake_images")
@@ -132,6 +172,21 @@ class InceptionFeatures(nn.Module):
 
     ``(B, 1 or 3, H, W)`` uint8 → ``(B, num_features)`` float32; grey images are repeated to 3 channels, and the
     network resizes to 299×299 itself. Always in eval mode. Build it with [`inception_feature`][inception_feature].
+
+    Args:
+        inception: the network, mapping uint8 ``(B, 3, H, W)`` to ``(B, num_features)``.
+        num_features: F, the width of its output.
+
+    Examples:
+        >>> import torch
+        >>> from torch import nn
+        >>> from vqgen.metrics import InceptionFeatures
+        >>> class MeanColour(nn.Module):                 # a stand-in for Inception-v3 (see inception_feature)
+        ...     def forward(self, images):
+        ...         return images.float().mean(dim=(2, 3))
+        >>> features = InceptionFeatures(MeanColour(), num_features=3)
+        >>> features(torch.zeros(2, 1, 8, 8, dtype=torch.uint8)).shape      # grey images: 3 channels
+        torch.Size([2, 3])
     """
 
     def __init__(self, inception: nn.Module, num_features: int) -> None:
@@ -140,9 +195,44 @@ class InceptionFeatures(nn.Module):
         self.num_features = num_features
 
     def train(self, mode: bool = True) -> InceptionFeatures:
+        """Stay in eval mode whatever ``mode`` says (the FID network is never trained).
+
+        Args:
+            mode: ignored.
+
+        Returns:
+            The module itself.
+
+        Examples:
+            >>> from torch import nn
+            >>> from vqgen.metrics import InceptionFeatures
+            >>> InceptionFeatures(nn.Identity(), num_features=3).train().training
+            False
+        """
         return super().train(False)
 
     def forward(self, images: Tensor) -> Tensor:
+        """Features of uint8 images, grey ones repeated to three channels.
+
+        Args:
+            images: ``(B, 1 or 3, H, W)`` uint8.
+
+        Returns:
+            ``(B, num_features)`` float32.
+
+        Raises:
+            TypeError: if ``images`` is not uint8.
+            ValueError: if it is not 4-D with 1 or 3 channels.
+
+        Examples:
+            >>> import torch
+            >>> from torch import nn
+            >>> from vqgen.metrics import InceptionFeatures
+            >>> features = InceptionFeatures(nn.Flatten(), num_features=3 * 4)
+            >>> features(torch.zeros(2, 2, 2, 2, dtype=torch.uint8))
+            Traceback (most recent call last):
+            ValueError: Inception features need 1 or 3 image channels, got shape (2, 2, 2, 2)
+        """
         images = check_uint8_images(images, name="images")
         if images.shape[1] == 1:
             images = images.expand(-1, 3, -1, -1)  # (B, 3, H, W)
@@ -156,8 +246,17 @@ def find_inception_weights(weights_path: str | os.PathLike[str] | None = None) -
 
     A directory is searched for ``weights-inception-2015-12-05-6726825d.pth``.
 
+    Args:
+        weights_path: the weights file, or a folder holding it; ``None`` looks where the docstring says.
+
     Returns:
         ``(path or None, the paths tried)``.
+
+    Examples:
+        >>> from vqgen.metrics import find_inception_weights
+        >>> found, tried = find_inception_weights("models")
+        >>> found, [path.as_posix() for path in tried]
+        (None, ['models/weights-inception-2015-12-05-6726825d.pth'])
     """
     if weights_path is not None:
         candidates = [Path(weights_path)]
@@ -188,9 +287,22 @@ def inception_feature(weights_path: str | os.PathLike[str] | None = None, *, dim
         weights_path: the weights file, or a folder holding it.
         dims: the feature layer: 2048 (pool features, standard FID), 768, 192 or 64.
 
+    Returns:
+        The extractor, in eval mode, for [`fid`][fid] and [`fid_metric`][fid_metric].
+
     Raises:
+        ValueError: ``dims`` is not one of the four layers.
         ModuleNotFoundError: ``torch-fidelity`` is not installed (the message also says whether the weights exist).
         FileNotFoundError: the weights file is not where it was looked for.
+
+    Examples:
+        >>> from vqgen.metrics import inception_feature
+        >>> try:
+        ...     extractor = inception_feature()               # needs torch-fidelity and the weights file
+        ... except (ModuleNotFoundError, FileNotFoundError):  # the message says what is missing and where to put it
+        ...     extractor = None                               # use FID with classifier features instead
+        >>> extractor is None or extractor.num_features == 2048
+        True
     """
     if dims not in _INCEPTION_DIMS:
         raise ValueError(f"dims must be one of {list(_INCEPTION_DIMS)}, got {dims!r}")

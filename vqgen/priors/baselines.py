@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import torch
 from einops import rearrange, repeat
@@ -27,6 +28,9 @@ from torch import Tensor
 from .. import checks
 from ..interfaces import AutoregressivePrior
 from ..registry import register
+
+if TYPE_CHECKING:
+    from ..sampling import Stepper
 
 __all__ = ["IndependentPrior", "UniformPrior", "fit_closed_form"]
 
@@ -67,6 +71,21 @@ class IndependentPrior(AutoregressivePrior):
         num_classes: number of class labels to condition on; ``None`` for an unconditional prior.
         smoothing: the Laplace pseudo-count added to every count in [`fit`][fit] (> 0 keeps every log-probability
             finite, so held-out grids never score ``-inf``).
+
+    Raises:
+        TypeError: if a size or ``smoothing`` is not a number of the right kind.
+        ValueError: if one is not positive.
+
+    Examples:
+        >>> import torch
+        >>> from vqgen.priors.baselines import IndependentPrior
+        >>> codes = torch.tensor([[[[0, 1]]], [[[0, 2]]]])             # two 1x2 grids of K = 3 codes
+        >>> prior = IndependentPrior.from_data(codes, smoothing=1.0)
+        >>> prior.log_probs.exp()                                       # (M, C, H, W, K): (count + 1) / (2 + 3)
+        tensor([[[[[0.6000, 0.2000, 0.2000],
+                   [0.2000, 0.4000, 0.4000]]]]])
+        >>> prior.sample(3, (1, 2)).shape
+        torch.Size([3, 1, 1, 2])
     """
 
     def __init__(
@@ -89,6 +108,16 @@ class IndependentPrior(AutoregressivePrior):
 
     @classmethod
     def tiny_config(cls) -> dict:
+        """7 categories on 3x4 grids.
+
+        Returns:
+            The keyword arguments of a small table.
+
+        Examples:
+            >>> from vqgen.priors.baselines import IndependentPrior
+            >>> IndependentPrior(**IndependentPrior.tiny_config()).grid_shape
+            (3, 4)
+        """
         return {"num_categories": 7, "channels": 1, "height": 3, "width": 4}
 
     @classmethod
@@ -105,6 +134,28 @@ class IndependentPrior(AutoregressivePrior):
 
         ``num_categories`` defaults to ``x.max() + 1`` and ``num_classes`` to ``cond.max() + 1``; pass them when the
         data may not contain the largest code or class.
+
+        Args:
+            x: ``(N, C, H, W)`` int64 training grids.
+            cond: ``(N,)`` int64 class labels, for one table per class; ``None`` for one table.
+            num_categories: K; ``None`` for ``x.max() + 1``.
+            num_classes: the number of classes; ``None`` for ``cond.max() + 1``.
+            smoothing: the Laplace pseudo-count.
+
+        Returns:
+            A new prior for ``(H, W)`` grids, fitted, on ``x``'s device.
+
+        Raises:
+            TypeError: if ``x`` or ``cond`` is not an integer tensor.
+            ValueError: if ``x`` is not 4-D, ``cond`` not 1-D, or either holds negative values.
+
+        Examples:
+            >>> import torch
+            >>> from vqgen.priors.baselines import IndependentPrior
+            >>> codes, labels = torch.randint(512, (100, 1, 7, 7)), torch.arange(100) % 10
+            >>> prior = IndependentPrior.from_data(codes, labels, num_categories=512)
+            >>> prior.num_categories, prior.num_classes, prior.grid_shape
+            (512, 10, (7, 7))
         """
         checks.check_tensor(x, name="x", ndim=4)
         if num_categories is None:
@@ -119,7 +170,13 @@ class IndependentPrior(AutoregressivePrior):
 
     @property
     def grid_shape(self) -> tuple[int, int]:
-        """``(H, W)``, the only grid size this prior models."""
+        """``(H, W)``, the only grid size this prior models.
+
+        Examples:
+            >>> from vqgen.priors.baselines import IndependentPrior
+            >>> IndependentPrior(num_categories=16, height=7, width=5).grid_shape
+            (7, 5)
+        """
         return tuple(self.log_probs.shape[2:4])  # type: ignore[return-value]
 
     def _check_grid(self, height: int, width: int) -> None:
@@ -140,6 +197,25 @@ class IndependentPrior(AutoregressivePrior):
         """Set the table(s) to the smoothed per-position frequencies of grids ``x`` ``(N, C, H, W)``; returns self.
 
         Conditional priors need the class labels ``cond`` ``(N,)``; a class without grids gets uniform frequencies.
+
+        Args:
+            x: ``(N, C, H, W)`` int64 grids of the prior's size.
+            cond: ``(N,)`` int64 class labels for a conditional prior; ``None`` otherwise.
+
+        Returns:
+            The prior itself, fitted.
+
+        Raises:
+            TypeError: if ``x`` or ``cond`` has the wrong type.
+            ValueError: if ``x`` is not of the prior's grid size, or ``x`` or ``cond`` does not fit the prior.
+
+        Examples:
+            >>> import torch
+            >>> from vqgen.priors.baselines import IndependentPrior
+            >>> prior = IndependentPrior(num_categories=4, height=2, width=2, smoothing=0.5)
+            >>> _ = prior.fit(torch.zeros(9, 1, 2, 2, dtype=torch.long))          # always code 0
+            >>> prior.log_probs.exp()[0, 0, 0, 0]                                  # (9 + 0.5) / (9 + 4 * 0.5)
+            tensor([0.8636, 0.0455, 0.0455, 0.0455])
         """
         self.check_input(x, cond)
         self._check_grid(x.shape[2], x.shape[3])
@@ -155,7 +231,26 @@ class IndependentPrior(AutoregressivePrior):
         return self
 
     def forward(self, x: Tensor, cond: Tensor | None = None) -> Tensor:
-        """Logits ``(B, K, C, H, W)``: the log-frequencies (of each example's class); ``x`` is only checked."""
+        """Logits ``(B, K, C, H, W)``: the log-frequencies (of each example's class); ``x`` is only checked.
+
+        Args:
+            x: ``(B, C, H, W)`` int64 grids of the prior's size.
+            cond: ``(B,)`` class labels for a conditional prior; ``None`` otherwise.
+
+        Returns:
+            ``(B, K, C, H, W)`` log-probabilities, the same for every ``x``.
+
+        Raises:
+            TypeError: if ``x`` or ``cond`` has the wrong type.
+            ValueError: if ``x`` is not of the prior's grid size, or ``x`` or ``cond`` does not fit the prior.
+
+        Examples:
+            >>> import torch
+            >>> from vqgen.priors.baselines import IndependentPrior
+            >>> prior = IndependentPrior(num_categories=4, height=2, width=2)        # uniform until fitted
+            >>> prior(torch.zeros(3, 1, 2, 2, dtype=torch.long)).shape
+            torch.Size([3, 4, 1, 2, 2])
+        """
         self.check_input(x, cond)
         self._check_grid(x.shape[2], x.shape[3])
         tables = self._tables(cond)
@@ -163,7 +258,26 @@ class IndependentPrior(AutoregressivePrior):
             return repeat(tables, "c h w k -> b k c h w", b=x.shape[0])  # (B, K, C, H, W)
         return rearrange(tables, "b c h w k -> b k c h w")  # (B, K, C, H, W)
 
-    def incremental(self, cond: Tensor | None, shape: Sequence[int]):
+    def incremental(self, cond: Tensor | None, shape: Sequence[int]) -> Stepper:
+        """A table lookup per value: no logit depends on the values drawn before it.
+
+        Args:
+            cond: ``(n,)`` class labels for a conditional prior; ``None`` otherwise.
+            shape: ``(H, W)``, which must be the prior's grid size.
+
+        Returns:
+            A stepper reading the log-frequency table.
+
+        Raises:
+            ValueError: if ``shape`` is not the prior's grid size.
+
+        Examples:
+            >>> import torch
+            >>> from vqgen.priors.baselines import IndependentPrior
+            >>> prior = IndependentPrior(num_categories=4, height=2, width=2)
+            >>> prior.incremental(None, (2, 2)).logits(torch.zeros(3, 1, 2, 2, dtype=torch.long), 1, 0, 0).shape
+            torch.Size([3, 4])
+        """
         self._check_grid(*shape)
         return _TableStepper(self._tables(cond))
 
@@ -177,6 +291,18 @@ class UniformPrior(AutoregressivePrior):
     Args:
         num_categories: K, the codebook size (256 for pixels).
         channels: C, values per position.
+
+    Raises:
+        TypeError: if a size is not an int.
+        ValueError: if a size is not positive.
+
+    Examples:
+        >>> import torch, vqgen
+        >>> prior = vqgen.build("prior", "uniform", num_categories=512)
+        >>> prior.bits_per_dim(torch.randint(512, (2, 1, 7, 7)))           # log2(512) bits per code
+        tensor([9.0000, 9.0000])
+        >>> prior.sample(2, (7, 7)).shape                                   # any grid size
+        torch.Size([2, 1, 7, 7])
     """
 
     def __init__(self, num_categories: int = 512, channels: int = 1) -> None:
@@ -186,15 +312,59 @@ class UniformPrior(AutoregressivePrior):
 
     @classmethod
     def tiny_config(cls) -> dict:
+        """7 categories, one channel.
+
+        Returns:
+            ``{"num_categories": 7, "channels": 1}``.
+
+        Examples:
+            >>> from vqgen.priors.baselines import UniformPrior
+            >>> UniformPrior(**UniformPrior.tiny_config()).num_categories
+            7
+        """
         return {"num_categories": 7, "channels": 1}
 
     def forward(self, x: Tensor, cond: Tensor | None = None) -> Tensor:
-        """Zero logits ``(B, K, C, H, W)`` (uniform probabilities) for ``x`` ``(B, C, H, W)``."""
+        """Zero logits ``(B, K, C, H, W)`` (uniform probabilities) for ``x`` ``(B, C, H, W)``.
+
+        Args:
+            x: ``(B, C, H, W)`` int64 values in ``[0, K)`` (only checked).
+            cond: must be ``None``: the prior is unconditional.
+
+        Returns:
+            ``(B, K, C, H, W)`` zeros.
+
+        Raises:
+            TypeError: if ``x`` is not an integer tensor.
+            ValueError: if ``x`` does not fit the prior, or a condition is given.
+
+        Examples:
+            >>> import torch
+            >>> from vqgen.priors.baselines import UniformPrior
+            >>> UniformPrior(num_categories=3)(torch.zeros(1, 1, 1, 2, dtype=torch.long)).flatten()
+            tensor([0., 0., 0., 0., 0., 0.])
+        """
         self.check_input(x, cond)
         batch, channels, height, width = x.shape
         return torch.zeros(batch, self.num_categories, channels, height, width, device=x.device)
 
-    def incremental(self, cond: Tensor | None, shape: Sequence[int]):
+    def incremental(self, cond: Tensor | None, shape: Sequence[int]) -> Stepper:
+        """A lookup of zero logits per value, for grids of any ``shape``.
+
+        Args:
+            cond: ``None``: the prior is unconditional.
+            shape: ``(H, W)`` of the grids.
+
+        Returns:
+            A stepper returning zero logits ``(n, K)``.
+
+        Examples:
+            >>> import torch
+            >>> from vqgen.priors.baselines import UniformPrior
+            >>> UniformPrior(num_categories=3).incremental(None, (4, 4)).logits(torch.zeros(2, 1, 4, 4), 3, 3, 0)
+            tensor([[0., 0., 0.],
+                    [0., 0., 0.]])
+        """
         height, width = shape
         table = torch.zeros(self.channels, height, width, self.num_categories, device=self._device_anchor.device)
         return _TableStepper(table)
@@ -209,7 +379,27 @@ def fit_closed_form(
 ) -> list[dict[str, object]]:
     """Fit a prior without trainable parameters: by its own ``fit(codes, cond)`` if it has one (the independent
     baseline's frequency table), else there is nothing to learn (uniform). Returns the one record of a history, with
-    the bits/dim of ``codes`` and of ``held_out`` ``(N, 1, h, w)``."""
+    the bits/dim of ``codes`` and of ``held_out`` ``(N, 1, h, w)``.
+
+    Args:
+        prior: a prior without trainable parameters (``independent``, ``uniform``).
+        codes: ``(N, 1, h, w)`` int64 training grids.
+        held_out: ``(N', 1, h, w)`` held-out grids to score, or ``None``.
+        cond: ``(N,)`` class labels of ``codes`` for a conditional prior.
+        eval_cond: ``(N',)`` class labels of ``held_out``.
+
+    Returns:
+        ``[{"epoch": 1, "step": 0, "train": {"bits_per_dim": ...}, "eval": {"bits_per_dim": ...}}]`` (``"eval"``
+        only with ``held_out``), in the form of a [`MetricsHistory`][vqgen.training.MetricsHistory].
+
+    Examples:
+        >>> import torch, vqgen
+        >>> from vqgen.priors.baselines import fit_closed_form
+        >>> codes = torch.randint(16, (50, 1, 4, 4))
+        >>> history = fit_closed_form(vqgen.build("prior", "uniform", num_categories=16), codes, held_out=codes)
+        >>> round(history[0]["train"]["bits_per_dim"], 4), round(history[0]["eval"]["bits_per_dim"], 4)
+        (4.0, 4.0)
+    """
     from ..metrics.likelihood import prior_bits_per_dim
 
     fit = getattr(prior, "fit", None)

@@ -27,7 +27,26 @@ __all__ = ["build_code_prior", "named_config"]
 
 
 def named_config(value: str | Mapping[str, Any], *, kind: str) -> tuple[str, dict[str, Any]]:
-    """``"conv"``, ``{"name": "conv", **config}`` or a spec ``{"kind", "name", "config"}`` → ``(name, config)``."""
+    """``"conv"``, ``{"name": "conv", **config}`` or a spec ``{"kind", "name", "config"}`` → ``(name, config)``.
+
+    Args:
+        value: a registered name, a dict with a ``"name"`` key and options, or a component spec.
+        kind: the kind of component, for the error message.
+
+    Returns:
+        The name and a new dict of its options.
+
+    Raises:
+        TypeError: if ``value`` is none of the three.
+
+    Examples:
+        >>> from vqgen.priors.code_prior import named_config
+        >>> named_config("conv", kind="encoder"), named_config({"name": "vq", "num_codes": 64}, kind="quantizer")
+        (('conv', {}), ('vq', {'num_codes': 64}))
+        >>> named_config({"num_codes": 64}, kind="quantizer")
+        Traceback (most recent call last):
+        TypeError: the quantizer must be a name or a dict with a 'name' key, got {'num_codes': 64}
+    """
     if isinstance(value, str):
         return value, {}
     if is_spec(value):
@@ -59,8 +78,24 @@ def build_code_prior(
         codebook: a trained codebook ``(K, D)`` to start the input embedding from (sets ``embed_dim = D``).
         tiny: start from the prior's [`tiny_config`][vqgen.interfaces.Component.tiny_config] (tests, smoke runs).
 
+    Returns:
+        The new prior: ``num_categories=num_codes``, ``channels=1``, embedded inputs where it takes ``input_mode``.
+
     Raises:
-        ValueError: the prior cannot be conditioned on classes, or cannot start from a codebook.
+        ValueError: the prior cannot be conditioned on classes, or cannot start from a codebook; the name is unknown.
+        TypeError: if ``spec`` is not a name, dict or spec, or holds an option the prior does not take.
+
+    Examples:
+        >>> import vqgen
+        >>> from vqgen.priors import build_code_prior
+        >>> prior = build_code_prior({"name": "gated_pixelcnn", "num_layers": 4}, num_codes=256, num_classes=10)
+        >>> prior.num_categories, prior.channels, prior.input.mode, prior.num_classes
+        (256, 1, 'embed', 10)
+        >>> codebook = vqgen.build("quantizer", "vq", num_codes=256, dim=16).codebook
+        >>> build_code_prior("pixelcnn", num_codes=256, codebook=codebook).input.embed_dim
+        16
+        >>> build_code_prior("independent", num_codes=256, grid_shape=(7, 7)).grid_shape
+        (7, 7)
     """
     name, options = named_config(spec, kind="prior")
     cls = registry("prior").get(name)

@@ -95,6 +95,20 @@ class GatedPixelCNN(ConvPrior):
         num_classes: condition on a class label ``(B,)``: a learned embedding added inside every gate.
         cond_dim: condition on a vector ``(B, cond_dim)``: a linear map added inside every gate.
         dropout: dropout probability inside every gated layer, in training only (see [`GatedLayer`][GatedLayer]).
+
+    Raises:
+        TypeError: if a size is not an int.
+        ValueError: if a size is out of range, a kernel size is even, ``dropout`` is outside ``[0, 1)``, a width is
+            narrower than the colour groups, or ``channel_order`` or ``input_mode`` is unknown.
+
+    Examples:
+        >>> import torch, vqgen
+        >>> prior = vqgen.build("prior", "gated_pixelcnn", num_categories=512, num_classes=10)   # codes, by class
+        >>> codes, labels = torch.randint(512, (4, 1, 7, 7)), torch.tensor([0, 3, 3, 9])
+        >>> prior(codes, labels).shape
+        torch.Size([4, 512, 1, 7, 7])
+        >>> prior.sample(4, (7, 7), labels, method="cached").shape    # a cached stepper, rows computed once
+        torch.Size([4, 1, 7, 7])
     """
 
     def __init__(
@@ -145,6 +159,16 @@ class GatedPixelCNN(ConvPrior):
 
     @classmethod
     def tiny_config(cls) -> dict:
+        """16 categories, 8 feature maps per stack, three layers, a 3x3 first layer.
+
+        Returns:
+            The keyword arguments of a tiny Gated PixelCNN.
+
+        Examples:
+            >>> from vqgen.priors.gated_pixelcnn import GatedPixelCNN
+            >>> len(GatedPixelCNN(**GatedPixelCNN.tiny_config()).layers)
+            3
+        """
         return dict(
             num_categories=16, hidden_channels=8, num_layers=3, first_kernel_size=3, head_channels=16, embed_dim=4
         )
@@ -152,7 +176,25 @@ class GatedPixelCNN(ConvPrior):
     def forward(self, x: Tensor, cond: Tensor | None = None) -> Tensor:
         """Logits ``(B, K, C, H, W)`` for ``x`` ``(B, C, H, W)`` int64.
 
-        ``cond`` is as in [`check_cond`][vqgen.interfaces.AutoregressivePrior.check_cond].
+        Args:
+            x: ``(B, C, H, W)`` int64 values in ``[0, K)``.
+            cond: as in [`check_cond`][vqgen.interfaces.AutoregressivePrior.check_cond].
+
+        Returns:
+            ``(B, K, C, H, W)`` logits, each position seeing every value before it (no blind spot).
+
+        Raises:
+            TypeError: if ``x`` or ``cond`` has the wrong type.
+            ValueError: if ``x`` or ``cond`` does not fit the prior.
+
+        Examples:
+            >>> import torch, vqgen
+            >>> prior = vqgen.build("prior", "gated_pixelcnn", num_categories=16, num_layers=3, first_kernel_size=3)
+            >>> x = torch.randint(16, (1, 1, 5, 5))
+            >>> changed = x.clone()
+            >>> changed[0, 0, 0, 4] = (x[0, 0, 0, 4] + 1) % 16          # up and to the right of (1, 1) ...
+            >>> bool((prior(x)[..., 1, 1] != prior(changed)[..., 1, 1]).any())   # ... in view: no blind spot
+            True
         """
         self.check_input(x, cond)
         biases = self.cond_bias(cond)

@@ -78,6 +78,21 @@ class PixelCNN(ConvPrior):
         embed_dim: embedding width E for ``input_mode="embed"``.
         num_classes: condition on a class label ``(B,)`` through a learned per-layer, per-channel bias.
         cond_dim: condition on a vector ``(B, cond_dim)`` through a linear per-layer, per-channel bias.
+
+    Raises:
+        TypeError: if a size is not an int.
+        ValueError: if a size is out of range, a kernel size is even, ``hidden_channels`` is odd or too narrow for
+            the colour groups, or ``channel_order`` or ``input_mode`` is unknown.
+
+    Examples:
+        >>> import torch, vqgen
+        >>> pixels = vqgen.build("prior", "pixelcnn", num_categories=256, channels=3, hidden_channels=16, num_layers=2)
+        >>> x = torch.randint(256, (2, 3, 8, 8))                   # RGB values, R → G → B within each pixel
+        >>> pixels(x).shape, pixels.bits_per_dim(x).shape
+        (torch.Size([2, 256, 3, 8, 8]), torch.Size([2]))
+        >>> vqgen.build("prior", "pixelcnn", kernel_size=4)
+        Traceback (most recent call last):
+        ValueError: kernel_size must be odd, got 4
     """
 
     def __init__(
@@ -120,6 +135,16 @@ class PixelCNN(ConvPrior):
 
     @classmethod
     def tiny_config(cls) -> dict:
+        """16 categories, a 12-wide stream, two blocks, a 3x3 first layer.
+
+        Returns:
+            The keyword arguments of a tiny PixelCNN.
+
+        Examples:
+            >>> from vqgen.priors.pixelcnn import PixelCNN
+            >>> PixelCNN(**PixelCNN.tiny_config()).num_categories
+            16
+        """
         return dict(
             num_categories=16, hidden_channels=12, num_layers=2, first_kernel_size=3, head_channels=16, embed_dim=4
         )
@@ -127,7 +152,25 @@ class PixelCNN(ConvPrior):
     def forward(self, x: Tensor, cond: Tensor | None = None) -> Tensor:
         """Logits ``(B, K, C, H, W)`` for ``x`` ``(B, C, H, W)`` int64.
 
-        ``cond`` is as in [`check_cond`][vqgen.interfaces.AutoregressivePrior.check_cond].
+        Args:
+            x: ``(B, C, H, W)`` int64 values in ``[0, K)``.
+            cond: as in [`check_cond`][vqgen.interfaces.AutoregressivePrior.check_cond].
+
+        Returns:
+            ``(B, K, C, H, W)`` logits; position ``(i, j)`` depends only on the values before it.
+
+        Raises:
+            TypeError: if ``x`` or ``cond`` has the wrong type.
+            ValueError: if ``x`` or ``cond`` does not fit the prior.
+
+        Examples:
+            >>> import torch, vqgen
+            >>> prior = vqgen.build("prior", "pixelcnn", num_categories=16, hidden_channels=8, num_layers=1)
+            >>> x = torch.randint(16, (1, 1, 5, 5))
+            >>> changed = x.clone()
+            >>> changed[0, 0, 2, 2] = (x[0, 0, 2, 2] + 1) % 16          # change one value ...
+            >>> torch.equal(prior(x)[..., :2, :], prior(changed)[..., :2, :])   # ... the rows above do not see it
+            True
         """
         self.check_input(x, cond)
         biases = self.cond_bias(cond)

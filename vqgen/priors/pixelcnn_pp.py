@@ -59,6 +59,7 @@ from .pixelcnn_pp_stepper import PixelCNNppStepper, Schedule
 __all__ = ["CPU_CONFIG", "HEADS", "PixelCNNpp", "run_ops"]
 
 HEADS = ("auto", "mixture", "softmax")
+"""The output heads: ``"mixture"`` (discretised logistics, ordered values), ``"softmax"`` (K-way, codes), ``"auto"``."""
 
 CPU_CONFIG = dict(num_filters=32, num_resnet=1, num_mixtures=5, dropout=0.0)
 """A configuration for CPUs: 32 filters (the paper: 160), one gated resnet per resolution and stream (5), five
@@ -115,6 +116,24 @@ class PixelCNNpp(ConvPrior):
         embed_dim: E for ``input_mode="embed"``.
         num_classes: condition on a class label ``(B,)``: a learned bias inside every gated resnet.
         cond_dim: condition on a vector ``(B, cond_dim)``: a linear bias inside every gated resnet.
+
+    Raises:
+        TypeError: if a size is not an int.
+        ValueError: if a size is out of range, ``dropout`` is outside ``[0, 1)``, ``head`` is unknown, or
+            ``head="mixture"`` is asked of codes (``input_mode="embed"``), which have no order.
+
+    Examples:
+        >>> import torch, vqgen
+        >>> from vqgen.priors.pixelcnn_pp import CPU_CONFIG
+        >>> pixels = vqgen.build("prior", "pixelcnn_pp", channels=3, **CPU_CONFIG)     # K = 256, 5 logistics
+        >>> images = torch.randint(256, (2, 3, 8, 8))
+        >>> pixels(images).shape                  # mixture logits, coupled means, log-scales
+        torch.Size([2, 3, 3, 5, 8, 8])
+        >>> pixels.logits(images).shape           # exact log-probabilities of every bin
+        torch.Size([2, 256, 3, 8, 8])
+        >>> codes = vqgen.build("prior", "pixelcnn_pp", num_categories=64, input_mode="embed", **CPU_CONFIG)
+        >>> codes.head_kind, codes(torch.randint(64, (2, 1, 8, 8))).shape            # a softmax over codes
+        ('softmax', torch.Size([2, 64, 1, 8, 8]))
     """
 
     def __init__(
@@ -172,6 +191,16 @@ class PixelCNNpp(ConvPrior):
 
     @classmethod
     def tiny_config(cls) -> dict:
+        """16 ordered values, 8 filters, one resnet per resolution and stream, 3 logistics, no dropout.
+
+        Returns:
+            The keyword arguments of a tiny PixelCNN++.
+
+        Examples:
+            >>> from vqgen.priors.pixelcnn_pp import PixelCNNpp
+            >>> PixelCNNpp(**PixelCNNpp.tiny_config()).head_kind
+            'mixture'
+        """
         return dict(num_categories=16, num_filters=8, num_resnet=1, num_mixtures=3, dropout=0.0, embed_dim=4)
 
     def _block(self, direction: str, num_aux: int) -> GatedResnet:
@@ -223,20 +252,65 @@ class PixelCNNpp(ConvPrior):
     def network_input(self, features: Tensor) -> Tensor:
         """``input``'s features ``(B, C E, ...)`` → what the first layers read ``(B, C E + 1, ...)``: scaled values
         moved to ``[-1, 1]`` (embeddings as they are), and a channel of ones (zero padding is then told apart from
-        a value at zero, as in the reference code)."""
+        a value at zero, as in the reference code).
+
+        Args:
+            features: ``(B, C E, ...)``, the output of ``input`` (``E = 1`` for scaled values).
+
+        Returns:
+            ``(B, C E + 1, ...)``.
+
+        Examples:
+            >>> import torch, vqgen
+            >>> prior = vqgen.build("prior", "pixelcnn_pp", num_categories=256, num_filters=8, num_resnet=0)
+            >>> prior.network_input(torch.tensor([[[[0.0, 1.0]]]]))      # values 0 and 255, scaled to [0, 1]
+            tensor([[[[-1.,  1.]],
+            <BLANKLINE>
+                     [[ 1.,  1.]]]])
+        """
         ones = torch.ones_like(features[:, :1])
         return torch.cat([self.current_values(features), ones], dim=1)
 
     def current_values(self, features: Tensor) -> Tensor:
         """What the head reads of the pixel's own channels: its values on ``[-1, 1]`` (scaled input), or its
-        embeddings."""
+        embeddings.
+
+        Args:
+            features: ``(B, C E, ...)``, the output of ``input``.
+
+        Returns:
+            ``(B, C E, ...)``: ``2 features - 1`` for scaled values, the embeddings unchanged.
+
+        Examples:
+            >>> import torch, vqgen
+            >>> prior = vqgen.build("prior", "pixelcnn_pp", num_categories=256, num_filters=8, num_resnet=0)
+            >>> prior.current_values(torch.tensor([0.0, 0.5, 1.0]))
+            tensor([-1.,  0.,  1.])
+        """
         return 2 * features - 1 if self.input.mode == "scale" else features
 
     def forward(self, x: Tensor, cond: Tensor | None = None) -> Tensor:
         """The likelihood's parameters at every position for ``x`` ``(B, C, H, W)`` int64: ``(B, 3, C, M, H, W)``
         for the mixture head (see [`DiscretizedLogisticMixture`][vqgen.logistic_mixture.DiscretizedLogisticMixture]),
-        logits ``(B, K, C, H, W)`` for the softmax head. ``cond`` as in
-        [`check_cond`][vqgen.interfaces.AutoregressivePrior.check_cond]."""
+        logits ``(B, K, C, H, W)`` for the softmax head.
+
+        Args:
+            x: ``(B, C, H, W)`` int64 values in ``[0, K)``.
+            cond: as in [`check_cond`][vqgen.interfaces.AutoregressivePrior.check_cond].
+
+        Returns:
+            ``(B, 3, C, M, H, W)`` (mixture head) or ``(B, K, C, H, W)`` (softmax head).
+
+        Raises:
+            TypeError: if ``x`` or ``cond`` has the wrong type.
+            ValueError: if ``x`` or ``cond`` does not fit the prior.
+
+        Examples:
+            >>> import torch, vqgen
+            >>> prior = vqgen.build("prior", "pixelcnn_pp", num_filters=8, num_resnet=1, num_mixtures=4, dropout=0.0)
+            >>> prior(torch.randint(256, (2, 1, 8, 8))).shape
+            torch.Size([2, 3, 1, 4, 8, 8])
+        """
         self.check_input(x, cond)
         features = self.input(x)  # (B, C E, H, W)
         values = {"input": self.network_input(features)}
@@ -245,7 +319,23 @@ class PixelCNNpp(ConvPrior):
 
     def schedule(self, height: int, width: int, device: torch.device | str | None = None) -> Schedule:
         """The static schedule of cached sampling for ``(H, W)`` grids, its indices on ``device`` (default: the
-        CPU); built once per size and device (it depends on the architecture only, not on the weights)."""
+        CPU); built once per size and device (it depends on the architecture only, not on the weights).
+
+        Args:
+            height: H, the grid's rows.
+            width: W, the grid's columns.
+            device: where its index tensors live; ``None`` for the CPU.
+
+        Returns:
+            The [`Schedule`][vqgen.priors.pixelcnn_pp_stepper.Schedule], the same object on every call with the
+            same arguments.
+
+        Examples:
+            >>> import vqgen
+            >>> prior = vqgen.build("prior", "pixelcnn_pp", num_filters=8, num_resnet=1, num_mixtures=3)
+            >>> prior.schedule(8, 8) is prior.schedule(8, 8, "cpu")
+            True
+        """
         key = (height, width, torch.device("cpu") if device is None else torch.device(device))
         if key not in self._schedules:
             self._schedules[key] = Schedule(self.ops, self.top, height, width, key[2])
@@ -253,5 +343,24 @@ class PixelCNNpp(ConvPrior):
 
     def incremental(self, cond: Tensor | None, shape: Sequence[int]) -> PixelCNNppStepper:
         """A cached stepper (arXiv:1704.06001): every layer cached, strided and transposed ones included; see
-        [`vqgen.priors.pixelcnn_pp_stepper`][vqgen.priors.pixelcnn_pp_stepper]."""
+        [`vqgen.priors.pixelcnn_pp_stepper`][vqgen.priors.pixelcnn_pp_stepper].
+
+        Args:
+            cond: the condition of the grids to sample, or ``None``.
+            shape: ``(H, W)`` of the grids.
+
+        Returns:
+            A new stepper; it draws the same samples as the naive sampler.
+
+        Examples:
+            >>> import torch, vqgen
+            >>> prior = vqgen.build("prior", "pixelcnn_pp", num_categories=16, num_filters=8, num_resnet=1,
+            ...                     num_mixtures=3, dropout=0.0)
+            >>> type(prior.incremental(None, (4, 4))).__name__
+            'PixelCNNppStepper'
+            >>> cached = prior.sample(2, (4, 4), generator=torch.Generator().manual_seed(0))
+            >>> naive = prior.sample(2, (4, 4), method="naive", generator=torch.Generator().manual_seed(0))
+            >>> torch.equal(cached, naive)
+            True
+        """
         return PixelCNNppStepper(self, cond, shape)

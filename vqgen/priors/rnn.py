@@ -56,6 +56,20 @@ class RNNPrior(AutoregressivePrior):
         embed_dim: width of the learned value embeddings (``input_mode="embed"``).
         channel_order: ``"sequential"`` (one step per value, channel ``c`` sees channels ``< c`` of its position)
             or ``"parallel"`` (one step per position, its C values predicted independently given the past).
+
+    Raises:
+        TypeError: if a size is not an int.
+        ValueError: if a size is out of range, or ``cell``, ``channel_order`` or ``input_mode`` is unknown.
+
+    Examples:
+        >>> import torch, vqgen
+        >>> prior = vqgen.build("prior", "rnn", num_categories=512, num_classes=10, hidden_size=32)   # codes
+        >>> codes, labels = torch.randint(512, (2, 1, 7, 7)), torch.tensor([1, 7])
+        >>> prior(codes, labels).shape, prior.sample(2, (7, 7), labels).shape
+        (torch.Size([2, 512, 1, 7, 7]), torch.Size([2, 1, 7, 7]))
+        >>> vqgen.build("prior", "rnn", cell="transformer")
+        Traceback (most recent call last):
+        ValueError: cell must be one of ['gru', 'lstm'], got 'transformer'
     """
 
     def __init__(
@@ -88,6 +102,16 @@ class RNNPrior(AutoregressivePrior):
 
     @classmethod
     def tiny_config(cls) -> dict:
+        """One recurrent layer of 16 units, embeddings of 8.
+
+        Returns:
+            The keyword arguments of a tiny RNN prior.
+
+        Examples:
+            >>> from vqgen.priors.rnn import RNNPrior
+            >>> RNNPrior(**RNNPrior.tiny_config()).rnn
+            LSTM(16, 16, batch_first=True)
+        """
         return {"hidden_size": 16, "num_layers": 1, "embed_dim": 8}
 
     def _inputs(self, previous: Tensor, channel: Tensor | None, cond: Tensor | None) -> Tensor:
@@ -103,7 +127,25 @@ class RNNPrior(AutoregressivePrior):
         return inputs
 
     def forward(self, x: Tensor, cond: Tensor | None = None) -> Tensor:
-        """Logits ``(B, K, C, H, W)`` for ``x`` ``(B, C, H, W)`` int64, one recurrent pass over the sequence."""
+        """Logits ``(B, K, C, H, W)`` for ``x`` ``(B, C, H, W)`` int64, one recurrent pass over the sequence.
+
+        Args:
+            x: ``(B, C, H, W)`` int64 values in ``[0, K)``.
+            cond: as in [`check_cond`][vqgen.interfaces.AutoregressivePrior.check_cond].
+
+        Returns:
+            ``(B, K, C, H, W)`` logits, each value's from the values before it in raster order.
+
+        Raises:
+            TypeError: if ``x`` or ``cond`` has the wrong type.
+            ValueError: if ``x`` or ``cond`` does not fit the prior.
+
+        Examples:
+            >>> import torch, vqgen
+            >>> colour = vqgen.build("prior", "rnn", channels=3, hidden_size=16)           # 256 values, R → G → B
+            >>> colour(torch.randint(256, (2, 3, 4, 4))).shape
+            torch.Size([2, 256, 3, 4, 4])
+        """
         self.check_input(x, cond)
         batch, channels, height, width = x.shape
         c = channels // self.per_step  # values per sequence step's position-part: C (sequential) or 1 (parallel)
@@ -117,7 +159,21 @@ class RNNPrior(AutoregressivePrior):
         return rearrange(logits, "b (h w c) (s k) -> b k (c s) h w", h=height, w=width, c=c, s=self.per_step)
 
     def incremental(self, cond: Tensor | None, shape: Sequence[int]) -> RNNStepper:
-        """A stepper that advances the recurrence by one step per value (see [`RNNStepper`][RNNStepper])."""
+        """A stepper that advances the recurrence by one step per value (see [`RNNStepper`][RNNStepper]).
+
+        Args:
+            cond: the condition of the grids to sample, or ``None``.
+            shape: ``(H, W)`` of the grids.
+
+        Returns:
+            A new [`RNNStepper`][RNNStepper].
+
+        Examples:
+            >>> import torch, vqgen
+            >>> prior = vqgen.build("prior", "rnn", num_categories=16, hidden_size=8)
+            >>> type(prior.incremental(None, (4, 4))).__name__
+            'RNNStepper'
+        """
         return RNNStepper(self, cond, shape)
 
 

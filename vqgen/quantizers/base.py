@@ -44,15 +44,38 @@ def _check_number(value: object, *, name: str) -> float:
 class CodebookQuantizer(Quantizer, abc.ABC):
     """Nearest-neighbour quantization against a ``(K, D)`` codebook (VQ-VAE, arXiv:1711.00937).
 
-    Subclasses provide [`codebook`][codebook] and ``_learn``, the training-time codebook update (nothing for a codebook
-    learned by gradient). The forward pass is computed in float32 with autocast disabled, whatever the input dtype.
+    Subclasses provide [`codebook`][codebook], ``_set_codes`` (k-means and restarts overwrite rows through it) and
+    ``_learn``, the training-time codebook update (nothing for a codebook learned by gradient), and call ``_setup``
+    from their ``__init__``. The forward pass is computed in float32 with autocast disabled, whatever the input dtype.
+
+    Examples:
+        >>> import torch
+        >>> from vqgen.quantizers import CodebookQuantizer, EMAVectorQuantizer, VectorQuantizer
+        >>> issubclass(VectorQuantizer, CodebookQuantizer), issubclass(EMAVectorQuantizer, CodebookQuantizer)
+        (True, True)
+        >>> quantizer = VectorQuantizer(num_codes=16, dim=4).eval()
+        >>> z = torch.randn(2, 4, 3, 3)
+        >>> out = quantizer(z)
+        >>> distances = torch.cdist(z.movedim(1, -1).reshape(-1, 4), quantizer.codebook)   # every vector, every code
+        >>> torch.equal(out.codes.flatten(), distances.argmin(1))                           # the nearest code
+        True
     """
 
-    #: True when the codebook is trained by the gradient of ``codebook_loss``; otherwise that loss is reported as 0.
     codebook_learned_by_gradient: bool = True
+    """True when the codebook is trained by the gradient of ``codebook_loss``; otherwise that loss is reported as 0."""
 
     @classmethod
     def tiny_config(cls) -> dict:
+        """16 codes of size 8: builds and runs in microseconds.
+
+        Returns:
+            ``{"num_codes": 16, "dim": 8}``.
+
+        Examples:
+            >>> from vqgen.quantizers import EMAVectorQuantizer
+            >>> EMAVectorQuantizer(**EMAVectorQuantizer.tiny_config()).codebook.shape
+            torch.Size([16, 8])
+        """
         return {"num_codes": 16, "dim": 8}
 
     def _setup(
@@ -75,18 +98,36 @@ class CodebookQuantizer(Quantizer, abc.ABC):
 
     @property
     def num_codes(self) -> int:
-        """K, the codebook size."""
+        """K, the codebook size.
+
+        Examples:
+            >>> from vqgen.quantizers import VectorQuantizer
+            >>> VectorQuantizer(num_codes=512, dim=64).num_codes
+            512
+        """
         return self._num_codes
 
     @property
     def dim(self) -> int:
-        """D, the dimension of each codebook vector."""
+        """D, the dimension of each codebook vector.
+
+        Examples:
+            >>> from vqgen.quantizers import VectorQuantizer
+            >>> VectorQuantizer(num_codes=512, dim=64).dim
+            64
+        """
         return self._dim
 
     @property
     @abc.abstractmethod
     def codebook(self) -> Tensor:
-        """The ``(K, D)`` float32 codebook."""
+        """The ``(K, D)`` float32 codebook.
+
+        Examples:
+            >>> from vqgen.quantizers import EMAVectorQuantizer
+            >>> EMAVectorQuantizer(num_codes=512, dim=64).codebook.shape
+            torch.Size([512, 64])
+        """
 
     @abc.abstractmethod
     def _set_codes(self, index: Tensor, vectors: Tensor) -> None:
@@ -101,10 +142,33 @@ class CodebookQuantizer(Quantizer, abc.ABC):
     def forward(self, z: Tensor) -> QuantizerOutput:
         """Quantize ``z`` ``(B, D, *spatial)`` (any number of spatial axes, including none).
 
+        In training mode this step also initialises the codebook by k-means (once, with ``kmeans_init``), updates it
+        (EMA) and restarts dead codes.
+
+        Args:
+            z: ``(B, D, *spatial)`` float encoder outputs, finite.
+
         Returns:
             [`QuantizerOutput`][vqgen.QuantizerOutput]: ``quantized`` ``(B, D, *spatial)`` in ``z``'s dtype
             (straight-through), ``codes`` ``(B, *spatial)`` int64, the scalar losses in float32, and ``perplexity`` /
             ``usage`` of this batch's codes.
+
+        Raises:
+            TypeError: if ``z`` is not a floating-point tensor.
+            ValueError: if ``z`` has another width than ``dim`` on axis 1, holds NaN or inf, or is so large that its
+                distances to the codes overflow float32.
+
+        Examples:
+            >>> import torch
+            >>> from vqgen.quantizers import VectorQuantizer
+            >>> quantizer = VectorQuantizer(num_codes=16, dim=4)
+            >>> z = torch.randn(2, 4, 8, 8, requires_grad=True)
+            >>> out = quantizer(z)
+            >>> out.quantized.shape, out.codes.shape, out.loss.shape
+            (torch.Size([2, 4, 8, 8]), torch.Size([2, 8, 8]), torch.Size([]))
+            >>> out.quantized.sum().backward()                  # straight through: d quantized / d z = 1
+            >>> bool((z.grad == 1).all())
+            True
         """
         self._check_latents(z)
         with torch.autocast(device_type=z.device.type, enabled=False):
@@ -138,15 +202,39 @@ class CodebookQuantizer(Quantizer, abc.ABC):
     def embed(self, codes: Tensor) -> Tensor:
         """Codebook vectors of ``codes`` ``(B, *spatial)`` int64 → ``(B, D, *spatial)``, in the codebook's dtype.
 
+        Args:
+            codes: ``(B, *spatial)`` integer codes in ``[0, num_codes)``.
+
+        Returns:
+            ``(B, D, *spatial)``: row ``codes[b, ...]`` of the codebook at every position.
+
         Raises:
             TypeError: if ``codes`` is not an integer tensor.
             ValueError: if a code lies outside ``[0, num_codes)`` or ``codes`` has no batch axis.
+
+        Examples:
+            >>> import torch
+            >>> from vqgen.quantizers import VectorQuantizer
+            >>> quantizer = VectorQuantizer(num_codes=16, dim=4).eval()
+            >>> out = quantizer(torch.randn(2, 4, 3, 3))
+            >>> torch.equal(quantizer.embed(out.codes), out.quantized)      # the decoder's way back from codes
+            True
         """
         self.check_codes(codes)
         vectors = torch.nn.functional.embedding(codes.long(), self.codebook)  # (B, *spatial, D)
         return vectors.movedim(-1, 1)  # (B, D, *spatial)
 
     def extra_repr(self) -> str:
+        """The sizes and options shown by ``repr(quantizer)``.
+
+        Returns:
+            ``"num_codes=..., dim=..., beta=..., restart_after=..."``.
+
+        Examples:
+            >>> from vqgen.quantizers import VectorQuantizer
+            >>> VectorQuantizer(num_codes=16, dim=4)
+            VectorQuantizer(num_codes=16, dim=4, beta=0.25, restart_after=100)
+        """
         return f"num_codes={self.num_codes}, dim={self.dim}, beta={self.beta}, restart_after={self.restart_after}"
 
     # ------------------------------------------------------------------------------------------ internals

@@ -45,6 +45,23 @@ class EMAVectorQuantizer(CodebookQuantizer):
         kmeans_iters: Lloyd iterations of the k-means initialisation.
         restart_after: re-seed a code unused for this many training steps with a random encoder output of the
             current batch (its ``N_i`` is reset to 1); 0 disables. On by default (100).
+
+    Raises:
+        TypeError: if a size is not an int, ``beta``, ``decay`` or ``eps`` not a number, or ``kmeans_init`` not a bool.
+        ValueError: if ``num_codes`` < 2, ``dim`` < 1, ``beta`` < 0, ``decay`` outside ``(0, 1)``, ``eps`` <= 0, or
+            ``kmeans_iters`` or ``restart_after`` < 0.
+
+    Examples:
+        >>> import torch, vqgen
+        >>> quantizer = vqgen.build("quantizer", "ema", num_codes=16, dim=4, decay=0.9)
+        >>> before = quantizer.codebook.clone()
+        >>> out = quantizer(torch.randn(8, 4, 5, 5))             # training mode: the averages move
+        >>> float(out.codebook_loss), torch.equal(before, quantizer.codebook)
+        (0.0, False)
+        >>> _ = quantizer.eval()(torch.randn(8, 4, 5, 5))        # eval mode: the codebook stays
+        >>> vqgen.build("quantizer", "ema", decay=1.0)
+        Traceback (most recent call last):
+        ValueError: decay must lie in the open interval (0, 1), got 1.0
     """
 
     codebook_learned_by_gradient = False
@@ -74,7 +91,14 @@ class EMAVectorQuantizer(CodebookQuantizer):
 
     @property
     def codebook(self) -> Tensor:
-        """The ``(K, D)`` codebook ``e = m / Ñ``, a buffer (no gradient)."""
+        """The ``(K, D)`` codebook ``e = m / Ñ``, a buffer (no gradient).
+
+        Examples:
+            >>> from vqgen.quantizers import EMAVectorQuantizer
+            >>> codebook = EMAVectorQuantizer(num_codes=512, dim=64).codebook
+            >>> codebook.shape, codebook.requires_grad
+            (torch.Size([512, 64]), False)
+        """
         return self.embedding
 
     @torch.no_grad()

@@ -71,6 +71,18 @@ class FiniteScalarQuantizer(Quantizer):
     Raises:
         TypeError: if ``levels`` is not a list of ints or ``dim`` not an int.
         ValueError: if a level is below 2, ``dim`` < 1, or K exceeds 2^24.
+
+    Examples:
+        >>> import torch, vqgen
+        >>> quantizer = vqgen.build("quantizer", "fsq", levels=[8, 5, 5, 5], dim=64)   # projections 64 → 4 → 64
+        >>> out = quantizer(torch.randn(16, 64, 8, 8))
+        >>> quantizer.num_codes, out.codes.shape, float(out.loss)
+        (1000, torch.Size([16, 8, 8]), 0.0)
+        >>> torch.equal(quantizer.embed(out.codes), out.quantized)
+        True
+        >>> vqgen.build("quantizer", "fsq", levels=[8, 1])
+        Traceback (most recent call last):
+        ValueError: levels[1] must be >= 2, got 1
     """
 
     def __init__(self, levels: Sequence[int] = (8, 5, 5, 5), dim: int | None = None) -> None:
@@ -93,19 +105,51 @@ class FiniteScalarQuantizer(Quantizer):
 
     @classmethod
     def tiny_config(cls) -> dict:
+        """20 codes (levels ``[5, 4]``) for vectors of size 8, so that both projections are tested.
+
+        Returns:
+            ``{"levels": [5, 4], "dim": 8}``.
+
+        Examples:
+            >>> from vqgen.quantizers import FiniteScalarQuantizer
+            >>> FiniteScalarQuantizer(**FiniteScalarQuantizer.tiny_config()).num_codes
+            20
+        """
         return {"levels": [5, 4], "dim": 8}  # 20 codes, with both projections
 
     @property
     def num_codes(self) -> int:
-        """K = prod(levels), the size of the implicit codebook."""
+        """K = prod(levels), the size of the implicit codebook.
+
+        Examples:
+            >>> from vqgen.quantizers import FiniteScalarQuantizer
+            >>> FiniteScalarQuantizer(levels=[8, 6, 5]).num_codes
+            240
+        """
         return self._num_codes
 
     @property
     def dim(self) -> int:
-        """D, the width of ``z`` and of ``quantized``."""
+        """D, the width of ``z`` and of ``quantized``.
+
+        Examples:
+            >>> from vqgen.quantizers import FiniteScalarQuantizer
+            >>> FiniteScalarQuantizer(levels=[8, 6, 5]).dim, FiniteScalarQuantizer(levels=[8, 6, 5], dim=16).dim
+            (3, 16)
+        """
         return self._dim
 
     def extra_repr(self) -> str:
+        """The levels, width and codebook size shown by ``repr(quantizer)``.
+
+        Returns:
+            ``"levels=[...], dim=..., num_codes=..."``.
+
+        Examples:
+            >>> from vqgen.quantizers import FiniteScalarQuantizer
+            >>> FiniteScalarQuantizer(levels=[8, 6, 5]).extra_repr()
+            'levels=[8, 6, 5], dim=3, num_codes=240'
+        """
         return f"levels={list(self.levels)}, dim={self.dim}, num_codes={self.num_codes}"
 
     # ------------------------------------------------------------------------------------------ public API
@@ -113,10 +157,26 @@ class FiniteScalarQuantizer(Quantizer):
     def forward(self, z: Tensor) -> QuantizerOutput:
         """Quantize ``z`` ``(B, D, *spatial)`` (any number of spatial axes, including none).
 
+        Args:
+            z: ``(B, D, *spatial)`` float encoder outputs, finite.
+
         Returns:
             [`QuantizerOutput`][vqgen.QuantizerOutput]: ``quantized`` ``(B, D, *spatial)`` in ``z``'s dtype
             (straight-through rounding, so the gradient is that of the bound), ``codes`` ``(B, *spatial)`` int64, the
             three losses as float32 zeros, and ``perplexity`` / ``usage`` of this batch's codes.
+
+        Raises:
+            TypeError: if ``z`` is not a floating-point tensor.
+            ValueError: if ``z`` has another width than ``dim`` on axis 1, or holds NaN or inf (or overflows the input
+                projection).
+
+        Examples:
+            >>> import torch
+            >>> from vqgen.quantizers import FiniteScalarQuantizer
+            >>> quantizer = FiniteScalarQuantizer(levels=[3, 3])          # K = 9, no projection
+            >>> out = quantizer(torch.tensor([[0.0, 0.0], [5.0, -5.0]]))  # (B, D): two vectors
+            >>> out.quantized, out.codes                                 # grid points in [-1, 1], mixed-radix codes
+            (tensor([[ 0.,  0.], [ 1., -1.]]), tensor([4, 2]))
         """
         check_latents(z, self.dim)
         with torch.autocast(device_type=z.device.type, enabled=False):
@@ -152,9 +212,23 @@ class FiniteScalarQuantizer(Quantizer):
     def embed(self, codes: Tensor) -> Tensor:
         """Grid points of ``codes`` ``(B, *spatial)`` int64 → ``(B, D, *spatial)`` float32 (projected out if needed).
 
+        Args:
+            codes: ``(B, *spatial)`` integer codes in ``[0, prod(levels))``.
+
+        Returns:
+            ``(B, D, *spatial)`` float32: the grid points, through ``project_out`` when ``dim != len(levels)``.
+
         Raises:
             TypeError: if ``codes`` is not an integer tensor.
             ValueError: if a code lies outside ``[0, num_codes)`` or ``codes`` has no batch axis.
+
+        Examples:
+            >>> import torch
+            >>> from vqgen.quantizers import FiniteScalarQuantizer
+            >>> FiniteScalarQuantizer(levels=[3, 3]).embed(torch.tensor([0, 4, 8]))    # corner, centre, corner
+            tensor([[-1., -1.],
+                    [ 0.,  0.],
+                    [ 1.,  1.]])
         """
         self.check_codes(codes)
         digits = torch.div(codes.long().unsqueeze(-1), self._basis, rounding_mode="floor") % self._levels  # (..., d)

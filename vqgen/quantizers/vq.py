@@ -39,6 +39,20 @@ class VectorQuantizer(CodebookQuantizer):
         restart_after: a code not chosen for this many training steps (over all processes) is re-seeded with a
             random encoder output of the current batch; 0 disables restarts. On by default (100), because dead codes
             are the usual way VQ training wastes its codebook (as in Jukebox, arXiv:2005.00341).
+
+    Raises:
+        TypeError: if a size is not an int, ``beta`` not a number or ``kmeans_init`` not a bool.
+        ValueError: if ``num_codes`` < 2, ``dim`` < 1, ``beta`` < 0, or ``kmeans_iters`` or ``restart_after`` < 0.
+
+    Examples:
+        >>> import torch, vqgen
+        >>> quantizer = vqgen.build("quantizer", "vq", num_codes=512, dim=64)
+        >>> out = quantizer(torch.randn(16, 64, 8, 8))           # 1,024 vectors of size 64
+        >>> out.codes.shape, bool(out.loss == out.codebook_loss + 0.25 * out.commitment_loss)
+        (torch.Size([16, 8, 8]), True)
+        >>> vqgen.build("quantizer", "vq", num_codes=1)
+        Traceback (most recent call last):
+        ValueError: num_codes must be >= 2, got 1
     """
 
     def __init__(
@@ -56,7 +70,14 @@ class VectorQuantizer(CodebookQuantizer):
 
     @property
     def codebook(self) -> Tensor:
-        """The ``(K, D)`` codebook, a trainable parameter."""
+        """The ``(K, D)`` codebook, a trainable parameter.
+
+        Examples:
+            >>> from vqgen.quantizers import VectorQuantizer
+            >>> codebook = VectorQuantizer(num_codes=512, dim=64).codebook
+            >>> codebook.shape, codebook.requires_grad
+            (torch.Size([512, 64]), True)
+        """
         return self.weight
 
     @torch.no_grad()

@@ -52,11 +52,23 @@ _MODULES = {"prior": "test_priors", "quantizer": "test_quantizers", "autoencoder
 def contract_cases(kind: Kind) -> list:
     """Every contract test of ``kind`` with each of its parametrisations except the component's ``name``.
 
-    Returns ``pytest.param(test, kwargs, id=...)`` entries for ``@pytest.mark.parametrize(("case", "kwargs"), ...)``;
-    run each with [`run_case`][run_case]. Tests added to the contract later are picked up automatically.
+    Tests added to the contract later are picked up automatically.
+
+    Args:
+        kind: ``"prior"``, ``"quantizer"`` or ``"autoencoder"``.
+
+    Returns:
+        ``pytest.param(test, kwargs, id=...)`` entries for ``@pytest.mark.parametrize(("case", "kwargs"), ...)``;
+        run each with [`run_case`][run_case].
 
     Raises:
         ValueError: ``kind`` is not one of ``"prior"``, ``"quantizer"``, ``"autoencoder"``.
+
+    Examples:
+        >>> import vqgen.testing
+        >>> cases = vqgen.testing.contract_cases("quantizer")
+        >>> len(cases) > 10, cases[0].id
+        (True, 'embed_matches_quantized_in_eval')
     """
     if kind not in _MODULES:
         raise ValueError(f"kind must be one of {sorted(_MODULES)}, got {kind!r}")
@@ -79,7 +91,23 @@ def contract_cases(kind: Kind) -> list:
 
 def run_case(case: Callable[..., None], kwargs: Mapping[str, object], *, name: str, tmp_path: Path) -> None:
     """Run one contract case on the component registered as ``name`` (``tmp_path``: a scratch folder), from torch's
-    seed 0 as under pytest (the global generator is restored after)."""
+    seed 0 as under pytest (the global generator is restored after).
+
+    Args:
+        case: a contract test, from [`contract_cases`][contract_cases].
+        kwargs: its parametrisation, from the same entry.
+        name: the registered name of the component to test.
+        tmp_path: a scratch folder for cases that save and load.
+
+    Raises:
+        AssertionError: the component fails the case (``pytest.skip.Exception`` when it does not apply).
+
+    Examples:
+        >>> import vqgen.testing
+        >>> for param in vqgen.testing.contract_cases("quantizer")[:3]:    # in a suite: one test per case
+        ...     case, kwargs = param.values
+        ...     vqgen.testing.run_case(case, kwargs, name="ema", tmp_path="scratch")
+    """
     wanted = inspect.signature(case).parameters
     with seeded():
         case(name=name, **kwargs, **({"tmp_path": Path(tmp_path)} if "tmp_path" in wanted else {}))
@@ -88,7 +116,18 @@ def run_case(case: Callable[..., None], kwargs: Mapping[str, object], *, name: s
 @dataclass
 class ContractReport:
     """What [`check_prior`][check_prior] (and the others) ran: the ids of the cases that passed, and of those
-    skipped with the reason (a variant the component does not take, say)."""
+    skipped with the reason (a variant the component does not take, say).
+
+    Args:
+        passed: the ids of the cases that passed.
+        skipped: ``{case id: reason}`` of the cases skipped.
+
+    Examples:
+        >>> import vqgen.testing
+        >>> report = vqgen.testing.check_autoencoder("flat")
+        >>> len(report.passed) > 0, report.skipped
+        (True, {})
+    """
 
     passed: list[str] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
@@ -121,19 +160,66 @@ def _check(kind: Kind, name: str) -> ContractReport:
 def check_prior(name: str) -> ContractReport:
     """Run the whole prior contract on the prior registered as ``name``; returns what passed and was skipped.
 
+    Args:
+        name: a registered prior (a plugin's module imported first, or found through its entry point).
+
+    Returns:
+        The ids of the cases that passed, and of those skipped with the reason.
+
     Raises:
         AssertionError: naming the first case that fails, with the failure chained.
         ValueError: no prior is registered as ``name``.
+
+    Examples:
+        >>> import vqgen.testing
+        >>> report = vqgen.testing.check_prior("independent")
+        >>> report.passed[1]                                           # one case, one variant
+        'cached_sampling_equals_naive-grey-plain'
+        >>> vqgen.testing.check_prior("bigram")
+        Traceback (most recent call last):
+        ValueError: no prior registered as 'bigram'; register it with @vqgen.register('prior', 'bigram') and ...
     """
     return _check("prior", name)
 
 
 def check_quantizer(name: str) -> ContractReport:
-    """Run the whole quantizer contract on the quantizer registered as ``name`` (see [`check_prior`][check_prior])."""
+    """Run the whole quantizer contract on the quantizer registered as ``name`` (see [`check_prior`][check_prior]).
+
+    Args:
+        name: a registered quantizer.
+
+    Returns:
+        The ids of the cases that passed, and of those skipped with the reason.
+
+    Raises:
+        AssertionError: naming the first case that fails, with the failure chained.
+        ValueError: no quantizer is registered as ``name``.
+
+    Examples:
+        >>> import vqgen.testing
+        >>> len(vqgen.testing.check_quantizer("fsq").passed) > 10
+        True
+    """
     return _check("quantizer", name)
 
 
 def check_autoencoder(name: str) -> ContractReport:
     """Run the autoencoder contract on the encoder and decoder registered as ``name`` (see
-    [`check_prior`][check_prior])."""
+    [`check_prior`][check_prior]).
+
+    Args:
+        name: the name of a registered encoder and decoder pair.
+
+    Returns:
+        The ids of the cases that passed, and of those skipped with the reason.
+
+    Raises:
+        AssertionError: naming the first case that fails, with the failure chained.
+        ValueError: no encoder is registered as ``name``.
+
+    Examples:
+        >>> import vqgen.testing
+        >>> len(vqgen.testing.check_autoencoder("conv").passed) > 0
+        True
+    """
     return _check("autoencoder", name)

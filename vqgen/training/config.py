@@ -15,8 +15,8 @@ from .. import checks
 
 __all__ = ["DEFAULT_EPOCHS", "FitOptions", "TrainConfig", "TrainOptions"]
 
-#: The epochs of a run that gives no budget at all (``epochs``, ``max_steps`` and ``max_seconds`` all ``None``).
 DEFAULT_EPOCHS = 10
+"""The epochs of a run that gives no budget at all (``epochs``, ``max_steps`` and ``max_seconds`` all ``None``)."""
 
 
 @dataclass(frozen=True)
@@ -69,6 +69,20 @@ class TrainConfig:
         num_workers: DataLoader worker processes.
         tensorboard: also log scalars (and images, where the fit draws some) to ``checkpoint_dir/tensorboard``
             when the ``tensorboard`` package is installed.
+
+    Raises:
+        TypeError: if a number, the seed or ``overwrite`` has the wrong type.
+        ValueError: if a number is out of range or a choice (``precision``, ``schedule``, ``backend``, ``keep``) is
+            not one of its values; the message names the field.
+
+    Examples:
+        >>> from vqgen.training import TrainConfig
+        >>> config = TrainConfig(epochs=5, batch_size=32, precision="bf16")
+        >>> config.replace(lr=2e-4).lr, config.epoch_limit
+        (0.0002, 5)
+        >>> TrainConfig(batch_size=0)
+        Traceback (most recent call last):
+        ValueError: batch_size must be > 0, got 0
     """
 
     epochs: int | None = None
@@ -99,6 +113,7 @@ class TrainConfig:
     tensorboard: bool = False
 
     def __post_init__(self) -> None:
+        """Validate every field (the errors are listed in the class docstring); accept paths and devices."""
         if self.epochs is not None:
             checks.check_positive(self.epochs, name="epochs", integer=True)
         checks.check_positive(self.batch_size, name="batch_size", integer=True)
@@ -147,19 +162,58 @@ class TrainConfig:
     @property
     def epoch_limit(self) -> int | None:
         """The epochs a run may take: ``epochs`` when given; else ``DEFAULT_EPOCHS`` (10) when neither ``max_steps``
-        nor ``max_seconds`` is given, and ``None`` (no limit: the step or time budget ends the run) when one is."""
+        nor ``max_seconds`` is given, and ``None`` (no limit: the step or time budget ends the run) when one is.
+
+        Examples:
+            >>> from vqgen.training import TrainConfig
+            >>> TrainConfig().epoch_limit, TrainConfig(max_steps=500).epoch_limit, TrainConfig(epochs=3).epoch_limit
+            (10, None, 3)
+        """
         if self.epochs is not None:
             return self.epochs
         return DEFAULT_EPOCHS if self.max_steps is None and self.max_seconds is None else None
 
     def budget_spent(self, step: int, train_seconds: float) -> bool:
         """Whether ``max_steps`` or ``max_seconds`` is used up after ``step`` steps and ``train_seconds`` of
-        training (a resumed run that had finished stops at once, before another step)."""
+        training (a resumed run that had finished stops at once, before another step).
+
+        Args:
+            step: optimisation steps taken so far.
+            train_seconds: training time so far, evaluation excluded.
+
+        Returns:
+            True when either budget is reached; never with neither budget set.
+
+        Examples:
+            >>> from vqgen.training import TrainConfig
+            >>> config = TrainConfig(max_steps=100, max_seconds=60.0)
+            >>> config.budget_spent(99, 10.0), config.budget_spent(100, 10.0), config.budget_spent(5, 60.0)
+            (False, True, True)
+        """
         steps_up = self.max_steps is not None and step >= self.max_steps
         return steps_up or (self.max_seconds is not None and train_seconds >= self.max_seconds)
 
     def replace(self, **overrides: Unpack[TrainOptions]) -> TrainConfig:
-        """A copy with some fields changed; an unknown field raises a ``TypeError`` listing the valid ones."""
+        """A copy with some fields changed; an unknown field raises a ``TypeError`` listing the valid ones.
+
+        Args:
+            **overrides: new values of fields ([`TrainOptions`][TrainOptions]).
+
+        Returns:
+            A new, validated config.
+
+        Raises:
+            TypeError: if a key is not a field (or a value has the wrong type).
+            ValueError: if a value is out of range.
+
+        Examples:
+            >>> from vqgen.training import TrainConfig
+            >>> TrainConfig(epochs=5).replace(epochs=2, seed=1)
+            TrainConfig(epochs=2, batch_size=64, lr=0.001, ..., seed=1, ...)
+            >>> TrainConfig().replace(epoch=2)
+            Traceback (most recent call last):
+            TypeError: unknown training options ['epoch']; TrainConfig accepts ['epochs', 'batch_size', ...]
+        """
         fields = [f.name for f in dataclasses.fields(self)]
         unknown = sorted(set(overrides) - set(fields))
         if unknown:
@@ -167,13 +221,30 @@ class TrainConfig:
         return dataclasses.replace(self, **overrides)
 
     def to_dict(self) -> dict[str, Any]:
-        """The settings as a plain dict (for ``metrics.json`` and logs)."""
+        """The settings as a plain dict (for ``metrics.json`` and logs).
+
+        Returns:
+            ``{field: value}`` of every field.
+
+        Examples:
+            >>> from vqgen.training import TrainConfig
+            >>> settings = TrainConfig(epochs=2).to_dict()
+            >>> settings["epochs"], settings["batch_size"], len(settings)
+            (2, 64, 26)
+        """
         return dataclasses.asdict(self)
 
 
 class TrainOptions(TypedDict, total=False):
     """[`TrainConfig`][TrainConfig]'s fields as keyword arguments, each optional: what ``fit_vqvae(model, data,
-    **options)``, ``fit_prior`` and ``TrainConfig.replace`` take (a test keeps the two in step)."""
+    **options)``, ``fit_prior`` and ``TrainConfig.replace`` take (a test keeps the two in step).
+
+    Examples:
+        >>> from vqgen.training.config import TrainConfig, TrainOptions
+        >>> options: TrainOptions = {"epochs": 2, "batch_size": 32}
+        >>> TrainConfig().replace(**options).batch_size
+        32
+    """
 
     epochs: int | None
     batch_size: int
@@ -205,7 +276,14 @@ class TrainOptions(TypedDict, total=False):
 
 class FitOptions(TrainOptions, total=False):
     """The options of one stage of [`TwoStageModel.fit`][vqgen.two_stage.TwoStageModel.fit]: ``TrainConfig``'s
-    fields, or a whole ``config``, and a training state to ``resume`` from."""
+    fields, or a whole ``config``, and a training state to ``resume`` from.
+
+    Examples:
+        >>> from vqgen.training.config import FitOptions, TrainConfig
+        >>> stage1: FitOptions = {"config": TrainConfig(epochs=5), "checkpoint_dir": "runs/stage1"}
+        >>> sorted(stage1)
+        ['checkpoint_dir', 'config']
+    """
 
     config: TrainConfig
     resume: str | os.PathLike[str]

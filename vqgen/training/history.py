@@ -63,10 +63,32 @@ class MetricsHistory(list):
     """A list of per-epoch records (plain dicts), e.g. ``{"epoch": 1, "step": 200, "train": {...}, "eval": {...}}``.
 
     It is a ``list``, so ``history[-1]["eval"]["reconstruction_mse"]`` reads the last held-out figure.
+
+    Examples:
+        >>> from vqgen.training import MetricsHistory
+        >>> history = MetricsHistory([{"epoch": 1, "eval": {"mse": 0.3}}, {"epoch": 2, "eval": {"mse": 0.2}}])
+        >>> history[-1]["eval"]["mse"], history.best("eval", "mse")["epoch"]
+        (0.2, 2)
     """
 
     def best(self, split: str, key: str, *, mode: Literal["min", "max"] = "min") -> dict[str, Any] | None:
-        """The record with the lowest (``mode="min"``) or highest ``record[split][key]``; ``None`` if none has it."""
+        """The record with the lowest (``mode="min"``) or highest ``record[split][key]``; ``None`` if none has it.
+
+        Args:
+            split: ``"train"`` or ``"eval"``.
+            key: the figure, e.g. ``"bits_per_dim"``.
+            mode: ``"min"`` or ``"max"``.
+
+        Returns:
+            The best record (the first of equal ones), or ``None``.
+
+        Examples:
+            >>> from vqgen.training import MetricsHistory
+            >>> history = MetricsHistory([{"epoch": 1, "eval": {"accuracy": 0.9}},
+            ...                            {"epoch": 2, "eval": {"accuracy": 0.8}}])
+            >>> history.best("eval", "accuracy", mode="max")["epoch"], history.best("train", "loss")
+            (1, None)
+        """
         scored = [record for record in self if key in record.get(split, {})]
         if not scored:
             return None
@@ -75,7 +97,23 @@ class MetricsHistory(list):
 
     def save(self, path: str | Path, *, extra: Mapping[str, Any] | None = None) -> Path:
         """Write ``{"history": [...], **extra}`` as JSON (``extra``: the run's settings, the best epoch, ...);
-        atomically, with [`write_atomic`][vqgen.atomic.write_atomic]."""
+        atomically, with [`write_atomic`][vqgen.atomic.write_atomic].
+
+        Args:
+            path: the JSON file to write (its folder is created).
+            extra: other keys of the file.
+
+        Returns:
+            ``path``, as a ``Path``.
+
+        Examples:
+            >>> import json
+            >>> from vqgen.training import MetricsHistory
+            >>> history = MetricsHistory([{"epoch": 1, "train": {"loss": 0.5}}])
+            >>> path = history.save("runs/a/metrics.json", extra={"seed": 0})
+            >>> json.loads(path.read_text())
+            {'history': [{'epoch': 1, 'train': {'loss': 0.5}}], 'seed': 0}
+        """
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(path, json.dumps({**(extra or {}), "history": list(self)}, indent=2, sort_keys=True) + "\n")

@@ -57,6 +57,28 @@ def as_grids(data: InMemoryData, *, name: str = "data") -> Tensor:
 
     uint8 pixels and int64 codes are returned unchanged (not copied, not moved); ``(N, h, w)`` code grids, as
     [`VQVAE.encode`][vqgen.autoencoders.vqvae.VQVAE.encode] returns them, gain the channel axis.
+
+    Args:
+        data: a dataset, or integer grids ``(N, C, H, W)`` or ``(N, h, w)``.
+        name: the argument's name in error messages.
+
+    Returns:
+        ``(N, C, H, W)`` integer grids.
+
+    Raises:
+        TypeError: if ``data`` holds no tensor, or floats or bools.
+        ValueError: if it is neither 3-D nor 4-D, or empty.
+
+    Examples:
+        >>> import torch, vqgen
+        >>> from vqgen.training.prior import as_grids
+        >>> as_grids(torch.zeros(10, 7, 7, dtype=torch.long)).shape               # codes gain their channel axis
+        torch.Size([10, 1, 7, 7])
+        >>> as_grids(vqgen.data.load_dataset("digits")).dtype                      # pixels stay uint8
+        torch.uint8
+        >>> as_grids(torch.rand(10, 1, 7, 7))
+        Traceback (most recent call last):
+        TypeError: data must hold integer values (uint8 pixels or int64 codes), got torch.float32; ...
     """
     grids = getattr(data, "images", data)
     if not isinstance(grids, Tensor):
@@ -117,6 +139,21 @@ def evaluate_prior(
         batch_size: examples per forward pass.
         device: where to compute; ``None`` uses the prior's device.
         num_workers: DataLoader worker processes that read streamed ``data``.
+
+    Returns:
+        ``{"bits_per_dim", "nll"}``: the means over every value of the dataset.
+
+    Raises:
+        TypeError: if ``data`` is not integer grids, or ``batch_size`` not an int.
+        ValueError: if the grids or conditions do not fit the prior, ``cond`` is given with streamed data, or
+            ``batch_size`` < 1.
+
+    Examples:
+        >>> import vqgen
+        >>> from vqgen.training import evaluate_prior
+        >>> uniform = vqgen.build("prior", "uniform", num_categories=256)
+        >>> evaluate_prior(uniform, vqgen.data.load_dataset("digits", split="test"))       # 8 bits per pixel
+        {'bits_per_dim': 8.0..., 'nll': 5.545...}
     """
     checks.check_positive(batch_size, name="batch_size", integer=True)
     streamed = is_stream(data)
@@ -230,6 +267,11 @@ def fit_prior(
 ) -> MetricsHistory:
     """Train ``prior`` in place by maximum likelihood with Adam; returns the per-epoch history.
 
+    With ``checkpoint_dir`` set, the directory receives the prior (``save_pretrained``: ``config.json`` +
+    ``model.safetensors``, of the best epoch by held-out bits/dim, or the last, see ``keep``) and ``metrics.json``,
+    whose ``"settings"`` hold the training options, ``grid_shape`` ``[C, H, W]`` (what ``vqgen sample``
+    draws by default) and ``metadata``. The prior object keeps the weights of the *last* step.
+
     Args:
         prior: any [`AutoregressivePrior`][vqgen.AutoregressivePrior]; its ``num_categories`` and ``channels`` must fit
             the data.
@@ -252,10 +294,23 @@ def fit_prior(
         A [`MetricsHistory`][vqgen.training.MetricsHistory] (a list) of ``{"epoch", "step", "seconds", "train": {...},
         "eval": {...}}`` with ``bits_per_dim`` and ``nll`` in each split (``"eval"`` only with ``eval_data``).
 
-    With ``checkpoint_dir`` set, the directory receives the prior (``save_pretrained``: ``config.json`` +
-    ``model.safetensors``, of the best epoch by held-out bits/dim, or the last, see ``keep``) and ``metrics.json``,
-    whose ``"settings"`` hold the training options, ``grid_shape`` ``[C, H, W]`` (what ``vqgen sample``
-    draws by default) and ``metadata``. The prior object keeps the weights of the *last* step.
+    Raises:
+        TypeError: if ``prior`` is not an AutoregressivePrior, the data is not integer grids, or an option is unknown
+            or of the wrong type.
+        ValueError: if the grids (channels, values) or conditions do not fit the prior, ``eval_cond`` is given with
+            streamed ``eval_data``, an option is out of range, or ``checkpoint_dir`` holds another run.
+        OSError: if ``checkpoint_dir`` cannot be written.
+
+    Examples:
+        >>> import vqgen
+        >>> from vqgen.training import fit_prior
+        >>> train = vqgen.data.load_dataset("digits", size=8)                   # (1, 8, 8) uint8 pixels
+        >>> test = vqgen.data.load_dataset("digits", size=8, split="test")
+        >>> prior = vqgen.build("prior", "gated_pixelcnn", num_categories=256, num_classes=10,
+        ...                     hidden_channels=16, num_layers=3)               # a pixel model, by class
+        >>> history = fit_prior(prior, train, eval_data=test, max_steps=3, checkpoint_dir="runs/pixels")
+        >>> history[-1]["step"], sorted(history[-1]["eval"])                  # the labels: train.labels
+        (3, ['bits_per_dim', 'nll'])
     """
     if not isinstance(prior, AutoregressivePrior):
         raise TypeError(f"prior must be a vqgen AutoregressivePrior, got {type(prior).__name__}")

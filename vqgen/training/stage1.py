@@ -112,6 +112,23 @@ def evaluate_vqvae(
         batch_size: examples per forward pass.
         device: where to compute; ``None`` uses the model's device.
         num_workers: DataLoader worker processes that read streamed ``data``.
+
+    Returns:
+        ``{"loss", "reconstruction_mse", "codebook_loss", "commitment_loss", "perplexity", "usage"}`` over the whole
+        dataset (perplexity and usage of the histogram of all its codes).
+
+    Raises:
+        TypeError: if ``model`` is not a VQVAE, or ``data`` holds no images.
+        ValueError: if the images do not fit the model, or float images lie outside ``[0, 1]``.
+
+    Examples:
+        >>> import vqgen
+        >>> from vqgen.autoencoders import VQVAE
+        >>> from vqgen.training import evaluate_vqvae
+        >>> model = VQVAE.from_names({"encoder": "conv", "quantizer": "vq"})
+        >>> metrics = evaluate_vqvae(model, vqgen.data.load_dataset("digits", split="test"))
+        >>> sorted(metrics)
+        ['codebook_loss', 'commitment_loss', 'loss', 'perplexity', 'reconstruction_mse', 'usage']
     """
     model = _check_model(model)
     if not is_stream(data):
@@ -225,6 +242,11 @@ def fit_vqvae(
 ) -> MetricsHistory:
     """Train ``model`` in place with Adam; returns the per-epoch history (also logged and saved in checkpoints).
 
+    With ``checkpoint_dir`` set, the directory receives ``config.json`` + ``model.safetensors`` (the model of the best
+    epoch by held-out reconstruction MSE, or of the last epoch, see ``keep``), ``metrics.json`` (the settings, the
+    history and the saved epoch) and ``train_state/`` (resumable states). The model object keeps the weights of the
+    *last* step.
+
     Args:
         model: a [`VQVAE`][vqgen.autoencoders.VQVAE].
         train_data: a [`vqgen.data`][vqgen.data] dataset or images ``(N, C, H, W)`` uint8 (or float in ``[0, 1]``);
@@ -244,10 +266,24 @@ def fit_vqvae(
         "eval": {...}}``, the last two holding ``loss``, ``reconstruction_mse``, ``codebook_loss``,
         ``commitment_loss``, ``perplexity`` and ``usage`` (``"eval"`` only with ``eval_data``).
 
-    With ``checkpoint_dir`` set, the directory receives ``config.json`` + ``model.safetensors`` (the model of the best
-    epoch by held-out reconstruction MSE, or of the last epoch, see ``keep``), ``metrics.json`` (the settings, the
-    history and the saved epoch) and ``train_state/`` (resumable states). The model object keeps the weights of the
-    *last* step.
+    Raises:
+        TypeError: if ``model`` is not a VQVAE, the data holds no images, or an option is unknown or of the wrong type.
+        ValueError: if the images do not fit the model, the splits differ in channels, an option is out of range, or
+            ``checkpoint_dir`` holds another run (without ``overwrite=True``).
+        OSError: if ``checkpoint_dir`` cannot be written.
+
+    Examples:
+        >>> import vqgen
+        >>> from vqgen.autoencoders import VQVAE
+        >>> from vqgen.training import fit_vqvae
+        >>> model = VQVAE.from_names({"encoder": "conv", "quantizer": "ema"})
+        >>> train = vqgen.data.load_dataset("digits")
+        >>> test = vqgen.data.load_dataset("digits", split="test")
+        >>> history = fit_vqvae(model, train, eval_data=test, max_steps=3, batch_size=32, checkpoint_dir="runs/vqvae")
+        >>> history[-1]["step"], sorted(history[-1]["eval"])[-2:]
+        (3, ['reconstruction_mse', 'usage'])
+        >>> type(vqgen.from_pretrained("runs/vqvae")).__name__                    # the kept model
+        'VQVAE'
     """
     model = _check_model(model)
     config = (config or TrainConfig()).replace(**options)
