@@ -78,6 +78,21 @@ class TransformerPrior(SamplingThreads, AutoregressivePrior):
         embed_dim: width of the learned value embeddings (``input_mode="embed"``).
         num_classes: condition on ``(B,)`` int64 class labels in ``[0, num_classes)``.
         cond_dim: condition on ``(B, cond_dim)`` float vectors.
+
+    Raises:
+        TypeError: if a size is not an int.
+        ValueError: if a size is out of range, ``hidden_size / num_heads`` is not a whole multiple of 4, ``dropout``
+            is outside ``[0, 1)``, or ``channel_order`` or ``input_mode`` is unknown.
+
+    Examples:
+        >>> import torch, vqgen
+        >>> prior = vqgen.build("prior", "transformer", num_categories=16, num_classes=10, hidden_size=16, num_heads=2)
+        >>> codes, labels = torch.randint(16, (2, 1, 5, 5)), torch.tensor([3, 7])
+        >>> prior(codes, labels).shape, prior.sample(2, (5, 5), labels).shape    # cached: a key/value cache
+        (torch.Size([2, 16, 1, 5, 5]), torch.Size([2, 1, 5, 5]))
+        >>> vqgen.build("prior", "transformer", hidden_size=24, num_heads=4)      # head dimension 6
+        Traceback (most recent call last):
+        ValueError: hidden_size / num_heads must be a whole multiple of 4 (the head dimension, ...
     """
 
     def __init__(
@@ -125,22 +140,78 @@ class TransformerPrior(SamplingThreads, AutoregressivePrior):
 
     @classmethod
     def tiny_config(cls) -> dict:
+        """One block of width 16, two heads, embeddings of 8.
+
+        Returns:
+            The keyword arguments of a tiny transformer prior.
+
+        Examples:
+            >>> from vqgen.priors.transformer import TransformerPrior
+            >>> prior = TransformerPrior(num_categories=16, **TransformerPrior.tiny_config())
+            >>> len(prior.blocks), prior.head_dim
+            (1, 8)
+        """
         return {"hidden_size": 16, "num_layers": 1, "num_heads": 2, "embed_dim": 8}
 
     def init_embedding_from(self, codebook: Tensor) -> None:
-        """Start the input embedding from a quantizer's codebook ``(K, D)`` (needs ``input_mode="embed"``)."""
+        """Start the input embedding from a quantizer's codebook ``(K, D)`` (needs ``input_mode="embed"``).
+
+        Args:
+            codebook: ``(K, D)``, with ``D`` the prior's ``embed_dim``.
+
+        Raises:
+            ValueError: if the prior does not embed its inputs, or the codebook's shape is not ``(K, embed_dim)``.
+
+        Examples:
+            >>> import torch, vqgen
+            >>> quantizer = vqgen.build("quantizer", "vq", num_codes=64, dim=8)
+            >>> prior = vqgen.build("prior", "transformer", num_categories=64, embed_dim=8, hidden_size=16)
+            >>> prior.init_embedding_from(quantizer.codebook)
+            >>> torch.equal(prior.input.embedding.weight, quantizer.codebook)
+            True
+        """
         self.input.init_embedding_from(codebook)
 
     def sampling_shards(self, n: int, method: str) -> int:
         """Cached sampling runs on one intra-op thread ([`SamplingThreads`][vqgen.threads.SamplingThreads]), the batch
-        in one slice. On the shared 2-core machine (load 3-7), sampling 64 grids of 7x7 or 16x16 codes on two intra-op
-        threads was 5-10x slower than on one, every time; splitting the batch into two slices of one thread each (the
+        in one slice.
+
+        On the shared 2-core machine (load 3-7), sampling 64 grids of 7x7 or 16x16 codes on two intra-op threads was
+        5-10x slower than on one, every time; splitting the batch into two slices of one thread each (the
         convolutional priors' policy) was faster in 2 of 6 comparisons and slower in 4
-        (``benchmarks/speed/test_transformer_sampling.py::test_threads``, docs/benchmarks.md#transformer)."""
+        (``benchmarks/speed/test_transformer_sampling.py::test_threads``, docs/benchmarks.md#transformer).
+
+        Args:
+            n: grids to sample.
+            method: ``"cached"`` or ``"naive"``.
+
+        Returns:
+            1, whatever the batch, method or device.
+
+        Examples:
+            >>> import vqgen
+            >>> prior = vqgen.build("prior", "transformer", num_categories=16, hidden_size=16, num_heads=2)
+            >>> prior.sampling_shards(64, "cached")
+            1
+        """
         return 1
 
     def rows_in_view(self, height: int, width: int) -> int:
-        """Every row: attention reaches every value before a position."""
+        """Every row: attention reaches every value before a position.
+
+        Args:
+            height: H, the grid's rows.
+            width: W, the grid's columns.
+
+        Returns:
+            ``height``.
+
+        Examples:
+            >>> import vqgen
+            >>> prior = vqgen.build("prior", "transformer", num_categories=16, hidden_size=16, num_heads=2)
+            >>> prior.rows_in_view(32, 32)     # a PixelCNN of a few layers sees only a few rows up
+            32
+        """
         return height
 
     def positions(self, height: int, width: int) -> Positions:
@@ -148,6 +219,19 @@ class TransformerPrior(SamplingThreads, AutoregressivePrior):
 
         Queries sit at the position their token predicts, keys at the position of the value it reads: the previous
         one in raster order, ``(-1, W - 1)`` for the start token.
+
+        Args:
+            height: H, the grid's rows.
+            width: W, the grid's columns.
+
+        Returns:
+            The query and key factors, ``(2, L, head_dim / 2)`` each, on the prior's device.
+
+        Examples:
+            >>> import vqgen
+            >>> prior = vqgen.build("prior", "transformer", num_categories=16, hidden_size=16, num_heads=2)
+            >>> prior.positions(3, 4).query.shape          # L = 12 tokens, head_dim = 8
+            torch.Size([2, 12, 4])
         """
         device = self.start.device
         token = torch.arange(height * width * self.tokens_per_position, device=device)  # (L,)
@@ -158,7 +242,20 @@ class TransformerPrior(SamplingThreads, AutoregressivePrior):
         return Positions(query, key)
 
     def condition(self, cond: Tensor | None) -> Tensor | None:
-        """What the condition adds to every token: ``(B, 1, D)``, or ``None`` for an unconditional prior."""
+        """What the condition adds to every token: ``(B, 1, D)``, or ``None`` for an unconditional prior.
+
+        Args:
+            cond: ``(B,)`` int64 class labels, ``(B, cond_dim)`` float vectors, or ``None`` (not checked here).
+
+        Returns:
+            ``(B, 1, D)``: the class embedding or the projected vector, or ``None`` when ``cond`` is ``None``.
+
+        Examples:
+            >>> import torch, vqgen
+            >>> prior = vqgen.build("prior", "transformer", num_categories=16, num_classes=10, num_heads=2)
+            >>> prior.condition(torch.tensor([3, 7])).shape
+            torch.Size([2, 1, 128])
+        """
         if cond is None:
             return None
         if cond.is_floating_point():
@@ -166,21 +263,81 @@ class TransformerPrior(SamplingThreads, AutoregressivePrior):
         return self.class_embedding(cond)[:, None]
 
     def embed(self, previous: Tensor, channel: Tensor, bias: Tensor | None) -> Tensor:
-        """Token inputs ``(B, T, D)`` from the features of the values they read ``(B, T, F)``, the channels they
-        predict ``(T,)`` and the condition's ``(B, 1, D)``."""
+        """Token inputs ``(B, T, D)`` from the features of the values they read, the channels they predict and the
+        condition.
+
+        Args:
+            previous: ``(B, T, F)``, the features of the values the tokens read (the start vector for the first).
+            channel: ``(T,)`` int64, the channel each token predicts (all 0 with parallel channels).
+            bias: ``(B, 1, D)`` from [`condition`][condition], or ``None``.
+
+        Returns:
+            ``(B, T, D)``: projected features plus channel embedding plus condition, dropout applied in training.
+
+        Examples:
+            >>> import torch, vqgen
+            >>> prior = vqgen.build("prior", "transformer", num_categories=16, embed_dim=8, hidden_size=16, num_heads=2)
+            >>> prior.embed(torch.zeros(2, 5, 8), torch.zeros(5, dtype=torch.long), None).shape
+            torch.Size([2, 5, 16])
+        """
         h = self.input_projection(previous) + self.channel_embedding(channel)
         return self.dropout(h if bias is None else h + bias)
 
     def run(self, h: Tensor, positions: Positions, caches: Sequence[KVCache] | None = None, start: int = 0) -> Tensor:
-        """Tokens ``[start, start + T)`` ``(B, T, D)`` through every block and the head → ``(B, T, S · K)`` (``S``
-        values per token: 1, or C with parallel channels); with ``caches`` (one per block) the earlier tokens' keys
-        and values come from them and the new ones go in."""
+        """Tokens ``[start, start + T)`` ``(B, T, D)`` through every block and the head → ``(B, T, S · K)``.
+
+        ``S`` is the number of values per token: 1, or C with parallel channels. With ``caches`` (one per block) the
+        earlier tokens' keys and values come from them and the new ones go in.
+
+        Args:
+            h: ``(B, T, D)`` token inputs, from [`embed`][embed].
+            positions: the rotary factors of these ``T`` tokens (a [`window`][vqgen.priors.attention.Positions.window]
+                of [`positions`][positions]).
+            caches: one [`KVCache`][vqgen.priors.attention.KVCache] per block, or ``None`` for a whole sequence.
+            start: the index of the first token in the sequence (where its keys and values go in the caches).
+
+        Returns:
+            ``(B, T, S · K)`` logits.
+
+        Raises:
+            ValueError: if a cache is too short for tokens ``[start, start + T)`` or holds another batch (raised by
+                [`KVCache.write`][vqgen.priors.attention.KVCache.write]).
+
+        Examples:
+            >>> import torch, vqgen
+            >>> prior = vqgen.build("prior", "transformer", num_categories=32, hidden_size=16, num_heads=2)
+            >>> prior.run(torch.zeros(2, 12, 16), prior.positions(3, 4)).shape      # 12 tokens of a 3x4 grid
+            torch.Size([2, 12, 32])
+        """
         for index, block in enumerate(self.blocks):
             h = block(h, positions, None if caches is None else caches[index], start)
         return self.head(self.norm(h))
 
     def forward(self, x: Tensor, cond: Tensor | None = None) -> Tensor:
-        """Logits ``(B, K, C, H, W)`` for ``x`` ``(B, C, H, W)`` int64: one causal pass over the ``L`` tokens."""
+        """Logits ``(B, K, C, H, W)`` for ``x`` ``(B, C, H, W)`` int64: one causal pass over the ``L`` tokens.
+
+        Args:
+            x: ``(B, C, H, W)`` int64 values in ``[0, K)``.
+            cond: as in [`check_cond`][vqgen.interfaces.AutoregressivePrior.check_cond].
+
+        Returns:
+            ``(B, K, C, H, W)`` logits, each value's from every value before it in raster order.
+
+        Raises:
+            TypeError: if ``x`` or ``cond`` has the wrong type.
+            ValueError: if ``x`` or ``cond`` does not fit the prior.
+
+        Examples:
+            >>> import torch, vqgen
+            >>> colour = vqgen.build("prior", "transformer", channels=3, num_categories=256, hidden_size=16)
+            >>> x = torch.randint(256, (2, 3, 4, 4))                       # R → G → B within each pixel
+            >>> colour(x).shape
+            torch.Size([2, 256, 3, 4, 4])
+            >>> changed = x.clone()
+            >>> changed[:, :, 3, 3] = 0                                    # the last pixel ...
+            >>> torch.allclose(colour(x)[..., :3, :], colour(changed)[..., :3, :])   # ... not read by the rows above
+            True
+        """
         self.check_input(x, cond)
         batch, channels, height, width = x.shape
         tokens = self.tokens_per_position
@@ -193,12 +350,48 @@ class TransformerPrior(SamplingThreads, AutoregressivePrior):
 
     def incremental(self, cond: Tensor | None, shape: Sequence[int]) -> TransformerStepper:
         """A stepper with a key/value cache: one token through every layer per step (see
-        [`TransformerStepper`][TransformerStepper])."""
+        [`TransformerStepper`][TransformerStepper]).
+
+        Args:
+            cond: the condition of the grids to sample, or ``None``.
+            shape: ``(H, W)`` of the grids: the caches hold their ``L`` tokens.
+
+        Returns:
+            A new [`TransformerStepper`][TransformerStepper].
+
+        Raises:
+            ValueError: if ``shape`` is not two positive ints, or ``cond`` does not fit the prior (raised by the
+                stepper).
+
+        Examples:
+            >>> import vqgen
+            >>> prior = vqgen.build("prior", "transformer", num_categories=16, hidden_size=16, num_heads=2)
+            >>> stepper = prior.incremental(None, (4, 4))
+            >>> type(stepper).__name__, stepper.nbytes                  # buffers allocated at the first step
+            ('TransformerStepper', 0)
+        """
         return TransformerStepper(self, cond, shape)
 
     def kv_cache_bytes(self, batch: int, shape: Sequence[int], dtype: torch.dtype = torch.float32) -> int:
         """Bytes of the key/value buffers of a [`TransformerStepper`][TransformerStepper] for ``batch`` grids of
-        ``shape`` ``(H, W)``: ``2 · layers · B · L · D`` numbers of ``dtype`` (``L``: the grid's tokens)."""
+        ``shape`` ``(H, W)``: ``2 · layers · B · L · D`` numbers of ``dtype`` (``L``: the grid's tokens).
+
+        Args:
+            batch: B, grids sampled together.
+            shape: ``(H, W)`` of the grids.
+            dtype: of the buffers: float32, or bf16 under autocast.
+
+        Returns:
+            The bytes the caches hold once allocated.
+
+        Examples:
+            >>> import torch, vqgen
+            >>> prior = vqgen.build("prior", "transformer", num_categories=512)      # the default: 2 x 128
+            >>> prior.kv_cache_bytes(64, (16, 16)) // 2**20                          # MiB
+            32
+            >>> prior.kv_cache_bytes(64, (16, 16), torch.bfloat16) // 2**20
+            16
+        """
         length = int(shape[0]) * int(shape[1]) * self.tokens_per_position
         width = self.head_dim * self.blocks[0].attention.num_heads
         return 2 * len(self.blocks) * batch * length * width * torch.empty((), dtype=dtype).element_size()
