@@ -32,6 +32,13 @@ def shared_data_dir() -> Path | None:
 
 
 @pytest.fixture
+def shared_data() -> Path | None:
+    """``shared_data_dir()`` as a fixture (test modules cannot import this conftest by name: ``tests/data`` has one
+    of its own, which wins when the whole suite is collected)."""
+    return shared_data_dir()
+
+
+@pytest.fixture
 def real_data_dir() -> Path:
     """The directory of the real datasets; tests that need it skip cleanly when it is absent."""
     path = shared_data_dir()

@@ -21,7 +21,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import shared_data_dir
 
 from vqgen.data import DatasetNotFoundError
 from vqgen.registry import KINDS, registry
@@ -109,10 +108,10 @@ def test_the_modules_are_found():
 
 @pytest.mark.filterwarnings("ignore:only .* codes used:UserWarning")
 @pytest.mark.parametrize("name", modules_with_examples())
-def test_docstring_examples_run(name, tmp_path, monkeypatch):
+def test_docstring_examples_run(name, tmp_path, monkeypatch, shared_data):
     monkeypatch.chdir(tmp_path)
-    if "VQGEN_DATA" not in os.environ and shared_data_dir() is not None:
-        monkeypatch.setenv("VQGEN_DATA", str(shared_data_dir()))
+    if "VQGEN_DATA" not in os.environ and shared_data is not None:
+        monkeypatch.setenv("VQGEN_DATA", str(shared_data))
     for kind in KINDS:  # an example may register a component: for this test only
         monkeypatch.setattr(registry(kind), "_entries", dict(registry(kind)._entries))
     torch.manual_seed(0)
