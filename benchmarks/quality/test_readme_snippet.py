@@ -14,7 +14,8 @@ whole snippet; from the histories ``model.fit`` returns, the held-out reconstruc
 (stage 2) of the last epoch and the best; then the snippet's ``model`` is scored as ``test_budget.py`` scores
 the README's configuration (same classifier, floor, FID of ``N`` samples at the README's temperature, recognised
 fraction, reconstruction FID, the independent baseline's FID and the targets), written as ``readme_snippet.json`` to
-``$VQGEN_BENCH_JSON`` (see ``benchmarks.common.write_results``).
+``$VQGEN_BENCH_JSON`` (see ``benchmarks.common.write_results``). What the snippet wrote (``runs/mnist`` and
+``samples.png``) is kept in ``bench_dir("readme")`` (``$VQGEN_BENCH_OUT/readme/model``, ``.../samples.png``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import contextlib
 import dataclasses
 import os
 import re
+import shutil
 import tempfile
 import time
 from collections.abc import Iterator
@@ -31,7 +33,7 @@ from typing import Any
 
 import pytest
 
-from benchmarks.common import ROOT, data_root, require_data, write_results
+from benchmarks.common import ROOT, bench_dir, data_root, require_data, write_results
 from benchmarks.quality.test_budget import (
     README_TEMPERATURE,
     THREADS,
@@ -104,6 +106,9 @@ def run_snippet(scale: float = 1.0) -> dict[str, Any]:
                 exec(compile(code, f"README.md:{line}", "exec"), namespace)  # noqa: S102  (the project's own README)
             snippet_seconds = time.perf_counter() - started
             wrote = {name: Path(folder, name).exists() for name in ("samples.png", "runs/mnist/config.json")}
+            kept = bench_dir("readme")  # what the snippet wrote, kept for the README's picture (make_figures --model)
+            shutil.copytree(Path(folder, "runs", "mnist"), kept / "model", dirs_exist_ok=True)
+            shutil.copy(Path(folder, "samples.png"), kept / "samples.png")
             os.chdir(cwd)
     finally:
         os.chdir(cwd)
