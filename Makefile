@@ -31,7 +31,7 @@ bench: $(STAMP)  ## the speed benchmarks, minutes (--quality adds the long ones;
 bench-data: $(STAMP)  ## rerun the benchmarks behind docs/data/*.json, writing there (hours; needs $$VQGEN_DATA)
 	$(BIN)/python scripts/bench_data.py $(if $(ONLY),--only $(ONLY))
 
-figures: $(STAMP)  ## regenerate every picture of the README and docs (fixed seeds; reads $$VQGEN_DATA; 34 min on a busy 2-core machine)
+figures: $(STAMP)  ## regenerate every picture of the README and docs (fixed seeds; reads $$VQGEN_DATA; 34 min on a busy 2-core machine, plus 20 to train readme.png's model unless given one: see scripts/make_figures.py --model)
 	$(BIN)/python scripts/make_figures.py
 
 docs: $(STAMP)

@@ -104,3 +104,88 @@ def test_curve_charts_group_curves_by_length():
     assert set(lines) == {"gated_readme_average", "gated_readme (60min run)"} and threads == 1
     assert source is curves["gated_readme_average_10min"]
     assert [p["train_seconds"] for p in lines["gated_readme (60min run)"]] == [60.0, 600.0]  # cut to 10 minutes
+
+
+def _readme_models():
+    """scripts/figures/readme_models.py, the module make_figures.py runs for ``--only readme gallery``."""
+    _make_figures()
+    return importlib.import_module("scripts.figures.readme_models")
+
+
+def _fake_mnist(n: int, seed: int):
+    """``n`` random 28x28 grey images with the labels 0..9 in turn: MNIST's shapes, none of its files."""
+    import torch
+
+    import vqgen
+
+    images = torch.randint(0, 256, (n, 1, 28, 28), generator=torch.Generator().manual_seed(seed), dtype=torch.uint8)
+    return vqgen.data.from_arrays(images, torch.arange(n) % 10)
+
+
+def test_readme_captions_mark_what_the_classifier_disagrees_with():
+    import torch
+
+    module = _readme_models()
+    asked, predicted = torch.tensor([0, 1, 2, 3]), torch.tensor([0, 1, 2, 8])
+    assert module.checked_captions(asked, predicted) == ["0", "1", "2", "3 != 8"]
+    names = [f"class{i}" for i in range(10)]
+    assert module.checked_captions(asked[3:], predicted[3:], names) == ["class3 != class8"]
+    with pytest.raises(ValueError, match="differ in shape"):
+        module.checked_captions(asked, predicted[:2])
+
+
+@pytest.mark.filterwarnings("ignore:only 1 of 512 codes used")
+def test_readme_picture_of_a_saved_model_and_classifier(tmp_path, monkeypatch):
+    """``--only readme --model PATH --classifier PATH``: no training, 30 captioned samples, a footer naming both."""
+    from vqgen import TwoStageModel
+    from vqgen.classifier import FeatureClassifier
+
+    module, figures = _make_figures(), _readme_models()
+    data = {"train": _fake_mnist(40, 0), "test": _fake_mnist(20, 1)}
+    monkeypatch.setattr(figures, "load_mnist", lambda split, subset=None: data[split])
+    model = TwoStageModel.from_preset("mnist-small")  # the preset's config, two steps of training
+    steps = {"max_steps": 1, "batch_size": 20, "progress": False}
+    model.fit(data["train"], stage1=steps, stage2=steps)
+    monkeypatch.chdir(tmp_path)  # relative paths: the footer names the command as typed
+    model.save_pretrained("model")
+    FeatureClassifier(widths=[4, 8]).save_pretrained("classifier")  # untrained: it disagrees freely
+    drawn, footers, with_footer = [], [], figures.with_footer
+    captions = figures.checked_captions
+    monkeypatch.setattr(figures, "checked_captions", lambda *a: drawn.append(captions(*a)) or drawn[-1])
+    monkeypatch.setattr(figures, "with_footer", lambda canvas, text: footers.append(text) or with_footer(canvas, text))
+    monkeypatch.setattr(figures, "train_readme_model", None)  # never trains with --model
+    monkeypatch.setattr(figures, "train", None)  # nor draws the gallery
+    assert module.main(["--only", "readme", "--model", "model", "--classifier", "classifier", "--out", "out"]) == 0
+    with Image.open("out/readme.png") as image:
+        assert image.mode == "L" and 800 <= image.width <= 1200 and image.height <= 800  # one screen
+    assert len(drawn) == 1 and [c.split(" != ")[0] for c in drawn[0]] == [str(i % 10) for i in range(30)]
+    command, trained, classifier = footers
+    assert command.startswith("python scripts/make_figures.py --only readme --model model --classifier classifier")
+    assert trained == "model: model" and classifier.startswith("classifier: classifier, ")  # no run.json: the path
+
+
+def test_readme_refuses_a_model_of_another_configuration(tmp_path, capsys):
+    from vqgen import TwoStageModel
+
+    module = _make_figures()
+    TwoStageModel.from_preset("mnist-demo").save_pretrained(tmp_path / "demo")
+    assert module.main(["--only", "readme", "--model", str(tmp_path / "demo"), "--out", str(tmp_path)]) == 2
+    error = capsys.readouterr().err.strip()
+    assert "\n" not in error and "not a model of the mnist-small preset" in error and "num_codes 64" in error
+    assert not (tmp_path / "readme.png").exists()
+
+
+def test_readme_training_facts_read_a_vqgen_fit_folder(tmp_path):
+    import json
+
+    module = _readme_models()
+    assert module.training_facts(tmp_path) is None  # save_pretrained alone: the command says it all
+    (tmp_path / "run.json").write_text(json.dumps({"preset": "mnist-small", "dataset": "mnist"}))
+    stage2 = {"step": 5000, "train_seconds": 899.7, "eval": {"bits_per_dim": 2.3456}}
+    for stage, last in (("stage1", {"step": 900, "train_seconds": 300.2}), ("stage2", stage2)):
+        (tmp_path / stage).mkdir()
+        (tmp_path / stage / "metrics.json").write_text(json.dumps({"history": [{"step": 1}, last]}))
+    assert module.training_facts(tmp_path) == (
+        "vqgen fit --preset mnist-small on mnist; stage 1: 900 steps, 300 s; "
+        "stage 2: 5,000 steps, 900 s, held-out 2.346 bits/code"
+    )

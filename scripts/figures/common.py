@@ -47,7 +47,7 @@ def stack(parts: list[np.ndarray], gap: int = 16) -> np.ndarray:
     for p in parts:
         pad = [(0, gap), (0, width - p.shape[1])] + [(0, 0)] * (p.ndim - 2)
         out.append(np.pad(p, pad, constant_values=255))
-    return np.concatenate(out)[:-gap]
+    return np.concatenate(out)[: -gap or None]  # no gap after the last
 
 
 def save_small_png(path: Path, canvas: np.ndarray) -> Path:
