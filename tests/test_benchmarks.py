@@ -24,6 +24,14 @@ BENCHMARKS = ROOT / "benchmarks"
 pytest_plugins = ["pytester"]
 
 
+@pytest.fixture(autouse=True)
+def threads_marker(pytestconfig):
+    """The drivers import benchmark modules, whose ``pytestmark = pytest.mark.threads(...)`` needs the marker that
+    benchmarks/conftest.py registers: under ``--strict-markers`` this session must know it too, whatever ran before."""
+    if not any(line.startswith("threads") for line in pytestconfig.getini("markers")):
+        pytestconfig.addinivalue_line("markers", "threads(n): run the test with n torch threads, restored after it")
+
+
 @pytest.fixture
 def importable(monkeypatch):
     """The repository root on ``sys.path``: the ``benchmarks`` and ``scripts`` packages import."""
