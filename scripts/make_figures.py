@@ -9,7 +9,7 @@ Run from the repository root::
 
 One module per job in ``scripts/figures/``: ``readme_models`` (``readme`` and ``gallery``: small two-stage models
 trained with fixed seeds, drawn as labelled PNGs), ``benchmark_charts`` (``charts``: the benchmark results in
-``docs/data/*.json``, written by ``make bench-data``, see ``docs/benchmarks.md``, as matplotlib charts) and
+``docs/data/*.json``, written by ``make bench-data``, see ``docs/benchmarks/method.md``, as matplotlib charts) and
 ``quality_charts`` (``quality``: those of ``scripts/experiments/``, ``docs/data/quality_*.json``).
 
 Every figure carries a footer with the command that made it, the machine and the date. PNGs are stored with an
