@@ -7,7 +7,7 @@ a time on a 2-core machine, each on one) with the driver ``scripts/experiments/q
     python scripts/experiments/quality_budget.py main mnist
     python scripts/experiments/quality_budget.py main fashion-mnist
     python scripts/experiments/quality_budget.py curve mnist rnn
-    python scripts/make_figures.py --only quality           # the PNGs of docs/benchmarks/method.md from docs/data/quality_*
+    python scripts/make_figures.py --only quality   # the PNGs of docs/benchmarks/method.md from docs/data/quality_*
 
 or ``main`` and the curves through pytest (``pytest benchmarks/quality/test_budget.py --benchmark-only --quality -s``;
 skipped without the real data). ``VQGEN_BENCH_TIME_SCALE=0.01`` multiplies every time budget below and
