@@ -26,10 +26,12 @@ slow: $(STAMP)  ## the quality tests on real data
 bench: $(STAMP)  ## the speed benchmarks, minutes (--quality adds the long ones; --benchmark-goals asserts the goals)
 	$(BIN)/python -m pytest benchmarks/ --benchmark-only
 
-# Every JSON docs/benchmarks.md cites, each from its command (scripts/bench_data.py --list); on a quiet machine
-# (check `uptime`). ONLY='sampling-speed quality_trial_*' reruns some.
-bench-data: $(STAMP)  ## rerun the benchmarks behind docs/data/*.json, writing there (hours; needs $$VQGEN_DATA)
+# Every JSON the benchmarks pages cite, each from its command (scripts/bench_data.py --list); on a quiet machine
+# (check `uptime`). ONLY='sampling-speed quality_trial_*' reruns some. Then the summary table of docs/benchmarks.md
+# is regenerated from docs/data/*.json (scripts/bench_summary.py).
+bench-data: $(STAMP)  ## rerun the benchmarks behind docs/data/*.json, writing there, and regenerate the summary (hours; needs $$VQGEN_DATA)
 	$(BIN)/python scripts/bench_data.py $(if $(ONLY),--only $(ONLY))
+	$(BIN)/python scripts/bench_summary.py --write
 
 figures: $(STAMP)  ## regenerate every picture of the README and docs (fixed seeds; reads $$VQGEN_DATA; 34 min on a busy 2-core machine, plus 20 to train readme.png's model unless given one: see scripts/make_figures.py --model)
 	$(BIN)/python scripts/make_figures.py

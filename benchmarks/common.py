@@ -4,7 +4,7 @@ thread counts, the quality budgets' time scale, and training in resumable pieces
 ``write_results(name, results)`` writes the figures of a run as ``<name>.json`` with the command, machine and date
 into ``json_dir()``: ``$VQGEN_BENCH_JSON``, else ``$VQGEN_BENCH_OUT``, else ``<tmp>/vqgen-bench``, never into the
 repository unless asked (``make bench-data`` sets ``VQGEN_BENCH_JSON=docs/data``; ``scripts/make_figures.py`` draws
-the charts of ``docs/benchmarks.md`` from there). ``bench_dir(name)`` is where a benchmark keeps its models and
+the charts of ``docs/benchmarks/method.md`` from there). ``bench_dir(name)`` is where a benchmark keeps its models and
 pictures (``$VQGEN_BENCH_OUT``, else ``<tmp>/vqgen-bench``). ``data_root(dataset)`` finds the real data.
 """
 

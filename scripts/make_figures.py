@@ -12,7 +12,7 @@ One module per job in ``scripts/figures/``: ``readme_models`` (``readme``: the R
 ``mnist-small``, trained for its 5 + 15 CPU-minutes or read from ``--model``, its samples checked by the classifier of
 the README's figures, trained or read from ``--classifier``; ``gallery``: small models of the demo presets trained
 with fixed seeds; both drawn as labelled PNGs), ``benchmark_charts`` (``charts``: the benchmark results in
-``docs/data/*.json``, written by ``make bench-data``, see ``docs/benchmarks.md``, as matplotlib charts) and
+``docs/data/*.json``, written by ``make bench-data``, see ``docs/benchmarks/method.md``, as matplotlib charts) and
 ``quality_charts`` (``quality``: those of ``scripts/experiments/``, ``docs/data/quality_*.json``).
 
 Every figure carries a footer with the command that made it, the machine and the date. PNGs are stored with an

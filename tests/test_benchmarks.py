@@ -24,6 +24,14 @@ BENCHMARKS = ROOT / "benchmarks"
 pytest_plugins = ["pytester"]
 
 
+@pytest.fixture(autouse=True)
+def threads_marker(pytestconfig):
+    """The drivers import benchmark modules, whose ``pytestmark = pytest.mark.threads(...)`` needs the marker that
+    benchmarks/conftest.py registers: under ``--strict-markers`` this session must know it too, whatever ran before."""
+    if not any(line.startswith("threads") for line in pytestconfig.getini("markers")):
+        pytestconfig.addinivalue_line("markers", "threads(n): run the test with n torch threads, restored after it")
+
+
 @pytest.fixture
 def importable(monkeypatch):
     """The repository root on ``sys.path``: the ``benchmarks`` and ``scripts`` packages import."""
@@ -216,11 +224,24 @@ def test_readme_snippet_scaling_changes_only_the_two_budgets_while_it_runs(impor
     assert presets.get(name) is before
 
 
-def test_bench_data_has_a_command_for_every_json_the_benchmarks_page_cites(monkeypatch):
+def test_bench_data_has_a_command_for_every_json_the_benchmarks_pages_cite(monkeypatch):
     bench_data = _script("scripts/bench_data.py", monkeypatch)
     assert bench_data.problems() == []
     on_disk = {path.stem for path in (ROOT / "docs" / "data").glob("*.json")}
     assert on_disk <= bench_data.cited() <= set(bench_data.by_output())
+    assert sorted(bench_data.cited() - on_disk) == [], "a benchmarks page cites a JSON missing from docs/data"
+
+
+def test_bench_data_finds_the_json_a_page_cites_as_text_as_a_link_or_as_a_pattern(monkeypatch, tmp_path):
+    bench_data = _script("scripts/bench_data.py", monkeypatch)
+    summary, method = tmp_path / "summary.md", tmp_path / "method.md"
+    summary.write_text("| [prior_flops.json](data/prior_flops.json) |\n")
+    method.write_text(
+        "in `docs/data/sampling-speed.json`, [x](../data/transformer-speed.json), `docs/data/quality_colour_*.json`"
+    )
+    monkeypatch.setattr(bench_data, "PAGES", (summary, method))
+    colour = {path.stem for path in (ROOT / "docs" / "data").glob("quality_colour_*.json")}
+    assert colour and bench_data.cited() == {"prior_flops", "sampling-speed", "transformer-speed"} | colour
 
 
 def test_bench_data_check_finds_a_cited_json_without_a_command_and_a_command_its_driver_refuses(monkeypatch):
@@ -234,15 +255,15 @@ def test_bench_data_check_finds_a_cited_json_without_a_command_and_a_command_its
     ])  # fmt: skip
     found = bench_data.problems()
     assert len(found) == 3, found
-    assert "cites docs/data/nobody_writes_this.json but no command" in found[0]
+    assert "cite docs/data/nobody_writes_this.json but no command" in found[0]
     assert found[1].endswith("scripts/experiments/quality_budget.py refuses these arguments")
     assert found[2].endswith("no benchmarks/test_sampling_speed.py")
 
 
-def test_the_benchmarks_page_lists_the_commands_of_bench_data(monkeypatch):
-    """docs/benchmarks.md says which command writes which JSON: the table of ``scripts/bench_data.py --list``."""
+def test_the_method_page_lists_the_commands_of_bench_data(monkeypatch):
+    """docs/benchmarks/method.md says which command writes which JSON: the table of ``scripts/bench_data.py --list``."""
     bench_data = _script("scripts/bench_data.py", monkeypatch)
-    page = (ROOT / "docs" / "benchmarks.md").read_text()
+    page = (ROOT / "docs" / "benchmarks" / "method.md").read_text()
     for source in bench_data.SOURCES:
         assert f"| {', '.join(f'`{name}.json`' for name in source.outputs)} | `{source.shell()}` |" in page, source
 

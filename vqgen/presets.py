@@ -108,7 +108,7 @@ class Preset:
 
 _CONV = {"name": "conv", "hidden_channels": 64, "residual_channels": 32, "latent_dim": 16}
 # The small class-conditional gated prior: on MNIST codes it beats the library's default 15 x 64 prior per CPU-minute
-# for the first ~30 one-core minutes (docs/benchmarks.md#quality-budget).
+# for the first ~30 one-core minutes (docs/benchmarks/method.md#quality-budget).
 _SMALL_GATED = {
     "name": "gated_pixelcnn",
     "num_classes": 10,

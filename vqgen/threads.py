@@ -4,7 +4,7 @@ A cached sampling step (arXiv:1704.06001) is a chain of small operations: a ``(B
 a softmax over ``(B, K)``. Split over PyTorch's intra-op threads, each operation waits for all of them: a
 synchronisation per operation that costs more than it saves at these sizes, and far more on a busy machine, where a
 waiting thread may not be scheduled for milliseconds (on 2 cores at load 4, whole-grid sampling ran 8-20x slower on two
-threads; docs/benchmarks.md). So:
+threads; docs/benchmarks/method.md). So:
 
 - [`one_thread`][one_thread] runs a block on one intra-op thread (restoring the count after);
 - a prior that mixes in [`SamplingThreads`][SamplingThreads] tells the sampling loop of
@@ -31,7 +31,7 @@ ONE_THREAD_BATCH = 256
 MIN_SHARD = 32
 """The fewest grids a thread of cached sampling gets (see [`SamplingThreads.sampling_shards`][SamplingThreads]).
 
-Measured on 2 idle cores (docs/benchmarks.md#flops): with 15-layer gated priors, slices of 32–128 grids sampled
+Measured on 2 idle cores (docs/benchmarks/method.md#flops): with 15-layer gated priors, slices of 32–128 grids sampled
 1.1–1.8x faster than one loop, slices of 8 were 20 % slower (a step's operations too small for its Python overhead
 to hide); with the 6-layer prior, slices of 32 were 12 % slower and of 128 1.45x faster."""
 

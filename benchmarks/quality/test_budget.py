@@ -7,7 +7,7 @@ a time on a 2-core machine, each on one) with the driver ``scripts/experiments/q
     python scripts/experiments/quality_budget.py main mnist
     python scripts/experiments/quality_budget.py main fashion-mnist
     python scripts/experiments/quality_budget.py curve mnist rnn
-    python scripts/make_figures.py --only quality           # the PNGs of docs/benchmarks.md from docs/data/quality_*
+    python scripts/make_figures.py --only quality   # the PNGs of docs/benchmarks/method.md from docs/data/quality_*
 
 or ``main`` and the curves through pytest (``pytest benchmarks/quality/test_budget.py --benchmark-only --quality -s``;
 skipped without the real data). ``VQGEN_BENCH_TIME_SCALE=0.01`` multiplies every time budget below and
@@ -161,7 +161,7 @@ def floor(scorer: Scorer, train: Any) -> tuple[dict, list[torch.Tensor]]:
 
 
 def targets(floor_fid: float, readme: dict, fid_reconstructions: float, fid_independent: float) -> dict[str, bool]:
-    """The quality targets of docs/benchmarks.md#quality-budget, from the samples at the README's temperature."""
+    """The quality targets of docs/benchmarks/method.md#quality-budget, from the samples at the README's temperature."""
     return {
         "samples_le_3x_floor": readme["fid"] <= 3 * floor_fid,
         "reconstructions_le_2x_floor": fid_reconstructions <= 2 * floor_fid,

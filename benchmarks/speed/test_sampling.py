@@ -262,7 +262,7 @@ def summary(results: dict[str, dict[str, float]]) -> str:
 
 
 def _record(case: Case, r: dict[str, float]) -> dict:
-    """One case's figures for the JSON file (the charts of docs/benchmarks.md read ``label``, ``*_s``)."""
+    """One case's figures for the JSON file (the charts of docs/benchmarks/method.md read ``label``, ``*_s``)."""
     k, channels = case.config["num_categories"], case.config.get("channels", 1)
     size = "x".join(map(str, case.shape)) + (f"x{channels}" if channels > 1 else "")
     record = {"case": case.name, "label": f"{case.prior} {size}, K={k}, batch {case.batch}", "batch": case.batch}

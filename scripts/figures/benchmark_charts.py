@@ -1,4 +1,4 @@
-"""The charts of ``docs/benchmarks.md`` drawn from the speed and quality benchmarks' JSON in ``docs/data/``
+"""The charts of ``docs/benchmarks/method.md`` drawn from the speed and quality benchmarks' JSON in ``docs/data/``
 (``--only charts``): sampling time, quantizer step time, the pixel priors' bits/dim, the two-stage models."""
 
 from __future__ import annotations

@@ -46,7 +46,7 @@ __all__ = ["PRESETS", "TransformerPrior", "TransformerStepper"]
 
 PRESETS = {
     # The default, for 2 CPU cores: the best of a tuning sweep on MNIST codes at 4 and 8 CPU-minutes
-    # (docs/benchmarks.md#transformer); train it with lr=2e-3 and no warm-up.
+    # (docs/benchmarks/method.md#transformer); train it with lr=2e-3 and no warm-up.
     "cpu": dict(hidden_size=128, num_layers=2, num_heads=4),
     # For a GPU: LlamaGen-B-like width on code grids up to 32x32 (86 M parameters with K = 1024), with
     # dropout against over-fitting the small datasets vqgen is tried on. Train it with precision="bf16".
@@ -179,7 +179,7 @@ class TransformerPrior(SamplingThreads, AutoregressivePrior):
         On the shared 2-core machine (load 3-7), sampling 64 grids of 7x7 or 16x16 codes on two intra-op threads was
         5-10x slower than on one, every time; splitting the batch into two slices of one thread each (the
         convolutional priors' policy) was faster in 2 of 6 comparisons and slower in 4
-        (``benchmarks/speed/test_transformer_sampling.py::test_threads``, docs/benchmarks.md#transformer).
+        (``benchmarks/speed/test_transformer_sampling.py::test_threads``, docs/benchmarks/method.md#transformer).
 
         Args:
             n: grids to sample.

@@ -1,0 +1,360 @@
+"""The summary table of ``docs/benchmarks.md``, generated from the benchmark JSON in ``docs/data/``.
+
+Every figure of the summary comes from a JSON that a benchmark wrote (``make bench-data``; which command writes which
+JSON: ``python scripts/bench_data.py --list``), with that JSON's date, threads and load; none is typed by hand.
+``ROWS`` below is the one list of rows: a label, the section of ``docs/benchmarks/method.md`` it links to, the JSON
+it reads, a function from the loaded JSON to the figures, the format of the figures, the goal (a text, and a test of
+the figures that says whether it was met) and what the figures measure (data, model, budget, FID scale).
+
+Run from anywhere::
+
+    python scripts/bench_summary.py            # print the table
+    python scripts/bench_summary.py --write    # rewrite it in docs/benchmarks.md, between the summary markers
+    python scripts/bench_summary.py --check    # exit 1 if the page's table is not the one the JSON give
+
+``make bench-data`` runs ``--write`` after the benchmarks; ``tests/test_bench_summary.py`` runs the check. A JSON that
+a row names and ``docs/data`` lacks stops all three, naming it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "docs" / "data"
+PAGE = ROOT / "docs" / "benchmarks.md"
+METHOD = "benchmarks/method.md"  # the method page, relative to PAGE
+START = "<!-- summary:start (scripts/bench_summary.py writes this table from docs/data/*.json: edit ROWS there) -->"
+END = "<!-- summary:end -->"
+HEADER = ("what", "measured", "goal", "scale and setting", "date", "JSON")
+
+
+class MissingJSON(FileNotFoundError):
+    """A JSON that a row of ``ROWS`` reads is not in ``docs/data``."""
+
+
+@dataclass(frozen=True)
+class Row:
+    """One row of the summary: ``figures(*records)`` (the JSON of ``sources``, loaded, in that order) gives the numbers
+    that ``text.format`` shows; ``met(figures)`` says whether the ``goal`` was met."""
+
+    what: str
+    anchor: str
+    sources: tuple[str, ...]
+    figures: Callable[..., tuple[float, ...]]
+    text: str
+    scale: str
+    goal: str = ""
+    met: Callable[[tuple[float, ...]], bool] | None = None
+
+
+def load(name: str, data: Path | None = None) -> dict:
+    """``docs/data/<name>.json`` (or ``<data>/<name>.json``), loaded."""
+    path = (data or DATA) / f"{name}.json"
+    if not path.is_file():
+        raise MissingJSON(
+            f"docs/data/{name}.json is missing: the benchmarks summary cites it (run `make bench-data ONLY={name}`, "
+            "or take its row out of ROWS in scripts/bench_summary.py)"
+        )
+    return json.loads(path.read_text())
+
+
+# ---- small readers of the JSON shapes --------------------------------------------------------------------------------
+
+
+def _case(record: dict, case: str) -> dict:
+    """One case of sampling-speed.json's result list."""
+    return next(result for result in record["results"] if result["case"] == case)
+
+
+def _speedup(record: dict, case: str) -> float:
+    """Naive over cached sampling time of one case of sampling-speed.json."""
+    result = _case(record, case)
+    return result["naive_s"] / result["cached_s"]
+
+
+def _codes(record: dict, codes: int) -> dict:
+    """One codebook size of quantizer-speed.json."""
+    return next(result for result in record["results"] if result["codes"] == codes)
+
+
+def _prior(record: dict, prior: str) -> dict:
+    """One prior of prior-quality.json."""
+    return next(result for result in record["results"] if result["prior"] == prior)
+
+
+def _at(record: dict, seconds: float) -> dict:
+    """The point of a curve whose training time is nearest ``seconds``."""
+    return min(record["results"]["curve"], key=lambda point: abs(point["train_seconds"] - seconds))
+
+
+def _last(record: dict) -> dict:
+    """The last point of a curve."""
+    return record["results"]["curve"][-1]
+
+
+def _budget(record: dict) -> tuple[float, ...]:
+    """A README-configuration run: sample FID (temperature 0.8), reconstruction FID, floor, recognised %, independent
+    codes' FID, held-out bits/code of the prior and of independent codes."""
+    results = record["results"]
+    fid = results["fid"]
+    return (fid["prior_readme_temperature"], fid["reconstructions"], fid["floor"],
+            100 * results["recognised_readme_temperature"], fid["independent"], results["bits_per_code"]["prior"],
+            results["bits_per_code"]["independent"])  # fmt: skip
+
+
+def _over_floor(record: dict) -> tuple[float, ...]:
+    """Sample and reconstruction FID over the floor, the floor, recognised %."""
+    sample, reconstruction, floor, recognised, *_ = _budget(record)
+    return sample / floor, reconstruction / floor, floor, recognised
+
+
+def _two_stage(record: dict, dataset: str) -> tuple[float, ...]:
+    """FID of the gated prior's samples and of independent codes, two-stage-quality.json."""
+    results = record["results"][dataset]
+    return results["gated_pixelcnn"]["fid"], results["independent"]["fid"]
+
+
+def _sampling_flops(record: dict, name: str) -> float:
+    sampling = record["sampling"][name]
+    return sampling["cached-flops"] / sampling["forward-flops"]
+
+
+GRIDS = ("gated-codes-7x7", "gated-codes-16x16", "gated-pixels-28x28")
+FID_BUDGET = "FID budget scale"
+TWO_STAGE = "7×7 codes, K = 64, 2,000 steps or 180 s; FID two-stage scale"
+PIXEL_PRIORS = ("pixelcnn", "gated_pixelcnn", "rnn")
+
+ROWS: list[Row] = [
+    # ---- speed: ratios of timings taken in one process
+    Row("Cached vs naive sampling, gated PixelCNN, 28×28 pixels", "sampling-speed", ("sampling-speed",),
+        lambda r: (_speedup(r, "gated-pixels-28x28"),), "**{:.0f}×** faster",
+        "K = 256, 15 layers × 64, batch 16", "≥ 20×", lambda f: f[0] >= 20),
+    Row("Cached sampling ÷ one forward pass, gated PixelCNN, 7×7 / 16×16 codes", "sampling-speed", ("sampling-speed",),
+        lambda r: tuple(_case(r, c)["cached_s"] / _case(r, c)["forward_s"] for c in GRIDS[:2]), "**{:.1f} / {:.1f}**",
+        "K = 512, 15 layers × 64, batch 64", "≤ 10 / ≤ 15", lambda f: f[0] <= 10 and f[1] <= 15),
+    Row("Cached vs naive sampling, raster RNN 28×28 / PixelCNN 32×32×3 pixels", "sampling-speed", ("sampling-speed",),
+        lambda r: (_speedup(r, "rnn-pixels-28x28"), _speedup(r, "pixelcnn-colour-32x32")), "{:.0f}× / {:.0f}× faster",
+        "K = 256, batch 16 / 4"),
+    Row("Cached vs naive sampling, transformer prior, 16×16 / 7×7 codes", "transformer", ("transformer-speed",),
+        lambda r: tuple(r["results"][g]["naive"] / r["results"][g]["cached"] for g in ("codes-16x16", "codes-7x7")),
+        "**{:.0f}× / {:.0f}×** faster", "K = 512, 2 layers × 128, 64 grids", "≥ 50× (16×16)", lambda f: f[0] >= 50),
+    Row("Cached sampling ÷ one forward pass, transformer prior, 16×16 / 7×7 codes", "transformer",
+        ("transformer-speed",),
+        lambda r: tuple(r["results"][g]["cached"] / r["results"][g]["forward"] for g in ("codes-16x16", "codes-7x7")),
+        "**{:.2f} / {:.2f}**", "K = 512, 2 layers × 128, 64 grids", "≤ 3 (16×16)", lambda f: f[0] <= 3),
+    Row("Gated prior at the machine's limit: cached sampling ÷ one forward pass, 7×7 / 16×16 / 28×28", "flops",
+        ("prior_flops",), lambda r: tuple(r["sampling"][g]["cached-over-forward"] for g in GRIDS),
+        "**{:.2f} / {:.2f} / {:.2f}**", "15 layers × 64, batch 64 / 64 / 16", "≤ 1.5 / 1.5 / 3",
+        lambda f: f[0] <= 1.5 and f[1] <= 1.5 and f[2] <= 3),
+    Row("FLOPs of cached sampling ÷ FLOPs of one forward pass, the same grids", "flops", ("prior_flops",),
+        lambda r: tuple(_sampling_flops(r, g) for g in GRIDS), "{:.2f} / {:.2f} / {:.2f}",
+        "counted by `FlopCounterMode`"),
+    Row("Gated prior training step, % of the sgemm rate, 2 threads / 1 thread", "flops",
+        ("prior_flops", "prior_flops_1t"),
+        lambda *rs: tuple(100 * r["utilisation"]["gated_pixelcnn"]["step-utilisation"] for r in rs),
+        "**{:.0f} %** / {:.0f} %", "15 layers × 64, 7×7 codes, batch 128", "≥ 75 %",
+        lambda f: min(f) >= 75),
+    Row("Quantizer training step vs vector-quantize-pytorch, K = 512 / 4096", "quantizer-speed", ("quantizer-speed",),
+        lambda r: tuple(_codes(r, k)["vqp_ms"] / _codes(r, k)["ema_ms"] for k in (512, 4096)),
+        "**{:.1f}× / {:.1f}×** faster", "`ema`, 16,384 vectors of D = 64", "≥ 5×", lambda f: min(f) >= 5),
+    Row("Quantizer training step vs a plain addmm + argmin, K = 512 / 4096", "quantizer-speed", ("quantizer-speed",),
+        lambda r: tuple(_codes(r, k)["plain_ms"] / _codes(r, k)["vq_ms"] for k in (512, 4096)),
+        "**{:.2f}× / {:.2f}×** faster", "`vq`, 16,384 vectors of D = 64", "≥ 1.3×", lambda f: min(f) >= 1.3),
+    # ---- quality
+    Row("Pixel priors on MNIST: test bits/dim, PixelCNN / gated PixelCNN / raster RNN", "pixel-priors",
+        ("prior-quality",), lambda r: tuple(_prior(r, p)["bits_per_dim"] for p in PIXEL_PRIORS),
+        "**{:.3f}** / {:.3f} / {:.3f}", "256-way pixels, 80 Adam steps each", "convolutional < RNN",
+        lambda f: max(f[:2]) < f[2]),
+    Row("Two-stage FID, gated PixelCNN prior vs independent codes, MNIST", "two-stage-quality", ("two-stage-quality",),
+        lambda r: _two_stage(r, "mnist"), "**{:.2f}** vs {:.2f}", TWO_STAGE, "≤ half", lambda f: f[0] <= f[1] / 2),
+    Row("Two-stage FID, gated PixelCNN prior vs independent codes, Fashion-MNIST", "two-stage-quality",
+        ("two-stage-quality",), lambda r: _two_stage(r, "fashion-mnist"), "**{:.2f}** vs {:.2f}",
+        TWO_STAGE, "≤ half", lambda f: f[0] <= f[1] / 2),
+    Row("README model, MNIST: sample FID ÷ the real-image floor", "quality-budget",
+        ("quality_budget_mnist",), lambda r: (*_budget(r)[:1], _over_floor(r)[0], _budget(r)[2]),
+        "{:.3f} = **{:.1f}×** the floor ({:.3f})", f"5 + 15 min, temperature 0.8; {FID_BUDGET}", "≤ 3×",
+        lambda f: f[1] <= 3),
+    Row("README model, MNIST: reconstruction FID ÷ the floor", "quality-budget",
+        ("quality_budget_mnist",), lambda r: (_budget(r)[1], _over_floor(r)[1]), "{:.3f} = **{:.1f}×** the floor",
+        f"5 min of stage 1; {FID_BUDGET}", "≤ 2×", lambda f: f[1] <= 2),
+    Row("README model, MNIST: samples recognised as their class", "quality-budget",
+        ("quality_budget_mnist",), lambda r: (_budget(r)[3],), "**{:.1f} %**",
+        "temperature 0.8, by the FID classifier", "≥ 90 %", lambda f: f[0] >= 90),
+    Row("README model, MNIST: prior vs independent codes", "quality-budget", ("quality_budget_mnist",),
+        lambda r: (_budget(r)[0], _budget(r)[4], _budget(r)[4] / _budget(r)[0], *_budget(r)[5:]),
+        "FID {:.3f} vs {:.2f} (**{:.0f}×**); bits/code {:.2f} vs {:.2f}",
+        f"held-out bits/code; {FID_BUDGET}", "≥ 10×", lambda f: f[2] >= 10),
+    Row("README model, Fashion-MNIST: samples / reconstructions ÷ the floor; recognised",
+        "quality-budget", ("quality_budget_fashion-mnist",), _over_floor,
+        "{:.1f}× / {:.1f}× the floor ({:.3f}); {:.1f} %", f"5 + 15 min, temperature 0.8; {FID_BUDGET}",
+        "≤ 3× / ≤ 2×; ≥ 90 %", lambda f: f[0] <= 3 and f[1] <= 2 and f[3] >= 90),
+    Row("Fashion-MNIST, 14×14 codes, 3 + 37 min: samples / reconstructions ÷ the floor", "quality-budget",
+        ("quality_budget_fashion-mnist_grid14_40min",), lambda r: _over_floor(r)[:2],
+        "{:.1f}× / {:.1f}× the floor", f"temperature 0.8; {FID_BUDGET}", "≤ 3× / ≤ 2×",
+        lambda f: f[0] <= 3 and f[1] <= 2),
+    Row("An hour of prior training, MNIST: the default gated prior vs the README's small one", "quality-budget",
+        ("quality_curve_mnist_gated_default_60min", "quality_curve_mnist_gated_readme_60min"),
+        lambda *rs: (*(_last(r)["fid"] for r in rs), *(_last(r)["bits_per_code"] for r in rs)),
+        "FID **{:.2f}** vs {:.2f}; bits/code {:.3f} vs {:.3f}", f"60 min on 1 core each, temperature 1; {FID_BUDGET}"),
+    Row("Weight average (0.999) of the README's prior vs none, 10 min of prior, MNIST", "quality-budget",
+        ("quality_curve_mnist_gated_readme_average_10min", "quality_curve_mnist_gated_readme_60min"),
+        lambda *rs: (*(_at(r, 600)["fid"] for r in rs), *(_at(r, 600)["bits_per_code"] for r in rs)),
+        "FID **{:.2f}** vs {:.2f}; bits/code {:.3f} vs {:.3f}", f"1 core each, temperature 1; {FID_BUDGET}"),
+    Row("Colour two-stage model, CIFAR-10 subset: held-out bits/code, prior vs independent", "colour",
+        ("quality_colour_two-stage",),
+        lambda r: (r["results"]["bits_per_code"]["prior"], r["results"]["bits_per_code"]["independent"],
+                   r["results"]["stage1"]["reconstruction_mse"]),
+        "**{:.2f}** vs {:.2f}; reconstruction MSE {:.4f}", "32×32×3 → 8×8 codes, K = 128, 3 + 2.5 min",
+        "prior < independent", lambda f: f[0] < f[1]),
+    Row("Colour pixel PixelCNN, CIFAR-10 subset: held-out bits/dim, sequential vs parallel channels", "colour",
+        ("quality_colour_pixel_sequential_30min", "quality_colour_pixel_parallel_30min"),
+        lambda *rs: tuple(_last(r)["bits_per_dim"] for r in rs), "**{:.3f}** vs {:.3f}",
+        "K = 256, 30 min each"),
+]  # fmt: skip
+
+
+# ---- the table -------------------------------------------------------------------------------------------------------
+
+
+def _distinct(values: Sequence[str]) -> str:
+    """The values, each once, in order, joined by " / "."""
+    return " / ".join(dict.fromkeys(values))
+
+
+def date(record: dict) -> str:
+    """The day a JSON was written (``YYYY-MM-DD``): its ``date``, else the latest of its results' dates."""
+    dates = [record["date"]] if "date" in record else [result["date"] for result in record["results"]]
+    return max(dates)[:10]
+
+
+def threads(record: dict) -> int | None:
+    """The torch threads a JSON's run used."""
+    machine = record.get("machine")
+    if "threads" in record:
+        return record["threads"]
+    if isinstance(machine, dict):
+        return machine.get("threads")
+    found = re.search(r"(\d+) torch thread", machine or "")
+    return int(found.group(1)) if found else None
+
+
+def load_average(record: dict) -> float | None:
+    """The 1-minute load average a JSON records (at the end of its run), else the load its machine text names."""
+    machine = record.get("machine")
+    if "load_average" in record:
+        return record["load_average"][0]
+    if isinstance(machine, dict) and "load_average" in machine:
+        return machine["load_average"][0]
+    found = re.search(r"load (?:about |≈ )?([\d.]+)", machine or "")
+    return float(found.group(1)) if found else None
+
+
+def machine(record: dict) -> str:
+    """A JSON's machine as it names it, without its threads, load or remarks."""
+    value = record.get("machine", "")
+    if isinstance(value, dict):
+        return f"{value['processor']}, {value['cpus']} CPUs, {value['platform'].split('-')[0]}, torch {value['torch']}"
+    return re.sub(r"\d+ torch threads?, | \(.*\)", "", value)
+
+
+def _setting(row: Row, records: Sequence[dict]) -> str:
+    parts = [row.scale]
+    counts = [threads(record) for record in records]
+    if all(count is not None for count in counts):
+        parts.append(f"{_distinct([str(count) for count in counts])} thread{'s' if max(counts) > 1 else ''}")
+    loads = [load_average(record) for record in records]
+    if all(load is not None for load in loads):
+        parts.append(f"load {_distinct([f'{load:.1f}' for load in loads])}")
+    return ", ".join(parts)
+
+
+def cells(row: Row, data: Path | None = None) -> tuple[str, ...]:
+    """The row's cells, from the JSON in ``data`` (default ``docs/data``)."""
+    records = [load(name, data) for name in row.sources]
+    figures = tuple(row.figures(*records))
+    goal = f"{row.goal}: {'met' if row.met(figures) else 'missed'}" if row.goal else ""
+    dates = [date(record) + ("†" if "source" in record else "") for record in records]
+    links = ", ".join(f"[{name}](data/{name}.json)" for name in row.sources)
+    what = f"[{row.what}]({METHOD}#{row.anchor})"
+    return what, row.text.format(*figures), goal, _setting(row, records), _distinct(dates), links
+
+
+def render(rows: Sequence[Row] | None = None, data: Path | None = None) -> str:
+    """The summary block: the table, then a line on the copied JSON (if any) and the machines the JSON name."""
+    rows = ROWS if rows is None else rows
+    lines = [f"| {' | '.join(HEADER)} |", f"|{' --- |' * len(HEADER)}"]
+    lines += [f"| {' | '.join(cells(row, data))} |" for row in rows]
+    names = list(dict.fromkeys(name for row in rows for name in row.sources))
+    records = {name: load(name, data) for name in names}
+    copied = [name for name, record in records.items() if "source" in record]
+    notes = []
+    if copied:
+        notes.append(
+            f"† copied from the tables of the runs of the day, before the benchmarks wrote JSON: "
+            f"{', '.join(f'`{name}.json`' for name in copied)}; `make bench-data` replaces them."
+        )
+    machines: dict[str, list[str]] = {}
+    for name, record in records.items():
+        machines.setdefault(machine(record), []).append(name)
+    named = [
+        f"`{text}` ({len(of)} JSON)" if len(of) > 3 else f"`{text}` ({', '.join(of)})" for text, of in machines.items()
+    ]
+    notes.append(f"Machine, as the JSON name it: {'; '.join(named)}.")
+    return "\n".join(lines) + "\n\n" + "\n\n".join(notes)
+
+
+def page_block(text: str) -> str:
+    """What ``docs/benchmarks.md`` holds between its summary markers."""
+    found = re.search(rf"^{re.escape(START)}\n(.*?)^{re.escape(END)}$", text, re.S | re.M)
+    if not found:
+        raise ValueError(f"{PAGE.relative_to(ROOT)} has no summary markers ({START} ... {END})")
+    return found.group(1).strip()
+
+
+def write(page: Path = PAGE, block: str | None = None) -> bool:
+    """Put the generated block between the page's markers; whether the page changed."""
+    text = page.read_text()
+    page_block(text)  # the markers are there
+    block = render() if block is None else block
+    new = re.sub(rf"^{re.escape(START)}\n.*?^{re.escape(END)}$", lambda _: f"{START}\n\n{block}\n\n{END}", text,
+                 flags=re.S | re.M)  # fmt: skip
+    page.write_text(new)
+    return new != text
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--write", action="store_true", help=f"rewrite the table in {PAGE.relative_to(ROOT)}")
+    group.add_argument("--check", action="store_true", help="exit 1 if the page's table differs from the JSON's")
+    args = parser.parse_args(argv)
+    try:
+        block = render()
+    except MissingJSON as error:
+        print(error, file=sys.stderr)
+        return 1
+    if args.write:
+        changed = write(block=block)
+        print(f"{PAGE.relative_to(ROOT)}: {'summary rewritten' if changed else 'summary unchanged'}")
+    elif args.check:
+        if page_block(PAGE.read_text()) != block:
+            page = PAGE.relative_to(ROOT)
+            print(
+                f"{page}: the summary differs from the JSON's: run python scripts/bench_summary.py --write",
+                file=sys.stderr,
+            )
+            return 1
+    else:
+        print(block)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
