@@ -74,6 +74,13 @@ SOURCES = [
                                ("fashion-mnist", "grid14_k128"), ("fashion-mnist", "grid14_40min"),
                                ("fashion-mnist", "grid14_deep"))),
     Source(("transformer-sweep",), (*BUDGET, "sweep", "mnist"), ONE_THREAD),
+    # issue 22: the transformer beside the README's gated prior on main fashion-mnist grid14's stage-1 model
+    *(Source((f"quality_curve_fashion-mnist_{prior}_grid14_20min",),
+             (*BUDGET, "curve", "fashion-mnist", prior, "20", "grid14"), ONE_THREAD)
+      for prior in ("gated_readme", "transformer")),
+    Source(("quality_fashion-mnist_grid14_20min_temperatures",),
+           (*BUDGET, "temperatures", "fashion-mnist", "20", "gated_readme", "transformer", "--variant", "grid14"),
+           ONE_THREAD),
     *(Source((f"quality_trial_mnist_{name}",), (*BUDGET, "trial", "mnist", name)) for name in TRIALS),
     Source(("quality_colour_two-stage",), (*COLOUR, "two-stage")),
     Source(("quality_colour_pixel",), (*COLOUR, "pixel")),

@@ -171,7 +171,7 @@ def test_quality_budget_driver_parses_every_run_and_refuses_unknown_names(monkey
         assert exit_.value.code == 2, bad
     with pytest.raises(SystemExit) as exit_:
         driver.main(["--help"])
-    assert exit_.value.code == 0 and "{main,curve,sweep,trial}" in capsys.readouterr().out
+    assert exit_.value.code == 0 and "{main,curve,sweep,temperatures,trial}" in capsys.readouterr().out
 
 
 def test_quality_colour_driver_takes_an_order_with_its_minutes_or_neither(monkeypatch, capsys):

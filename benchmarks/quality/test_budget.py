@@ -331,6 +331,29 @@ TRANSFORMER_TRIALS = {
 }  # fmt: skip
 
 
+def run_temperatures(dataset: str, minutes: str, variant: str | None, names: list[str]) -> dict:
+    """The final priors of ``curve DATASET NAME MINUTES [VARIANT]`` (one per name, already run) on their stage-1 model:
+    FID and recognised fraction of ``N`` class-conditional samples at the README's temperature and at 1, written to
+    ``quality_<dataset>[_<variant>]_<minutes>min_temperatures.json`` (the curves score at temperature 1 only)."""
+    import vqgen
+    from vqgen import TwoStageModel
+
+    train, test = load(dataset)
+    classifier, _ = classifier_for(dataset, train, test)
+    scorer = Scorer(classifier, test.images)
+    out = bench_dir("quality", dataset) / variant if variant else bench_dir("quality", dataset)
+    model = TwoStageModel.from_pretrained(str(out / "model")).eval()
+    suffix = (f"_{variant}" if variant else "") + f"_{minutes}min"
+    results = {}
+    for name in names:
+        model.prior = vqgen.from_pretrained(str(out / f"{name}{suffix}-state")).eval()
+        model.fitted_[1] = True
+        results[name] = {t: sample_metrics(model, scorer, temperature=t) for t in (README_TEMPERATURE, 1.0)}
+    args = ("temperatures", dataset, minutes, *names, *(("--variant", variant) if variant else ()))
+    write_results(f"quality_{dataset}{suffix}_temperatures", results, threads=THREADS, **_command(*args))
+    return results
+
+
 def run_sweep(dataset: str, minutes: str = "4") -> dict:
     """The transformer's tuning sweep: every ``TRANSFORMER_TRIALS`` curve for ``minutes`` one after another (each
     writes its own JSON), gathered into ``$VQGEN_BENCH_JSON/transformer-sweep.json``."""

@@ -9,6 +9,7 @@ a one-change trial)::
     python scripts/experiments/quality_budget.py curve mnist gated_readme 60        # 60 minutes instead
     python scripts/experiments/quality_budget.py curve fashion-mnist transformer 20 grid14  # on main's grid14 model
     VQGEN_BENCH_THREADS=1 python scripts/experiments/quality_budget.py sweep mnist  # the transformer's tuning sweep
+    python scripts/experiments/quality_budget.py temperatures fashion-mnist 20 gated_readme transformer --variant grid14
     python scripts/experiments/quality_budget.py trial mnist k128
 
 The work is done by ``run_main``, ``run_curve`` and ``run_trial`` of the benchmark module (whose docstring says what
@@ -32,7 +33,7 @@ from benchmarks.quality import test_budget as budget  # noqa: E402
 
 def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    runs = parser.add_subparsers(dest="run", required=True, metavar="{main,curve,sweep,trial}")
+    runs = parser.add_subparsers(dest="run", required=True, metavar="{main,curve,sweep,temperatures,trial}")
     main = runs.add_parser("main", help="the README's configuration (or a VARIANT): floor, stage 1, prior curve")
     main.add_argument("dataset", choices=budget.DATASETS)
     main.add_argument("variant", nargs="?", choices=list(budget.VARIANTS), help="a trial's change, its own budget")
@@ -44,6 +45,11 @@ def parser() -> argparse.ArgumentParser:
     sweep = runs.add_parser("sweep", help="the transformer's tuning sweep: every TRANSFORMER_TRIALS curve")
     sweep.add_argument("dataset", choices=budget.DATASETS)
     sweep.add_argument("minutes", nargs="?", default="4", type=positive_number, help="each trial's minutes")
+    temps = runs.add_parser("temperatures", help="the final priors of curves MINUTES [VARIANT] at two temperatures")
+    temps.add_argument("dataset", choices=budget.DATASETS)
+    temps.add_argument("minutes", type=positive_number)
+    temps.add_argument("priors", nargs="+", choices=list(budget.CURVE_PRIORS), metavar="PRIOR")
+    temps.add_argument("--variant", choices=list(budget.VARIANTS), help="the curves ran on main VARIANT's stage 1")
     trial = runs.add_parser("trial", help="one change to the README's configuration, at TRIAL_SECONDS")
     trial.add_argument("dataset", choices=budget.DATASETS)
     trial.add_argument("name", choices=list(budget.TRIALS))
@@ -58,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
             budget.run_main(args.dataset, args.variant)
         elif args.run == "curve":
             budget.run_curve(args.dataset, args.prior, args.minutes, args.variant)
+        elif args.run == "temperatures":
+            budget.run_temperatures(args.dataset, args.minutes, args.variant, args.priors)
         elif args.run == "sweep":
             budget.run_sweep(args.dataset, args.minutes)
         else:
