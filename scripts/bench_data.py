@@ -84,6 +84,8 @@ SOURCES = [
     *(Source((f"quality_trial_mnist_{name}",), (*BUDGET, "trial", "mnist", name)) for name in TRIALS),
     Source(("quality_colour_two-stage",), (*COLOUR, "two-stage")),
     Source(("quality_colour_pixel",), (*COLOUR, "pixel")),
+    *(Source((f"quality_pixels_cifar10-subset_{prior}_10min",), (*COLOUR, "pixels", "cifar10-subset", prior, "10"))
+      for prior in ("pixelcnn_pp", "pixelcnn_pp_softmax")),
     *(Source((f"quality_colour_pixel_{order}_30min",), (*COLOUR, "pixel", order, "30"))
       for order in ("sequential", "parallel")),
 ]  # fmt: skip
