@@ -82,6 +82,7 @@ SOURCES = [
            (*BUDGET, "temperatures", "fashion-mnist", "20", "gated_readme", "transformer", "--variant", "grid14"),
            ONE_THREAD),
     *(Source((f"quality_trial_mnist_{name}",), (*BUDGET, "trial", "mnist", name)) for name in TRIALS),
+    Source(("readme_snippet",), ("python", "scripts/experiments/readme_snippet.py")),
     Source(("quality_colour_two-stage",), (*COLOUR, "two-stage")),
     Source(("quality_colour_pixel",), (*COLOUR, "pixel")),
     *(Source((f"quality_pixels_cifar10-subset_{prior}_10min",), (*COLOUR, "pixels", "cifar10-subset", prior, "10"))

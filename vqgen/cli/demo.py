@@ -6,7 +6,7 @@ Runs offline by default (scikit-learn's digits).
 
 Examples::
 
-    vqgen demo                                   # offline: scikit-learn's handwritten digits, ~3 minutes on 2 cores
+    vqgen demo                                   # offline: scikit-learn's handwritten digits, ~1 minute on 2 cores
     vqgen demo --dataset mnist --max-seconds 120 --output runs/mnist-demo    # each stage at most 2 minutes
     vqgen demo --quantizer vq --prior pixelcnn --output runs/swapped          # swap any part by name
 
