@@ -57,6 +57,7 @@ SOURCES = [
     Source(("sampling-speed",), (*PYTEST, "benchmarks/speed/test_sampling.py")),
     Source(("quantizer-speed",), (*PYTEST, "benchmarks/speed/test_quantizers.py")),
     Source(("prior_flops",), (*PYTEST, "benchmarks/speed/test_prior_flops.py")),
+    Source(("pixelcnn_pp-sampling-speed",), (*PYTEST, "benchmarks/speed/test_pixelcnn_pp_sampling.py")),
     Source(("transformer-speed",), (*PYTEST, "benchmarks/speed/test_transformer_sampling.py")),
     Source(("prior_flops_1t",), (*PYTEST, "benchmarks/speed/test_prior_flops.py"), {"PRIOR_FLOPS_THREADS": "1"}),
     Source(("prior-quality",), (*PYTEST, "--quality", "benchmarks/quality/test_pixel_priors.py")),

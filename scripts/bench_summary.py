@@ -149,6 +149,16 @@ ROWS: list[Row] = [
         ("transformer-speed",),
         lambda r: tuple(r["results"][g]["cached"] / r["results"][g]["forward"] for g in ("codes-16x16", "codes-7x7")),
         "**{:.2f} / {:.2f}**", "K = 512, 2 layers × 128, 64 grids", "≤ 3 (16×16)", lambda f: f[0] <= 3),
+    Row("Cached vs naive sampling, PixelCNN++, 32×32×3 pixels, B = 16 / 4", "pixelcnn-pp-sampling",
+        ("pixelcnn_pp-sampling-speed",),
+        lambda r: tuple(c["naive"] / c["cached"] for b in ("b16", "b4") for c in r["results"]
+                        if c["case"] == f"cpu-32x32x3-{b}"),
+        "**{:.0f}× / {:.0f}×** faster", "`CPU_CONFIG`, 256-value mixture", "> 183×", lambda f: min(f) > 183),
+    Row("Cached sampling ÷ one forward pass, PixelCNN++, 32×32×3 pixels, B = 16 / 4", "pixelcnn-pp-sampling",
+        ("pixelcnn_pp-sampling-speed",),
+        lambda r: tuple(c["cached"] / c["forward"] for b in ("b16", "b4") for c in r["results"]
+                        if c["case"] == f"cpu-32x32x3-{b}"),
+        "**{:.1f} / {:.1f}**", "`CPU_CONFIG`, 256-value mixture", "≤ 3", lambda f: max(f) <= 3),
     Row("Gated prior at the machine's limit: cached sampling ÷ one forward pass, 7×7 / 16×16 / 28×28", "flops",
         ("prior_flops",), lambda r: tuple(r["sampling"][g]["cached-over-forward"] for g in GRIDS),
         "**{:.2f} / {:.2f} / {:.2f}**", "15 layers × 64, batch 64 / 64 / 16", "≤ 1.5 / 1.5 / 3",
