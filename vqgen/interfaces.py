@@ -120,6 +120,31 @@ class Quantizer(Component, abc.ABC):
             (torch.Size([8, 4]), torch.Size([8]))
         """
 
+    def check_latents(self, z: object) -> None:
+        """Raise a clear error unless ``z`` is a finite floating ``(B, D, *spatial)`` tensor with ``D = dim``: the
+        input check of a quantizer's [`forward`][forward], for plugins (the built-in ones check finiteness lazily).
+
+        Args:
+            z: what a caller hands to ``forward``.
+
+        Raises:
+            TypeError: if ``z`` is not a floating-point tensor.
+            ValueError: if axis 1 is not ``dim`` wide (naming the encoder's ``latent_dim``), ``z`` is empty, or it
+                holds NaN or inf.
+
+        Examples:
+            >>> import torch, vqgen
+            >>> quantizer = vqgen.build("quantizer", "vq", num_codes=16, dim=4)
+            >>> quantizer.check_latents(torch.randn(2, 4, 3, 3))
+            >>> quantizer.check_latents(torch.randn(2, 5, 3, 3))
+            Traceback (most recent call last):
+            ValueError: z must have dim=4 channels on axis 1 (B, D, *spatial), got 5 (shape (2, 5, 3, 3)); ...
+        """
+        from .quantizers.codebook import check_latents  # the built-in quantizers' check (imports this module)
+
+        check_latents(z, self.dim)
+        checks.check_finite(z, name="z")
+
     def check_codes(self, codes: object) -> None:
         """Raise a clear error unless ``codes`` is an integer tensor ``(B, *spatial)`` of values in ``[0, K)``.
 
