@@ -14,6 +14,7 @@ __all__ = [
     "check_image_size",
     "check_images",
     "check_indices",
+    "check_latents",
     "check_positive",
     "check_probability",
     "check_tensor",
@@ -94,3 +95,22 @@ def check_probability(value: float, *, name: str, allow_zero: bool = False, allo
     if not (low_ok and high_ok):
         interval = ("[" if allow_zero else "(") + "0, 1" + ("]" if allow_one else ")")
         raise ValueError(f"{name} must lie in {interval}, got {value}")
+
+
+def check_latents(z: object, dim: int) -> None:
+    """Raise unless ``z`` is a non-empty floating ``(B, dim, *spatial)`` tensor of encoder outputs.
+
+    Raises:
+        TypeError: if ``z`` is not a floating-point tensor.
+        ValueError: if axis 1 is not ``dim`` wide (naming the encoder's ``latent_dim``) or ``z`` is empty.
+    """
+    check_tensor(z, name="z", min_ndim=2)
+    if not z.is_floating_point():
+        raise TypeError(f"z must be a floating-point tensor of encoder outputs, got {z.dtype}")
+    if z.shape[1] != dim:
+        raise ValueError(
+            f"z must have dim={dim} channels on axis 1 (B, D, *spatial), got {z.shape[1]} "
+            f"(shape {tuple(z.shape)}); the encoder's latent_dim must equal the quantizer's dim"
+        )
+    if z.numel() == 0:
+        raise ValueError(f"z must hold at least one vector, got shape {tuple(z.shape)}")

@@ -140,9 +140,7 @@ class Quantizer(Component, abc.ABC):
             Traceback (most recent call last):
             ValueError: z must have dim=4 channels on axis 1 (B, D, *spatial), got 5 (shape (2, 5, 3, 3)); ...
         """
-        from .quantizers.codebook import check_latents  # the built-in quantizers' check (imports this module)
-
-        check_latents(z, self.dim)
+        checks.check_latents(z, self.dim)
         checks.check_finite(z, name="z")
 
     def check_codes(self, codes: object) -> None:

@@ -15,7 +15,7 @@ import torch
 from einops import rearrange
 from torch import Tensor
 
-from .. import checks
+from ..checks import check_latents  # re-exported: the quantizers' input check lives with the other checks
 from ..distributed import all_reduce_sum_, broadcast_, is_distributed
 from ..metrics.codebook import code_statistics
 
@@ -46,25 +46,6 @@ MAX_SEARCH_ELEMENTS = 1 << 24
 
 
 # --------------------------------------------------------------------------------------------- layout
-
-
-def check_latents(z: object, dim: int) -> None:
-    """Raise unless ``z`` is a non-empty floating ``(B, dim, *spatial)`` tensor of encoder outputs.
-
-    Raises:
-        TypeError: if ``z`` is not a floating-point tensor.
-        ValueError: if axis 1 is not ``dim`` wide (naming the encoder's ``latent_dim``) or ``z`` is empty.
-    """
-    checks.check_tensor(z, name="z", min_ndim=2)
-    if not z.is_floating_point():
-        raise TypeError(f"z must be a floating-point tensor of encoder outputs, got {z.dtype}")
-    if z.shape[1] != dim:
-        raise ValueError(
-            f"z must have dim={dim} channels on axis 1 (B, D, *spatial), got {z.shape[1]} "
-            f"(shape {tuple(z.shape)}); the encoder's latent_dim must equal the quantizer's dim"
-        )
-    if z.numel() == 0:
-        raise ValueError(f"z must hold at least one vector, got shape {tuple(z.shape)}")
 
 
 def flatten_latents(z: Tensor) -> tuple[Tensor, Callable[[Tensor, str], Tensor]]:
