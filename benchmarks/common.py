@@ -16,7 +16,8 @@ import os
 import platform
 import sys
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -201,3 +202,28 @@ def fit_in_pieces(prior: Any, data: Any, seconds: float, stops: tuple[float, ...
             save_states=True, keep="last", resume=resume, overwrite=resume is None, **options,
         )  # fmt: skip
         resume = str(folder)
+
+
+def seconds(fn: Callable[[], object]) -> float:
+    """Wall seconds of one call of ``fn``."""
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def naive_value_seconds(prior: Any, batch: int, shape: tuple[int, int], count: int, generator: Any) -> list[float]:
+    """Seconds of each of the first ``count`` values of the naive sampling loop (``NaiveStepper``, ``filter_logits``,
+    ``draw``), timed one by one on ``batch`` grids of ``shape``: the naive sampler's cost, too long to run whole."""
+    from vqgen.priors import NaiveStepper, draw, filter_logits
+
+    height, width = shape
+    x = torch.zeros(batch, prior.channels, height, width, dtype=torch.long)
+    stepper = NaiveStepper(prior, None)
+    order = [(i, j, c) for i in range(height) for j in range(width) for c in range(prior.channels)]
+    times = []
+    with torch.no_grad():
+        for i, j, c in order[:count]:
+            start = time.perf_counter()
+            x[:, c, i, j] = draw(filter_logits(stepper.logits(x, i, j, c)), generator)
+            times.append(time.perf_counter() - start)
+    return times

@@ -27,7 +27,6 @@ machine), the second only reported.
 from __future__ import annotations
 
 import statistics
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -35,8 +34,7 @@ import pytest
 import torch
 
 import vqgen
-from benchmarks.common import write_results
-from vqgen.priors import NaiveStepper, draw, filter_logits
+from benchmarks.common import naive_value_seconds, seconds, write_results
 from vqgen.priors.pixelcnn_pp import CPU_CONFIG
 
 THREADS = 2
@@ -63,12 +61,6 @@ CASES = [
 BY_NAME = {case.name: case for case in CASES}
 
 
-def _seconds(fn) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
-
-
 def _forward(prior, x: torch.Tensor, times: list[float], repeats: int) -> None:
     """Append ``repeats`` timings of one forward pass on ``THREADS`` threads and as many on one: the forward
     pass's figure is the fastest of all (on a loaded machine one thread is often the faster)."""
@@ -76,23 +68,8 @@ def _forward(prior, x: torch.Tensor, times: list[float], repeats: int) -> None:
         prior(x)  # warm-up
         for threads in (THREADS, 1):
             torch.set_num_threads(threads)
-            times += [_seconds(lambda: prior(x)) for _ in range(repeats)]
+            times += [seconds(lambda: prior(x)) for _ in range(repeats)]
     torch.set_num_threads(THREADS)
-
-
-def _naive_value_seconds(prior, case: Case, generator: torch.Generator) -> list[float]:
-    """Seconds of each of the first ``case.naive_values`` values of the naive sampling loop."""
-    height, width = case.shape
-    x = torch.zeros(case.batch, prior.channels, height, width, dtype=torch.long)
-    stepper = NaiveStepper(prior, None)
-    order = [(i, j, c) for i in range(height) for j in range(width) for c in range(prior.channels)]
-    times = []
-    with torch.no_grad():
-        for i, j, c in order[: case.naive_values]:
-            start = time.perf_counter()
-            x[:, c, i, j] = draw(filter_logits(stepper.logits(x, i, j, c)), generator)
-            times.append(time.perf_counter() - start)
-    return times
 
 
 def timings(case: Case, run: Callable[[Callable[[], None]], None] = lambda fn: fn()) -> dict[str, float]:
@@ -102,13 +79,13 @@ def timings(case: Case, run: Callable[[Callable[[], None]], None] = lambda fn: f
     prior = vqgen.build("prior", "pixelcnn_pp", **case.config).eval()
     generator = torch.Generator().manual_seed(0)
     x = torch.randint(0, prior.num_categories, (case.batch, prior.channels, *case.shape))
-    schedule = _seconds(lambda: prior.schedule(*case.shape))
+    schedule = seconds(lambda: prior.schedule(*case.shape))
     forward: list[float] = []
     _forward(prior, x, forward, 3)
     cached = []
-    run(lambda: cached.append(_seconds(lambda: prior.sample(case.batch, case.shape, method="cached",
+    run(lambda: cached.append(seconds(lambda: prior.sample(case.batch, case.shape, method="cached",
                                                             generator=generator))))  # fmt: skip
-    per_value = _naive_value_seconds(prior, case, generator)
+    per_value = naive_value_seconds(prior, case.batch, case.shape, case.naive_values, generator)
     _forward(prior, x, forward, 2)
     values = case.shape[0] * case.shape[1] * prior.channels
     r = {"forward": min(forward), "cached": min(cached), "naive": min(per_value) * values, "schedule": schedule}

@@ -39,7 +39,6 @@ import math
 import statistics
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,8 +47,8 @@ import pytest
 import torch
 
 import vqgen
-from benchmarks.common import ROOT, write_results
-from vqgen.priors import NaiveStepper, draw, filter_logits
+from benchmarks.common import ROOT, naive_value_seconds, seconds, write_results
+from vqgen.priors import draw, filter_logits
 
 THREADS = 2
 pytestmark = pytest.mark.threads(THREADS)
@@ -118,52 +117,31 @@ def first_values(stepper, prior, n: int, shape: tuple[int, int], count: int, gen
     return x
 
 
-def _seconds(fn) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
-
-
-def _naive_value_seconds(prior, case: Case, generator: torch.Generator) -> list[float]:
-    """Seconds of each of the first ``case.naive_values`` values of the naive sampling loop, timed one by one."""
-    height, width = case.shape
-    x = torch.zeros(case.batch, prior.channels, height, width, dtype=torch.long)
-    stepper = NaiveStepper(prior, None)
-    order = [(i, j, c) for i in range(height) for j in range(width) for c in range(prior.channels)]
-    times = []
-    with torch.no_grad():
-        for i, j, c in order[: case.naive_values]:
-            start = time.perf_counter()
-            x[:, c, i, j] = draw(filter_logits(stepper.logits(x, i, j, c)), generator)
-            times.append(time.perf_counter() - start)
-    return times
-
-
 def timings(case: Case, rounds: Callable[[Callable[[], None]], None] | None = None) -> dict[str, float]:
     """Seconds of one case: ``forward`` / ``cached`` / ``naive`` / ``naive-median`` (and ``naive-full`` on small
     grids), interleaved so that they see the same machine load. ``rounds(fn)`` runs the cached rounds (the test
     hands them to pytest-benchmark); by default they run in a plain loop."""
     prior, x, generator = prepared(case)
     with torch.no_grad():
-        forward = [_seconds(lambda: prior(x)) for _ in range(3)]
+        forward = [seconds(lambda: prior(x)) for _ in range(3)]
     cached = []
 
     def run_cached():
-        cached.append(_seconds(lambda: prior.sample(case.batch, case.shape, method="cached", generator=generator)))
+        cached.append(seconds(lambda: prior.sample(case.batch, case.shape, method="cached", generator=generator)))
 
     if rounds is None:
         for _ in range(case.cached_rounds):
             run_cached()
     else:
         rounds(run_cached)
-    per_value = _naive_value_seconds(prior, case, generator)
+    per_value = naive_value_seconds(prior, case.batch, case.shape, case.naive_values, generator)
     with torch.no_grad():
-        forward += [_seconds(lambda: prior(x)) for _ in range(2)]
+        forward += [seconds(lambda: prior(x)) for _ in range(2)]
     total = values(case)
     r = {"forward": min(forward), "cached": min(cached), "naive": min(per_value) * total}
     r["naive-median"] = statistics.median(per_value) * total
     if total <= 64:  # small grid: the whole naive sampler through the public API, as a check of the estimate
-        r["naive-full"] = _seconds(lambda: prior.sample(case.batch, case.shape, method="naive", generator=generator))
+        r["naive-full"] = seconds(lambda: prior.sample(case.batch, case.shape, method="naive", generator=generator))
     return r
 
 

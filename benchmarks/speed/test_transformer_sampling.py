@@ -46,8 +46,7 @@ import pytest
 import torch
 
 import vqgen
-from benchmarks.common import write_results
-from vqgen.priors import NaiveStepper, draw, filter_logits
+from benchmarks.common import naive_value_seconds, seconds, write_results
 from vqgen.priors.transformer import PRESETS, TransformerPrior
 from vqgen.threads import SamplingThreads
 
@@ -62,25 +61,6 @@ def build() -> TransformerPrior:
     return vqgen.build("prior", "transformer", num_categories=K, **PRESETS["cpu"]).eval()
 
 
-def _seconds(fn) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
-
-
-def _naive_value_seconds(prior, shape: tuple[int, int], count: int, generator: torch.Generator) -> list[float]:
-    """Seconds of each of the first ``count`` values of the naive sampling loop."""
-    x = torch.zeros(BATCH, 1, *shape, dtype=torch.long)
-    stepper, times = NaiveStepper(prior, None), []
-    with torch.no_grad():
-        for position in range(count):
-            i, j = divmod(position, shape[1])
-            start = time.perf_counter()
-            x[:, 0, i, j] = draw(filter_logits(stepper.logits(x, i, j, 0)), generator)
-            times.append(time.perf_counter() - start)
-    return times
-
-
 def sampling_timings(name: str, run=lambda fn: fn()) -> dict[str, float]:
     """Forward, cached and naive seconds of one grid size, interleaved so that they see the same machine load;
     ``run(fn)`` runs the cached rounds (the test hands it to pytest-benchmark)."""
@@ -89,17 +69,17 @@ def sampling_timings(name: str, run=lambda fn: fn()) -> dict[str, float]:
     x = torch.randint(0, K, (BATCH, 1, *shape), generator=generator)
     prior.sample(BATCH, (1, shape[1]), generator=generator)  # warm up
     with torch.no_grad():
-        forward = [_seconds(lambda: prior(x)) for _ in range(3)]
+        forward = [seconds(lambda: prior(x)) for _ in range(3)]
     cached: list[float] = []
-    run(lambda: cached.extend(_seconds(lambda: prior.sample(BATCH, shape, generator=generator)) for _ in range(rounds)))
-    per_value = _naive_value_seconds(prior, shape, naive_values, generator)
+    run(lambda: cached.extend(seconds(lambda: prior.sample(BATCH, shape, generator=generator)) for _ in range(rounds)))
+    per_value = naive_value_seconds(prior, BATCH, shape, naive_values, generator)
     with torch.no_grad():
-        forward += [_seconds(lambda: prior(x)) for _ in range(2)]
+        forward += [seconds(lambda: prior(x)) for _ in range(2)]
     values = shape[0] * shape[1]
     r = {"forward": min(forward), "cached": min(cached), "naive": min(per_value) * values}
     r["naive-median"] = statistics.median(per_value) * values
     if values <= 64:  # the whole naive sampler, as a check of the extrapolation
-        r["naive-full"] = _seconds(lambda: prior.sample(BATCH, shape, method="naive", generator=generator))
+        r["naive-full"] = seconds(lambda: prior.sample(BATCH, shape, method="naive", generator=generator))
     return r
 
 
