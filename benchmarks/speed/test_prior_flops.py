@@ -42,8 +42,8 @@ import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 import vqgen
-from benchmarks.common import command, write_results
-from benchmarks.speed.test_sampling import BY_NAME, _seconds, prepared
+from benchmarks.common import command, seconds, write_results
+from benchmarks.speed.test_sampling import BY_NAME, prepared
 
 #: Intra-op threads of every timing (2, as in test_sampling.py; ``PRIOR_FLOPS_THREADS=1`` for comparison).
 THREADS = int(os.environ.get("PRIOR_FLOPS_THREADS", "2"))
@@ -60,7 +60,7 @@ OUTPUT = f"prior_flops{'' if THREADS == 2 else f'_{THREADS}t'}"  # the JSON's na
 
 
 def sgemm_seconds(a: torch.Tensor, b: torch.Tensor) -> float:
-    return _seconds(lambda: torch.mm(a, b))
+    return seconds(lambda: torch.mm(a, b))
 
 
 def counted_flops(fn) -> int:
@@ -116,10 +116,10 @@ def utilisation(run: Callable[[Callable[[], None]], None] | None = None) -> dict
         times["sgemm"].append(sgemm_seconds(a, b))
         for name, (prior, optimizer, x) in models.items():
             prior.train()
-            step = _seconds(lambda: training_step(prior, optimizer, x))  # noqa: B023 (called at once)
+            step = seconds(lambda: training_step(prior, optimizer, x))  # noqa: B023 (called at once)
             prior.eval()
             with torch.no_grad():
-                forward = _seconds(lambda: prior(x))  # noqa: B023
+                forward = seconds(lambda: prior(x))  # noqa: B023
             times.setdefault(f"{name}/step", []).append(step)
             times.setdefault(f"{name}/forward", []).append(forward)
         times["sgemm"].append(sgemm_seconds(a, b))
@@ -161,12 +161,12 @@ def sampling_cost(name: str, run: Callable[[Callable[[], None], int], None] | No
 
     def measure():
         with torch.no_grad():
-            forward.append(_seconds(lambda: prior(x)))
-        cached.append(_seconds(sample))
+            forward.append(seconds(lambda: prior(x)))
+        cached.append(seconds(sample))
         with one_slice(prior):  # the whole batch in one loop on one thread, for comparison
-            one_slice_seconds.append(_seconds(sample))
+            one_slice_seconds.append(seconds(sample))
         with torch.no_grad():
-            forward.append(_seconds(lambda: prior(x)))
+            forward.append(seconds(lambda: prior(x)))
 
     if run is None:
         for _ in range(rounds):
