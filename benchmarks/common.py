@@ -14,6 +14,7 @@ import contextlib
 import json
 import os
 import platform
+import statistics
 import sys
 import tempfile
 import time
@@ -209,6 +210,13 @@ def seconds(fn: Callable[[], object]) -> float:
     start = time.perf_counter()
     fn()
     return time.perf_counter() - start
+
+
+def step_seconds(step: Callable[[], object], rounds: int) -> dict[str, float]:
+    """``{"median", "min"}`` seconds of ``rounds`` calls of ``step`` after one warm-up call."""
+    step()
+    times = [seconds(step) for _ in range(rounds)]
+    return {"median": statistics.median(times), "min": min(times)}
 
 
 def naive_value_seconds(prior: Any, batch: int, shape: tuple[int, int], count: int, generator: Any) -> list[float]:

@@ -31,6 +31,7 @@ import pytest
 import torch
 
 import vqgen
+from benchmarks.common import step_seconds
 
 LEVELS = [8, 5, 5, 5]
 DIMS = (4, 64)
@@ -77,17 +78,6 @@ def _checked_pair(z: torch.Tensor):
     return ours, reference
 
 
-def _step_seconds(step) -> dict[str, float]:
-    """``{"median", "min"}`` seconds of ``ROUNDS`` steps after one warm-up step, as the benchmark times them."""
-    step()
-    times = []
-    for _ in range(ROUNDS):
-        started = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - started)
-    return {"median": statistics.median(times), "min": min(times)}
-
-
 @pytest.mark.parametrize("dim", DIMS)
 @pytest.mark.parametrize("name", ["vqgen", "vqp"])
 def test_fsq_speed(benchmark, inputs, figures, name, dim):
@@ -108,7 +98,7 @@ def test_fsq_speed_summary(benchmark, inputs, figures, summary_line):
         for n in ("vqgen", "vqp"):
             if (d, n) not in figures:
                 pair = pair or _checked_pair(inputs[d])
-                figures[d, n] = _step_seconds(_step(n, pair[0] if n == "vqgen" else pair[1], inputs[d]))
+                figures[d, n] = step_seconds(_step(n, pair[0] if n == "vqgen" else pair[1], inputs[d]), ROUNDS)
     medians = {key: f["median"] for key, f in figures.items()}
     minima = {key: f["min"] for key, f in figures.items()}
     summary_line(f"FSQ step, levels {LEVELS}, 16,384 vectors, torch threads {torch.get_num_threads()}: median (min) ms")

@@ -32,8 +32,6 @@ no earlier test of this run timed), asserted under ``--benchmark-goals`` (they d
 from __future__ import annotations
 
 import importlib.util
-import statistics
-import time
 
 import pytest
 import torch
@@ -41,7 +39,7 @@ import torch.nn.functional as F
 from einops import rearrange
 
 import vqgen
-from benchmarks.common import write_results
+from benchmarks.common import step_seconds, write_results
 
 SIZES = (512, 4096)
 NAMES = ("plain", "vq", "ema", "vqp")  # vqp: vector-quantize-pytorch
@@ -149,17 +147,6 @@ def checked_step(name: str, z: torch.Tensor, codebook: torch.Tensor):
     return step
 
 
-def step_seconds(step) -> dict[str, float]:
-    """``{"median", "min"}`` seconds of ``ROUNDS`` steps after one warm-up step, as the benchmark times them."""
-    step()
-    times = []
-    for _ in range(ROUNDS):
-        started = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - started)
-    return {"median": statistics.median(times), "min": min(times)}
-
-
 @pytest.mark.parametrize("k", SIZES)
 @pytest.mark.parametrize("name", NAMES)
 def test_quantizer_speed(benchmark, inputs, figures, name, k):
@@ -179,7 +166,7 @@ def test_speed_goals(benchmark, inputs, figures, goals, summary_line):
     for k in SIZES:
         for n in NAMES:
             if (k, n) not in figures and (n != "vqp" or importlib.util.find_spec("vector_quantize_pytorch")):
-                figures[k, n] = step_seconds(checked_step(n, *inputs[k]))
+                figures[k, n] = step_seconds(checked_step(n, *inputs[k]), ROUNDS)
     medians = {key: f["median"] for key, f in figures.items()}
     minima = {key: f["min"] for key, f in figures.items()}
     summary_line(f"quantizer step, z {SHAPE}, torch threads {torch.get_num_threads()}: median (min) ms")
