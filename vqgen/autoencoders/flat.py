@@ -122,7 +122,7 @@ class FlatEncoder(Encoder):
         return 1, 1
 
     def check_input(self, x: Tensor) -> None:
-        """Like [`Encoder.check_input`][vqgen.Encoder.check_input], but the images must be exactly ``S x S``.
+        """Like [`Encoder.check_input`][vqgen.interfaces.Encoder.check_input], but the images must be exactly ``S x S``.
 
         Args:
             x: what a caller hands to ``forward``.
@@ -213,7 +213,7 @@ class FlatDecoder(Decoder):
         return {"image_size": 8, "hidden_features": 16, "latent_dim": 4, "num_layers": 2}
 
     def check_input(self, z: Tensor) -> None:
-        """Like [`Decoder.check_input`][vqgen.Decoder.check_input], but the latent grid must be ``1 x 1``.
+        """Like [`Decoder.check_input`][vqgen.interfaces.Decoder.check_input], but the latent grid must be ``1 x 1``.
 
         Args:
             z: what a caller hands to ``forward``.
