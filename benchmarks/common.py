@@ -10,7 +10,9 @@ pictures (``$VQGEN_BENCH_OUT``, else ``<tmp>/vqgen-bench``). ``data_root(dataset
 
 from __future__ import annotations
 
+import ast
 import contextlib
+import hashlib
 import json
 import os
 import platform
@@ -103,8 +105,9 @@ def command() -> str:
 
 
 def write_results(name: str, results: Any, *, folder: Path | None = None, **fields: Any) -> Path:
-    """Write ``{"benchmark", "command", "machine", "load_average", "date", **fields, "results"}`` as
-    ``<folder>/<name>.json`` (default folder: ``json_dir()``; ``fields`` may replace the command)."""
+    """Write ``{"benchmark", "command", "machine", "load_average", "date", "vqgen_code", **fields, "results"}`` as
+    ``<folder>/<name>.json`` (default folder: ``json_dir()``; ``fields`` may replace the command; ``vqgen_code`` is
+    ``code_record()``, the code that was measured)."""
     folder = json_dir() if folder is None else folder
     folder.mkdir(parents=True, exist_ok=True)
     record = {
@@ -113,12 +116,41 @@ def write_results(name: str, results: Any, *, folder: Path | None = None, **fiel
         "machine": machine(),
         "load_average": load_average(),
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "vqgen_code": code_record(),
         **fields,
         "results": results,
     }
     path = folder / f"{name}.json"
     path.write_text(json.dumps(record, indent=2) + "\n")
     return path
+
+
+def code_digest(source: str) -> str:
+    """A short hash of a Python file's syntax tree without its docstrings: what it computes, not how it is worded
+    (comments, docstrings and formatting leave it unchanged; any change of code changes it)."""
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if isinstance(body, list) and body and isinstance(body[0], ast.Expr):
+            if isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
+                node.body = body[1:] or [ast.Pass()]
+    return hashlib.sha256(ast.dump(tree).encode()).hexdigest()[:12]
+
+
+def code_digests(root: Path = ROOT) -> dict[str, str]:
+    """``{"vqgen/....py": code_digest}`` for every module of the package under ``root``."""
+    return {
+        path.relative_to(root).as_posix(): code_digest(path.read_text())
+        for path in sorted((root / "vqgen").rglob("*.py"))
+    }
+
+
+def code_record() -> dict[str, Any]:
+    """What a benchmark JSON records of the code it measured: the version and ``code_digests()``, against which
+    ``scripts/bench_summary.py`` tells a JSON that is older than the code it describes."""
+    import vqgen
+
+    return {"vqgen": vqgen.__version__, "digests": code_digests()}
 
 
 @contextlib.contextmanager

@@ -11,22 +11,37 @@ Run from anywhere::
     python scripts/bench_summary.py            # print the table
     python scripts/bench_summary.py --write    # rewrite it in docs/benchmarks.md, between the summary markers
     python scripts/bench_summary.py --check    # exit 1 if the page's table is not the one the JSON give
+    python scripts/bench_summary.py --restamp NAME --reason "why its figures still hold" [--at COMMIT]
 
 ``make bench-data`` runs ``--write`` after the benchmarks; ``tests/test_bench_summary.py`` runs the check. A JSON that
-a row names and ``docs/data`` lacks stops all three, naming it.
+a row names and ``docs/data`` lacks stops all three, naming it; so does one **older than the code it describes**: each
+JSON records a digest of every module of ``vqgen`` it was measured with (``benchmarks.common.code_record``, docstrings
+and comments left out), ``MEASURES`` names the modules each JSON's figures depend on (with all they import from
+``vqgen``), and a module changed since stops the summary until the benchmark is rerun (``make bench-data ONLY=NAME``)
+or, where the change cannot move the figures (a refactor shown by a same-seed test), ``--restamp`` records today's
+digests with the reason in the JSON (``--at COMMIT``: the digests of that commit, for a run made on an older
+checkout).
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
+import fnmatch
 import json
 import re
+import subprocess
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+from benchmarks.common import code_digest, code_digests  # noqa: E402
+
 DATA = ROOT / "docs" / "data"
 PAGE = ROOT / "docs" / "benchmarks.md"
 METHOD = "benchmarks/method.md"  # the method page, relative to PAGE
@@ -37,6 +52,10 @@ HEADER = ("what", "measured", "goal", "scale and setting", "date", "JSON")
 
 class MissingJSON(FileNotFoundError):
     """A JSON that a row of ``ROWS`` reads is not in ``docs/data``."""
+
+
+class StaleJSON(ValueError):
+    """A JSON that a row of ``ROWS`` reads was measured with other code than the modules the row names today."""
 
 
 @dataclass(frozen=True)
@@ -252,6 +271,136 @@ ROWS: list[Row] = [
 ]  # fmt: skip
 
 
+# ---- what each JSON measured -----------------------------------------------------------------------------------------
+
+SAMPLERS = ("vqgen.sampling", "vqgen.priors.sampling")
+TRAINING = ("vqgen.two_stage", "vqgen.presets", "vqgen.training.engine", "vqgen.training.stage1",
+            "vqgen.training.prior", "vqgen.evaluation", "vqgen.training.classifier", "vqgen.priors.gated_pixelcnn",
+            "vqgen.autoencoders.conv", "vqgen.quantizers.ema")  # fmt: skip
+PRIOR_TRAINING = ("vqgen.training.engine", "vqgen.training.prior", "vqgen.metrics.likelihood")
+MEASURES: dict[str, tuple[str, ...]] = {  # JSON names (shell-style) -> the modules whose code its figures measure
+    "sampling-speed": ("vqgen.priors.gated_pixelcnn", "vqgen.priors.pixelcnn", "vqgen.priors.rnn", *SAMPLERS),
+    "quantizer-speed": ("vqgen.quantizers.vq", "vqgen.quantizers.ema"),
+    "prior_flops*": ("vqgen.priors.gated_pixelcnn", *SAMPLERS, *PRIOR_TRAINING),
+    "pixelcnn_pp-sampling-speed": ("vqgen.priors.pixelcnn_pp", *SAMPLERS),
+    "transformer-speed": ("vqgen.priors.transformer", *SAMPLERS),
+    "prior-quality": ("vqgen.priors.pixelcnn", "vqgen.priors.gated_pixelcnn", "vqgen.priors.rnn", *PRIOR_TRAINING),
+    "quality_pixels_*": ("vqgen.priors.pixelcnn", "vqgen.priors.gated_pixelcnn", "vqgen.priors.pixelcnn_pp",
+                         *PRIOR_TRAINING, *SAMPLERS),
+    "quality_colour_*": ("vqgen.priors.pixelcnn", *TRAINING, *SAMPLERS),
+    "*transformer*": ("vqgen.priors.transformer", *TRAINING, *SAMPLERS),
+    "*": (*TRAINING, *SAMPLERS),  # the two-stage quality runs
+}  # fmt: skip
+
+
+def _module_path(module: str) -> str | None:
+    """``vqgen.priors.rnn`` -> ``vqgen/priors/rnn.py`` (a package: its ``__init__.py``), None if no such file."""
+    for path in (ROOT / f"{module.replace('.', '/')}.py", ROOT / module.replace(".", "/") / "__init__.py"):
+        if path.is_file():
+            return path.relative_to(ROOT).as_posix()
+    return None
+
+
+def _imports(path: str) -> dict[str, str]:
+    """``{name: module}`` of the file's ``from ... import name`` statements (relative ones made absolute), and
+    ``{module: module}`` of its ``import module``."""
+    package = path.removesuffix(".py").replace("/", ".").removesuffix(".__init__")
+    if not path.endswith("__init__.py"):
+        package = package.rpartition(".")[0]
+    found = {}
+    for node in ast.walk(ast.parse((ROOT / path).read_text())):
+        if isinstance(node, ast.ImportFrom):
+            base = package.rsplit(".", node.level - 1)[0] if node.level else ""
+            module = ".".join(part for part in (base, node.module or "") if part)
+            found.update({alias.name: module for alias in node.names})
+        elif isinstance(node, ast.Import):
+            found.update({alias.name: alias.name for alias in node.names})
+    return found
+
+
+def _defining(module: str, name: str) -> str | None:
+    """The file that defines ``module.name``: a submodule of that name, or the module itself, or, for a package, the
+    submodule its ``__init__`` imports the name from (package ``__init__`` files only re-export)."""
+    if not module.startswith("vqgen"):
+        return None
+    path = _module_path(f"{module}.{name}") or _module_path(module)
+    if path and path.endswith("__init__.py"):
+        source = _imports(path).get(name)
+        return _defining(*source.rsplit(".", 1)) if source and source != module else None
+    return path
+
+
+def _dependencies(path: str) -> set[str]:
+    """The files of ``vqgen`` whose code the file imports (not ``_builtin.py``: the registry imports it to register
+    every built-in component, which a figure of one component does not depend on)."""
+    found = {_defining(module, name) for name, module in _imports(path).items()}
+    return {dependency for dependency in found if dependency and dependency != "vqgen/_builtin.py"}
+
+
+def measured_files(name: str) -> list[str]:
+    """The files of ``vqgen`` behind the JSON ``name``: its ``MEASURES`` modules and all they import, transitively."""
+    modules = next(modules for pattern, modules in MEASURES.items() if fnmatch.fnmatchcase(name, pattern))
+    todo, files = [path for path in map(_module_path, modules) if path], set()
+    while todo:
+        path = todo.pop()
+        if path not in files:
+            files.add(path)
+            todo.extend(_dependencies(path) - files)
+    return sorted(files)
+
+
+def staleness(name: str, record: dict, digests: dict[str, str] | None = None) -> str | None:
+    """Why ``record`` (the JSON ``name``) is older than the code it describes, or None if it is not."""
+    recorded = record.get("vqgen_code", {}).get("digests")
+    if recorded is None:
+        return f"docs/data/{name}.json records no code digests (written before the JSON recorded the code they measure)"
+    digests = code_digests(ROOT) if digests is None else digests
+    changed = [path for path in measured_files(name) if recorded.get(path) != digests.get(path)]
+    if changed:
+        more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
+        return f"docs/data/{name}.json is older than {', '.join(changed[:3])}{more}"
+    return None
+
+
+def stale(rows: Sequence[Row] | None = None, data: Path | None = None) -> list[str]:
+    """One line per JSON the rows cite that is older than the code it describes, with what to run."""
+    names = dict.fromkeys(name for row in (ROWS if rows is None else rows) for name in row.sources)
+    digests = code_digests(ROOT)
+    found = [(name, staleness(name, load(name, data), digests)) for name in names]
+    return [
+        f"{why}: rerun it (make bench-data ONLY={name}) or, if the change cannot move its figures, "
+        f"python scripts/bench_summary.py --restamp {name} --reason '...'"
+        for name, why in found
+        if why
+    ]
+
+
+def _digests_at(commit: str) -> dict[str, str]:
+    """``code_digests`` of the package as it was at ``commit``."""
+    git, quiet = ["git", "-C", str(ROOT)], {"check": True, "capture_output": True, "text": True}
+    paths = subprocess.run([*git, "ls-tree", "-r", "--name-only", commit, "vqgen"], **quiet).stdout.split()
+    return {
+        path: code_digest(subprocess.run([*git, "show", f"{commit}:{path}"], **quiet).stdout)
+        for path in paths
+        if path.endswith(".py")
+    }
+
+
+def restamp(name: str, reason: str, commit: str | None = None, data: Path | None = None) -> Path:
+    """Record in the JSON ``name`` the code digests of today (or of ``commit``) with the reason its figures hold."""
+    path = (data or DATA) / f"{name}.json"
+    record = load(name, data)
+    digests = code_digests(ROOT) if commit is None else _digests_at(commit)
+    code = record.setdefault("vqgen_code", {})
+    code["digests"] = digests
+    code.setdefault("restamped", []).append({
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "reason": reason,
+        **({"at": commit} if commit else {}),
+    })  # fmt: skip
+    path.write_text(json.dumps(record, indent=2) + "\n")
+    return path
+
+
 # ---- the table -------------------------------------------------------------------------------------------------------
 
 
@@ -321,6 +470,9 @@ def cells(row: Row, data: Path | None = None) -> tuple[str, ...]:
 def render(rows: Sequence[Row] | None = None, data: Path | None = None) -> str:
     """The summary block: the table, then a line on the copied JSON (if any) and the machines the JSON name."""
     rows = ROWS if rows is None else rows
+    problems = stale(rows, data)
+    if problems:
+        raise StaleJSON("\n".join(problems))
     lines = [f"| {' | '.join(HEADER)} |", f"|{' --- |' * len(HEADER)}"]
     lines += [f"| {' | '.join(cells(row, data))} |" for row in rows]
     names = list(dict.fromkeys(name for row in rows for name in row.sources))
@@ -366,10 +518,18 @@ def main(argv: list[str] | None = None) -> int:
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--write", action="store_true", help=f"rewrite the table in {PAGE.relative_to(ROOT)}")
     group.add_argument("--check", action="store_true", help="exit 1 if the page's table differs from the JSON's")
+    group.add_argument("--restamp", metavar="NAME", help="record today's code digests in docs/data/NAME.json")
+    parser.add_argument("--reason", help="with --restamp: why the JSON's figures still hold (required)")
+    parser.add_argument("--at", metavar="COMMIT", help="with --restamp: the digests of COMMIT, where the run was made")
     args = parser.parse_args(argv)
+    if args.restamp:
+        if not args.reason:
+            parser.error("--restamp needs --reason: why the JSON's figures still hold for today's code")
+        print(f"{restamp(args.restamp, args.reason, args.at)}: code digests recorded")
+        return 0
     try:
         block = render()
-    except MissingJSON as error:
+    except (MissingJSON, StaleJSON) as error:
         print(error, file=sys.stderr)
         return 1
     if args.write:

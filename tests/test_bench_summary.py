@@ -59,6 +59,43 @@ def test_a_cited_json_that_is_missing_stops_the_summary_naming_it(summary, monke
     assert "docs/data/prior_flops_1t.json is missing" in capsys.readouterr().err
 
 
+def test_no_json_the_summary_cites_is_older_than_the_code_it_describes(summary):
+    assert summary.stale() == []
+
+
+def test_each_json_depends_on_the_modules_it_measured_and_what_they_import(summary):
+    transformer = summary.measured_files("transformer-speed")
+    assert {"vqgen/priors/transformer.py", "vqgen/priors/attention.py", "vqgen/sampling.py"} <= set(transformer)
+    assert "vqgen/priors/gated_pixelcnn.py" not in transformer and "vqgen/training/engine.py" not in transformer
+    assert "vqgen/priors/transformer.py" not in summary.measured_files("sampling-speed")
+    snippet = set(summary.measured_files("readme_snippet"))
+    assert {"vqgen/training/engine.py", "vqgen/quantizers/ema.py", "vqgen/autoencoders/conv.py"} <= snippet
+    assert not any(path.endswith("__init__.py") for path in snippet)
+
+
+def test_a_json_older_than_its_code_stops_the_summary_until_rerun_or_restamped(summary, monkeypatch, tmp_path, capsys):
+    data = tmp_path / "data"
+    shutil.copytree(DATA, data)
+    record = json.loads((data / "transformer-speed.json").read_text())
+    record["vqgen_code"]["digests"]["vqgen/priors/attention.py"] = "0" * 12  # measured before attention.py changed
+    (data / "transformer-speed.json").write_text(json.dumps(record))
+    monkeypatch.setattr(summary, "DATA", data)
+    with pytest.raises(summary.StaleJSON, match=r"transformer-speed\.json is older than vqgen/priors/attention\.py"):
+        summary.render()
+    assert summary.main(["--check"]) == 1
+    assert "--restamp transformer-speed --reason" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        summary.main(["--restamp", "transformer-speed"])  # a restamp needs its reason
+    assert summary.main(["--restamp", "transformer-speed", "--reason", "a refactor, same seeded samples"]) == 0
+    summary.render()
+    stamped = json.loads((data / "transformer-speed.json").read_text())["vqgen_code"]
+    assert stamped["restamped"][-1]["reason"] == "a refactor, same seeded samples"
+    del record["vqgen_code"]  # a JSON from before the digests
+    (data / "transformer-speed.json").write_text(json.dumps(record))
+    with pytest.raises(summary.StaleJSON, match="records no code digests"):
+        summary.render()
+
+
 def test_the_table_follows_the_json_and_write_puts_it_between_the_markers(summary, monkeypatch, tmp_path):
     data = tmp_path / "data"
     shutil.copytree(DATA, data)

@@ -139,6 +139,19 @@ def test_write_results_goes_to_the_json_folder_a_user_names_else_a_temporary_one
     assert path == tmp_path / "check.json" and record["results"] == {"x": 1} and record["threads"] == 2
     assert record["machine"] == common.machine()
     assert re.fullmatch(r".+, \d+ CPUs, \d+ torch threads, \w+, torch .+", record["machine"]), record["machine"]
+    assert record["vqgen_code"]["digests"] == common.code_digests()  # the code it measured, for the staleness check
+    sampling = (ROOT / "vqgen" / "sampling.py").read_text()
+    assert record["vqgen_code"]["digests"]["vqgen/sampling.py"] == common.code_digest(sampling)
+
+
+def test_code_digest_follows_the_code_and_not_its_wording(importable):
+    from benchmarks.common import code_digest
+
+    plain = "def f(x):\n    return x + 1\n"
+    worded = '"""Module."""\n\ndef f(x):\n    """Doc."""\n    # a comment\n    return (x+1)\n'
+    assert code_digest(worded) == code_digest(plain)
+    assert code_digest("def f(x):\n    return x + 2\n") != code_digest(plain)
+    assert code_digest('def f(x):\n    """Only a docstring."""\n') == code_digest("def f(x):\n    pass\n")
 
 
 def test_time_scale_reads_the_environment_and_refuses_what_is_not_a_positive_number(importable, monkeypatch):
