@@ -13,6 +13,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 IMAGE = re.compile(r"!\[[^\]]*\]\(([^)\s]+\.png)\)")
 MAX_BYTES = 200_000
+JSON = re.compile(r"\bdata/([\w.-]+)\.json\b")
 
 
 def _referenced() -> list[Path]:
@@ -42,6 +43,14 @@ def test_referenced_pictures_exist_and_are_small():
         assert path.stat().st_size < MAX_BYTES, f"{path.relative_to(ROOT)} is over {MAX_BYTES} bytes"
         with Image.open(path) as image:
             assert image.width >= 400, f"{path.relative_to(ROOT)} is only {image.width} px wide"
+
+
+def test_every_json_a_page_cites_is_in_docs_data():
+    """A link to ``data/NAME.json`` (or the text ``docs/data/NAME.json``) in the README or a docs page names a file of
+    ``docs/data`` (the summary's rows are also checked against the code they describe: tests/test_bench_summary.py)."""
+    cited = JSON.findall("\n".join(page.read_text() for page in [ROOT / "README.md", *(ROOT / "docs").rglob("*.md")]))
+    assert len(set(cited)) > 20
+    assert sorted({name for name in cited if not (ROOT / "docs" / "data" / f"{name}.json").is_file()}) == []
 
 
 def test_charts_are_drawn_from_the_benchmark_json(tmp_path):
