@@ -11,7 +11,7 @@ Run from anywhere::
     python scripts/bench_summary.py            # print the table
     python scripts/bench_summary.py --write    # rewrite it in docs/benchmarks.md, between the summary markers
     python scripts/bench_summary.py --check    # exit 1 if the page's table is not the one the JSON give
-    python scripts/bench_summary.py --restamp NAME --reason "why its figures still hold" [--at COMMIT]
+    python scripts/bench_summary.py --restamp NAME... --reason "why its figures still hold" [--at COMMIT]
 
 ``make bench-data`` runs ``--write`` after the benchmarks; ``tests/test_bench_summary.py`` runs the check. A JSON that
 a row names and ``docs/data`` lacks stops all three, naming it; so does one **older than the code it describes**: each
@@ -518,14 +518,22 @@ def main(argv: list[str] | None = None) -> int:
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--write", action="store_true", help=f"rewrite the table in {PAGE.relative_to(ROOT)}")
     group.add_argument("--check", action="store_true", help="exit 1 if the page's table differs from the JSON's")
-    group.add_argument("--restamp", metavar="NAME", help="record today's code digests in docs/data/NAME.json")
+    restamp_help = "record today's code digests in the stale JSON of these names (shell-style patterns)"
+    group.add_argument("--restamp", metavar="NAME", nargs="+", help=restamp_help)
     parser.add_argument("--reason", help="with --restamp: why the JSON's figures still hold (required)")
     parser.add_argument("--at", metavar="COMMIT", help="with --restamp: the digests of COMMIT, where the run was made")
     args = parser.parse_args(argv)
     if args.restamp:
         if not args.reason:
             parser.error("--restamp needs --reason: why the JSON's figures still hold for today's code")
-        print(f"{restamp(args.restamp, args.reason, args.at)}: code digests recorded")
+        cited = dict.fromkeys(name for row in ROWS for name in row.sources)
+        named = [name for name in cited if any(fnmatch.fnmatchcase(name, pattern) for pattern in args.restamp)]
+        if not named:
+            parser.error(f"--restamp {' '.join(args.restamp)} names none of the JSON the summary cites")
+        digests = code_digests(ROOT)
+        for name in named:
+            if args.at or staleness(name, load(name), digests):
+                print(f"{restamp(name, args.reason, args.at)}: code digests recorded")
         return 0
     try:
         block = render()

@@ -60,11 +60,7 @@ def baseline_priors(model: TwoStageModel, train_data: InMemoryData) -> dict[str,
         >>> import vqgen
         >>> from vqgen import TwoStageModel
         >>> from vqgen.evaluation import baseline_priors
-        >>> model = TwoStageModel.from_config({
-        ...     "encoder": {"name": "conv", "hidden_channels": 8, "residual_channels": 4, "latent_dim": 4},
-        ...     "quantizer": {"name": "vq", "num_codes": 16},
-        ...     "prior": {"name": "gated_pixelcnn", "hidden_channels": 8, "num_layers": 2},
-        ... })
+        >>> model = TwoStageModel.from_preset("digits-tiny")
         >>> digits = vqgen.data.load_dataset("digits")
         >>> _ = model.fit_stage1(digits, max_steps=2)
         >>> baselines = baseline_priors(model, digits)
@@ -176,11 +172,7 @@ def evaluate_two_stage(
         >>> import vqgen
         >>> from vqgen import TwoStageModel
         >>> from vqgen.evaluation import evaluate_two_stage
-        >>> model = TwoStageModel.from_config({
-        ...     "encoder": {"name": "conv", "hidden_channels": 8, "residual_channels": 4, "latent_dim": 4},
-        ...     "quantizer": {"name": "vq", "num_codes": 16},
-        ...     "prior": {"name": "gated_pixelcnn", "hidden_channels": 8, "num_layers": 2},
-        ... })
+        >>> model = TwoStageModel.from_preset("digits-tiny")
         >>> train = vqgen.data.load_dataset("digits")
         >>> test = vqgen.data.load_dataset("digits", split="test")
         >>> _ = model.fit(train, stage1={"max_steps": 2}, stage2={"max_steps": 2})

@@ -162,6 +162,24 @@ _PRESETS = {
             dataset="mnist",
         ),
         Preset(
+            name="digits-tiny",
+            summary="Seconds on a CPU, for examples and tests: 16x16 digits -> 4x4 codes of 16 (not for quality)",
+            model={
+                "encoder": {
+                    "name": "conv",
+                    "in_channels": 1,
+                    "hidden_channels": 8,
+                    "residual_channels": 4,
+                    "latent_dim": 4,
+                },  # fmt: skip
+                "quantizer": {"name": "vq", "num_codes": 16},
+                "prior": {"name": "gated_pixelcnn", "hidden_channels": 8, "num_layers": 2},
+            },
+            stage1={"max_steps": 20},
+            stage2={"max_steps": 20},
+            dataset="digits",
+        ),
+        Preset(
             name="cifar10-small",
             summary="Colour 32x32 images (the CIFAR-10 subset): 8x8 codes of a 128-code codebook",
             model={
@@ -186,7 +204,7 @@ def names() -> list[str]:
     Examples:
         >>> import vqgen
         >>> vqgen.presets.names()
-        ['cifar10-small', 'digits-demo', 'mnist-demo', 'mnist-small']
+        ['cifar10-small', 'digits-demo', 'digits-tiny', 'mnist-demo', 'mnist-small']
     """
     return sorted(_PRESETS)
 

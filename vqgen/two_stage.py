@@ -237,11 +237,7 @@ class TwoStageModel(Component):
         Examples:
             >>> import vqgen
             >>> from vqgen import TwoStageModel
-            >>> model = TwoStageModel.from_config({
-            ...     "encoder": {"name": "conv", "hidden_channels": 8, "residual_channels": 4, "latent_dim": 4},
-            ...     "quantizer": {"name": "vq", "num_codes": 16},
-            ...     "prior": {"name": "gated_pixelcnn", "hidden_channels": 8, "num_layers": 2},
-            ... })
+            >>> model = TwoStageModel.from_preset("digits-tiny")
             >>> model.image_shape
             Traceback (most recent call last):
             vqgen.two_stage.NotFittedError: image_shape needs the autoencoder (stage 1) to be trained first; ...
@@ -262,11 +258,7 @@ class TwoStageModel(Component):
         Examples:
             >>> import vqgen
             >>> from vqgen import TwoStageModel
-            >>> model = TwoStageModel.from_config({
-            ...     "encoder": {"name": "conv", "hidden_channels": 8, "residual_channels": 4, "latent_dim": 4},
-            ...     "quantizer": {"name": "vq", "num_codes": 16},
-            ...     "prior": {"name": "gated_pixelcnn", "hidden_channels": 8, "num_layers": 2},
-            ... })
+            >>> model = TwoStageModel.from_preset("digits-tiny")
             >>> _ = model.fit_stage1(vqgen.data.load_dataset("digits"), max_steps=2)   # 16x16 images, 2 stages
             >>> model.code_shape
             (4, 4)
@@ -325,11 +317,7 @@ class TwoStageModel(Component):
         Examples:
             >>> import vqgen
             >>> from vqgen import TwoStageModel
-            >>> model = TwoStageModel.from_config({
-            ...     "encoder": {"name": "conv", "hidden_channels": 8, "residual_channels": 4, "latent_dim": 4},
-            ...     "quantizer": {"name": "vq", "num_codes": 16},
-            ...     "prior": {"name": "gated_pixelcnn", "hidden_channels": 8, "num_layers": 2},
-            ... })
+            >>> model = TwoStageModel.from_preset("digits-tiny")
             >>> train = vqgen.data.load_dataset("digits")
             >>> test = vqgen.data.load_dataset("digits", split="test")
             >>> histories = model.fit(train, eval_data=test, stage1={"max_steps": 2}, stage2={"max_steps": 2})
@@ -360,11 +348,7 @@ class TwoStageModel(Component):
         Examples:
             >>> import vqgen
             >>> from vqgen import TwoStageModel
-            >>> model = TwoStageModel.from_config({
-            ...     "encoder": {"name": "conv", "hidden_channels": 8, "residual_channels": 4, "latent_dim": 4},
-            ...     "quantizer": {"name": "vq", "num_codes": 16},
-            ...     "prior": {"name": "gated_pixelcnn", "hidden_channels": 8, "num_layers": 2},
-            ... })
+            >>> model = TwoStageModel.from_preset("digits-tiny")
             >>> history = model.fit_stage1(vqgen.data.load_dataset("digits"), max_steps=2, lr=2e-3)
             >>> history[-1]["step"], sorted(history[-1]["train"])[:3]
             (2, ['codebook_loss', 'commitment_loss', 'loss'])
@@ -414,11 +398,7 @@ class TwoStageModel(Component):
         Examples:
             >>> import vqgen
             >>> from vqgen import TwoStageModel
-            >>> model = TwoStageModel.from_config({
-            ...     "encoder": {"name": "conv", "hidden_channels": 8, "residual_channels": 4, "latent_dim": 4},
-            ...     "quantizer": {"name": "vq", "num_codes": 16},
-            ...     "prior": {"name": "gated_pixelcnn", "hidden_channels": 8, "num_layers": 2},
-            ... })
+            >>> model = TwoStageModel.from_preset("digits-tiny")
             >>> digits = vqgen.data.load_dataset("digits")
             >>> _ = model.fit(digits, stage1={"max_steps": 2}, stage2={"max_steps": 2})
             >>> rnn = vqgen.build("prior", "rnn", num_categories=model.num_codes, hidden_size=16)
@@ -486,11 +466,7 @@ class TwoStageModel(Component):
         Examples:
             >>> import vqgen
             >>> from vqgen import TwoStageModel
-            >>> model = TwoStageModel.from_config({
-            ...     "encoder": {"name": "conv", "hidden_channels": 8, "residual_channels": 4, "latent_dim": 4},
-            ...     "quantizer": {"name": "vq", "num_codes": 16},
-            ...     "prior": {"name": "gated_pixelcnn", "hidden_channels": 8, "num_layers": 2},
-            ... })
+            >>> model = TwoStageModel.from_preset("digits-tiny")
             >>> digits = vqgen.data.load_dataset("digits")
             >>> _ = model.fit_stage1(digits, max_steps=2)
             >>> model.encode(digits.images[:8]).shape
@@ -517,11 +493,7 @@ class TwoStageModel(Component):
         Examples:
             >>> import torch, vqgen
             >>> from vqgen import TwoStageModel
-            >>> model = TwoStageModel.from_config({
-            ...     "encoder": {"name": "conv", "hidden_channels": 8, "residual_channels": 4, "latent_dim": 4},
-            ...     "quantizer": {"name": "vq", "num_codes": 16},
-            ...     "prior": {"name": "gated_pixelcnn", "hidden_channels": 8, "num_layers": 2},
-            ... })
+            >>> model = TwoStageModel.from_preset("digits-tiny")
             >>> _ = model.fit_stage1(vqgen.data.load_dataset("digits"), max_steps=2)
             >>> images = model.decode(torch.randint(16, (8, 4, 4)))
             >>> images.shape, bool(images.min() >= 0) and bool(images.max() <= 1)
@@ -547,11 +519,7 @@ class TwoStageModel(Component):
         Examples:
             >>> import vqgen
             >>> from vqgen import TwoStageModel
-            >>> model = TwoStageModel.from_config({
-            ...     "encoder": {"name": "conv", "hidden_channels": 8, "residual_channels": 4, "latent_dim": 4},
-            ...     "quantizer": {"name": "vq", "num_codes": 16},
-            ...     "prior": {"name": "gated_pixelcnn", "hidden_channels": 8, "num_layers": 2},
-            ... })
+            >>> model = TwoStageModel.from_preset("digits-tiny")
             >>> digits = vqgen.data.load_dataset("digits")
             >>> _ = model.fit_stage1(digits, max_steps=2)
             >>> model.reconstruct(digits.images[:8]).shape
@@ -593,11 +561,7 @@ class TwoStageModel(Component):
         Examples:
             >>> import torch, vqgen
             >>> from vqgen import TwoStageModel
-            >>> model = TwoStageModel.from_config({
-            ...     "encoder": {"name": "conv", "hidden_channels": 8, "residual_channels": 4, "latent_dim": 4},
-            ...     "quantizer": {"name": "vq", "num_codes": 16},
-            ...     "prior": {"name": "gated_pixelcnn", "hidden_channels": 8, "num_layers": 2},
-            ... })
+            >>> model = TwoStageModel.from_preset("digits-tiny")
             >>> _ = model.fit(vqgen.data.load_dataset("digits"), stage1={"max_steps": 2}, stage2={"max_steps": 2})
             >>> model.sample_codes(8, generator=torch.Generator().manual_seed(0)).shape
             torch.Size([8, 4, 4])
@@ -690,11 +654,7 @@ class TwoStageModel(Component):
         Examples:
             >>> import torch, vqgen
             >>> from vqgen import TwoStageModel
-            >>> model = TwoStageModel.from_config({
-            ...     "encoder": {"name": "conv", "hidden_channels": 8, "residual_channels": 4, "latent_dim": 4},
-            ...     "quantizer": {"name": "vq", "num_codes": 16},
-            ...     "prior": {"name": "gated_pixelcnn", "hidden_channels": 8, "num_layers": 2},
-            ... })
+            >>> model = TwoStageModel.from_preset("digits-tiny")
             >>> digits = vqgen.data.load_dataset("digits")
             >>> _ = model.fit(digits, stage1={"max_steps": 2}, stage2={"max_steps": 2})
             >>> images = digits.images[:4]                                   # (4, 1, 16, 16) uint8
