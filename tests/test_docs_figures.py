@@ -82,10 +82,18 @@ def test_quality_charts_draw_every_record(tmp_path, monkeypatch):
     expected = {"quality-curves", "quality-temperature", "quality-floor", "quality-trials"}
     if any(data.glob("quality_colour_pixel_*_*min.json")):
         expected.add("colour-pixel-orders")
+    expected |= {f"pixels-{charts._pixels_run(p.stem)[0]}" for p in data.glob("quality_pixels_*_*min.json")}
     assert set(drawn) == expected | {f"quality-curves-{length}" for length in long}
     assert {p.stem for p in tmp_path.glob("*.png")} == set(drawn)
     # one line per budget record (every variant), then one floor line per dataset
     assert drawn["quality-temperature"][: len(budgets)] == [name.replace("_", ", ") for name in budgets]
+
+
+def test_pixels_run_names_dataset_prior_and_minutes():
+    module = _quality_charts()
+    assert module._pixels_run("quality_pixels_cifar10-subset_pixelcnn_pp_softmax_10min") == (
+        "cifar10-subset", "pixelcnn_pp_softmax", "10min")  # fmt: skip
+    assert module._pixels_run("quality_pixels_mnist_gated_pixelcnn_30min") == ("mnist", "gated_pixelcnn", "30min")
 
 
 def test_curve_length_splits_off_a_curves_minutes():

@@ -189,6 +189,37 @@ def chart_colour_orders(records: dict[str, dict], out: Path) -> None:
     finish_chart(fig, source, "colour-pixel-orders", bottom=0.14, out=out)
 
 
+def _pixels_run(stem: str) -> tuple[str, str, str]:
+    """``quality_pixels_cifar10-subset_pixelcnn_pp_10min`` -> ``("cifar10-subset", "pixelcnn_pp", "10min")``."""
+    dataset, _, rest = stem.removeprefix("quality_pixels_").partition("_")
+    prior, _, minutes = rest.rpartition("_")
+    return dataset, prior, minutes
+
+
+PIXELS_TITLES = {"cifar10-subset": "CIFAR-10 subset, 32×32×3 pixels", "mnist": "MNIST, 28×28 pixels"}
+
+
+def chart_pixel_priors(dataset: str, records: dict[tuple[str, str], dict], out: Path) -> None:
+    """Held-out bits/dim against training minutes of the pixel priors on ``dataset`` (``quality_pixels_*.json``), one
+    line per run: a run's learning-rate schedule spans its own budget, so a 10-minute run is not the start of a 30."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+    for (prior, minutes), record in sorted(records.items(), key=lambda item: (item[0][1] != "30min", item[0])):
+        curve = record["results"]["curve"]
+        x = [p["train_seconds"] / 60 for p in curve]
+        last = f"{curve[-1]['bits_per_dim']:.3f} after {x[-1]:.0f} min"
+        style = "o-" if minutes != "10min" else "s--"
+        ax.plot(x, [p["bits_per_dim"] for p in curve], style, label=f"{prior} ({minutes} run): {last}")
+    source = next(iter(records.values()))
+    ax.set_xscale("log")
+    ax.set_xlabel(f"minutes of training (log; {_threads(source['budget'].get('threads', 1))} each, two side by side)")
+    ax.set_ylabel("held-out bits per dim")
+    ax.set_title(f"{PIXELS_TITLES.get(dataset, dataset)}: pixel priors at equal CPU time", fontsize=10)
+    ax.legend(fontsize=7)
+    finish_chart(fig, source, f"pixels-{dataset}", bottom=0.14, out=out)
+
+
 def make_quality_charts(out: Path) -> None:
     """Every quality chart whose JSON is in ``docs/data/``, into ``out``."""
     import matplotlib
@@ -214,3 +245,9 @@ def make_quality_charts(out: Path) -> None:
               for p in sorted(DATA.glob("quality_colour_pixel_*_*min.json"))}  # fmt: skip
     if orders:
         chart_colour_orders(orders, out)
+    pixels: dict[str, dict[tuple[str, str], dict]] = {}
+    for path in sorted(DATA.glob("quality_pixels_*_*min.json")):
+        dataset, prior, minutes = _pixels_run(path.stem)
+        pixels.setdefault(dataset, {})[prior, minutes] = json.loads(path.read_text())
+    for dataset, records in pixels.items():
+        chart_pixel_priors(dataset, records, out)
