@@ -78,7 +78,7 @@ SOURCES = [
     # issue 22: the transformer beside the README's gated prior on main fashion-mnist grid14's stage-1 model
     *(Source((f"quality_curve_fashion-mnist_{prior}_grid14_20min",),
              (*BUDGET, "curve", "fashion-mnist", prior, "20", "grid14"), ONE_THREAD)
-      for prior in ("gated_readme", "transformer")),
+      for prior in ("gated_readme", "transformer", "pixelcnn_pp")),  # issue 21: PixelCNN++ as a code prior too
     Source(("quality_fashion-mnist_grid14_20min_temperatures",),
            (*BUDGET, "temperatures", "fashion-mnist", "20", "gated_readme", "transformer", "--variant", "grid14"),
            ONE_THREAD),
@@ -86,8 +86,12 @@ SOURCES = [
     Source(("readme_snippet",), ("python", "scripts/experiments/readme_snippet.py")),
     Source(("quality_colour_two-stage",), (*COLOUR, "two-stage")),
     Source(("quality_colour_pixel",), (*COLOUR, "pixel")),
-    *(Source((f"quality_pixels_cifar10-subset_{prior}_10min",), (*COLOUR, "pixels", "cifar10-subset", prior, "10"))
+    # issue 21: the pixel priors side by side, two one-core runs at a time
+    *(Source((f"quality_pixels_cifar10-subset_{prior}_10min",), (*COLOUR, "pixels", "cifar10-subset", prior, "10"),
+             ONE_THREAD)
       for prior in ("pixelcnn_pp", "pixelcnn_pp_softmax")),
+    *(Source((f"quality_pixels_{dataset}_{prior}_30min",), (*COLOUR, "pixels", dataset, prior, "30"), ONE_THREAD)
+      for dataset in ("cifar10-subset", "mnist") for prior in ("pixelcnn_pp", "gated_pixelcnn", "pixelcnn")),
     *(Source((f"quality_colour_pixel_{order}_30min",), (*COLOUR, "pixel", order, "30"))
       for order in ("sequential", "parallel")),
 ]  # fmt: skip
