@@ -278,18 +278,21 @@ TRAINING = ("vqgen.two_stage", "vqgen.presets", "vqgen.training.engine", "vqgen.
             "vqgen.training.prior", "vqgen.evaluation", "vqgen.training.classifier", "vqgen.priors.gated_pixelcnn",
             "vqgen.autoencoders.conv", "vqgen.quantizers.ema")  # fmt: skip
 PRIOR_TRAINING = ("vqgen.training.engine", "vqgen.training.prior", "vqgen.metrics.likelihood")
-MEASURES: dict[str, tuple[str, ...]] = {  # JSON names (shell-style) -> the modules whose code its figures measure
+MEASURES: dict[str, tuple[str, ...]] = {  # JSON names (shell-style, the first match counts) -> the modules it measured
     "sampling-speed": ("vqgen.priors.gated_pixelcnn", "vqgen.priors.pixelcnn", "vqgen.priors.rnn", *SAMPLERS),
     "quantizer-speed": ("vqgen.quantizers.vq", "vqgen.quantizers.ema"),
     "prior_flops*": ("vqgen.priors.gated_pixelcnn", *SAMPLERS, *PRIOR_TRAINING),
     "pixelcnn_pp-sampling-speed": ("vqgen.priors.pixelcnn_pp", *SAMPLERS),
     "transformer-speed": ("vqgen.priors.transformer", *SAMPLERS),
     "prior-quality": ("vqgen.priors.pixelcnn", "vqgen.priors.gated_pixelcnn", "vqgen.priors.rnn", *PRIOR_TRAINING),
-    "quality_pixels_*": ("vqgen.priors.pixelcnn", "vqgen.priors.gated_pixelcnn", "vqgen.priors.pixelcnn_pp",
-                         *PRIOR_TRAINING, *SAMPLERS),
+    "quality_pixels_*_pixelcnn_pp*": ("vqgen.priors.pixelcnn_pp", *PRIOR_TRAINING, *SAMPLERS),
+    "quality_pixels_*_gated_pixelcnn_*": ("vqgen.priors.gated_pixelcnn", *PRIOR_TRAINING, *SAMPLERS),
+    "quality_pixels_*_pixelcnn_*": ("vqgen.priors.pixelcnn", *PRIOR_TRAINING, *SAMPLERS),
     "quality_colour_*": ("vqgen.priors.pixelcnn", *TRAINING, *SAMPLERS),
     "*transformer*": ("vqgen.priors.transformer", *TRAINING, *SAMPLERS),
-    "*": (*TRAINING, *SAMPLERS),  # the two-stage quality runs
+    "*temperatures*": ("vqgen.priors.transformer", *TRAINING, *SAMPLERS),
+    "*pixelcnn_pp*": ("vqgen.priors.pixelcnn_pp", *TRAINING, *SAMPLERS),
+    "*": (*TRAINING, *SAMPLERS),  # the two-stage quality runs of the gated prior
 }  # fmt: skip
 
 
