@@ -40,7 +40,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from ..persistence import load_state_strict
+from ..state_loading import load_state_strict
 from .averaging import WeightAverage
 from .batches import EpochLoader
 from .config import TrainConfig
