@@ -107,19 +107,8 @@ class IndependentPrior(AutoregressivePrior):
         uniform = torch.full((tables, channels, height, width, num_categories), -math.log(num_categories))
         self.register_buffer("log_probs", uniform)  # (M, C, H, W, K)
 
-    @classmethod
-    def tiny_config(cls) -> dict:
-        """7 categories on 3x4 grids.
-
-        Returns:
-            The keyword arguments of a small table.
-
-        Examples:
-            >>> from vqgen.priors.baselines import IndependentPrior
-            >>> IndependentPrior(**IndependentPrior.tiny_config()).grid_shape
-            (3, 4)
-        """
-        return {"num_categories": 7, "channels": 1, "height": 3, "width": 4}
+    TINY_CONFIG = {"num_categories": 7, "channels": 1, "height": 3, "width": 4}
+    """7 categories on 3x4 grids."""
 
     @classmethod
     def from_data(
@@ -311,19 +300,8 @@ class UniformPrior(AutoregressivePrior):
         # Not saved; it only tells the sampler which device the prior lives on.
         self.register_buffer("_device_anchor", torch.zeros(0), persistent=False)
 
-    @classmethod
-    def tiny_config(cls) -> dict:
-        """7 categories, one channel.
-
-        Returns:
-            ``{"num_categories": 7, "channels": 1}``.
-
-        Examples:
-            >>> from vqgen.priors.baselines import UniformPrior
-            >>> UniformPrior(**UniformPrior.tiny_config()).num_categories
-            7
-        """
-        return {"num_categories": 7, "channels": 1}
+    TINY_CONFIG = {"num_categories": 7, "channels": 1}
+    """7 categories, one channel."""
 
     def forward(self, x: Tensor, cond: Tensor | None = None) -> Tensor:
         """Zero logits ``(B, K, C, H, W)`` (uniform probabilities) for ``x`` ``(B, C, H, W)``.

@@ -139,20 +139,8 @@ class TransformerPrior(SamplingThreads, AutoregressivePrior):
             if embedding is not None:
                 nn.init.normal_(embedding.weight, std=0.02)
 
-    @classmethod
-    def tiny_config(cls) -> dict:
-        """One block of width 16, two heads, embeddings of 8.
-
-        Returns:
-            The keyword arguments of a tiny transformer prior.
-
-        Examples:
-            >>> from vqgen.priors.transformer import TransformerPrior
-            >>> prior = TransformerPrior(num_categories=16, **TransformerPrior.tiny_config())
-            >>> len(prior.blocks), prior.head_dim
-            (1, 8)
-        """
-        return {"hidden_size": 16, "num_layers": 1, "num_heads": 2, "embed_dim": 8}
+    TINY_CONFIG = {"hidden_size": 16, "num_layers": 1, "num_heads": 2, "embed_dim": 8}
+    """One block of width 16, two heads, embeddings of 8."""
 
     def init_embedding_from(self, codebook: Tensor) -> None:
         """Start the input embedding from a quantizer's codebook ``(K, D)`` (needs ``input_mode="embed"``).
