@@ -114,3 +114,33 @@ def check_latents(z: object, dim: int) -> None:
         )
     if z.numel() == 0:
         raise ValueError(f"z must hold at least one vector, got shape {tuple(z.shape)}")
+
+
+def check_cond(cond: object, *, batch: int, num_classes: int | None, cond_dim: int | None, owner: str) -> None:
+    """Raise unless ``cond`` is what a prior named ``owner`` takes: ``None`` when unconditional, ``(batch,)`` integer
+    labels in ``[0, num_classes)``, or ``(batch, cond_dim)`` finite float vectors.
+
+    Raises:
+        TypeError: if ``cond`` is not a tensor, or of the other kind.
+        ValueError: if a condition is missing or unexpected, or its shape or values do not fit.
+    """
+    if num_classes is None and cond_dim is None:
+        if cond is not None:
+            raise ValueError(f"{owner} is unconditional, but a condition was given; pass cond=None")
+        return
+    if cond is None:
+        wanted = f"{num_classes} class labels" if num_classes else f"vectors of size {cond_dim}"
+        raise ValueError(f"{owner} is conditional and needs cond ({wanted}); got cond=None")
+    cond = check_tensor(cond, name="cond")
+    if cond.shape[0] != batch:
+        raise ValueError(f"cond must have one row per example ({batch}), got shape {tuple(cond.shape)}")
+    if num_classes is not None and not cond.is_floating_point():
+        check_tensor(cond, name="cond", ndim=1)
+        check_indices(cond, num_categories=num_classes, name="cond")
+    elif cond_dim is not None and cond.is_floating_point():
+        if cond.shape != (batch, cond_dim):
+            raise ValueError(f"cond must have shape ({batch}, {cond_dim}), got {tuple(cond.shape)}")
+        check_finite(cond, name="cond")
+    else:
+        wanted = "int64 class labels (B,)" if num_classes is not None else f"float vectors (B, {cond_dim})"
+        raise TypeError(f"{owner} takes {wanted} as cond, got {cond.dtype} of shape {tuple(cond.shape)}")

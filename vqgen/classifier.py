@@ -102,19 +102,8 @@ class FeatureClassifier(Component):
         self.body = nn.Sequential(*layers)
         self.head = nn.Linear(fan_in, num_classes)
 
-    @classmethod
-    def tiny_config(cls) -> dict:
-        """Two stages of 4 and 8 channels.
-
-        Returns:
-            ``{"widths": [4, 8]}``.
-
-        Examples:
-            >>> from vqgen.classifier import FeatureClassifier
-            >>> FeatureClassifier(**FeatureClassifier.tiny_config()).num_features
-            8
-        """
-        return {"widths": [4, 8]}
+    TINY_CONFIG = {"widths": [4, 8]}
+    """Two stages of 4 and 8 channels."""
 
     @property
     def num_features(self) -> int:

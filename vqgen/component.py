@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -32,12 +33,16 @@ class Component(Configurable, nn.Module):
         'VectorQuantizer'
     """
 
+    TINY_CONFIG: ClassVar[Mapping[str, Any]] = {}
+    """What [`tiny_config`][tiny_config] returns (a copy): a class sets it to its small keyword arguments."""
+
     @classmethod
     def tiny_config(cls) -> dict:
         """A small configuration that builds in milliseconds, for contract tests and examples.
 
-        The shared tests parametrised over the registry build every implementation with it, so a plugin that
-        overrides it is tested for free. The default, ``{}``, means the constructor defaults are already small.
+        The shared tests parametrised over the registry build every implementation with it, so a plugin that sets
+        [`TINY_CONFIG`][TINY_CONFIG] (or overrides this method) is tested for free. The default, ``{}``, means the
+        constructor defaults are already small.
 
         Returns:
             Keyword arguments for ``cls(**config)`` (a new dict each call).
@@ -49,7 +54,7 @@ class Component(Configurable, nn.Module):
             >>> VectorQuantizer(**VectorQuantizer.tiny_config()).num_codes
             16
         """
-        return {}
+        return copy.deepcopy(dict(cls.TINY_CONFIG))
 
     @property
     def config(self) -> Mapping[str, Any]:

@@ -51,12 +51,8 @@ with a [`CheckpointWarning`][CheckpointWarning] naming it, and the option takes 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
-import logging
-import os
 import warnings
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +62,6 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from .atomic import (
-    TEMPORARY_MARK,
     file_sha256,
     remove_temporaries,
     replace,
@@ -74,8 +69,19 @@ from .atomic import (
     write_error,
     write_temporary,
 )
+from .checkpoint_files import (
+    CONFIG_NAME,
+    FORMAT_VERSION,
+    KNOWN_KEYS,
+    WEIGHTS_NAME,
+    _version,
+    config_digest,
+    read_json,
+    roll_forward,
+)
 from .config import CheckpointWarning, Configurable, drop_unknown_keys
 from .registry import build_from_spec
+from .state_loading import load_state_strict
 
 __all__ = [
     "CONFIG_NAME",
@@ -88,45 +94,7 @@ __all__ = [
     "save_pretrained",
 ]
 
-CONFIG_NAME = "config.json"
-"""The file of a checkpoint directory that holds the spec and the checksums."""
-
-WEIGHTS_NAME = "model.safetensors"
-"""The file of a checkpoint directory that holds the weights."""
-
-FORMAT_VERSION = 1
-"""The ``format_version`` this vqgen writes and reads; another is refused."""
-
 _OTHER_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".pkl")
-logger = logging.getLogger(__name__)
-_KNOWN_KEYS = frozenset(
-    {"format_version", "vqgen_version", "class", "kind", "name", "config", "weights_sha256", "config_sha256"}
-)
-
-
-def _version() -> str:
-    from . import __version__
-
-    return __version__
-
-
-def config_digest(config: Mapping[str, Any]) -> str:
-    """SHA-256 (hex) of the canonical JSON of ``config`` without its ``config_sha256`` key.
-
-    Args:
-        config: the content of a ``config.json``.
-
-    Returns:
-        64 hexadecimal digits: what ``config["config_sha256"]`` holds in a file that is intact.
-
-    Examples:
-        >>> from vqgen.persistence import config_digest
-        >>> config_digest({"b": 1, "a": [2]}) == config_digest({"a": [2], "b": 1, "config_sha256": "..."})
-        True
-    """
-    body = {key: value for key, value in config.items() if key != "config_sha256"}
-    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def save_pretrained(module: nn.Module, directory: str | Path, *, overwrite: bool = True) -> Path:
@@ -167,7 +135,7 @@ def save_pretrained(module: nn.Module, directory: str | Path, *, overwrite: bool
     directory = Path(directory)
     config_path, weights_path = directory / CONFIG_NAME, directory / WEIGHTS_NAME
     if directory.is_dir():
-        _roll_forward(directory, saving=True)  # before the stale temporary files go: one may be the config
+        roll_forward(directory, saving=True)  # before the stale temporary files go: one may be the config
     if not overwrite and config_path.exists():
         raise FileExistsError(f"{directory} already holds a checkpoint; pass overwrite=True to replace it")
     try:
@@ -202,68 +170,6 @@ def save_pretrained(module: nn.Module, directory: str | Path, *, overwrite: bool
                     with contextlib.suppress(OSError):
                         path.unlink()
     return directory
-
-
-def _recorded_weights_digest(path: Path, *, verified: bool) -> str | None:
-    """The ``weights_sha256`` that the config file ``path`` records; ``None`` if it records none, cannot be read or
-    (``verified``) does not pass its own ``config_sha256``."""
-    try:
-        config = json.loads(path.read_bytes().decode("utf-8"), parse_constant=_reject_constant)
-        if not isinstance(config, dict) or (verified and config.get("config_sha256") != config_digest(config)):
-            return None
-    except (OSError, ValueError, RecursionError):  # unreadable, torn or not JSON: not a finished journal entry
-        return None
-    digest = config.get("weights_sha256")
-    return digest if isinstance(digest, str) else None
-
-
-def _roll_forward(directory: Path, *, saving: bool = False) -> Path:
-    """The config file to read: ``config.json``, or the pending config of a save that was killed between renaming
-    the weights and renaming the config, which is renamed into place where the directory is writable. Where it is
-    not, a load reads the pending config where it is, and a save (``saving``) stops with an ``OSError``: it would
-    otherwise delete that config as a stale temporary file."""
-    config_path, weights_path = directory / CONFIG_NAME, directory / WEIGHTS_NAME
-    pending = sorted(directory.glob(CONFIG_NAME + TEMPORARY_MARK + "*"))
-    if not pending or not weights_path.is_file():
-        return config_path
-    digest = file_sha256(weights_path)
-    if _recorded_weights_digest(config_path, verified=False) == digest:
-        return config_path  # config.json matches: the temporary files are of a save killed before its renames
-    found = next((path for path in pending if _recorded_weights_digest(path, verified=True) == digest), None)
-    if found is None:
-        return config_path  # nothing to finish: loading reports what is wrong with config.json
-    try:
-        os.replace(found, config_path)
-    except OSError as error:
-        if saving:
-            raise write_error(config_path, error) from error
-        logger.warning("%s: reading the config of an interrupted save from %s (%s)", directory, found.name, error)
-        return found
-    logger.info("%s: completed an interrupted save (renamed %s to %s)", directory, found.name, CONFIG_NAME)
-    try:
-        sync_directory(directory)
-    except OSError:
-        if saving:
-            raise
-        logger.debug("%s: the completed rename is not synced to disk yet", directory, exc_info=True)
-    return config_path
-
-
-def _reject_constant(name: str) -> None:
-    raise ValueError(f"{name} is not a JSON number")
-
-
-def _read_json(path: Path) -> Any:
-    try:
-        data = path.read_bytes()
-    except OSError as error:
-        raise OSError(f"{path} could not be read: {error}") from error
-    try:
-        return json.loads(data.decode("utf-8"), parse_constant=_reject_constant)
-    except UnicodeDecodeError as error:
-        raise ValueError(f"{path} is not valid UTF-8 text: {error}") from None
-    except (ValueError, RecursionError) as error:  # JSONDecodeError is a ValueError
-        raise ValueError(f"{path} is not valid JSON: {error}") from None
 
 
 def load_config(directory: str | Path) -> dict[str, Any]:
@@ -302,10 +208,10 @@ def _verified_config(directory: Path) -> tuple[dict[str, Any], Path]:
     save where the directory is read-only (warnings point at the caller of ``load_config``/``from_pretrained``)."""
     if not directory.is_dir():
         raise FileNotFoundError(f"checkpoint directory {directory} does not exist")
-    path = _roll_forward(directory)
+    path = roll_forward(directory)
     if not path.is_file():
         raise FileNotFoundError(f"{directory} is not a vqgen checkpoint: {CONFIG_NAME} is missing")
-    config = _read_json(path)
+    config = read_json(path)
     if not isinstance(config, dict) or "format_version" not in config:
         raise ValueError(f"{path} has no 'format_version'; it was not written by vqgen.save_pretrained")
     version = config["format_version"]
@@ -332,7 +238,7 @@ def _verified_config(directory: Path) -> tuple[dict[str, Any], Path]:
     for key, wanted in (("kind", str), ("name", str), ("config", dict), ("weights_sha256", str)):
         if key in config and not isinstance(config[key], wanted):
             raise ValueError(f"{path}: {key!r} must be a {wanted.__name__}, got {config[key]!r}")
-    unknown = sorted(set(config) - _KNOWN_KEYS)
+    unknown = sorted(set(config) - KNOWN_KEYS)
     if unknown:
         warnings.warn(
             f"{path} has keys this vqgen ({_version()}) does not know: {unknown}; written by a newer vqgen "
@@ -354,46 +260,6 @@ def _check_directory_files(directory: Path) -> None:
             f"{directory} holds weight files besides {WEIGHTS_NAME}: {extra}; it is unclear which to load, "
             "so move the extra files elsewhere"
         )
-
-
-def _dtype_kind(tensor: torch.Tensor) -> str:
-    if tensor.dtype == torch.bool:
-        return "bool"
-    return "float" if tensor.is_floating_point() else "complex" if tensor.is_complex() else "integer"
-
-
-def load_state_strict(
-    module: nn.Module, state: dict[str, torch.Tensor], *, source: str, config_source: str | None = None
-) -> None:
-    """``module.load_state_dict(state)``, but with one error that names every mismatched tensor (and both files:
-    ``source`` of the weights, ``config_source`` of the configuration the module was built from)."""
-    expected = module.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    mis_shaped = [
-        f"{key}: checkpoint {tuple(state[key].shape)} vs model {tuple(expected[key].shape)}"
-        for key in sorted(set(state) & set(expected))
-        if state[key].shape != expected[key].shape
-    ]
-    # Floats may change precision on loading (a bf16 checkpoint into a float32 model); other kinds never convert.
-    mis_typed = [
-        f"{key}: checkpoint {state[key].dtype} vs model {expected[key].dtype}"
-        for key in sorted(set(state) & set(expected))
-        if _dtype_kind(state[key]) != _dtype_kind(expected[key])
-    ]
-    if missing or unexpected or mis_shaped or mis_typed:
-        described = f"the configuration in {config_source}" if config_source else "this model's configuration"
-        lines = [f"the weights in {source} do not fit {described}:"]
-        if missing:
-            lines.append(f"  missing from the checkpoint: {missing}")
-        if unexpected:
-            lines.append(f"  not in the model: {unexpected}")
-        if mis_shaped:
-            lines.append("  shape mismatches: " + "; ".join(mis_shaped))
-        if mis_typed:
-            lines.append("  dtype mismatches: " + "; ".join(mis_typed))
-        raise ValueError("\n".join(lines))
-    module.load_state_dict(state, strict=True)
 
 
 def from_pretrained(directory: str | Path, *, device: str | torch.device | None = None) -> nn.Module:

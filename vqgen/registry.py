@@ -21,9 +21,9 @@ import inspect
 import logging
 import re
 from collections.abc import Callable, Mapping
-from importlib import metadata
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
+from . import plugins
 from .config import Configurable, is_spec
 
 if TYPE_CHECKING:
@@ -387,26 +387,6 @@ def build_from_spec(spec: Mapping[str, Any]) -> Configurable:
     return build(spec["kind"], spec["name"], **spec["config"])
 
 
-_plugins_loaded = False
-
-
 def _load_plugins() -> None:
-    """Import every ``vqgen.plugins`` entry point once; a broken plugin is logged, never fatal."""
-    global _plugins_loaded
-    if _plugins_loaded:
-        return
-    _plugins_loaded = True
-    from . import _builtin  # noqa: F401  (registers the built-in implementations)
-
-    for entry_point in metadata.entry_points(group=ENTRY_POINT_GROUP):
-        try:
-            obj = entry_point.load()
-        except Exception as error:  # a third party's bug must not break vqgen
-            logger.warning("vqgen plugin %r (%s) failed to load: %s", entry_point.name, entry_point.value, error)
-            continue
-        kind, _, name = entry_point.name.partition(".")
-        if name and inspect.isclass(obj) and kind in _REGISTRIES:
-            try:
-                _REGISTRIES[kind].add(name, obj)
-            except (TypeError, ValueError) as error:
-                logger.warning("vqgen plugin %r could not be registered: %s", entry_point.name, error)
+    """Register the built-in implementations and every plugin, once (see ``vqgen/plugins.py``)."""
+    plugins.load_once(_REGISTRIES, ENTRY_POINT_GROUP)

@@ -35,11 +35,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import math
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, Protocol, TypedDict
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
@@ -47,11 +45,11 @@ from tqdm.auto import tqdm
 
 from . import checks
 from .prefix import check_shape, known_positions, prepare_prefix
+from .sampling_options import METHODS, SamplingMethod, SamplingOptions, SamplingSettings
+from .steppers import NaiveStepper, Stepper
 from .threads import SamplingThreads
 
 if TYPE_CHECKING:
-    from typing_extensions import Unpack  # typing.Unpack from Python 3.11
-
     from .interfaces import AutoregressivePrior
 
 __all__ = [
@@ -65,244 +63,6 @@ __all__ = [
     "filter_logits",
     "sample",
 ]
-
-METHODS = ("cached", "naive")
-"""The sampling methods: ``"cached"`` (the prior's own stepper) and ``"naive"`` (a forward pass per value)."""
-
-SamplingMethod = Literal["cached", "naive"]
-"""The type of ``SamplingOptions.method``."""
-
-
-@dataclass(frozen=True)
-class SamplingOptions:
-    """How values are drawn from a prior's logits: the one definition of the sampling options, validated once.
-
-    Attributes:
-        temperature: logits are divided by it; must be > 0 (< 1: more typical samples, > 1: more varied).
-        top_k: keep only the k most likely categories at each step (``None``: all).
-        top_p: keep the smallest set of categories whose probability reaches ``top_p`` (nucleus sampling,
-            arXiv:1904.09751; ``None``: all).
-        method: ``"cached"`` (fast incremental generation, arXiv:1704.06001) or ``"naive"`` (a full forward pass per
-            value: the reference). Both return the same samples for the same generator seed.
-        generator: a ``torch.Generator`` on the prior's device, for reproducible draws.
-        progress: show a progress bar over rows.
-
-    Raises:
-        TypeError: if a number has the wrong type, or ``generator`` is not a ``torch.Generator``.
-        ValueError: if ``temperature`` is not finite and > 0, ``top_k`` < 1, ``top_p`` outside ``(0, 1]``, or
-            ``method`` unknown.
-
-    Examples:
-        >>> import torch, vqgen
-        >>> from vqgen.sampling import SamplingOptions
-        >>> options = SamplingOptions(temperature=0.8, top_k=8, generator=torch.Generator().manual_seed(0))
-        >>> prior = vqgen.build("prior", "rnn", num_categories=16, hidden_size=8)
-        >>> prior.sample(2, (3, 3), options=options).shape
-        torch.Size([2, 1, 3, 3])
-        >>> SamplingOptions(top_p=1.5)
-        Traceback (most recent call last):
-        ValueError: top_p must lie in (0, 1], got 1.5
-    """
-
-    temperature: float = 1.0
-    top_k: int | None = None
-    top_p: float | None = None
-    method: SamplingMethod = "cached"
-    generator: torch.Generator | None = None
-    progress: bool = False
-
-    def __post_init__(self) -> None:
-        """Validate every field (the errors are listed in the class docstring)."""
-        checks.check_positive(self.temperature, name="temperature")
-        if not math.isfinite(self.temperature):  # inf would divide every logit to 0: uniform draws, silently
-            raise ValueError(f"temperature must be finite, got {self.temperature}; use e.g. 0.7 to 1.2")
-        if self.top_k is not None:
-            checks.check_positive(self.top_k, name="top_k", integer=True)
-        if self.top_p is not None:
-            checks.check_probability(self.top_p, name="top_p")
-        if self.method not in METHODS:
-            raise ValueError(f"method must be one of {list(METHODS)}, got {self.method!r}")
-        if self.generator is not None and not isinstance(self.generator, torch.Generator):
-            raise TypeError(f"generator must be a torch.Generator, got {type(self.generator).__name__}")
-
-    @classmethod
-    def of(cls, options: SamplingOptions | None = None, **fields: Unpack[SamplingSettings]) -> SamplingOptions:
-        """``options`` (default: all defaults) with ``fields`` replaced; an unknown field is a ``TypeError``.
-
-        Args:
-            options: the options to start from; ``None`` for the defaults.
-            **fields: fields to replace ([`SamplingSettings`][SamplingSettings]).
-
-        Returns:
-            New, validated options.
-
-        Raises:
-            TypeError: if ``options`` is not a ``SamplingOptions``, or a field is unknown.
-            ValueError: if a new value is out of range.
-
-        Examples:
-            >>> from vqgen.sampling import SamplingOptions
-            >>> SamplingOptions.of(SamplingOptions(top_k=5), temperature=0.7)
-            SamplingOptions(temperature=0.7, top_k=5, top_p=None, method='cached', generator=None, progress=False)
-            >>> SamplingOptions.of(temp=0.7)
-            Traceback (most recent call last):
-            TypeError: unknown sampling options ['temp']; the options are ['generator', 'method', ...]
-        """
-        if options is not None and not isinstance(options, SamplingOptions):
-            raise TypeError(f"options must be a SamplingOptions, got {type(options).__name__}")
-        known = {field.name for field in dataclasses.fields(cls)}
-        unknown = sorted(set(fields) - known)
-        if unknown:
-            raise TypeError(f"unknown sampling options {unknown}; the options are {sorted(known)}")
-        return dataclasses.replace(options or cls(), **fields)
-
-
-class SamplingSettings(TypedDict, total=False):
-    """[`SamplingOptions`][SamplingOptions]' fields as keyword arguments, each optional: what every ``sample`` and
-    ``complete`` takes besides ``options=`` (a test keeps the two in step).
-
-    Examples:
-        >>> import vqgen
-        >>> from vqgen.sampling import SamplingSettings
-        >>> settings: SamplingSettings = {"temperature": 0.9, "method": "naive"}
-        >>> vqgen.build("prior", "uniform", num_categories=4).sample(2, (2, 2), **settings).shape
-        torch.Size([2, 1, 2, 2])
-    """
-
-    temperature: float
-    top_k: int | None
-    top_p: float | None
-    method: SamplingMethod
-    generator: torch.Generator | None
-    progress: bool
-
-
-class Stepper(Protocol):
-    """Produces the logits of one value at a time, in raster order.
-
-    A stepper may also define ``prefill(x, positions)`` ([`prefill`][prefill]) to take a known prefix in one pass;
-    without it the loop feeds the prefix through [`logits`][logits], one value at a time. A prior's
-    [`incremental`][vqgen.interfaces.AutoregressivePrior.incremental] returns its stepper.
-
-    Examples:
-        A stepper for a prior whose every value is uniform over K categories (it needs no cache):
-
-        >>> import torch
-        >>> from vqgen.sampling import Stepper
-        >>> class UniformStepper:
-        ...     def __init__(self, num_categories: int) -> None:
-        ...         self.num_categories = num_categories
-        ...
-        ...     def logits(self, x, i, j, c):
-        ...         return torch.zeros(x.shape[0], self.num_categories)
-        >>> stepper: Stepper = UniformStepper(4)
-        >>> stepper.logits(torch.zeros(2, 1, 3, 3, dtype=torch.long), 0, 0, 0).shape
-        torch.Size([2, 4])
-    """
-
-    def logits(self, x: Tensor, i: int, j: int, c: int) -> Tensor:
-        """Logits ``(n, K)`` for channel ``c`` at row ``i``, column ``j``.
-
-        ``x`` ``(n, C, H, W)`` int64 holds final values at every earlier position (raster order) and at channels
-        ``< c`` of ``(i, j)``; later entries are undefined and must not be read. Calls come in raster order, each
-        value once.
-
-        Args:
-            x: ``(n, C, H, W)`` int64, the grids drawn so far.
-            i: the row of the value to predict.
-            j: its column.
-            c: its channel.
-
-        Returns:
-            ``(n, K)`` logits (log-probabilities up to a constant per row) of the value's categories.
-
-        Examples:
-            >>> import torch, vqgen
-            >>> prior = vqgen.build("prior", "pixelcnn", num_categories=16, hidden_channels=8, num_layers=1).eval()
-            >>> x = torch.randint(16, (2, 1, 4, 4))
-            >>> stepper = prior.incremental(None, (4, 4))
-            >>> logits = [stepper.logits(x, i, j, 0) for i in range(4) for j in range(4)]     # raster order
-            >>> logits[5].shape, torch.allclose(logits[5], prior.logits(x)[:, :, 0, 1, 1], atol=1e-5)
-            (torch.Size([2, 16]), True)
-        """
-        ...
-
-    def prefill(self, x: Tensor, positions: int) -> None:  # optional
-        """Take the first ``positions`` positions of ``x`` ``(n, C, H, W)`` (raster order, every channel) as known, so
-        that the next call is ``logits(x, i, j, 0)`` at position ``positions`` (``i, j = divmod(positions, W)``).
-
-        Args:
-            x: ``(n, C, H, W)`` int64 whose first ``positions`` positions are final.
-            positions: how many positions, in raster order, are known.
-
-        Examples:
-            >>> import torch, vqgen
-            >>> prior = vqgen.build("prior", "rnn", num_categories=16, hidden_size=8).eval()
-            >>> x = torch.randint(16, (2, 1, 3, 3))
-            >>> stepper = prior.incremental(None, (3, 3))
-            >>> stepper.prefill(x, 4)                                   # rows 0 and (1, 0) known: next is (1, 1)
-            >>> torch.allclose(stepper.logits(x, 1, 1, 0), prior.logits(x)[:, :, 0, 1, 1], atol=1e-5)
-            True
-        """
-        ...
-
-
-class NaiveStepper:
-    """The reference: a full forward pass for every value, slicing out the one needed. It needs no prefill.
-
-    What ``method="naive"`` uses, and what ``AutoregressivePrior.incremental`` returns for a prior without a cache.
-
-    Args:
-        prior: the prior to run.
-        cond: the condition of the grids being sampled, or ``None``.
-
-    Examples:
-        >>> import torch, vqgen
-        >>> from vqgen.sampling import NaiveStepper
-        >>> prior = vqgen.build("prior", "gated_pixelcnn", num_categories=16, hidden_channels=8, num_layers=2)
-        >>> x = torch.randint(16, (2, 1, 4, 4))
-        >>> torch.equal(NaiveStepper(prior, None).logits(x, 2, 3, 0), prior.logits(x)[:, :, 0, 2, 3])
-        True
-    """
-
-    def __init__(self, prior: AutoregressivePrior, cond: Tensor | None) -> None:
-        self.prior, self.cond = prior, cond
-
-    def logits(self, x: Tensor, i: int, j: int, c: int) -> Tensor:
-        """The logits ``(n, K)`` of value ``(c, i, j)``, from a forward pass over the whole of ``x``.
-
-        Args:
-            x: ``(n, C, H, W)`` int64, the grids drawn so far.
-            i: the row of the value to predict.
-            j: its column.
-            c: its channel.
-
-        Returns:
-            ``(n, K)``: what the prior's likelihood gives for that value.
-
-        Examples:
-            >>> import torch, vqgen
-            >>> from vqgen.sampling import NaiveStepper
-            >>> prior = vqgen.build("prior", "uniform", num_categories=4)
-            >>> NaiveStepper(prior, None).logits(torch.zeros(1, 1, 2, 2, dtype=torch.long), 0, 1, 0)  # all alike
-            tensor([[0., 0., 0., 0.]])
-        """
-        output = self.prior(x, self.cond)  # (n, ..., H, W)
-        return self.prior.likelihood.position_logits(output[..., i, j], c, x[:, :, i, j])
-
-    def prefill(self, x: Tensor, positions: int) -> None:
-        """Nothing to do: every step reads the whole of ``x``.
-
-        Args:
-            x: ``(n, C, H, W)`` int64 whose first ``positions`` positions are final (not read).
-            positions: how many positions are known (not used).
-
-        Examples:
-            >>> import torch, vqgen
-            >>> from vqgen.sampling import NaiveStepper
-            >>> stepper = NaiveStepper(vqgen.build("prior", "uniform", num_categories=4), None)
-            >>> stepper.prefill(torch.zeros(1, 1, 2, 2, dtype=torch.long), 2)
-        """
 
 
 def filter_logits(

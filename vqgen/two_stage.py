@@ -11,37 +11,20 @@ its codes, and samples are decoded by the autoencoder.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
-import tempfile
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from torch import Tensor
-from torch.utils.data import DataLoader
 
 from . import checks
-from .autoencoders.vqvae import VQVAE, _component, encode_codes
-from .data.codes import CodeGridDataset, encode_to_disk
+from .autoencoders.vqvae import VQVAE, _component
 from .interfaces import AutoregressivePrior, Component, Decoder, Encoder, Quantizer
-from .prefix import codes_kept, pixel_mask
-from .priors.baselines import fit_closed_form
 from .priors.code_prior import build_code_prior
 from .registry import register
-from .sampling import SamplingOptions
-from .training.batches import is_stream
-from .training.history import MetricsHistory
-from .training.inputs import TrainData, image_shape, images_to_float
-from .training.prior import fit_prior
-from .training.stage1 import fit_vqvae
-
-if TYPE_CHECKING:
-    from typing_extensions import Unpack
-
-    from .sampling import SamplingSettings
-    from .training.config import FitOptions
+from .two_stage_fitting import TwoStageFitting
+from .two_stage_sampling import TwoStageSampling
 
 __all__ = ["NotFittedError", "TwoStageModel"]
 
@@ -66,7 +49,7 @@ class NotFittedError(ValueError):
 
 
 @register("model", "two_stage")
-class TwoStageModel(Component):
+class TwoStageModel(TwoStageFitting, TwoStageSampling, Component):
     """A VQ-VAE and an autoregressive prior over its codes, trained and sampled as one model.
 
     Build it from components, or by names with [`from_config`][from_config], where swapping ``vq`` for ``ema`` or
@@ -282,173 +265,6 @@ class TwoStageModel(Component):
                 f"{action} needs {what[0]} to be trained first; call model.fit(dataset) or model.{what[1]}(dataset)"
             )
 
-    # ---------------------------------------------------------------------------------------------------- fitting
-
-    def fit(
-        self,
-        train_data: TrainData,
-        *,
-        eval_data: TrainData | None = None,
-        stage1: FitOptions | None = None,
-        stage2: FitOptions | None = None,
-    ) -> dict[str, MetricsHistory]:
-        """Train stage 1, encode the dataset to codes, then train the prior; returns both histories.
-
-        Args:
-            train_data: a [`vqgen.data`][vqgen.data] dataset (labels are used by class-conditional priors), uint8
-                images ``(N, C, H, W)``, or a streamed dataset such as
-                [`ImageFolderDataset`][vqgen.data.ImageFolderDataset] (its codes go to disk, see
-                [`fit_prior`][vqgen.two_stage.TwoStageModel.fit_prior]).
-            eval_data: held-out data, in memory or streamed (e.g. the ``test`` split of
-                ``load_dataset(folder, stream=True)``: read batch by batch, its codes written beside the training
-                codes), evaluated after every epoch of both stages.
-            stage1: options of stage 1 ([`FitOptions`][vqgen.training.config.FitOptions]: ``TrainConfig``'s fields
-                such as ``max_seconds``, ``epochs``, ``batch_size``, ``lr``, or a whole ``config``, and ``resume``).
-            stage2: options of the prior, the same.
-
-        Returns:
-            ``{"stage1": history, "stage2": history}``, the [`MetricsHistory`][vqgen.training.MetricsHistory] of
-            [`fit_stage1`][fit_stage1] and of [`fit_prior`][fit_prior].
-
-        Raises:
-            TypeError: if the data or an option has the wrong type (see [`fit_vqvae`][vqgen.training.fit_vqvae]).
-            ValueError: if the data does not fit the model, or an option is out of range.
-
-        Examples:
-            >>> import vqgen
-            >>> from vqgen import TwoStageModel
-            >>> model = TwoStageModel.from_preset("digits-tiny")
-            >>> train = vqgen.data.load_dataset("digits")
-            >>> test = vqgen.data.load_dataset("digits", split="test")
-            >>> histories = model.fit(train, eval_data=test, stage1={"max_steps": 2}, stage2={"max_steps": 2})
-            >>> sorted(histories), sorted(histories["stage2"][-1]["eval"])
-            (['stage1', 'stage2'], ['bits_per_dim', 'nll'])
-        """
-        first = self.fit_stage1(train_data, eval_data=eval_data, **dict(stage1 or {}))
-        second = self.fit_prior(train_data, eval_data=eval_data, **dict(stage2 or {}))
-        return {"stage1": first, "stage2": second}
-
-    def fit_stage1(
-        self, train_data: TrainData, *, eval_data: TrainData | None = None, **options: Unpack[FitOptions]
-    ) -> MetricsHistory:
-        """Train the encoder, quantizer and decoder (see [`fit_vqvae`][vqgen.training.fit_vqvae] for ``options``).
-
-        An earlier trained prior no longer matches the new codes: [`fit_prior`][fit_prior] must run again before
-        sampling.
-
-        Args:
-            train_data: as for [`fit`][fit].
-            eval_data: held-out data, evaluated after every epoch.
-            **options: ``TrainConfig``'s fields, or a whole ``config``, and ``resume``
-                ([`FitOptions`][vqgen.training.config.FitOptions]).
-
-        Returns:
-            The per-epoch [`MetricsHistory`][vqgen.training.MetricsHistory] of ``fit_vqvae``.
-
-        Examples:
-            >>> import vqgen
-            >>> from vqgen import TwoStageModel
-            >>> model = TwoStageModel.from_preset("digits-tiny")
-            >>> history = model.fit_stage1(vqgen.data.load_dataset("digits"), max_steps=2, lr=2e-3)
-            >>> history[-1]["step"], sorted(history[-1]["train"])[:3]
-            (2, ['codebook_loss', 'commitment_loss', 'loss'])
-        """
-        shape = image_shape(train_data)
-        history = fit_vqvae(self.vqvae, train_data, eval_data=eval_data, **options)
-        self.image_shape_.copy_(torch.tensor(shape))
-        self.fitted_[0] = True
-        self.fitted_[1] = False  # new codes: an earlier prior no longer matches
-        return history
-
-    def fit_prior(
-        self,
-        train_data: TrainData,
-        *,
-        eval_data: TrainData | None = None,
-        prior: AutoregressivePrior | None = None,
-        codes_dir: str | os.PathLike[str] | None = None,
-        **options: Unpack[FitOptions],
-    ) -> MetricsHistory:
-        """Encode ``train_data`` with the trained autoencoder and fit the prior on its codes.
-
-        Args:
-            train_data: as for [`fit`][fit]; its ``.labels`` condition class-conditional priors.
-            eval_data: held-out data, in memory or streamed; streamed data is encoded batch by batch, its codes
-                written to disk (under ``codes_dir/held_out``) and read back batch by batch at every evaluation.
-            prior: replace the model's prior by this one first (refit another prior on a trained autoencoder).
-            codes_dir: for streamed ``train_data`` (a dataset without in-memory ``.images``, such as
-                [`ImageFolderDataset`][vqgen.data.ImageFolderDataset]), where its code grids are written,
-                memory-mapped ([`encode_to_disk`][vqgen.data.encode_to_disk]); ``None`` uses a temporary directory
-                removed afterwards. In-memory data is encoded in memory.
-            **options: options of [`fit_prior`][vqgen.training.fit_prior] (``epochs``, ``max_seconds``, ...).
-
-        A prior without trainable parameters is not trained by gradient: the ``independent`` baseline is fit in
-        closed form (its per-position frequencies, [`fit`][vqgen.priors.baselines.IndependentPrior.fit]), the
-        ``uniform`` one has nothing to learn; ``options`` do not apply, and the history holds one record of bits/dim.
-
-        Returns:
-            The per-epoch [`MetricsHistory`][vqgen.training.MetricsHistory] of ``fit_prior`` (bits/dim is bits per
-            code).
-
-        Raises:
-            NotFittedError: before stage 1 is trained.
-            ValueError: if ``prior`` does not model this model's codes, or a class-conditional prior gets data
-                without labels.
-
-        Examples:
-            >>> import vqgen
-            >>> from vqgen import TwoStageModel
-            >>> model = TwoStageModel.from_preset("digits-tiny")
-            >>> digits = vqgen.data.load_dataset("digits")
-            >>> _ = model.fit(digits, stage1={"max_steps": 2}, stage2={"max_steps": 2})
-            >>> rnn = vqgen.build("prior", "rnn", num_categories=model.num_codes, hidden_size=16)
-            >>> history = model.fit_prior(digits, prior=rnn, max_steps=2)             # another prior, same codes
-            >>> model.prior is rnn, "bits_per_dim" in history[-1]["train"]
-            (True, True)
-        """
-        self._require(0, "fit_prior")
-        if prior is not None:
-            self._check_prior(prior)
-            self.prior = prior
-        conditional = self.prior.num_classes is not None
-        trainable = any(p.requires_grad for p in self.prior.parameters())
-        to_disk = trainable and (is_stream(train_data) or (eval_data is not None and is_stream(eval_data)))
-        with contextlib.ExitStack() as stack:
-            if to_disk and codes_dir is None:
-                codes_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="vqgen-codes-"))
-            held_out, eval_cond = None, None
-            if eval_data is not None and to_disk and is_stream(eval_data):
-                held_out = self._codes_on_disk(eval_data, os.path.join(codes_dir, "held_out"))
-            elif eval_data is not None:
-                held_out = encode_codes(self.vqvae, eval_data)  # (N, 1, h, w)
-                eval_cond = self._labels(eval_data) if conditional else None
-            if trainable and is_stream(train_data):
-                codes = self._codes_on_disk(train_data, codes_dir)
-                history = fit_prior(self.prior, codes, eval_data=held_out, eval_cond=eval_cond, **options)
-            else:
-                codes = encode_codes(self.vqvae, train_data)  # (N, 1, h, w)
-                cond = self._labels(train_data) if conditional else None
-                if trainable:
-                    history = fit_prior(
-                        self.prior, codes, eval_data=held_out, cond=cond, eval_cond=eval_cond, **options
-                    )
-                else:
-                    history = MetricsHistory(fit_closed_form(self.prior, codes, held_out, cond, eval_cond))
-        self.fitted_[1] = True
-        return history
-
-    def _codes_on_disk(self, data: Any, directory: str | os.PathLike[str]) -> CodeGridDataset:
-        """The code grids of streamed ``data``, written batch by batch to ``directory`` and memory-mapped."""
-        dataset = data.dataset if isinstance(data, DataLoader) else data
-        return encode_to_disk(self.encode, dataset, directory, num_codes=self.num_codes)
-
-    @staticmethod
-    def _labels(data: Any) -> Tensor:
-        labels = getattr(data, "labels", None)
-        if labels is None:
-            raise ValueError("the prior is class-conditional, but the data has no .labels; pass a labelled dataset")
-        return labels
-
     # ------------------------------------------------------------------------------------------------ inference
 
     def encode(self, images: Tensor) -> Tensor:
@@ -526,155 +342,3 @@ class TwoStageModel(Component):
             torch.Size([8, 1, 16, 16])
         """
         return self.decode(self.encode(images))
-
-    def sample_codes(
-        self,
-        n: int,
-        cond: Tensor | None = None,
-        *,
-        prior: AutoregressivePrior | None = None,
-        prefix: Tensor | None = None,
-        prefix_mask: Tensor | None = None,
-        options: SamplingOptions | None = None,
-        **settings: Unpack[SamplingSettings],
-    ) -> Tensor:
-        """Draw ``n`` code grids ``(n, h, w)`` from the prior (or from another ``prior``, e.g. a baseline).
-
-        Args:
-            n: number of grids.
-            cond: ``(n,)`` class labels for a class-conditional prior.
-            prior: sample from this prior instead (e.g. the ``independent`` or ``uniform`` baselines).
-            prefix: ``(n, 1, h, w)`` codes to keep, and ``prefix_mask`` where (see
-                [`vqgen.AutoregressivePrior.sample`][vqgen.interfaces.AutoregressivePrior.sample]).
-            prefix_mask: ``(n, 1, h, w)`` bool, True where ``prefix`` is kept.
-            options: a [`SamplingOptions`][vqgen.sampling.SamplingOptions].
-            **settings: its fields as keywords (``temperature``, ``top_k``, ``top_p``, ``method``, ``generator``,
-                ``progress``).
-
-        Returns:
-            ``(n, h, w)`` int64 codes.
-
-        Raises:
-            NotFittedError: before the stages it needs are trained (stage 1 with ``prior``, both without).
-            ValueError: if ``prior`` does not model this model's codes, or a setting is out of range.
-
-        Examples:
-            >>> import torch, vqgen
-            >>> from vqgen import TwoStageModel
-            >>> model = TwoStageModel.from_preset("digits-tiny")
-            >>> _ = model.fit(vqgen.data.load_dataset("digits"), stage1={"max_steps": 2}, stage2={"max_steps": 2})
-            >>> model.sample_codes(8, generator=torch.Generator().manual_seed(0)).shape
-            torch.Size([8, 4, 4])
-            >>> uniform = vqgen.build("prior", "uniform", num_categories=model.num_codes)
-            >>> model.sample_codes(8, prior=uniform).shape                          # a baseline's codes
-            torch.Size([8, 4, 4])
-        """
-        if prior is None:
-            self._require(1, "sample")
-            prior = self.prior
-        else:
-            self._require(0, "sample")
-            self._check_prior(prior)
-        options = SamplingOptions.of(options, **settings)
-        values = prior.sample(n, self.code_shape, cond, prefix=prefix, prefix_mask=prefix_mask, options=options)
-        return values[:, 0]
-
-    def sample(
-        self,
-        n: int,
-        cond: Tensor | None = None,
-        *,
-        prior: AutoregressivePrior | None = None,
-        options: SamplingOptions | None = None,
-        **settings: Unpack[SamplingSettings],
-    ) -> Tensor:
-        """Draw ``n`` images ``(n, C, H, W)`` float in ``[0, 1]``: codes from the prior, decoded.
-
-        Args:
-            n: number of images.
-            cond: ``(n,)`` class labels for a class-conditional prior.
-            prior: sample codes from this prior instead (e.g. the ``independent`` or ``uniform`` baselines).
-            options: a [`SamplingOptions`][vqgen.sampling.SamplingOptions].
-            **settings: its fields as keywords (``temperature``, ``top_k``, ``generator``, ...).
-
-        Returns:
-            ``(n, C, H, W)`` float images in ``[0, 1]``.
-
-        Raises:
-            NotFittedError: before both stages are trained (stage 1 only, with ``prior``).
-            ValueError: if ``cond`` does not fit the prior, or a setting is out of range.
-
-        Examples:
-            >>> import torch, vqgen
-            >>> from vqgen import TwoStageModel
-            >>> model = TwoStageModel.from_config({
-            ...     "encoder": {"name": "conv", "hidden_channels": 8, "residual_channels": 4, "latent_dim": 4},
-            ...     "quantizer": {"name": "vq", "num_codes": 16},
-            ...     "prior": {"name": "gated_pixelcnn", "num_classes": 10, "hidden_channels": 8, "num_layers": 2},
-            ... })
-            >>> _ = model.fit(vqgen.data.load_dataset("digits"), stage1={"max_steps": 2}, stage2={"max_steps": 2})
-            >>> labels = torch.arange(10)                                   # one image of each class
-            >>> model.sample(10, labels, temperature=0.8, generator=torch.Generator().manual_seed(0)).shape
-            torch.Size([10, 1, 16, 16])
-        """
-        codes = self.sample_codes(n, cond, prior=prior, options=SamplingOptions.of(options, **settings))
-        with torch.inference_mode():
-            images = self.decode(codes)
-        return images.clone()  # outside inference mode: an ordinary tensor
-
-    def complete(
-        self,
-        images: Tensor,
-        mask: Tensor,
-        cond: Tensor | None = None,
-        *,
-        options: SamplingOptions | None = None,
-        **settings: Unpack[SamplingSettings],
-    ) -> Tensor:
-        """Fill the unknown part of ``images`` by sampling codes, keeping the known pixels.
-
-        A code is kept when every pixel of its ``downsample x downsample`` patch is known; the others are sampled
-        by the prior given the kept ones before them (raster order), then decoded. Known pixels are pasted back.
-
-        Args:
-            images: ``(B, C, H, W)`` uint8 or float in ``[0, 1]``.
-            mask: ``(B, 1, H, W)``, ``(B, H, W)`` or ``(H, W)`` bool, True where the pixel is known.
-            cond: class labels for a class-conditional prior.
-            options: a [`SamplingOptions`][vqgen.sampling.SamplingOptions].
-            **settings: its fields as keywords (``temperature``, ``generator``, ...).
-
-        Returns:
-            ``(B, C, H, W)`` float in ``[0, 1]``.
-
-        Raises:
-            NotFittedError: before both stages are trained.
-            TypeError: if ``images`` or ``mask`` has the wrong type.
-            ValueError: if ``mask`` does not fit ``images``.
-
-        Examples:
-            >>> import torch, vqgen
-            >>> from vqgen import TwoStageModel
-            >>> model = TwoStageModel.from_preset("digits-tiny")
-            >>> digits = vqgen.data.load_dataset("digits")
-            >>> _ = model.fit(digits, stage1={"max_steps": 2}, stage2={"max_steps": 2})
-            >>> images = digits.images[:4]                                   # (4, 1, 16, 16) uint8
-            >>> top_half = torch.zeros(16, 16, dtype=torch.bool)
-            >>> top_half[:8] = True                                          # known: the top 8 rows
-            >>> completed = model.complete(images, top_half)
-            >>> completed.shape, torch.equal(completed[..., :8, :], images[..., :8, :] / 255)
-            (torch.Size([4, 1, 16, 16]), True)
-        """
-        options = SamplingOptions.of(options, **settings)
-        with torch.inference_mode():
-            completed = self._complete(images, mask, cond, options)
-        return completed.clone()  # outside inference mode: an ordinary tensor
-
-    def _complete(self, images: Tensor, mask: Tensor, cond: Tensor | None, options: SamplingOptions) -> Tensor:
-        self._require(1, "complete")
-        x = images_to_float(checks.check_tensor(images, name="images", ndim=4), self.device)
-        mask = pixel_mask(mask, x.shape).to(self.device)  # (B, 1, H, W)
-        codes = self.encode(x)  # (B, h, w)
-        keep = codes_kept(mask, self.vqvae.downsample)  # (B, 1, h, w)
-        sampled = self.sample_codes(x.shape[0], cond, prefix=codes[:, None], prefix_mask=keep, options=options)
-        filled = self.decode(sampled)
-        return torch.where(mask, x, filled)

@@ -119,19 +119,8 @@ class ConvEncoder(Encoder):
         self.residual = ResidualStack(hidden_channels, residual_channels, num_residual_blocks)
         self.to_latent = nn.Conv2d(hidden_channels, latent_dim, kernel_size=1)  # pre-quantization projection
 
-    @classmethod
-    def tiny_config(cls) -> dict:
-        """Widths of 8 and 4, 4-dimensional latents, one downsampling stage.
-
-        Returns:
-            The keyword arguments of a tiny encoder.
-
-        Examples:
-            >>> from vqgen.autoencoders import ConvEncoder
-            >>> ConvEncoder(**ConvEncoder.tiny_config()).downsample
-            2
-        """
-        return {"hidden_channels": 8, "residual_channels": 4, "latent_dim": 4, "num_downsamples": 1}
+    TINY_CONFIG = {"hidden_channels": 8, "residual_channels": 4, "latent_dim": 4, "num_downsamples": 1}
+    """Widths of 8 and 4, 4-dimensional latents, one downsampling stage."""
 
     def forward(self, x: Tensor) -> Tensor:
         """Encode ``x`` ``(B, C, H, W)`` float in ``[0, 1]`` to latents ``(B, D, H / 2**n, W / 2**n)``.
@@ -209,19 +198,8 @@ class ConvDecoder(Decoder):
             layers.append(nn.Conv2d(hidden_channels, out_channels, kernel_size=3, padding=1))
         self.body = nn.Sequential(*layers)
 
-    @classmethod
-    def tiny_config(cls) -> dict:
-        """Widths of 8 and 4, 4-dimensional latents, one upsampling stage: the mirror of the tiny encoder.
-
-        Returns:
-            The keyword arguments of a tiny decoder.
-
-        Examples:
-            >>> from vqgen.autoencoders import ConvDecoder
-            >>> ConvDecoder(**ConvDecoder.tiny_config()).upsample
-            2
-        """
-        return {"hidden_channels": 8, "residual_channels": 4, "latent_dim": 4, "num_downsamples": 1}
+    TINY_CONFIG = {"hidden_channels": 8, "residual_channels": 4, "latent_dim": 4, "num_downsamples": 1}
+    """Widths of 8 and 4, 4-dimensional latents, one upsampling stage: the mirror of the tiny encoder."""
 
     def forward(self, z: Tensor) -> Tensor:
         """Decode ``z`` ``(B, D, h, w)`` to pixel values ``(B, C, h * 2**n, w * 2**n)`` approximating ``[0, 1]``.

@@ -77,19 +77,8 @@ class FlatEncoder(Encoder):
         self.image_size = image_size
         self.mlp = _mlp([in_channels * image_size**2] + [hidden_features] * (num_layers - 1) + [latent_dim])
 
-    @classmethod
-    def tiny_config(cls) -> dict:
-        """8x8 images, 16 hidden features, 4-dimensional latents, two layers.
-
-        Returns:
-            The keyword arguments of a tiny encoder.
-
-        Examples:
-            >>> from vqgen.autoencoders import FlatEncoder
-            >>> FlatEncoder(**FlatEncoder.tiny_config()).latent_shape((1, 8, 8))
-            (1, 1)
-        """
-        return {"image_size": 8, "hidden_features": 16, "latent_dim": 4, "num_layers": 2}
+    TINY_CONFIG = {"image_size": 8, "hidden_features": 16, "latent_dim": 4, "num_layers": 2}
+    """8x8 images, 16 hidden features, 4-dimensional latents, two layers."""
 
     def _check_size(self, height: int, width: int) -> None:
         if (height, width) != (self.image_size, self.image_size):
@@ -198,19 +187,8 @@ class FlatDecoder(Decoder):
         self.image_size = image_size
         self.mlp = _mlp([latent_dim] + [hidden_features] * (num_layers - 1) + [out_channels * image_size**2])
 
-    @classmethod
-    def tiny_config(cls) -> dict:
-        """8x8 images, 16 hidden features, 4-dimensional latents, two layers: the mirror of the tiny encoder.
-
-        Returns:
-            The keyword arguments of a tiny decoder.
-
-        Examples:
-            >>> from vqgen.autoencoders import FlatDecoder
-            >>> FlatDecoder(**FlatDecoder.tiny_config()).upsample
-            8
-        """
-        return {"image_size": 8, "hidden_features": 16, "latent_dim": 4, "num_layers": 2}
+    TINY_CONFIG = {"image_size": 8, "hidden_features": 16, "latent_dim": 4, "num_layers": 2}
+    """8x8 images, 16 hidden features, 4-dimensional latents, two layers: the mirror of the tiny encoder."""
 
     def check_input(self, z: Tensor) -> None:
         """Like [`Decoder.check_input`][vqgen.interfaces.Decoder.check_input], but the latent grid must be ``1 x 1``.

@@ -28,6 +28,7 @@ from torch import Tensor
 from .. import checks
 from ..interfaces import AutoregressivePrior
 from ..registry import register
+from .closed_form import fit_closed_form
 
 if TYPE_CHECKING:
     from ..sampling import Stepper
@@ -106,19 +107,8 @@ class IndependentPrior(AutoregressivePrior):
         uniform = torch.full((tables, channels, height, width, num_categories), -math.log(num_categories))
         self.register_buffer("log_probs", uniform)  # (M, C, H, W, K)
 
-    @classmethod
-    def tiny_config(cls) -> dict:
-        """7 categories on 3x4 grids.
-
-        Returns:
-            The keyword arguments of a small table.
-
-        Examples:
-            >>> from vqgen.priors.baselines import IndependentPrior
-            >>> IndependentPrior(**IndependentPrior.tiny_config()).grid_shape
-            (3, 4)
-        """
-        return {"num_categories": 7, "channels": 1, "height": 3, "width": 4}
+    TINY_CONFIG = {"num_categories": 7, "channels": 1, "height": 3, "width": 4}
+    """7 categories on 3x4 grids."""
 
     @classmethod
     def from_data(
@@ -310,19 +300,8 @@ class UniformPrior(AutoregressivePrior):
         # Not saved; it only tells the sampler which device the prior lives on.
         self.register_buffer("_device_anchor", torch.zeros(0), persistent=False)
 
-    @classmethod
-    def tiny_config(cls) -> dict:
-        """7 categories, one channel.
-
-        Returns:
-            ``{"num_categories": 7, "channels": 1}``.
-
-        Examples:
-            >>> from vqgen.priors.baselines import UniformPrior
-            >>> UniformPrior(**UniformPrior.tiny_config()).num_categories
-            7
-        """
-        return {"num_categories": 7, "channels": 1}
+    TINY_CONFIG = {"num_categories": 7, "channels": 1}
+    """7 categories, one channel."""
 
     def forward(self, x: Tensor, cond: Tensor | None = None) -> Tensor:
         """Zero logits ``(B, K, C, H, W)`` (uniform probabilities) for ``x`` ``(B, C, H, W)``.
@@ -368,48 +347,3 @@ class UniformPrior(AutoregressivePrior):
         height, width = shape
         table = torch.zeros(self.channels, height, width, self.num_categories, device=self._device_anchor.device)
         return _TableStepper(table)
-
-
-def fit_closed_form(
-    prior: AutoregressivePrior,
-    codes: Tensor,
-    held_out: Tensor | None = None,
-    cond: Tensor | None = None,
-    eval_cond: Tensor | None = None,
-) -> list[dict[str, object]]:
-    """Fit a prior without trainable parameters: by its own ``fit(codes, cond)`` if it has one (the independent
-    baseline's frequency table), else there is nothing to learn (uniform). Returns the one record of a history, with
-    the bits/dim of ``codes`` and of ``held_out`` ``(N, 1, h, w)``.
-
-    Args:
-        prior: a prior without trainable parameters (``independent``, ``uniform``).
-        codes: ``(N, 1, h, w)`` int64 training grids.
-        held_out: ``(N', 1, h, w)`` held-out grids to score, or ``None``.
-        cond: ``(N,)`` class labels of ``codes`` for a conditional prior.
-        eval_cond: ``(N',)`` class labels of ``held_out``.
-
-    Returns:
-        ``[{"epoch": 1, "step": 0, "train": {"bits_per_dim": ...}, "eval": {"bits_per_dim": ...}}]`` (``"eval"``
-        only with ``held_out``), in the form of a [`MetricsHistory`][vqgen.training.MetricsHistory].
-
-    Examples:
-        >>> import torch, vqgen
-        >>> from vqgen.priors.baselines import fit_closed_form
-        >>> codes = torch.randint(16, (50, 1, 4, 4))
-        >>> history = fit_closed_form(vqgen.build("prior", "uniform", num_categories=16), codes, held_out=codes)
-        >>> round(history[0]["train"]["bits_per_dim"], 4), round(history[0]["eval"]["bits_per_dim"], 4)
-        (4.0, 4.0)
-    """
-    from ..metrics.likelihood import prior_bits_per_dim
-
-    fit = getattr(prior, "fit", None)
-    if callable(fit):
-        fit(codes.to(prior.device), None if cond is None else cond.to(prior.device))
-    record: dict[str, object] = {
-        "epoch": 1,
-        "step": 0,
-        "train": {"bits_per_dim": prior_bits_per_dim(prior, codes, cond)},
-    }
-    if held_out is not None:
-        record["eval"] = {"bits_per_dim": prior_bits_per_dim(prior, held_out, eval_cond)}
-    return [record]

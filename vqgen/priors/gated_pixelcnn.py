@@ -157,21 +157,10 @@ class GatedPixelCNN(ConvPrior):
         self.head = OutputHead(hidden_channels, head_channels, channels * num_categories, groups)  # (B, C*K, H, W)
         self.cond_bias = ConditionBias([2 * hidden_channels] * (2 * num_layers), num_classes, cond_dim)
 
-    @classmethod
-    def tiny_config(cls) -> dict:
-        """16 categories, 8 feature maps per stack, three layers, a 3x3 first layer.
-
-        Returns:
-            The keyword arguments of a tiny Gated PixelCNN.
-
-        Examples:
-            >>> from vqgen.priors.gated_pixelcnn import GatedPixelCNN
-            >>> len(GatedPixelCNN(**GatedPixelCNN.tiny_config()).layers)
-            3
-        """
-        return dict(
-            num_categories=16, hidden_channels=8, num_layers=3, first_kernel_size=3, head_channels=16, embed_dim=4
-        )
+    TINY_CONFIG = dict(
+        num_categories=16, hidden_channels=8, num_layers=3, first_kernel_size=3, head_channels=16, embed_dim=4
+    )
+    """16 categories, 8 feature maps per stack, three layers, a 3x3 first layer."""
 
     def forward(self, x: Tensor, cond: Tensor | None = None) -> Tensor:
         """Logits ``(B, K, C, H, W)`` for ``x`` ``(B, C, H, W)`` int64.

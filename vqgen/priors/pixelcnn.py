@@ -133,21 +133,10 @@ class PixelCNN(ConvPrior):
             [hidden_channels] + [hidden_channels // 2] * num_layers, num_classes=num_classes, cond_dim=cond_dim
         )
 
-    @classmethod
-    def tiny_config(cls) -> dict:
-        """16 categories, a 12-wide stream, two blocks, a 3x3 first layer.
-
-        Returns:
-            The keyword arguments of a tiny PixelCNN.
-
-        Examples:
-            >>> from vqgen.priors.pixelcnn import PixelCNN
-            >>> PixelCNN(**PixelCNN.tiny_config()).num_categories
-            16
-        """
-        return dict(
-            num_categories=16, hidden_channels=12, num_layers=2, first_kernel_size=3, head_channels=16, embed_dim=4
-        )
+    TINY_CONFIG = dict(
+        num_categories=16, hidden_channels=12, num_layers=2, first_kernel_size=3, head_channels=16, embed_dim=4
+    )
+    """16 categories, a 12-wide stream, two blocks, a 3x3 first layer."""
 
     def forward(self, x: Tensor, cond: Tensor | None = None) -> Tensor:
         """Logits ``(B, K, C, H, W)`` for ``x`` ``(B, C, H, W)`` int64.

@@ -189,19 +189,8 @@ class PixelCNNpp(ConvPrior):
             self.head = SoftmaxHead(num_filters, channels, num_categories, features, sequential)
             self.likelihood = Categorical()
 
-    @classmethod
-    def tiny_config(cls) -> dict:
-        """16 ordered values, 8 filters, one resnet per resolution and stream, 3 logistics, no dropout.
-
-        Returns:
-            The keyword arguments of a tiny PixelCNN++.
-
-        Examples:
-            >>> from vqgen.priors.pixelcnn_pp import PixelCNNpp
-            >>> PixelCNNpp(**PixelCNNpp.tiny_config()).head_kind
-            'mixture'
-        """
-        return dict(num_categories=16, num_filters=8, num_resnet=1, num_mixtures=3, dropout=0.0, embed_dim=4)
+    TINY_CONFIG = dict(num_categories=16, num_filters=8, num_resnet=1, num_mixtures=3, dropout=0.0, embed_dim=4)
+    """16 ordered values, 8 filters, one resnet per resolution and stream, 3 logistics, no dropout."""
 
     def _block(self, direction: str, num_aux: int) -> GatedResnet:
         self.blocks.append(GatedResnet(self.num_filters, direction, num_aux))

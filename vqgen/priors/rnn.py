@@ -100,19 +100,8 @@ class RNNPrior(AutoregressivePrior):
         self.rnn = _CELLS[cell](hidden_size, hidden_size, num_layers=num_layers, batch_first=True)
         self.head = nn.Linear(hidden_size, num_categories * self.per_step)
 
-    @classmethod
-    def tiny_config(cls) -> dict:
-        """One recurrent layer of 16 units, embeddings of 8.
-
-        Returns:
-            The keyword arguments of a tiny RNN prior.
-
-        Examples:
-            >>> from vqgen.priors.rnn import RNNPrior
-            >>> RNNPrior(**RNNPrior.tiny_config()).rnn
-            LSTM(16, 16, batch_first=True)
-        """
-        return {"hidden_size": 16, "num_layers": 1, "embed_dim": 8}
+    TINY_CONFIG = {"hidden_size": 16, "num_layers": 1, "embed_dim": 8}
+    """One recurrent layer of 16 units, embeddings of 8."""
 
     def _inputs(self, previous: Tensor, channel: Tensor | None, cond: Tensor | None) -> Tensor:
         """Step inputs ``(B, L, hidden)`` from previous-step features ``(B, L, F)`` and target channels ``(L,)``."""

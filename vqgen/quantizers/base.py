@@ -64,19 +64,8 @@ class CodebookQuantizer(Quantizer, abc.ABC):
     codebook_learned_by_gradient: bool = True
     """True when the codebook is trained by the gradient of ``codebook_loss``; otherwise that loss is reported as 0."""
 
-    @classmethod
-    def tiny_config(cls) -> dict:
-        """16 codes of size 8: builds and runs in microseconds.
-
-        Returns:
-            ``{"num_codes": 16, "dim": 8}``.
-
-        Examples:
-            >>> from vqgen.quantizers import EMAVectorQuantizer
-            >>> EMAVectorQuantizer(**EMAVectorQuantizer.tiny_config()).codebook.shape
-            torch.Size([16, 8])
-        """
-        return {"num_codes": 16, "dim": 8}
+    TINY_CONFIG = {"num_codes": 16, "dim": 8}
+    """16 codes of size 8: builds and runs in microseconds."""
 
     def _setup(
         self, num_codes: int, dim: int, beta: float, kmeans_init: bool, kmeans_iters: int, restart_after: int

@@ -103,19 +103,8 @@ class FiniteScalarQuantizer(Quantizer):
             self.project_in = nn.Linear(self._dim, len(levels))
             self.project_out = nn.Linear(len(levels), self._dim)
 
-    @classmethod
-    def tiny_config(cls) -> dict:
-        """20 codes (levels ``[5, 4]``) for vectors of size 8, so that both projections are tested.
-
-        Returns:
-            ``{"levels": [5, 4], "dim": 8}``.
-
-        Examples:
-            >>> from vqgen.quantizers import FiniteScalarQuantizer
-            >>> FiniteScalarQuantizer(**FiniteScalarQuantizer.tiny_config()).num_codes
-            20
-        """
-        return {"levels": [5, 4], "dim": 8}  # 20 codes, with both projections
+    TINY_CONFIG = {"levels": [5, 4], "dim": 8}  # 20 codes, with both projections
+    """20 codes (levels ``[5, 4]``) for vectors of size 8, so that both projections are tested."""
 
     @property
     def num_codes(self) -> int:

@@ -40,7 +40,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from ..persistence import load_state_strict
+from ..state_loading import load_state_strict
 from .averaging import WeightAverage
 from .batches import EpochLoader
 from .config import TrainConfig
@@ -88,26 +88,19 @@ def train(
         OSError: a ``checkpoint_dir`` that cannot be written (before the first step), or a full disk.
 
     Examples:
-        A linear regression as a [`Task`][vqgen.training.task.Task], its batches from
-        [`loader_for`][vqgen.training.batches.loader_for]:
+        A prior fit on random code grids by its [`PriorTask`][vqgen.training.prior.PriorTask] (a task of your own:
+        see [`Task`][vqgen.training.task.Task]), its batches from [`loader_for`][vqgen.training.batches.loader_for]:
 
-        >>> import torch
-        >>> from torch import nn
-        >>> from vqgen.training import StepOutput, Task, TrainConfig, train
+        >>> import torch, vqgen
+        >>> from vqgen.training import TrainConfig, train
         >>> from vqgen.training.batches import loader_for
-        >>> class Regression(Task):
-        ...     name, monitor = "regression", "mse"
-        ...
-        ...     def step(self, forward, batch):
-        ...         x, y = batch
-        ...         loss = nn.functional.mse_loss(forward(x), y)
-        ...         return StepOutput(loss, {"mse": loss.detach()}, weight=len(x))
-        >>> x = torch.randn(256, 3)
-        >>> y = x @ torch.tensor([[1.0], [2.0], [3.0]])
-        >>> config = TrainConfig(epochs=5, batch_size=32, lr=0.05, progress=False, seed=1)
-        >>> history = train(nn.Linear(3, 1), Regression(), loader_for(x, y, config=config), config)
+        >>> from vqgen.training.prior import PriorTask
+        >>> prior = vqgen.build("prior", "rnn", num_categories=16, hidden_size=16)
+        >>> codes = torch.randint(16, (64, 1, 4, 4))                        # (N, 1, h, w) code grids
+        >>> config = TrainConfig(epochs=2, batch_size=32, progress=False, seed=1)
+        >>> history = train(prior, PriorTask(prior), loader_for(codes, config=config), config)
         >>> len(history), history[-1]["step"], sorted(history[-1])
-        (5, 40, ['epoch', 'lr', 'seconds', 'step', 'train', 'train_seconds'])
+        (2, 4, ['epoch', 'lr', 'seconds', 'step', 'train', 'train_seconds'])
     """
     if (config.save_states or config.save_every is not None) and not config.checkpoint_dir:
         raise ValueError("save_states / save_every need checkpoint_dir: the directory to write training states to")
