@@ -53,6 +53,17 @@ def test_every_json_a_page_cites_is_in_docs_data():
     assert sorted({name for name in cited if not (ROOT / "docs" / "data" / f"{name}.json").is_file()}) == []
 
 
+def test_no_page_names_a_path_of_the_development_machine():
+    """Commands on the pages are what a user types: no ``/work/...``, ``/tmp/<someone's folder>`` or ``/root``."""
+    pages = [ROOT / "README.md", *(ROOT / "docs").rglob("*.md")]
+    found = [
+        f"{page.relative_to(ROOT)}: {m}"
+        for page in pages
+        for m in re.findall(r"/(?:work|root|tmp)/[\w./-]*", page.read_text())
+    ]
+    assert found == []
+
+
 def test_charts_are_drawn_from_the_benchmark_json(tmp_path):
     pytest.importorskip("matplotlib")
     module = _make_figures()
