@@ -269,6 +269,11 @@ ROWS: list[Row] = [
         tuple(f"quality_pixels_cifar10-subset_{p}_30min" for p in ("pixelcnn_pp", "gated_pixelcnn", "pixelcnn")),
         lambda *rs: tuple(_last(r)["bits_per_dim"] for r in rs), "**{:.3f}** / {:.3f} / {:.3f}",
         "CPU sizes, side by side, 1 core each", "< 5.347 (PixelCNN, 30 min, 2026-12-01)", lambda f: f[0] < 5.347),
+    Row("Pixel priors, MNIST 28×28, 30 min: held-out bits/dim, PixelCNN++ / gated PixelCNN / PixelCNN",
+        "pixelcnn-pp-quality",
+        tuple(f"quality_pixels_mnist_{p}_30min" for p in ("pixelcnn_pp", "gated_pixelcnn", "pixelcnn")),
+        lambda *rs: tuple(_last(r)["bits_per_dim"] for r in rs), "{:.3f} / {:.3f} / {:.3f}",
+        "CPU sizes, side by side, 1 core each"),
     Row("Code priors, Fashion-MNIST 14×14 codes, 20 min: bits/code; FID ÷ the floor (T = 1), PixelCNN++ / transformer "
         "/ gated", "pixelcnn-pp-quality",
         (*(f"quality_curve_fashion-mnist_{p}_grid14_20min" for p in ("pixelcnn_pp", "transformer", "gated_readme")),
