@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import ast
 import fnmatch
+import functools
 import json
 import re
 import subprocess
@@ -350,11 +351,12 @@ def _defining(module: str, name: str) -> str | None:
     return path
 
 
-def _dependencies(path: str) -> set[str]:
-    """The files of ``vqgen`` whose code the file imports (not ``_builtin.py``: the registry imports it to register
-    every built-in component, which a figure of one component does not depend on)."""
+@functools.cache
+def _dependencies(path: str) -> frozenset[str]:
+    """The files of ``vqgen`` whose code the file imports, parsed once per process (not ``_builtin.py``: the registry
+    imports it to register every built-in component, which a figure of one component does not depend on)."""
     found = {_defining(module, name) for name, module in _imports(path).items()}
-    return {dependency for dependency in found if dependency and dependency != "vqgen/_builtin.py"}
+    return frozenset(dependency for dependency in found if dependency and dependency != "vqgen/_builtin.py")
 
 
 def measured_files(name: str) -> list[str]:
