@@ -14,6 +14,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "docs" / "data"
+PIXEL_PRIORS = ("pixelcnn_pp", "gated_pixelcnn", "pixelcnn")  # the side-by-side pixel runs of issue 21
 
 
 @pytest.fixture
@@ -86,6 +87,8 @@ def test_a_json_older_than_its_code_stops_the_summary_until_rerun_or_restamped(s
     assert "--restamp transformer-speed --reason" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         summary.main(["--restamp", "transformer-speed"])  # a restamp needs its reason
+    with pytest.raises(SystemExit):
+        summary.main(["--restamp", "no_such_json*", "--reason", "x"])  # names none of the cited JSON
     assert summary.main(["--restamp", "transformer-speed", "--reason", "a refactor, same seeded samples"]) == 0
     summary.render()
     stamped = json.loads((data / "transformer-speed.json").read_text())["vqgen_code"]
@@ -125,3 +128,21 @@ def test_the_summary_is_a_plain_markdown_table_that_github_renders(summary):
     rows = [line for line in block.splitlines() if line.startswith("|")]
     assert len(rows) == len(summary.ROWS) + 2
     assert "!!!" not in summary.PAGE.read_text() and not any(line.startswith("    |") for line in block.splitlines())
+
+
+def test_the_choose_prior_guide_quotes_the_pixelcnn_pp_runs_as_their_json_give():
+    """The figures the guide's PixelCNN++ rows quote by hand are those of the JSON they link to."""
+    guide = (ROOT / "docs" / "guides" / "choose-prior.md").read_text()
+
+    def last(name: str) -> dict:
+        return json.loads((DATA / f"{name}.json").read_text())["results"]["curve"][-1]
+
+    cifar = [last(f"quality_pixels_cifar10-subset_{p}_30min")["bits_per_dim"] for p in PIXEL_PRIORS]
+    mnist = [last(f"quality_pixels_mnist_{p}_30min")["bits_per_dim"] for p in PIXEL_PRIORS]
+    codes = last("quality_curve_fashion-mnist_pixelcnn_pp_grid14_20min")
+    floor = json.loads((DATA / "quality_fashion-mnist_grid14_20min_temperatures.json").read_text())["floor"]
+    assert f"{cifar[0]:.2f} bits/dim after 30 one-core minutes against {cifar[1]:.2f} (`gated_pixelcnn`) and " \
+           f"{cifar[2]:.2f} (`pixelcnn`)" in guide  # fmt: skip
+    assert f"({mnist[2]:.3f} against {mnist[0]:.3f} and {mnist[1]:.3f} at 30)" in guide
+    assert f"FID {codes['fid']:.2f} = {codes['fid'] / floor:.0f}× the floor, {100 * codes['recognised']:.0f} % " \
+           f"recognised" in guide and f"at {codes['bits_per_code']:.2f} bits per code" in guide  # fmt: skip
